@@ -1,0 +1,192 @@
+//! Blobs by digest: `content/blobs/sha256/<hex>`, written through `content/ingest/`.
+
+use crate::digest::Digest;
+use crate::error::{ImageError, Result};
+use sha2::{Digest as _, Sha256};
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone)]
+pub struct ContentStore {
+    root: PathBuf,
+}
+
+/// A blob being written: hashes as it goes, becomes visible only on `commit`.
+pub struct Ingest {
+    path: PathBuf,
+    file: Option<File>,
+    hasher: Sha256,
+    size: u64,
+    store: ContentStore,
+}
+
+impl ContentStore {
+    pub fn open(root: &Path) -> Result<Self> {
+        let s = Self {
+            root: root.to_path_buf(),
+        };
+        for d in [s.blobs_dir(), s.ingest_dir()] {
+            fs::create_dir_all(&d).map_err(|e| ImageError::io(d.display().to_string(), e))?;
+        }
+        // Partial writes from a crash are never resumed by the local store: drop them.
+        if let Ok(entries) = fs::read_dir(s.ingest_dir()) {
+            for e in entries.flatten() {
+                let _ = fs::remove_file(e.path());
+            }
+        }
+        Ok(s)
+    }
+
+    fn blobs_dir(&self) -> PathBuf {
+        self.root.join("blobs/sha256")
+    }
+    fn ingest_dir(&self) -> PathBuf {
+        self.root.join("ingest")
+    }
+
+    pub fn path(&self, d: &Digest) -> PathBuf {
+        self.blobs_dir().join(d.hex())
+    }
+
+    pub fn exists(&self, d: &Digest) -> bool {
+        self.path(d).exists()
+    }
+
+    pub fn size(&self, d: &Digest) -> Option<u64> {
+        fs::metadata(self.path(d)).ok().map(|m| m.len())
+    }
+
+    pub fn read(&self, d: &Digest) -> Result<Vec<u8>> {
+        fs::read(self.path(d)).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => ImageError::NotFound(d.to_string()),
+            _ => ImageError::io(format!("reading blob {d}"), e),
+        })
+    }
+
+    pub fn open_blob(&self, d: &Digest) -> Result<File> {
+        File::open(self.path(d)).map_err(|e| ImageError::io(format!("opening blob {d}"), e))
+    }
+
+    pub fn write(&self, data: &[u8]) -> Result<Digest> {
+        let mut ing = self.ingest()?;
+        ing.write_all(data)
+            .map_err(|e| ImageError::io("writing blob", e))?;
+        ing.commit(None)
+    }
+
+    pub fn ingest(&self) -> Result<Ingest> {
+        let rnd = crate::atomic::random_hex(8).map_err(|e| ImageError::io("random", e))?;
+        let path = self.ingest_dir().join(rnd);
+        let file = File::create(&path).map_err(|e| ImageError::io("creating ingest", e))?;
+        Ok(Ingest {
+            path,
+            file: Some(file),
+            hasher: Sha256::new(),
+            size: 0,
+            store: self.clone(),
+        })
+    }
+
+    pub fn delete(&self, d: &Digest) -> Result<()> {
+        match fs::remove_file(self.path(d)) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(ImageError::io(format!("deleting blob {d}"), e)),
+        }
+    }
+
+    pub fn list(&self) -> Vec<Digest> {
+        let Ok(entries) = fs::read_dir(self.blobs_dir()) else {
+            return vec![];
+        };
+        entries
+            .flatten()
+            .filter_map(|e| {
+                format!("sha256:{}", e.file_name().to_string_lossy())
+                    .parse()
+                    .ok()
+            })
+            .collect()
+    }
+}
+
+impl Write for Ingest {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let f = self
+            .file
+            .as_mut()
+            .ok_or_else(|| io::Error::other("ingest already committed"))?;
+        let n = f.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.size += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Ingest {
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Verifies (when `expected` is given), syncs and publishes the blob.
+    pub fn commit(mut self, expected: Option<&Digest>) -> Result<Digest> {
+        let file = self.file.take().ok_or_else(|| {
+            ImageError::io("committing ingest", io::Error::other("already committed"))
+        })?;
+        let actual = Digest::from_hasher(std::mem::take(&mut self.hasher));
+        if let Some(exp) = expected {
+            if *exp != actual {
+                let _ = fs::remove_file(&self.path);
+                return Err(ImageError::DigestMismatch {
+                    expected: exp.to_string(),
+                    actual: actual.to_string(),
+                });
+            }
+        }
+        file.sync_all()
+            .map_err(|e| ImageError::io("syncing blob", e))?;
+        let dst = self.store.path(&actual);
+        fs::rename(&self.path, &dst).map_err(|e| ImageError::io("publishing blob", e))?;
+        Ok(actual)
+    }
+}
+
+impl Drop for Ingest {
+    fn drop(&mut self) {
+        if self.file.is_some() {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// Copies a reader into the store.
+pub fn ingest_reader(store: &ContentStore, mut r: impl Read) -> Result<(Digest, u64)> {
+    let mut ing = store.ingest()?;
+    io::copy(&mut r, &mut ing).map_err(|e| ImageError::io("reading blob", e))?;
+    let size = ing.size();
+    Ok((ing.commit(None)?, size))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_read_verify() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = ContentStore::open(dir.path()).unwrap();
+        let d = s.write(b"hello").unwrap();
+        assert_eq!(s.read(&d).unwrap(), b"hello");
+        let mut ing = s.ingest().unwrap();
+        ing.write_all(b"other").unwrap();
+        let err = ing.commit(Some(&d)).unwrap_err();
+        assert!(matches!(err, ImageError::DigestMismatch { .. }));
+        // The failed ingest left nothing behind.
+        assert_eq!(fs::read_dir(dir.path().join("ingest")).unwrap().count(), 0);
+        assert_eq!(s.list(), vec![d]);
+    }
+}
