@@ -1,1 +1,17 @@
+//! berth's built-in OCI runtime and per-container shim.
+//!
+//! The shim (`shim::run`) reads an OCI bundle, creates the container with one `clone` (new
+//! mount/pid/uts/ipc/net namespaces), places it in its cgroup, and then stays beside it:
+//! holding its stdio, writing the json-file log, serving attach/exec/kill/resize on a unix
+//! socket, and recording the exit status atomically. Nothing here knows about HTTP.
 
+pub mod cgroups;
+pub mod error;
+pub mod exec;
+pub mod init;
+pub mod json_log;
+pub mod mounts;
+pub mod process;
+pub mod shim;
+
+pub use error::RuntimeError;

@@ -1,0 +1,123 @@
+//! cgroup v1: one dir per controller hierarchy under `/sys/fs/cgroup/<controller>`.
+
+use super::{flat_keyed, mkdir, rmdir, write, Limits, CGROUP_ROOT};
+use crate::error::Result;
+use std::path::{Path, PathBuf};
+
+/// The controllers berth places containers in; each must be mounted to be used.
+const CONTROLLERS: &[&str] = &[
+    "memory", "cpu", "cpuacct", "pids", "freezer", "devices", "blkio",
+];
+
+/// Devices every container may use (Docker's default allow list).
+const DEFAULT_DEVICES: &[&str] = &[
+    "c *:* m",
+    "b *:* m",
+    "c 1:3 rwm",
+    "c 1:5 rwm",
+    "c 1:7 rwm",
+    "c 1:8 rwm",
+    "c 1:9 rwm",
+    "c 5:0 rwm",
+    "c 5:1 rwm",
+    "c 5:2 rwm",
+    "c 136:* rwm",
+    "c 10:200 rwm",
+];
+
+#[derive(Debug, Clone)]
+pub struct V1Cgroup {
+    relative: String,
+}
+
+impl V1Cgroup {
+    pub fn new(relative: &str) -> Self {
+        Self {
+            relative: relative.to_string(),
+        }
+    }
+
+    pub fn path(&self, controller: &str) -> PathBuf {
+        Path::new(CGROUP_ROOT).join(controller).join(&self.relative)
+    }
+
+    fn controllers(&self) -> impl Iterator<Item = &'static str> {
+        CONTROLLERS
+            .iter()
+            .copied()
+            .filter(|c| Path::new(CGROUP_ROOT).join(c).join("cgroup.procs").exists())
+    }
+
+    pub fn create(&self, l: &Limits) -> Result<()> {
+        for c in self.controllers() {
+            mkdir(&self.path(c))?;
+        }
+        let mem = self.path("memory");
+        if let Some(m) = l.memory.filter(|m| *m > 0) {
+            write(&mem.join("memory.limit_in_bytes"), &m.to_string())?;
+            let memsw = mem.join("memory.memsw.limit_in_bytes");
+            if let Some(s) = l.memory_swap {
+                // Without swap accounting the file is absent and swap is not limited.
+                if memsw.exists() {
+                    write(&memsw, &s.to_string())?;
+                }
+            }
+        }
+        let cpu = self.path("cpu");
+        if let Some(s) = l.cpu_shares.filter(|s| *s > 0) {
+            write(&cpu.join("cpu.shares"), &s.to_string())?;
+        }
+        if let Some(p) = l.cpu_period.filter(|p| *p > 0) {
+            write(&cpu.join("cpu.cfs_period_us"), &p.to_string())?;
+        }
+        if let Some(q) = l.cpu_quota.filter(|q| *q != 0) {
+            write(&cpu.join("cpu.cfs_quota_us"), &q.to_string())?;
+        }
+        if let Some(p) = l.pids.filter(|p| *p > 0) {
+            write(&self.path("pids").join("pids.max"), &p.to_string())?;
+        }
+        let dev = self.path("devices");
+        if dev.exists() {
+            if l.all_devices {
+                write(&dev.join("devices.allow"), "a")?;
+            } else {
+                write(&dev.join("devices.deny"), "a")?;
+                for d in DEFAULT_DEVICES {
+                    write(&dev.join("devices.allow"), d)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn add_pid(&self, pid: i32) -> Result<()> {
+        for c in self.controllers() {
+            write(&self.path(c).join("cgroup.procs"), &pid.to_string())?;
+        }
+        Ok(())
+    }
+
+    pub fn set_frozen(&self, frozen: bool) -> Result<()> {
+        let f = self.path("freezer").join("freezer.state");
+        write(&f, if frozen { "FROZEN" } else { "THAWED" })?;
+        // Freezing is asynchronous on v1: wait until the state settles.
+        let want = if frozen { "FROZEN" } else { "THAWED" };
+        for _ in 0..500 {
+            if std::fs::read_to_string(&f).unwrap_or_default().trim() == want {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        Ok(())
+    }
+
+    pub fn oom_killed(&self) -> bool {
+        flat_keyed(&self.path("memory").join("memory.oom_control"), "oom_kill").unwrap_or(0) > 0
+    }
+
+    pub fn destroy(&self) {
+        for c in self.controllers() {
+            rmdir(&self.path(c));
+        }
+    }
+}

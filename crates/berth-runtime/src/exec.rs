@@ -1,0 +1,109 @@
+//! `berth nsexec`: runs one process inside a running container (docker exec).
+//!
+//! A fresh single-threaded process joins the container's cgroup and namespaces, then
+//! forks (a pid namespace applies to children only); the child becomes the user's
+//! program and this process waits and passes its exit code on.
+
+use crate::cgroups::Cgroup;
+use crate::error::{Result, RuntimeError};
+use crate::process;
+use nix::sched::{setns, CloneFlags};
+use oci_spec::runtime::Process;
+use std::fs::File;
+use std::io::Write;
+use std::path::PathBuf;
+
+pub struct ExecArgs {
+    pub pid: i32,
+    pub cgroup: String,
+    pub process: PathBuf,
+    pub error_file: PathBuf,
+}
+
+/// Runs the exec; returns the exit code for this process.
+pub fn nsexec(args: ExecArgs) -> i32 {
+    // Opened before joining the mount namespace, where the host path is out of reach.
+    let mut errf = File::create(&args.error_file).ok();
+    match run(&args, errf.as_mut()) {
+        Ok(code) => code,
+        Err(e) => {
+            if let Some(f) = errf.as_mut() {
+                let _ = write!(f, "{}", describe(&e));
+            }
+            e.exit_code()
+        }
+    }
+}
+
+/// Docker's wording for a failed exec.
+fn describe(e: &RuntimeError) -> String {
+    format!("OCI runtime exec failed: exec failed: unable to start container process: {e}: unknown")
+}
+
+fn run(args: &ExecArgs, errf: Option<&mut File>) -> Result<i32> {
+    let data =
+        std::fs::read(&args.process).map_err(|e| RuntimeError::sys("reading exec process", e))?;
+    let process: Process =
+        serde_json::from_slice(&data).map_err(|e| RuntimeError::InvalidSpec(e.to_string()))?;
+    Cgroup::new(&args.cgroup).add_pid(std::process::id() as i32)?;
+    let order = [
+        ("ipc", CloneFlags::CLONE_NEWIPC),
+        ("uts", CloneFlags::CLONE_NEWUTS),
+        ("net", CloneFlags::CLONE_NEWNET),
+        ("pid", CloneFlags::CLONE_NEWPID),
+        ("cgroup", CloneFlags::CLONE_NEWCGROUP),
+        ("mnt", CloneFlags::CLONE_NEWNS),
+    ];
+    let mut fds = vec![];
+    for (name, flag) in order {
+        let f = File::open(format!("/proc/{}/ns/{name}", args.pid))
+            .map_err(|e| RuntimeError::sys(format!("opening {name} namespace"), e))?;
+        fds.push((f, flag, name));
+    }
+    for (f, flag, name) in &fds {
+        setns(f, *flag).map_err(|e| RuntimeError::sys(format!("joining {name} namespace"), e))?;
+    }
+    drop(fds);
+    let tty = process.terminal() == Some(true);
+    // SAFETY: this process is single-threaded, so the child may do anything.
+    match unsafe { nix::unistd::fork() }.map_err(|e| RuntimeError::sys("fork", e))? {
+        nix::unistd::ForkResult::Child => {
+            let e = child(&process, tty);
+            if let Some(f) = errf {
+                let _ = write!(f, "{}", describe(&e));
+            }
+            // SAFETY: _exit is always safe to call.
+            unsafe { libc::_exit(e.exit_code()) }
+        }
+        nix::unistd::ForkResult::Parent { child } => {
+            use nix::sys::wait::{waitpid, WaitStatus};
+            loop {
+                match waitpid(child, None) {
+                    Ok(WaitStatus::Exited(_, c)) => return Ok(c),
+                    Ok(WaitStatus::Signaled(_, s, _)) => return Ok(128 + s as i32),
+                    Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
+                    Err(e) => return Err(RuntimeError::sys("waitpid", e)),
+                }
+            }
+        }
+    }
+}
+
+fn child(process: &Process, tty: bool) -> RuntimeError {
+    if nix::unistd::setsid().is_err() {
+        return RuntimeError::Shim("setsid failed".into());
+    }
+    if tty {
+        // SAFETY: TIOCSCTTY on fd 0 takes an integer argument.
+        unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) };
+    }
+    let prepared = match process::prepare(process) {
+        Ok(p) => p,
+        Err(e) => return e,
+    };
+    if let Err(e) = process::drop_privileges(process) {
+        return e;
+    }
+    let err = nix::unistd::execve(&prepared.program, &prepared.argv, &prepared.envp).unwrap_err();
+    RuntimeError::sys("exec", err)
+}

@@ -1,0 +1,283 @@
+//! The container's first process, between `clone` and `execve`.
+//!
+//! It runs in the new namespaces. It waits for the shim to place it in its cgroup, builds
+//! the root filesystem, pivots into it, drops privileges and reports "ready"; then it
+//! waits for "go" and becomes the user's program. Errors are reported on the sync pipe.
+
+use crate::error::{Result, RuntimeError};
+use crate::mounts::{self, DeviceNode};
+use crate::process;
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sched::{unshare, CloneFlags};
+use oci_spec::runtime::{LinuxDeviceType, LinuxNamespaceType, Spec};
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::path::{Path, PathBuf};
+
+/// Sync message: the child is ready and waits for "go".
+pub const MSG_READY: u8 = b'R';
+/// Sync message: an error follows (one exit-code byte, then the text).
+pub const MSG_ERROR: u8 = b'E';
+
+/// What the child gets from the shim.
+pub struct InitContext<'a> {
+    pub spec: &'a Spec,
+    pub bundle: &'a Path,
+    /// Read end: one byte "you are in your cgroup", then one byte "go".
+    pub from_parent: OwnedFd,
+    /// Write end (close-on-exec): ready / error messages.
+    pub to_parent: OwnedFd,
+    pub stdin: RawFd,
+    pub stdout: RawFd,
+    pub stderr: RawFd,
+    /// The host path of the pty slave, bound at /dev/console.
+    pub console: Option<PathBuf>,
+}
+
+/// Runs the init sequence; returns only on failure, with the exit code to use.
+pub fn container_init(ctx: InitContext) -> isize {
+    let mut report = File::from(
+        ctx.to_parent
+            .try_clone()
+            .unwrap_or_else(|_| std::process::abort()),
+    );
+    let err = match run(&ctx, &mut report) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    };
+    let code = err.exit_code();
+    let mut msg = vec![MSG_ERROR, code as u8];
+    msg.extend_from_slice(err.to_string().as_bytes());
+    let _ = report.write_all(&msg);
+    code as isize
+}
+
+fn wait_byte(f: &mut File) -> Result<()> {
+    let mut b = [0u8; 1];
+    match f.read(&mut b) {
+        Ok(1) => Ok(()),
+        _ => Err(RuntimeError::Shim(
+            "the shim went away before the container started".into(),
+        )),
+    }
+}
+
+fn setup_stdio(ctx: &InitContext) -> Result<()> {
+    nix::unistd::setsid().map_err(|e| RuntimeError::sys("setsid", e))?;
+    for (from, to) in [(ctx.stdin, 0), (ctx.stdout, 1), (ctx.stderr, 2)] {
+        if from != to {
+            nix::unistd::dup2(from, to).map_err(|e| RuntimeError::sys("dup2 stdio", e))?;
+        }
+    }
+    if ctx.console.is_some() {
+        // SAFETY: TIOCSCTTY on fd 0 (the pty slave) takes an integer argument.
+        if unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) } != 0 {
+            return Err(RuntimeError::sys(
+                "setting the controlling terminal",
+                std::io::Error::last_os_error(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Brings up `lo` in a new network namespace.
+pub fn loopback_up() -> Result<()> {
+    // SAFETY: plain socket/ioctl calls on a zeroed, correctly sized ifreq.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
+        if fd < 0 {
+            return Err(RuntimeError::sys("socket", std::io::Error::last_os_error()));
+        }
+        let mut ifr: libc::ifreq = std::mem::zeroed();
+        for (i, b) in b"lo\0".iter().enumerate() {
+            ifr.ifr_name[i] = *b as libc::c_char;
+        }
+        let mut rc = libc::ioctl(fd, libc::SIOCGIFFLAGS, &mut ifr);
+        if rc == 0 {
+            ifr.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
+            rc = libc::ioctl(fd, libc::SIOCSIFFLAGS, &ifr);
+        }
+        let err = std::io::Error::last_os_error();
+        libc::close(fd);
+        if rc != 0 {
+            return Err(RuntimeError::sys("bringing up lo", err));
+        }
+    }
+    Ok(())
+}
+
+fn has_namespace(spec: &Spec, t: LinuxNamespaceType) -> bool {
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|ns| ns.iter().any(|n| n.typ() == t && n.path().is_none()))
+}
+
+fn build_rootfs(spec: &Spec, bundle: &Path, console: Option<&Path>) -> Result<PathBuf> {
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .map_err(|e| RuntimeError::sys("making / private", e))?;
+    let root = spec
+        .root()
+        .as_ref()
+        .ok_or_else(|| RuntimeError::InvalidSpec("no root".into()))?;
+    let rootfs = bundle.join(root.path());
+    let all_mounts = spec.mounts().clone().unwrap_or_default();
+    // berth's bundles carry the rootfs overlay as a mount on "/": done here, inside the
+    // container's own mount namespace, so the host's mount table never grows.
+    let (root_mounts, rest): (Vec<_>, Vec<_>) = all_mounts
+        .into_iter()
+        .partition(|m| m.destination() == Path::new("/"));
+    match root_mounts.first() {
+        Some(m) => {
+            let opts = mounts::parse_options(m.options().as_deref().unwrap_or(&[]));
+            let kind = m.typ().clone().unwrap_or_else(|| "overlay".into());
+            let src = m.source().clone().unwrap_or_else(|| PathBuf::from(&kind));
+            mount(
+                Some(&src),
+                &rootfs,
+                Some(kind.as_str()),
+                opts.flags,
+                Some(opts.data.as_str()),
+            )
+            .map_err(|e| RuntimeError::sys(format!("mounting the root filesystem ({kind})"), e))?;
+        }
+        // pivot_root needs a mount point.
+        None => mount(
+            Some(&rootfs),
+            &rootfs,
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .map_err(|e| RuntimeError::sys("binding the root filesystem", e))?,
+    }
+    for m in &rest {
+        let kind = m.typ().clone().unwrap_or_else(|| "bind".into());
+        let src = m.source().clone().unwrap_or_else(|| PathBuf::from(&kind));
+        mounts::mount_entry(
+            &rootfs,
+            m.destination(),
+            &kind,
+            &src,
+            m.options().as_deref().unwrap_or(&[]),
+        )?;
+    }
+    if let Some(devs) = spec.linux().as_ref().and_then(|l| l.devices().as_ref()) {
+        for d in devs {
+            mounts::create_device(
+                &rootfs,
+                &DeviceNode {
+                    path: d.path(),
+                    char_device: !matches!(d.typ(), LinuxDeviceType::B),
+                    major: d.major() as u64,
+                    minor: d.minor() as u64,
+                    mode: d.file_mode().unwrap_or(0o666),
+                    uid: d.uid().unwrap_or(0),
+                    gid: d.gid().unwrap_or(0),
+                },
+            )?;
+        }
+    }
+    mounts::dev_symlinks(&rootfs);
+    if let Some(c) = console {
+        mounts::mount_entry(
+            &rootfs,
+            Path::new("/dev/console"),
+            "bind",
+            c,
+            &["bind".into()],
+        )?;
+    }
+    Ok(rootfs)
+}
+
+fn pivot(rootfs: &Path) -> Result<()> {
+    nix::unistd::chdir(rootfs).map_err(|e| RuntimeError::sys("chdir rootfs", e))?;
+    nix::unistd::pivot_root(".", ".").map_err(|e| RuntimeError::sys("pivot_root", e))?;
+    // The old root is stacked under the new one: detach it.
+    mount(
+        None::<&str>,
+        ".",
+        None::<&str>,
+        MsFlags::MS_SLAVE | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(|e| RuntimeError::sys("making old root slave", e))?;
+    umount2(".", MntFlags::MNT_DETACH).map_err(|e| RuntimeError::sys("detaching old root", e))?;
+    nix::unistd::chdir("/").map_err(|e| RuntimeError::sys("chdir /", e))?;
+    Ok(())
+}
+
+fn run(ctx: &InitContext, report: &mut File) -> Result<std::convert::Infallible> {
+    let spec = ctx.spec;
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| RuntimeError::InvalidSpec("no process".into()))?;
+    setup_stdio(ctx)?;
+    let mut from_parent = File::from(
+        ctx.from_parent
+            .try_clone()
+            .map_err(|e| RuntimeError::sys("dup", e))?,
+    );
+    wait_byte(&mut from_parent)?;
+    // Only now, inside the container's cgroup, does a new cgroup namespace root there.
+    if has_namespace(spec, LinuxNamespaceType::Cgroup) {
+        unshare(CloneFlags::CLONE_NEWCGROUP)
+            .map_err(|e| RuntimeError::sys("unshare cgroup namespace", e))?;
+    }
+    if has_namespace(spec, LinuxNamespaceType::Uts) {
+        if let Some(h) = spec.hostname() {
+            nix::unistd::sethostname(h).map_err(|e| RuntimeError::sys("sethostname", e))?;
+        }
+    }
+    if has_namespace(spec, LinuxNamespaceType::Network) {
+        loopback_up()?;
+    }
+    let rootfs = build_rootfs(spec, ctx.bundle, ctx.console.as_deref())?;
+    pivot(&rootfs)?;
+    if let Some(l) = spec.linux() {
+        for p in l.masked_paths().iter().flatten() {
+            mounts::mask_path(Path::new(p))?;
+        }
+        for p in l.readonly_paths().iter().flatten() {
+            mounts::readonly_path(Path::new(p))?;
+        }
+    }
+    if spec.root().as_ref().and_then(|r| r.readonly()) == Some(true) {
+        mount(
+            None::<&str>,
+            "/",
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
+            None::<&str>,
+        )
+        .map_err(|e| RuntimeError::sys("making the root filesystem read-only", e))?;
+    }
+    let prepared = process::prepare(process)?;
+    process::drop_privileges(process)?;
+    report
+        .write_all(&[MSG_READY])
+        .map_err(|e| RuntimeError::sys("reporting ready", e))?;
+    wait_byte(&mut from_parent)?;
+    drop(from_parent);
+    let _ = ctx.from_parent.as_raw_fd();
+    let err = nix::unistd::execve(&prepared.program, &prepared.argv, &prepared.envp).unwrap_err();
+    Err(match err {
+        nix::errno::Errno::EACCES => {
+            RuntimeError::PermissionDenied(format!("{:?}: permission denied", prepared.argv[0]))
+        }
+        nix::errno::Errno::ENOENT => {
+            RuntimeError::NotFound(format!("{:?}: no such file or directory", prepared.argv[0]))
+        }
+        e => RuntimeError::sys("exec", e),
+    })
+}

@@ -1,0 +1,347 @@
+//! The per-container shim: `berth shim ...`.
+//!
+//! One process per container, in its own session so it outlives the daemon. It creates
+//! the container (one `clone`), reports `{"ok":true,"pid":N}` on stdout, then serves its
+//! socket until the container exits, and records the exit status atomically.
+//! No async runtime: a few threads that block, and fixed buffers in the steady state.
+
+pub mod protocol;
+mod server;
+mod stdio;
+
+use crate::cgroups::{Cgroup, Limits};
+use crate::error::{Result, RuntimeError};
+use crate::init::{self, InitContext, MSG_ERROR, MSG_READY};
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use protocol::{ExitStatus, Reply, EXIT_FILE, PID_FILE};
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex};
+
+/// What the daemon tells a shim to run.
+#[derive(Debug, Clone)]
+pub struct ShimConfig {
+    pub id: String,
+    pub bundle: PathBuf,
+    /// Runtime state: pid file, exit status, exec specs.
+    pub state_dir: PathBuf,
+    pub socket: PathBuf,
+    /// The json-file log.
+    pub log_path: PathBuf,
+    pub open_stdin: bool,
+    pub stdin_once: bool,
+    pub console_size: Option<(u16, u16)>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Status {
+    Created,
+    Running,
+    Exited(ExitStatus),
+}
+
+/// State shared by the shim's threads.
+pub(crate) struct Shared {
+    pub cfg: ShimConfig,
+    pub pid: i32,
+    pub cgroup: Cgroup,
+    /// The cgroup path relative to each hierarchy's root, for exec'd processes to join.
+    pub cgroup_rel: String,
+    pub io: stdio::ContainerIo,
+    pub status: Mutex<Status>,
+    pub status_changed: Condvar,
+    /// The "go" end of the init's sync pipe and the end that reports exec failures.
+    pub start: Mutex<Option<(OwnedFd, File)>>,
+    /// Exit statuses of reaped children (exec helpers), by pid.
+    pub reaped: Mutex<HashMap<i32, i32>>,
+    pub reaped_changed: Condvar,
+    /// pty masters of running execs, for resize.
+    pub exec_ttys: Mutex<HashMap<String, Arc<File>>>,
+}
+
+fn limits_from_spec(spec: &Spec) -> Limits {
+    let mut l = Limits::default();
+    let Some(r) = spec.linux().as_ref().and_then(|l| l.resources().as_ref()) else {
+        return l;
+    };
+    if let Some(m) = r.memory() {
+        l.memory = m.limit();
+        l.memory_swap = m.swap();
+    }
+    if let Some(c) = r.cpu() {
+        l.cpu_shares = c.shares();
+        l.cpu_quota = c.quota();
+        l.cpu_period = c.period();
+    }
+    if let Some(p) = r.pids() {
+        l.pids = Some(p.limit());
+    }
+    l.all_devices = r.devices().iter().flatten().any(|d| {
+        d.allow()
+            && d.typ().is_none()
+            && d.major().is_none()
+            && d.access().as_deref() == Some("rwm")
+    });
+    l
+}
+
+fn clone_flags(spec: &Spec) -> nix::sched::CloneFlags {
+    use nix::sched::CloneFlags as F;
+    let mut flags = F::empty();
+    for ns in spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .into_iter()
+        .flatten()
+    {
+        if ns.path().is_some() {
+            continue;
+        }
+        flags |= match ns.typ() {
+            LinuxNamespaceType::Mount => F::CLONE_NEWNS,
+            LinuxNamespaceType::Pid => F::CLONE_NEWPID,
+            LinuxNamespaceType::Uts => F::CLONE_NEWUTS,
+            LinuxNamespaceType::Ipc => F::CLONE_NEWIPC,
+            LinuxNamespaceType::Network => F::CLONE_NEWNET,
+            // Unshared by the child once it is inside its cgroup.
+            _ => F::empty(),
+        };
+    }
+    flags
+}
+
+fn pipe_pair() -> Result<(OwnedFd, OwnedFd)> {
+    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| RuntimeError::sys("pipe", e))
+}
+
+/// Writes the one-line handshake for the daemon, then points stdout at /dev/null so a
+/// daemon that goes away never breaks the shim.
+fn handshake(reply: &Reply) {
+    let mut out = std::io::stdout();
+    let _ = serde_json::to_writer(&mut out, reply);
+    let _ = out.write_all(b"\n");
+    let _ = out.flush();
+    if let Ok(null) = File::options().write(true).open("/dev/null") {
+        let _ = nix::unistd::dup2(null.as_raw_fd(), 1);
+    }
+}
+
+/// The shim's main: creates the container, serves it, returns the shim's exit code.
+pub fn run(cfg: ShimConfig) -> i32 {
+    match create(cfg) {
+        Ok(shared) => {
+            handshake(&Reply {
+                ok: true,
+                pid: Some(shared.pid),
+                ..Default::default()
+            });
+            serve_until_exit(shared);
+            0
+        }
+        Err(e) => {
+            handshake(&Reply {
+                exit_code: Some(e.exit_code()),
+                ..Reply::err(&e)
+            });
+            1
+        }
+    }
+}
+
+fn create(cfg: ShimConfig) -> Result<Arc<Shared>> {
+    let spec = Spec::load(cfg.bundle.join("config.json"))
+        .map_err(|e| RuntimeError::InvalidSpec(e.to_string()))?;
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| RuntimeError::InvalidSpec("no process".into()))?;
+    let tty = process.terminal() == Some(true);
+    std::fs::create_dir_all(&cfg.state_dir)
+        .map_err(|e| RuntimeError::sys("creating state dir", e))?;
+    let io = stdio::ContainerIo::new(tty, cfg.open_stdin, &cfg.log_path, cfg.console_size)?;
+    let cgroup_path = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.cgroups_path().clone())
+        .unwrap_or_else(|| PathBuf::from(format!("/berth/{}", cfg.id)));
+    let cgroup_rel = cgroup_path.to_string_lossy().into_owned();
+    let cgroup = Cgroup::new(&cgroup_rel);
+    cgroup.create(&limits_from_spec(&spec))?;
+
+    let (child_read, parent_write) = pipe_pair()?;
+    let (parent_read, child_write) = pipe_pair()?;
+    let child_stdio = io.child_fds();
+    let mut stack = vec![0u8; 512 * 1024];
+    let flags = clone_flags(&spec);
+    let bundle = cfg.bundle.clone();
+    let console = io.console_path();
+    let (child_read_fd, child_write_fd) = (child_read.as_raw_fd(), child_write.as_raw_fd());
+    let cb = Box::new(|| {
+        use std::os::fd::FromRawFd;
+        init::container_init(InitContext {
+            spec: &spec,
+            bundle: &bundle,
+            // SAFETY: in the child, these descriptors are its own copies and owned once.
+            from_parent: unsafe { OwnedFd::from_raw_fd(child_read_fd) },
+            // SAFETY: as above.
+            to_parent: unsafe { OwnedFd::from_raw_fd(child_write_fd) },
+            stdin: child_stdio.0,
+            stdout: child_stdio.1,
+            stderr: child_stdio.2,
+            console: console.clone(),
+        })
+    });
+    // SAFETY: the shim is single-threaded here, so the child may allocate; the stack
+    // outlives the call and the child never returns into the parent's frames.
+    let pid = unsafe { nix::sched::clone(cb, &mut stack, flags, Some(libc::SIGCHLD)) }
+        .map_err(|e| RuntimeError::sys("clone", e));
+    let pid = match pid {
+        Ok(p) => p.as_raw(),
+        Err(e) => {
+            cgroup.destroy();
+            return Err(e);
+        }
+    };
+    drop(child_read);
+    drop(child_write);
+    io.close_child_fds();
+    let fail = |e: RuntimeError| {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL);
+        let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+        cgroup.destroy();
+        e
+    };
+    if let Err(e) = cgroup.add_pid(pid) {
+        return Err(fail(e));
+    }
+    let mut go = File::from(parent_write);
+    let mut report = File::from(parent_read);
+    if go.write_all(&[1]).is_err() {
+        return Err(fail(RuntimeError::Shim("container init died".into())));
+    }
+    if let Err(e) = read_ready(&mut report) {
+        return Err(fail(e));
+    }
+    std::fs::write(cfg.state_dir.join(PID_FILE), pid.to_string())
+        .map_err(|e| fail(RuntimeError::sys("pid file", e)))?;
+    Ok(Arc::new(Shared {
+        cfg,
+        pid,
+        cgroup,
+        cgroup_rel,
+        io,
+        status: Mutex::new(Status::Created),
+        status_changed: Condvar::new(),
+        start: Mutex::new(Some((go.into(), report))),
+        reaped: Mutex::new(HashMap::new()),
+        reaped_changed: Condvar::new(),
+        exec_ttys: Mutex::new(HashMap::new()),
+    }))
+}
+
+/// Reads the child's ready byte, or its error report.
+fn read_ready(report: &mut File) -> Result<()> {
+    let mut first = [0u8; 1];
+    match report.read(&mut first) {
+        Ok(1) if first[0] == MSG_READY => Ok(()),
+        Ok(1) if first[0] == MSG_ERROR => Err(read_error(report)),
+        _ => Err(RuntimeError::Shim(
+            "container init exited during setup".into(),
+        )),
+    }
+}
+
+/// The rest of an error message: exit-code byte, then text.
+pub(crate) fn read_error(report: &mut File) -> RuntimeError {
+    let mut rest = Vec::new();
+    let _ = report.read_to_end(&mut rest);
+    let code = rest.first().copied().unwrap_or(125);
+    let text = String::from_utf8_lossy(rest.get(1..).unwrap_or(&[])).into_owned();
+    let text = text.strip_prefix("exec: ").unwrap_or(&text).to_string();
+    match code {
+        127 => RuntimeError::NotFound(text),
+        126 => RuntimeError::PermissionDenied(text),
+        _ => RuntimeError::Shim(text),
+    }
+}
+
+fn serve_until_exit(shared: Arc<Shared>) {
+    let _ = std::fs::remove_file(&shared.cfg.socket);
+    if let Some(dir) = shared.cfg.socket.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    match UnixListener::bind(&shared.cfg.socket) {
+        Ok(listener) => {
+            let s = shared.clone();
+            spawn_small("accept", move || server::accept_loop(listener, s));
+        }
+        Err(e) => eprintln!("shim: cannot bind {}: {e}", shared.cfg.socket.display()),
+    }
+    let pumps = stdio::start_pumps(&shared);
+    let code = reap_until_init_exits(&shared);
+    for p in pumps {
+        let _ = p.join();
+    }
+    let exit = ExitStatus {
+        exit_code: code,
+        oom_killed: shared.cgroup.oom_killed(),
+        finished_at: crate::json_log::now_rfc3339(),
+    };
+    if let Ok(json) = serde_json::to_vec(&exit) {
+        let _ = atomic_write(&shared.cfg.state_dir.join(EXIT_FILE), &json);
+    }
+    // Everything in the pid namespace died with init; wait for the kernel to empty the
+    // cgroup, then remove it.
+    shared.cgroup.destroy();
+    {
+        let mut st = shared.status.lock().unwrap_or_else(|p| p.into_inner());
+        *st = Status::Exited(exit.clone());
+        shared.status_changed.notify_all();
+    }
+    shared.io.close_subscribers(code);
+    // Give waiters a moment to read their replies before the socket goes away.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let _ = std::fs::remove_file(&shared.cfg.socket);
+}
+
+/// Reaps every child; returns init's exit code (128+signal when killed, like Docker).
+fn reap_until_init_exits(shared: &Shared) -> i32 {
+    use nix::sys::wait::{waitpid, WaitStatus};
+    loop {
+        let (pid, code) = match waitpid(None, None) {
+            Ok(WaitStatus::Exited(p, c)) => (p.as_raw(), c),
+            Ok(WaitStatus::Signaled(p, s, _)) => (p.as_raw(), 128 + s as i32),
+            Ok(_) => continue,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => return 255, // no children left: should not happen before init exits
+        };
+        if pid == shared.pid {
+            return code;
+        }
+        let mut r = shared.reaped.lock().unwrap_or_else(|p| p.into_inner());
+        r.insert(pid, code);
+        shared.reaped_changed.notify_all();
+    }
+}
+
+pub(crate) fn spawn_small(name: &str, f: impl FnOnce() + Send + 'static) {
+    let _ = std::thread::Builder::new()
+        .name(name.to_string())
+        .stack_size(128 * 1024)
+        .spawn(f);
+}
+
+fn atomic_write(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    {
+        let mut f = File::create(&tmp)?;
+        f.write_all(data)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(tmp, path)
+}

@@ -1,0 +1,229 @@
+//! The container's stdio as the shim holds it: a pty or three pipes, the json-file log,
+//! and the attached clients that receive output as Docker frames.
+
+use super::Shared;
+use crate::error::{Result, RuntimeError};
+use crate::json_log::StreamLogger;
+use berth_api::stream::{frame_header, StreamKind};
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+pub(crate) struct Subscriber {
+    pub stream: UnixStream,
+    pub stdout: bool,
+    pub stderr: bool,
+}
+
+pub(crate) struct ContainerIo {
+    /// pty master: output is read from it, stdin written to it, resize applied to it.
+    pub master: Option<Arc<File>>,
+    console_path: Option<PathBuf>,
+    stdin_w: Mutex<Option<File>>,
+    stdout_r: Mutex<Option<File>>,
+    stderr_r: Mutex<Option<File>>,
+    /// The child's ends; closed in the shim once the child has its copies.
+    child: Mutex<Vec<OwnedFd>>,
+    child_raw: (RawFd, RawFd, RawFd),
+    log: Arc<Mutex<File>>,
+    pub subscribers: Mutex<Vec<Subscriber>>,
+}
+
+pub fn set_winsize(fd: RawFd, height: u16, width: u16) {
+    let ws = libc::winsize {
+        ws_row: height,
+        ws_col: width,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ reads a winsize struct that lives across the call.
+    unsafe { libc::ioctl(fd, libc::TIOCSWINSZ, &ws) };
+}
+
+/// A pty pair: (master, slave, slave path).
+pub(crate) fn open_pty() -> Result<(File, OwnedFd, PathBuf)> {
+    let pty = nix::pty::openpty(None, None).map_err(|e| RuntimeError::sys("openpty", e))?;
+    for fd in [pty.master.as_raw_fd(), pty.slave.as_raw_fd()] {
+        let _ = nix::fcntl::fcntl(
+            fd,
+            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+        );
+    }
+    let path = std::fs::read_link(format!("/proc/self/fd/{}", pty.slave.as_raw_fd()))
+        .map_err(|e| RuntimeError::sys("pty path", e))?;
+    Ok((File::from(pty.master), pty.slave, path))
+}
+
+fn pipe() -> Result<(OwnedFd, OwnedFd)> {
+    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| RuntimeError::sys("pipe", e))
+}
+
+impl ContainerIo {
+    pub fn new(
+        tty: bool,
+        open_stdin: bool,
+        log_path: &Path,
+        size: Option<(u16, u16)>,
+    ) -> Result<Self> {
+        if let Some(dir) = log_path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| RuntimeError::sys("log dir", e))?;
+        }
+        let log = File::options()
+            .create(true)
+            .append(true)
+            .open(log_path)
+            .map_err(|e| RuntimeError::sys(format!("opening log {}", log_path.display()), e))?;
+        let log = Arc::new(Mutex::new(log));
+        if tty {
+            let (master, slave, path) = open_pty()?;
+            if let Some((h, w)) = size {
+                set_winsize(master.as_raw_fd(), h, w);
+            }
+            let s = slave.as_raw_fd();
+            return Ok(Self {
+                master: Some(Arc::new(master)),
+                console_path: Some(path),
+                stdin_w: Mutex::new(None),
+                stdout_r: Mutex::new(None),
+                stderr_r: Mutex::new(None),
+                child: Mutex::new(vec![slave]),
+                child_raw: (s, s, s),
+                log,
+                subscribers: Mutex::new(vec![]),
+            });
+        }
+        let (in_r, in_w) = if open_stdin {
+            let (r, w) = pipe()?;
+            (r, Some(File::from(w)))
+        } else {
+            let null = File::open("/dev/null").map_err(|e| RuntimeError::sys("/dev/null", e))?;
+            (OwnedFd::from(null), None)
+        };
+        let (out_r, out_w) = pipe()?;
+        let (err_r, err_w) = pipe()?;
+        let raw = (in_r.as_raw_fd(), out_w.as_raw_fd(), err_w.as_raw_fd());
+        Ok(Self {
+            master: None,
+            console_path: None,
+            stdin_w: Mutex::new(in_w),
+            stdout_r: Mutex::new(Some(File::from(out_r))),
+            stderr_r: Mutex::new(Some(File::from(err_r))),
+            child: Mutex::new(vec![in_r, out_w, err_w]),
+            child_raw: raw,
+            log,
+            subscribers: Mutex::new(vec![]),
+        })
+    }
+
+    pub fn child_fds(&self) -> (RawFd, RawFd, RawFd) {
+        self.child_raw
+    }
+
+    pub fn console_path(&self) -> Option<PathBuf> {
+        self.console_path.clone()
+    }
+
+    pub fn close_child_fds(&self) {
+        self.child.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
+    pub fn write_stdin(&self, data: &[u8]) -> std::io::Result<()> {
+        if let Some(m) = &self.master {
+            return (&**m).write_all(data);
+        }
+        match self
+            .stdin_w
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_mut()
+        {
+            Some(w) => w.write_all(data),
+            None => Ok(()),
+        }
+    }
+
+    pub fn close_stdin(&self) {
+        self.stdin_w
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+    }
+
+    pub fn add_subscriber(&self, s: Subscriber) {
+        self.subscribers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(s);
+    }
+
+    fn broadcast(&self, kind: StreamKind, data: &[u8]) {
+        let header = frame_header(kind, data.len());
+        let mut subs = self.subscribers.lock().unwrap_or_else(|p| p.into_inner());
+        subs.retain_mut(|s| {
+            let wanted = match kind {
+                StreamKind::Stdout => s.stdout,
+                StreamKind::Stderr => s.stderr,
+                _ => true,
+            };
+            !wanted || (s.stream.write_all(&header).is_ok() && s.stream.write_all(data).is_ok())
+        });
+    }
+
+    /// Tells every attached client the exit code and closes them.
+    pub fn close_subscribers(&self, code: i32) {
+        self.broadcast(StreamKind::Exit, code.to_string().as_bytes());
+        let mut subs = self.subscribers.lock().unwrap_or_else(|p| p.into_inner());
+        for s in subs.drain(..) {
+            let _ = s.stream.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
+/// Output pumps: read the container's output, log it, send it to attached clients.
+pub(crate) fn start_pumps(shared: &Arc<Shared>) -> Vec<JoinHandle<()>> {
+    let io = &shared.io;
+    let mut sources: Vec<(File, StreamKind, &'static str)> = vec![];
+    if let Some(m) = &io.master {
+        if let Ok(f) = m.try_clone() {
+            sources.push((f, StreamKind::Stdout, "stdout"));
+        }
+    }
+    if let Some(f) = io.stdout_r.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        sources.push((f, StreamKind::Stdout, "stdout"));
+    }
+    if let Some(f) = io.stderr_r.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        sources.push((f, StreamKind::Stderr, "stderr"));
+    }
+    let mut handles = vec![];
+    for (mut src, kind, name) in sources {
+        let s = shared.clone();
+        let h = std::thread::Builder::new()
+            .name(format!("pump-{name}"))
+            .stack_size(128 * 1024)
+            .spawn(move || {
+                let mut logger = StreamLogger::new(s.io.log.clone(), name);
+                let mut buf = vec![0u8; 32 * 1024];
+                loop {
+                    match src.read(&mut buf) {
+                        Ok(0) => break,
+                        Ok(n) => {
+                            logger.write(&buf[..n]);
+                            s.io.broadcast(kind, &buf[..n]);
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                        // EIO: the pty's last slave closed.
+                        Err(_) => break,
+                    }
+                }
+                logger.finish();
+            });
+        if let Ok(h) = h {
+            handles.push(h);
+        }
+    }
+    handles
+}
