@@ -1,0 +1,149 @@
+use super::body::{self, channel_body, read_json, with_status, Query, Resp};
+use super::hijack;
+use crate::engine::query::LogOptions;
+use crate::engine::Engine;
+use crate::error::{DaemonError, Result};
+use berth_api::container::{ContainerPruneResponse, CreateRequest, WaitError, WaitResponse};
+use berth_api::stream::encode_frame;
+use bytes::Bytes;
+use http::Request;
+use hyper::body::Incoming;
+use std::sync::Arc;
+
+pub async fn create(engine: &Arc<Engine>, q: &Query, req: Request<Incoming>) -> Result<Resp> {
+    let body: CreateRequest = read_json(req.into_body()).await?;
+    let r = engine.create_container(q.get("name"), body).await?;
+    Ok(body::json(201, &r))
+}
+
+pub fn list(engine: &Arc<Engine>, q: &Query) -> Result<Resp> {
+    let list = engine.list(q.flag("all", false), &q.filters()?, q.int("limit")?)?;
+    Ok(body::json(200, &list))
+}
+
+pub async fn prune(engine: &Arc<Engine>, q: &Query) -> Result<Resp> {
+    let f = q.filters()?;
+    let removed = engine
+        .prune(f.get("label").map(|v| v.as_slice()).unwrap_or(&[]))
+        .await?;
+    Ok(body::json(
+        200,
+        &ContainerPruneResponse {
+            containers_deleted: removed,
+            space_reclaimed: 0,
+        },
+    ))
+}
+
+/// Headers go out at once (the docker CLI waits for them before it starts the
+/// container); the body follows when the condition is met.
+pub fn wait(engine: &Arc<Engine>, id: &str, q: &Query) -> Result<Resp> {
+    let fut = engine.wait(id, q.get("condition").unwrap_or(""))?;
+    let (tx, body) = channel_body(1);
+    tokio::spawn(async move {
+        let resp = match fut.await {
+            Ok(code) => WaitResponse {
+                status_code: code,
+                error: None,
+            },
+            Err(e) => WaitResponse {
+                status_code: -1,
+                error: Some(WaitError {
+                    message: e.to_string(),
+                }),
+            },
+        };
+        if let Ok(mut v) = serde_json::to_vec(&resp) {
+            v.push(b'\n');
+            let _ = tx.send(Bytes::from(v)).await;
+        }
+    });
+    Ok(with_status(200, Some("application/json"), body))
+}
+
+fn since(q: &Query, key: &str) -> Result<Option<f64>> {
+    match q.get(key).filter(|s| !s.is_empty() && *s != "0") {
+        None => Ok(None),
+        Some(s) => s
+            .parse::<f64>()
+            .map(Some)
+            .or_else(|_| {
+                chrono::DateTime::parse_from_rfc3339(s)
+                    .map(|t| Some(t.timestamp() as f64 + t.timestamp_subsec_nanos() as f64 / 1e9))
+            })
+            .map_err(|_| DaemonError::InvalidParameter(format!("invalid value for {key}: {s}"))),
+    }
+}
+
+pub fn logs(engine: &Arc<Engine>, id: &str, q: &Query) -> Result<Resp> {
+    let opts =
+        LogOptions {
+            stdout: q.flag("stdout", false),
+            stderr: q.flag("stderr", false),
+            follow: q.flag("follow", false),
+            timestamps: q.flag("timestamps", false),
+            tail: match q.get("tail") {
+                None | Some("") | Some("all") => None,
+                Some(n) => Some(n.parse().map_err(|_| {
+                    DaemonError::InvalidParameter(format!("invalid tail value: {n}"))
+                })?),
+            },
+            since: since(q, "since")?,
+            until: since(q, "until")?,
+        };
+    if !opts.stdout && !opts.stderr {
+        return Err(DaemonError::InvalidParameter(
+            "Bad parameters: you must choose at least one stream".into(),
+        ));
+    }
+    let (tty, mut rx) = engine.logs(id, opts)?;
+    let (tx, body) = channel_body(16);
+    tokio::spawn(async move {
+        while let Some((kind, data)) = rx.recv().await {
+            let chunk = if tty { data } else { encode_frame(kind, &data) };
+            if tx.send(Bytes::from(chunk)).await.is_err() {
+                return;
+            }
+        }
+    });
+    Ok(with_status(200, Some(hijack::content_type(tty)), body))
+}
+
+pub async fn attach(
+    engine: &Arc<Engine>,
+    id: &str,
+    q: &Query,
+    mut req: Request<Incoming>,
+) -> Result<Resp> {
+    let c = engine.get(id)?;
+    let tty = c.record().config.tty;
+    let (stdin, stdout, stderr) = (
+        q.flag("stdin", false),
+        q.flag("stdout", false),
+        q.flag("stderr", false),
+    );
+    if !q.flag("stream", false) && !q.flag("logs", false) {
+        return Err(DaemonError::InvalidParameter(
+            "Bad parameters: you must choose at least one stream".into(),
+        ));
+    }
+    let connect = engine.attach(&c, stdin, stdout, stderr);
+    if !hijack::wants_upgrade(&req) {
+        return Ok(hijack::stream_body(tty, move |w| {
+            Box::pin(async move {
+                let mut w = w;
+                if let Ok(Some(shim)) = connect.await {
+                    hijack::proxy(shim, tokio::io::empty(), &mut w, tty).await;
+                }
+            })
+        }));
+    }
+    Ok(hijack::upgrade(&mut req, tty, move |io| async move {
+        use tokio::io::AsyncWriteExt;
+        let (r, mut w) = tokio::io::split(io);
+        if let Ok(Some(shim)) = connect.await {
+            hijack::proxy(shim, r, &mut w, tty).await;
+        }
+        let _ = w.shutdown().await;
+    }))
+}

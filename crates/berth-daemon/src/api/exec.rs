@@ -1,0 +1,68 @@
+use super::body::{self, read_json, Resp};
+use super::hijack;
+use crate::engine::Engine;
+use crate::error::Result;
+use berth_api::exec::{ExecCreateRequest, ExecStartRequest, IdResponse};
+use http::Request;
+use hyper::body::Incoming;
+use std::sync::Arc;
+use tokio::io::AsyncWriteExt;
+
+pub async fn create(engine: &Arc<Engine>, container: &str, req: Request<Incoming>) -> Result<Resp> {
+    let body: ExecCreateRequest = read_json(req.into_body()).await?;
+    let id = engine.exec_create(container, body)?;
+    Ok(body::json(201, &IdResponse { id }))
+}
+
+pub async fn start(engine: &Arc<Engine>, id: &str, req: Request<Incoming>) -> Result<Resp> {
+    let (parts, b) = req.into_parts();
+    let start: ExecStartRequest = read_json(b).await?;
+    let console = start
+        .console_size
+        .as_ref()
+        .filter(|s| s.len() == 2 && s[0] > 0)
+        .map(|s| (s[0] as u16, s[1] as u16));
+    let exec = engine.execs.get(id)?;
+    let tty = start.tty || exec.config.tty;
+    let shim = engine.exec_start(id, tty, console).await?;
+    let id = id.to_string();
+    let eng = engine.clone();
+    if start.detach {
+        tokio::spawn(async move {
+            let code = hijack::proxy(shim, tokio::io::empty(), &mut tokio::io::sink(), tty).await;
+            eng.execs.finished(&id, code.unwrap_or(126));
+        });
+        return Ok(body::with_status(200, None, body::empty()));
+    }
+    let mut req = Request::from_parts(parts, ());
+    let wants = req.headers().get(http::header::UPGRADE).is_some();
+    if !wants {
+        return Ok(hijack::stream_body(tty, move |w| {
+            Box::pin(async move {
+                let mut w = w;
+                let code = hijack::proxy(shim, tokio::io::empty(), &mut w, tty).await;
+                eng.execs.finished(&id, code.unwrap_or(126));
+            })
+        }));
+    }
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    tokio::spawn(async move {
+        match on_upgrade.await {
+            Ok(up) => {
+                let (r, mut w) = tokio::io::split(hyper_util::rt::TokioIo::new(up));
+                let code = hijack::proxy(shim, r, &mut w, tty).await;
+                // Recorded before the client sees the end, so its inspect sees the code.
+                eng.execs.finished(&id, code.unwrap_or(126));
+                let _ = w.shutdown().await;
+            }
+            Err(_) => eng.execs.finished(&id, 126),
+        }
+    });
+    Ok(http::Response::builder()
+        .status(101)
+        .header("Connection", "Upgrade")
+        .header("Upgrade", "tcp")
+        .header("Content-Type", hijack::content_type(tty))
+        .body(body::empty())
+        .unwrap_or_else(|_| http::Response::new(body::empty())))
+}

@@ -1,0 +1,197 @@
+use super::body::{self, body_reader, channel_body, with_status, Query, Resp};
+use crate::engine::Engine;
+use crate::error::{DaemonError, Result};
+use berth_api::image::{ImagePruneResponse, ProgressMessage};
+use bytes::Bytes;
+use http::{Method, Request};
+use hyper::body::Incoming;
+use std::sync::Arc;
+
+/// Routes under `/images/`; `rest` is what follows it. None when nothing matches.
+pub async fn route(
+    engine: &Arc<Engine>,
+    method: &Method,
+    rest: &str,
+    q: &Query,
+    req: Request<Incoming>,
+) -> Option<Result<Resp>> {
+    let m = method.as_str();
+    Some(match (m, rest) {
+        ("GET", "json") => list(engine, q).await,
+        ("POST", "create") => create(engine, q, req).await,
+        ("POST", "load") => load(engine, q, req).await,
+        ("POST", "prune") => prune(engine, q).await,
+        ("GET", "get") => save(engine, q.all("names")).await,
+        ("GET", r) if r.ends_with("/json") => {
+            let name = &r[..r.len() - 5];
+            engine
+                .image_inspect(name)
+                .await
+                .map(|i| body::json(200, &i))
+        }
+        ("GET", r) if r.ends_with("/history") => {
+            let name = &r[..r.len() - 8];
+            engine
+                .image_history(name)
+                .await
+                .map(|h| body::json(200, &h))
+        }
+        ("GET", r) if r.ends_with("/get") => save(engine, vec![r[..r.len() - 4].to_string()]).await,
+        ("POST", r) if r.ends_with("/tag") => {
+            let name = &r[..r.len() - 4];
+            match q.get("repo") {
+                None | Some("") => Err(DaemonError::InvalidParameter(
+                    "repository name must have at least one component".into(),
+                )),
+                Some(repo) => engine
+                    .image_tag(name, repo, q.get("tag"))
+                    .await
+                    .map(|_| with_status(201, None, body::empty())),
+            }
+        }
+        ("POST", r) if r.ends_with("/push") => Err(DaemonError::NotImplemented(
+            "berth cannot push to registries yet".into(),
+        )),
+        ("DELETE", name) if !name.is_empty() => engine
+            .image_delete(name, q.flag("force", false))
+            .await
+            .map(|items| body::json(200, &items)),
+        _ => return None,
+    })
+}
+
+async fn list(engine: &Arc<Engine>, q: &Query) -> Result<Resp> {
+    let mut filters = q.filters()?;
+    if let Some(f) = q.get("filter").filter(|f| !f.is_empty()) {
+        filters
+            .entry("reference".into())
+            .or_default()
+            .push(f.to_string());
+    }
+    Ok(body::json(200, &engine.image_list(filters).await?))
+}
+
+async fn prune(engine: &Arc<Engine>, q: &Query) -> Result<Resp> {
+    let f = q.filters()?;
+    let all = f
+        .get("dangling")
+        .and_then(|v| v.first())
+        .is_some_and(|d| d == "false" || d == "0");
+    let (deleted, reclaimed) = engine.image_prune(all).await?;
+    Ok(body::json(
+        200,
+        &ImagePruneResponse {
+            images_deleted: deleted,
+            space_reclaimed: reclaimed,
+        },
+    ))
+}
+
+fn progress_line(m: &ProgressMessage) -> Bytes {
+    let mut v = serde_json::to_vec(m).unwrap_or_default();
+    v.extend_from_slice(b"\r\n");
+    Bytes::from(v)
+}
+
+/// `POST /images/create`: `fromSrc` imports a tarball; `fromImage` would pull.
+async fn create(engine: &Arc<Engine>, q: &Query, req: Request<Incoming>) -> Result<Resp> {
+    if let Some(src) = q.get("fromSrc") {
+        if src != "-" {
+            return Err(DaemonError::InvalidParameter(format!(
+                "berth imports only from the request body (fromSrc=-), not from {src}"
+            )));
+        }
+        let reader = body_reader(req.into_body());
+        let (tx, body) = channel_body(4);
+        let engine = engine.clone();
+        let repo = q.get("repo").map(str::to_string);
+        let tag = q.get("tag").map(str::to_string);
+        let message = q
+            .get("message")
+            .filter(|m| !m.is_empty())
+            .map(str::to_string);
+        let changes = q.all("changes");
+        tokio::spawn(async move {
+            let msg = match engine
+                .image_import(reader, repo.as_deref(), tag.as_deref(), message, changes)
+                .await
+            {
+                Ok(id) => ProgressMessage::status(id.to_string()),
+                Err(e) => ProgressMessage::error(e.to_string()),
+            };
+            let _ = tx.send(progress_line(&msg)).await;
+        });
+        return Ok(with_status(200, Some("application/json"), body));
+    }
+    if let Some(image) = q.get("fromImage") {
+        let tag = q.get("tag").filter(|t| !t.is_empty());
+        let name = match tag {
+            Some(t) if !image.contains('@') => format!("{image}:{t}"),
+            _ => image.to_string(),
+        };
+        berth_image::reference::Reference::parse_tagged(&name).map_err(DaemonError::from)?;
+        return Err(DaemonError::NotFound(format!(
+            "pull access denied for {image}: berth does not pull from registries yet; load or import the image instead"
+        )));
+    }
+    Err(DaemonError::InvalidParameter(
+        "either fromSrc or fromImage must be given".into(),
+    ))
+}
+
+async fn load(engine: &Arc<Engine>, _q: &Query, req: Request<Incoming>) -> Result<Resp> {
+    let reader = body_reader(req.into_body());
+    let (tx, body) = channel_body(4);
+    let engine = engine.clone();
+    tokio::spawn(async move {
+        let lines: Vec<ProgressMessage> = match engine.image_load(reader).await {
+            Ok(l) => l
+                .tags
+                .iter()
+                .map(|t| ProgressMessage::stream(format!("Loaded image: {t}\n")))
+                .chain(
+                    l.untagged_ids
+                        .iter()
+                        .map(|i| ProgressMessage::stream(format!("Loaded image ID: {i}\n"))),
+                )
+                .collect(),
+            Err(e) => vec![ProgressMessage::error(e.to_string())],
+        };
+        for l in lines {
+            let _ = tx.send(progress_line(&l)).await;
+        }
+    });
+    Ok(with_status(200, Some("application/json"), body))
+}
+
+/// A blocking `Write` into a response body.
+struct BodyWriter(tokio::sync::mpsc::Sender<Bytes>);
+
+impl std::io::Write for BodyWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .blocking_send(Bytes::copy_from_slice(buf))
+            .map_err(|_| std::io::Error::from(std::io::ErrorKind::BrokenPipe))?;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+async fn save(engine: &Arc<Engine>, names: Vec<String>) -> Result<Resp> {
+    if names.is_empty() {
+        return Err(DaemonError::InvalidParameter(
+            "no images named to save".into(),
+        ));
+    }
+    // Resolve first, so an unknown name is a proper 404 rather than a broken stream.
+    let images = engine.images_to_save(&names).await?;
+    let (tx, body) = channel_body(8);
+    let engine = engine.clone();
+    tokio::spawn(async move {
+        let w = std::io::BufWriter::with_capacity(256 * 1024, BodyWriter(tx));
+        let _ = engine.image_save(images, w).await;
+    });
+    Ok(with_status(200, Some("application/x-tar"), body))
+}

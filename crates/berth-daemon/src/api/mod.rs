@@ -1,0 +1,183 @@
+//! HTTP → engine calls. Each handler parses its request, calls the engine, and turns the
+//! result into Docker's response; errors become `{"message": ...}` with Docker's status.
+
+pub mod body;
+mod containers;
+mod exec;
+mod hijack;
+mod images;
+mod system;
+
+use crate::engine::Engine;
+use crate::error::{DaemonError, Result};
+use body::{error_response, Query, Resp};
+use http::{Method, Request};
+use hyper::body::Incoming;
+use std::sync::Arc;
+
+/// Removes a `/v1.xx` prefix, refusing versions berth does not speak.
+pub fn strip_version(path: &str) -> Result<&str> {
+    let Some(rest) = path.strip_prefix("/v") else {
+        return Ok(path);
+    };
+    let (ver, tail) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let parse = |v: &str| -> Option<(u32, u32)> {
+        let (a, b) = v.split_once('.')?;
+        Some((a.parse().ok()?, b.parse().ok()?))
+    };
+    let Some(v) = parse(ver) else {
+        return Ok(path); // not a version prefix
+    };
+    let max = parse(berth_api::API_VERSION).unwrap_or((1, 45));
+    let min = parse(berth_api::MIN_API_VERSION).unwrap_or((1, 24));
+    if v > max {
+        return Err(DaemonError::InvalidParameter(format!(
+            "client version {ver} is too new. Maximum supported API version is {}",
+            berth_api::API_VERSION
+        )));
+    }
+    if v < min {
+        return Err(DaemonError::InvalidParameter(format!(
+            "client version {ver} is too old. Minimum supported API version is {}, please upgrade your client to a newer version",
+            berth_api::MIN_API_VERSION
+        )));
+    }
+    Ok(tail)
+}
+
+pub async fn handle(engine: Arc<Engine>, req: Request<Incoming>) -> Resp {
+    let mut resp = match route(engine, req).await {
+        Ok(r) => r,
+        Err(e) => error_response(&e),
+    };
+    let h = resp.headers_mut();
+    h.insert(
+        "Api-Version",
+        http::HeaderValue::from_static(berth_api::API_VERSION),
+    );
+    h.insert("Server", http::HeaderValue::from_static("berth"));
+    h.insert("Ostype", http::HeaderValue::from_static("linux"));
+    resp
+}
+
+async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Result<Resp> {
+    let full_path = req.uri().path().to_string();
+    let path = strip_version(&full_path)?.to_string();
+    let q = Query::parse(req.uri().query());
+    let method = req.method().clone();
+    // Image names contain slashes, so image routes match on prefix and suffix.
+    if let Some(rest) = path.strip_prefix("/images/") {
+        if let Some(r) = images::route(&engine, &method, rest, &q, req).await {
+            return r;
+        }
+        return Err(DaemonError::NotFound("page not found".into()));
+    }
+    let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let m = method.as_str();
+    match (m, segs.as_slice()) {
+        ("GET" | "HEAD", ["_ping"]) => Ok(system::ping(m == "HEAD")),
+        ("GET", ["version"]) => Ok(body::json(200, &engine.version())),
+        ("GET", ["info"]) => Ok(body::json(200, &engine.info())),
+        ("GET", ["events"]) => Ok(system::events()),
+        ("POST", ["containers", "create"]) => containers::create(&engine, &q, req).await,
+        ("GET", ["containers", "json"]) => containers::list(&engine, &q),
+        ("POST", ["containers", "prune"]) => containers::prune(&engine, &q).await,
+        ("GET", ["containers", id, "json"]) => Ok(body::json(200, &engine.inspect(id)?)),
+        ("POST", ["containers", id, "start"]) => {
+            engine.start(id).await?;
+            Ok(body::no_content())
+        }
+        ("POST", ["containers", id, "stop"]) => {
+            engine
+                .stop(id, q.get("signal"), q.int("t")?.or(q.int("timeout")?))
+                .await?;
+            Ok(body::no_content())
+        }
+        ("POST", ["containers", id, "restart"]) => {
+            engine
+                .restart(id, q.get("signal"), q.int("t")?.or(q.int("timeout")?))
+                .await?;
+            Ok(body::no_content())
+        }
+        ("POST", ["containers", id, "kill"]) => {
+            engine.kill(id, q.get("signal")).await?;
+            Ok(body::no_content())
+        }
+        ("POST", ["containers", id, "wait"]) => containers::wait(&engine, id, &q),
+        ("DELETE", ["containers", id]) => {
+            engine.remove(id, q.flag("force", false)).await?;
+            Ok(body::no_content())
+        }
+        ("GET", ["containers", id, "logs"]) => containers::logs(&engine, id, &q),
+        ("POST", ["containers", id, "attach"]) => containers::attach(&engine, id, &q, req).await,
+        ("POST", ["containers", id, "resize"]) => {
+            let (h, w) = size(&q)?;
+            engine.resize(id, h, w).await?;
+            Ok(body::with_status(200, None, body::empty()))
+        }
+        ("GET", ["containers", id, "top"]) => Ok(body::json(
+            200,
+            &engine.top(id, q.get("ps_args").unwrap_or("")).await?,
+        )),
+        ("POST", ["containers", id, "rename"]) => {
+            engine.rename(id, q.get("name").unwrap_or("")).await?;
+            Ok(body::no_content())
+        }
+        ("POST", ["containers", id, "pause"]) => {
+            engine.set_paused(id, true).await?;
+            Ok(body::no_content())
+        }
+        ("POST", ["containers", id, "unpause"]) => {
+            engine.set_paused(id, false).await?;
+            Ok(body::no_content())
+        }
+        ("POST", ["containers", id, "exec"]) => exec::create(&engine, id, req).await,
+        ("POST", ["exec", id, "start"]) => exec::start(&engine, id, req).await,
+        ("POST", ["exec", id, "resize"]) => {
+            let (h, w) = size(&q)?;
+            engine.exec_resize(id, h, w).await?;
+            Ok(body::with_status(200, None, body::empty()))
+        }
+        ("GET", ["exec", id, "json"]) => Ok(body::json(200, &engine.exec_inspect(id)?)),
+        _ => Err(DaemonError::NotFound("page not found".into())),
+    }
+}
+
+fn size(q: &Query) -> Result<(u16, u16)> {
+    let h = q.int("h")?.unwrap_or(0);
+    let w = q.int("w")?.unwrap_or(0);
+    let conv = |v: i64| {
+        u16::try_from(v)
+            .map_err(|_| DaemonError::InvalidParameter(format!("invalid terminal size: {v}")))
+    };
+    Ok((conv(h)?, conv(w)?))
+}
+
+#[allow(dead_code)]
+fn is(m: &Method, s: &str) -> bool {
+    m.as_str() == s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_prefix() {
+        assert_eq!(
+            strip_version("/v1.45/containers/json").unwrap(),
+            "/containers/json"
+        );
+        assert_eq!(strip_version("/v1.24/_ping").unwrap(), "/_ping");
+        assert_eq!(
+            strip_version("/containers/json").unwrap(),
+            "/containers/json"
+        );
+        assert!(strip_version("/v1.99/info").is_err());
+        assert!(strip_version("/v1.12/info").is_err());
+        assert_eq!(strip_version("/volumes").unwrap(), "/volumes");
+    }
+}

@@ -1,0 +1,34 @@
+use std::path::PathBuf;
+
+/// How the daemon was started (dockerd's flag names).
+#[derive(Debug, Clone)]
+pub struct DaemonConfig {
+    /// `--data-root`: images, containers, volumes.
+    pub data_root: PathBuf,
+    /// `--exec-root`: sockets and runtime state.
+    pub exec_root: PathBuf,
+    /// `-H`: where to listen (`unix:///path`).
+    pub hosts: Vec<String>,
+    pub pidfile: Option<PathBuf>,
+    /// The `berth` binary the shims are started from.
+    pub berth_binary: PathBuf,
+    /// cgroup parent for containers (`/berth`).
+    pub cgroup_parent: String,
+}
+
+impl DaemonConfig {
+    pub fn containers_dir(&self) -> PathBuf {
+        self.data_root.join("containers")
+    }
+    pub fn container_dir(&self, id: &str) -> PathBuf {
+        self.containers_dir().join(id)
+    }
+    /// Runtime state of one container (exit status, pid) under the exec root.
+    pub fn state_dir(&self, id: &str) -> PathBuf {
+        self.exec_root.join("containers").join(id)
+    }
+    /// The shim's socket; kept short because unix socket paths are limited to 108 bytes.
+    pub fn shim_socket(&self, id: &str) -> PathBuf {
+        self.exec_root.join("s").join(&id[..id.len().min(24)])
+    }
+}

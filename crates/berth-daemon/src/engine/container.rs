@@ -1,0 +1,109 @@
+//! A container as the daemon records it: the persisted record plus live state.
+
+use crate::error::Result;
+use berth_api::container::{Config, ContainerState, HostConfig};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+use tokio::sync::watch;
+
+/// What is written to `containers/<id>/config.v2.json`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Record {
+    pub id: String,
+    /// With Docker's leading slash: `/web`.
+    pub name: String,
+    pub created: String,
+    /// The image as the user named it.
+    pub image: String,
+    pub image_id: String,
+    pub config: Config,
+    pub host_config: HostConfig,
+    pub path: String,
+    pub args: Vec<String>,
+    pub state: ContainerState,
+    pub restart_count: i64,
+    pub log_path: String,
+    pub hostname_path: String,
+    pub hosts_path: String,
+    pub resolv_conf_path: String,
+}
+
+/// Observed by `wait`, `stop` and attach: changes on every start, exit and removal.
+#[derive(Debug, Clone, Default)]
+pub struct Lifecycle {
+    pub exits: u64,
+    pub running: bool,
+    pub removed: bool,
+    pub exit_code: i64,
+}
+
+pub struct Container {
+    pub id: String,
+    record: Mutex<Record>,
+    pub lifecycle: watch::Sender<Lifecycle>,
+    /// Serializes start, stop, restart and remove of this container.
+    pub op_lock: tokio::sync::Mutex<()>,
+    /// Attach requests waiting for the container to start.
+    pub pending_attach: Mutex<Vec<PendingAttach>>,
+}
+
+/// An attach that arrived before start: start connects it to the shim first.
+pub struct PendingAttach {
+    pub stdin: bool,
+    pub stdout: bool,
+    pub stderr: bool,
+    pub deliver: tokio::sync::oneshot::Sender<crate::engine::shim_client::ShimStream>,
+}
+
+impl Container {
+    pub fn new(record: Record) -> Self {
+        let running = record.state.running;
+        let exit_code = record.state.exit_code;
+        Self {
+            id: record.id.clone(),
+            record: Mutex::new(record),
+            lifecycle: watch::Sender::new(Lifecycle {
+                running,
+                exit_code,
+                ..Default::default()
+            }),
+            op_lock: tokio::sync::Mutex::new(()),
+            pending_attach: Mutex::new(vec![]),
+        }
+    }
+
+    pub fn record(&self) -> MutexGuard<'_, Record> {
+        self.record.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn snapshot(&self) -> Record {
+        self.record().clone()
+    }
+
+    pub fn name(&self) -> String {
+        self.record().name.trim_start_matches('/').to_string()
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.record().state.running
+    }
+
+    /// Writes the record atomically.
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        let data = serde_json::to_vec_pretty(&*self.record())?;
+        berth_image::atomic::write_file(&dir.join("config.v2.json"), &data)?;
+        Ok(())
+    }
+
+    pub fn load(dir: &Path) -> Result<Record> {
+        let data = std::fs::read(dir.join("config.v2.json"))?;
+        Ok(serde_json::from_slice(&data)?)
+    }
+}
+
+impl From<serde_json::Error> for crate::error::DaemonError {
+    fn from(e: serde_json::Error) -> Self {
+        Self::System(e.to_string())
+    }
+}

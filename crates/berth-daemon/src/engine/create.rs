@@ -1,0 +1,240 @@
+//! `docker create`: validate, merge with the image's config, record.
+
+use super::container::{Container, Record};
+use super::{names, Engine};
+use crate::error::{DaemonError, Result};
+use berth_api::container::{ContainerState, CreateRequest, CreateResponse};
+use berth_api::strslice::StrSlice;
+use std::sync::Arc;
+
+pub const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+const MIN_MEMORY: i64 = 6 * 1024 * 1024;
+
+pub fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
+const HOSTS: &str = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n";
+
+fn validate_host_config(req: &CreateRequest) -> Result<()> {
+    let hc = &req.host_config;
+    let bad = |m: &str| Err(DaemonError::InvalidParameter(m.to_string()));
+    if hc.memory != 0 && hc.memory < MIN_MEMORY {
+        return bad("Minimum memory limit allowed is 6MB");
+    }
+    if hc.memory < 0 {
+        return bad("invalid memory limit: must be positive");
+    }
+    if hc.memory_swap > 0 && hc.memory > 0 && hc.memory_swap < hc.memory {
+        return bad("Minimum memoryswap limit should be larger than memory limit, see usage");
+    }
+    if hc.memory_swap > 0 && hc.memory == 0 {
+        return bad(
+            "You should always set the Memory limit when using Memoryswap limit, see usage",
+        );
+    }
+    if hc.nano_cpus != 0 && (hc.cpu_quota != 0 || hc.cpu_period != 0) {
+        return bad("Conflicting options: Nano CPUs and CPU Period cannot both be set");
+    }
+    let ncpu = std::thread::available_parallelism()
+        .map(|n| n.get() as i64)
+        .unwrap_or(1);
+    if hc.nano_cpus < 0 || hc.nano_cpus > ncpu * 1_000_000_000 {
+        return Err(DaemonError::InvalidParameter(format!(
+            "Range of CPUs is from 0.01 to {ncpu}.00, as there are only {ncpu} CPUs available"
+        )));
+    }
+    if hc.cpu_period != 0 && !(1000..=1_000_000).contains(&hc.cpu_period) {
+        return bad(
+            "CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)",
+        );
+    }
+    if hc.cpu_quota > 0 && hc.cpu_quota < 1000 {
+        return bad("CPU cfs quota can not be less than 1ms (i.e. 1000)");
+    }
+    if hc.cpu_shares < 0 {
+        return bad("invalid CPU shares: must be positive");
+    }
+    match hc.network_mode.as_str() {
+        "" | "default" | "bridge" | "none" | "host" => {}
+        other => {
+            return Err(DaemonError::NotFound(format!("network {other} not found")));
+        }
+    }
+    match hc.restart_policy.name.as_str() {
+        "" | "no" | "always" | "unless-stopped" | "on-failure" => {}
+        other => {
+            return Err(DaemonError::InvalidParameter(format!(
+                "invalid restart policy '{other}'"
+            )))
+        }
+    }
+    if hc.auto_remove && !matches!(hc.restart_policy.name.as_str(), "" | "no") {
+        return bad("can't create 'AutoRemove' container with restart policy");
+    }
+    for b in hc.binds.iter().flatten() {
+        let parts: Vec<&str> = b.split(':').collect();
+        if !(2..=3).contains(&parts.len()) || parts[0].is_empty() || !parts[1].starts_with('/') {
+            return Err(DaemonError::InvalidParameter(format!(
+                "invalid volume specification: '{b}'"
+            )));
+        }
+    }
+    for u in hc.ulimits.iter().flatten() {
+        if u.soft > u.hard {
+            return Err(DaemonError::InvalidParameter(format!(
+                "ulimit soft limit must be less than or equal to hard limit: {} > {}",
+                u.soft, u.hard
+            )));
+        }
+    }
+    super::spec::capabilities(
+        hc.cap_add.as_deref().unwrap_or(&[]),
+        hc.cap_drop.as_deref().unwrap_or(&[]),
+        hc.privileged,
+    )?;
+    if let Some(s) = &req.config.stop_signal {
+        super::lifecycle::parse_signal(s)?;
+    }
+    Ok(())
+}
+
+impl Engine {
+    pub async fn create_container(
+        self: &Arc<Self>,
+        name: Option<&str>,
+        mut req: CreateRequest,
+    ) -> Result<CreateResponse> {
+        let name = match name.filter(|n| !n.is_empty()) {
+            Some(n) => names::validate(n)?,
+            None => loop {
+                let n = names::random_name();
+                if self.get(&n).is_err() {
+                    break n;
+                }
+            },
+        };
+        if req.config.image.is_empty() {
+            return Err(DaemonError::InvalidParameter(
+                "no image specified: an image is required to create a container".into(),
+            ));
+        }
+        validate_host_config(&req)?;
+        let images = self.images.clone();
+        let image_name = req.config.image.clone();
+        let image = tokio::task::spawn_blocking(move || -> Result<_> {
+            let id = images.resolve(&image_name)?;
+            Ok(images.get(&id)?)
+        })
+        .await
+        .map_err(DaemonError::system)??;
+        let ic = &image.config.config;
+        let cfg = &mut req.config;
+        // Merge with the image, as Docker does.
+        let mut env = ic.env.clone().unwrap_or_default();
+        for e in cfg.env.clone().unwrap_or_default() {
+            let key = e.split('=').next().unwrap_or("").to_string();
+            env.retain(|x| x.split('=').next() != Some(key.as_str()));
+            env.push(e);
+        }
+        cfg.env = Some(env);
+        if cfg.entrypoint.is_none() {
+            cfg.entrypoint = ic.entrypoint.clone().map(StrSlice);
+            if cfg.cmd.as_ref().is_none_or(|c| c.is_empty()) {
+                cfg.cmd = ic.cmd.clone().map(StrSlice);
+            }
+        }
+        if cfg.working_dir.is_empty() {
+            cfg.working_dir = ic.working_dir.clone();
+        }
+        if !cfg.working_dir.is_empty() && !cfg.working_dir.starts_with('/') {
+            return Err(DaemonError::InvalidParameter(format!(
+                "the working directory '{}' is invalid, it needs to be an absolute path",
+                cfg.working_dir
+            )));
+        }
+        if cfg.user.is_empty() {
+            cfg.user = ic.user.clone();
+        }
+        if cfg.stop_signal.is_none() {
+            cfg.stop_signal = ic.stop_signal.clone();
+        }
+        let mut labels = ic.labels.clone().unwrap_or_default();
+        labels.extend(cfg.labels.clone().unwrap_or_default());
+        cfg.labels = Some(labels);
+        if cfg.exposed_ports.is_none() {
+            cfg.exposed_ports = ic.exposed_ports.clone();
+        }
+        if cfg.volumes.as_ref().is_none_or(|v| v.is_empty()) {
+            cfg.volumes = ic.volumes.clone();
+        }
+        let mut argv: Vec<String> = cfg.entrypoint.clone().unwrap_or_default().0;
+        argv.extend(cfg.cmd.clone().unwrap_or_default().0);
+        if argv.is_empty() {
+            return Err(DaemonError::InvalidParameter("no command specified".into()));
+        }
+        let id = names::new_id();
+        if cfg.hostname.is_empty() {
+            cfg.hostname = if req.host_config.network_mode == "host" {
+                nix::unistd::gethostname()
+                    .ok()
+                    .and_then(|h| h.into_string().ok())
+                    .unwrap_or_else(|| id[..12].to_string())
+            } else {
+                id[..12].to_string()
+            };
+        }
+        if req.host_config.network_mode.is_empty() {
+            req.host_config.network_mode = "default".into();
+        }
+        let dir = self.cfg.container_dir(&id);
+        std::fs::create_dir_all(&dir)?;
+        let hosts = if req.host_config.network_mode == "host" {
+            std::fs::read_to_string("/etc/hosts").unwrap_or_else(|_| HOSTS.to_string())
+        } else {
+            format!("{HOSTS}127.0.1.1\t{}\n", req.config.hostname)
+        };
+        std::fs::write(dir.join("hosts"), hosts)?;
+        std::fs::write(dir.join("hostname"), format!("{}\n", req.config.hostname))?;
+        std::fs::write(
+            dir.join("resolv.conf"),
+            std::fs::read("/etc/resolv.conf").unwrap_or_default(),
+        )?;
+        let record = Record {
+            id: id.clone(),
+            name: format!("/{name}"),
+            created: now(),
+            image: req.config.image.clone(),
+            image_id: image.id.to_string(),
+            path: argv[0].clone(),
+            args: argv[1..].to_vec(),
+            state: ContainerState {
+                status: "created".into(),
+                started_at: ZERO_TIME.into(),
+                finished_at: ZERO_TIME.into(),
+                ..Default::default()
+            },
+            log_path: dir.join(format!("{id}-json.log")).display().to_string(),
+            hostname_path: dir.join("hostname").display().to_string(),
+            hosts_path: dir.join("hosts").display().to_string(),
+            resolv_conf_path: dir.join("resolv.conf").display().to_string(),
+            config: req.config,
+            host_config: req.host_config,
+            restart_count: 0,
+        };
+        let c = Arc::new(Container::new(record));
+        if let Err(e) = self.register(c.clone()) {
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(e);
+        }
+        if let Err(e) = c.save(&dir) {
+            self.unregister(&c);
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(e);
+        }
+        Ok(CreateResponse {
+            id,
+            warnings: vec![],
+        })
+    }
+}

@@ -1,0 +1,267 @@
+//! `docker exec`: exec instances live in memory, like Docker's.
+
+use super::shim_client::{self, ShimStream};
+use super::{names, spec, user, Engine};
+use crate::error::{DaemonError, Result};
+use berth_api::exec::{ExecCreateRequest, ExecInspect, ProcessConfig};
+use berth_runtime::shim::protocol::Request;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+#[derive(Debug, Clone)]
+pub struct ExecRecord {
+    pub id: String,
+    pub container_id: String,
+    pub config: ExecCreateRequest,
+    pub running: bool,
+    pub started: bool,
+    pub exit_code: Option<i64>,
+    pub pid: i64,
+}
+
+#[derive(Default)]
+pub struct ExecTable {
+    execs: Mutex<HashMap<String, ExecRecord>>,
+}
+
+impl ExecTable {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, ExecRecord>> {
+        self.execs.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn get(&self, id: &str) -> Result<ExecRecord> {
+        self.lock()
+            .get(id)
+            .cloned()
+            .ok_or_else(|| DaemonError::NotFound(format!("No such exec instance: {id}")))
+    }
+
+    pub fn ids_for(&self, container: &str) -> Vec<String> {
+        self.lock()
+            .values()
+            .filter(|e| e.container_id == container)
+            .map(|e| e.id.clone())
+            .collect()
+    }
+
+    pub fn finished(&self, id: &str, code: i64) {
+        if let Some(e) = self.lock().get_mut(id) {
+            e.running = false;
+            e.exit_code = Some(code);
+        }
+    }
+
+    pub fn container_exited(&self, container: &str) {
+        for e in self
+            .lock()
+            .values_mut()
+            .filter(|e| e.container_id == container && e.running)
+        {
+            e.running = false;
+            e.exit_code.get_or_insert(137);
+        }
+    }
+
+    pub fn container_removed(&self, container: &str) {
+        self.lock().retain(|_, e| e.container_id != container);
+    }
+}
+
+impl Engine {
+    pub fn exec_create(&self, container: &str, req: ExecCreateRequest) -> Result<String> {
+        let c = self.get(container)?;
+        if !c.is_running() {
+            return Err(DaemonError::Conflict(format!(
+                "Container {} is not running",
+                c.id
+            )));
+        }
+        if c.record().state.paused {
+            return Err(DaemonError::Conflict(format!(
+                "Container {} is paused, unpause the container before exec",
+                c.id
+            )));
+        }
+        if req.cmd.as_ref().is_none_or(|c| c.is_empty()) {
+            return Err(DaemonError::InvalidParameter(
+                "No exec command specified".into(),
+            ));
+        }
+        let id = names::new_id();
+        self.execs.lock().insert(
+            id.clone(),
+            ExecRecord {
+                id: id.clone(),
+                container_id: c.id.clone(),
+                config: req,
+                running: false,
+                started: false,
+                exit_code: None,
+                pid: 0,
+            },
+        );
+        Ok(id)
+    }
+
+    pub fn exec_inspect(&self, id: &str) -> Result<ExecInspect> {
+        let e = self.execs.get(id)?;
+        let cmd = e.config.cmd.clone().unwrap_or_default();
+        Ok(ExecInspect {
+            id: e.id.clone(),
+            running: e.running,
+            exit_code: e.exit_code,
+            process_config: ProcessConfig {
+                privileged: e.config.privileged,
+                user: e.config.user.clone(),
+                tty: e.config.tty,
+                entrypoint: cmd.first().cloned().unwrap_or_default(),
+                arguments: cmd.iter().skip(1).cloned().collect(),
+            },
+            open_stdin: e.config.attach_stdin,
+            open_stderr: e.config.attach_stderr,
+            open_stdout: e.config.attach_stdout,
+            container_id: e.container_id.clone(),
+            detach_keys: e.config.detach_keys.clone(),
+            pid: e.pid,
+        })
+    }
+
+    /// Starts the exec in the container's shim; the stream carries its output and exit.
+    pub async fn exec_start(
+        self: &Arc<Self>,
+        id: &str,
+        tty: bool,
+        console: Option<(u16, u16)>,
+    ) -> Result<ShimStream> {
+        let e = {
+            let mut execs = self.execs.lock();
+            let e = execs
+                .get_mut(id)
+                .ok_or_else(|| DaemonError::NotFound(format!("No such exec instance: {id}")))?;
+            if e.started {
+                return Err(DaemonError::Conflict(format!(
+                    "Error: Exec command {id} has already run"
+                )));
+            }
+            e.started = true;
+            e.running = true;
+            e.clone()
+        };
+        let result = self
+            .exec_start_inner(&e, tty || e.config.tty, console)
+            .await;
+        match &result {
+            Ok(s) => {
+                if let Some(e) = self.execs.lock().get_mut(id) {
+                    e.pid = s.reply.pid.unwrap_or(0) as i64;
+                }
+            }
+            Err(_) => self.execs.finished(id, 126),
+        }
+        result
+    }
+
+    async fn exec_start_inner(
+        self: &Arc<Self>,
+        e: &super::exec::ExecRecord,
+        tty: bool,
+        console: Option<(u16, u16)>,
+    ) -> Result<ShimStream> {
+        let c = self.get(&e.container_id)?;
+        if !c.is_running() {
+            return Err(DaemonError::Conflict(format!(
+                "Container {} is not running",
+                c.id
+            )));
+        }
+        let rec = c.snapshot();
+        let dir = self.cfg.container_dir(&c.id);
+        let images = self.images.clone();
+        let image_id = rec.image_id.clone();
+        let lower = tokio::task::spawn_blocking(move || -> Result<_> {
+            let img = images.get(&image_id.parse().map_err(DaemonError::from)?)?;
+            Ok(images.layer_dirs(&img))
+        })
+        .await
+        .map_err(DaemonError::system)??;
+        let mut layers = vec![dir.join("fs/upper")];
+        layers.extend(lower);
+        let user_spec = if e.config.user.is_empty() {
+            rec.config.user.clone()
+        } else {
+            e.config.user.clone()
+        };
+        let u = user::resolve(
+            &user_spec,
+            &layers,
+            rec.host_config.group_add.as_deref().unwrap_or(&[]),
+        )?;
+        let hostname = rec.config.hostname.clone();
+        let mut env = rec.config.env.clone().unwrap_or_default();
+        env.extend(e.config.env.clone().unwrap_or_default());
+        let env = spec::environment(&env, &hostname, &u.home, tty);
+        let caps = spec::capabilities(
+            rec.host_config.cap_add.as_deref().unwrap_or(&[]),
+            rec.host_config.cap_drop.as_deref().unwrap_or(&[]),
+            rec.host_config.privileged || e.config.privileged,
+        )?;
+        let cwd = if !e.config.working_dir.is_empty() {
+            e.config.working_dir.clone()
+        } else if !rec.config.working_dir.is_empty() {
+            rec.config.working_dir.clone()
+        } else {
+            "/".into()
+        };
+        let mut process = serde_json::json!({
+            "terminal": tty,
+            "user": {"uid": u.uid, "gid": u.gid, "additionalGids": u.additional_gids},
+            "args": e.config.cmd.clone().unwrap_or_default(),
+            "env": env,
+            "cwd": cwd,
+            "capabilities": {"bounding": caps, "effective": caps, "permitted": caps, "inheritable": caps},
+        });
+        if let Some((h, w)) = console {
+            process["consoleSize"] = serde_json::json!({"height": h, "width": w});
+        }
+        let req = Request::Exec {
+            id: e.id.clone(),
+            process,
+            stdin: e.config.attach_stdin,
+        };
+        let s = shim_client::open(&self.cfg.shim_socket(&c.id), &req).await?;
+        if !s.reply.ok {
+            return Err(DaemonError::System(
+                s.reply.error.clone().unwrap_or_default(),
+            ));
+        }
+        Ok(s)
+    }
+
+    pub async fn exec_resize(&self, id: &str, h: u16, w: u16) -> Result<()> {
+        let e = self.execs.get(id)?;
+        let req = Request::Resize {
+            height: h,
+            width: w,
+            exec: Some(id.to_string()),
+        };
+        shim_client::call(&self.cfg.shim_socket(&e.container_id), &req).await?;
+        Ok(())
+    }
+
+    pub async fn resize(&self, container: &str, h: u16, w: u16) -> Result<()> {
+        let c = self.get(container)?;
+        if !c.is_running() {
+            return Err(DaemonError::Conflict(format!(
+                "Container {} is not running",
+                c.id
+            )));
+        }
+        let req = Request::Resize {
+            height: h,
+            width: w,
+            exec: None,
+        };
+        shim_client::call(&self.cfg.shim_socket(&c.id), &req).await?;
+        Ok(())
+    }
+}

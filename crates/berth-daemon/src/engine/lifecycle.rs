@@ -1,0 +1,658 @@
+//! Start, stop, kill, wait, pause, remove, rename — and noticing exits, also across a
+//! daemon restart.
+
+use super::container::{Container, PendingAttach};
+use super::create::{now, ZERO_TIME};
+use super::shim_client::{self, ShimStream};
+use super::spec::{self, RootfsLayout, SpecInput};
+use super::{user, Engine};
+use crate::error::{DaemonError, Result};
+use berth_runtime::shim::protocol::{read_exit_status, ExitStatus, Request};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::AsyncBufReadExt;
+
+/// `SIGTERM`, `TERM`, `15` → 15.
+pub fn parse_signal(s: &str) -> Result<i32> {
+    let bad = || DaemonError::InvalidParameter(format!("Invalid signal: {s}"));
+    if let Ok(n) = s.parse::<i32>() {
+        return nix::sys::signal::Signal::try_from(n)
+            .map(|x| x as i32)
+            .map_err(|_| bad());
+    }
+    let up = s.to_ascii_uppercase();
+    let name = if up.starts_with("SIG") {
+        up
+    } else {
+        format!("SIG{up}")
+    };
+    name.parse::<nix::sys::signal::Signal>()
+        .map(|x| x as i32)
+        .map_err(|_| bad())
+}
+
+fn not_running(id: &str) -> DaemonError {
+    DaemonError::Conflict(format!("Container {id} is not running"))
+}
+
+impl Engine {
+    pub async fn start(self: &Arc<Self>, name: &str) -> Result<()> {
+        let c = self.get(name)?;
+        let _op = c.op_lock.lock().await;
+        if c.is_running() {
+            return Err(DaemonError::NotModified("container already started".into()));
+        }
+        let result = self.start_locked(&c).await;
+        if let Err(e) = &result {
+            // Attaches waiting for this start get nothing: close them.
+            c.pending_attach
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clear();
+            let mut r = c.record();
+            r.state.error = e.to_string();
+        }
+        let _ = c.save(&self.cfg.container_dir(&c.id));
+        result
+    }
+
+    async fn start_locked(self: &Arc<Self>, c: &Arc<Container>) -> Result<()> {
+        let rec = c.snapshot();
+        let dir = self.cfg.container_dir(&c.id);
+        let images = self.images.clone();
+        let image_id = rec.image_id.clone();
+        let lower = tokio::task::spawn_blocking(move || -> Result<_> {
+            let id = image_id.parse().map_err(DaemonError::from)?;
+            let img = images.get(&id)?;
+            Ok(images.layer_dirs(&img))
+        })
+        .await
+        .map_err(DaemonError::system)??;
+        let (upper, work, empty, bundle) = (
+            dir.join("fs/upper"),
+            dir.join("fs/work"),
+            dir.join("fs/empty"),
+            dir.join("bundle"),
+        );
+        for d in [&upper, &work, &empty, &bundle.join("rootfs")] {
+            std::fs::create_dir_all(d)?;
+        }
+        let mut search = vec![upper.clone()];
+        search.extend(lower.iter().cloned());
+        let resolved = user::resolve(
+            &rec.config.user,
+            &search,
+            rec.host_config.group_add.as_deref().unwrap_or(&[]),
+        )?;
+        let console_size = rec
+            .host_config
+            .console_size
+            .as_ref()
+            .filter(|s| s.len() == 2 && s[0] > 0 && s[1] > 0)
+            .map(|s| (s[0] as u16, s[1] as u16));
+        let spec = spec::generate(&SpecInput {
+            record: &rec,
+            rootfs: RootfsLayout {
+                lower: &lower,
+                upper: &upper,
+                work: &work,
+                empty: &empty,
+            },
+            user: &resolved,
+            cgroup_parent: &self.cfg.cgroup_parent,
+            console_size,
+        })?;
+        spec.save(bundle.join("config.json"))
+            .map_err(DaemonError::system)?;
+        let state_dir = self.cfg.state_dir(&c.id);
+        let _ = std::fs::remove_dir_all(&state_dir);
+        std::fs::create_dir_all(&state_dir)?;
+        let socket = self.cfg.shim_socket(&c.id);
+
+        let mut cmd = tokio::process::Command::new(&self.cfg.berth_binary);
+        cmd.arg("shim")
+            .arg("--id")
+            .arg(&c.id)
+            .arg("--bundle")
+            .arg(&bundle)
+            .arg("--state-dir")
+            .arg(&state_dir)
+            .arg("--socket")
+            .arg(&socket)
+            .arg("--log")
+            .arg(&rec.log_path);
+        if rec.config.open_stdin {
+            cmd.arg("--open-stdin");
+        }
+        if rec.config.stdin_once {
+            cmd.arg("--stdin-once");
+        }
+        if let Some((h, w)) = console_size {
+            cmd.arg("--console-size").arg(format!("{h}x{w}"));
+        }
+        let shim_log = std::fs::File::create(state_dir.join("shim.log"))?;
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(shim_log);
+        // SAFETY: setsid is async-signal-safe; the shim gets its own session so that it
+        // outlives the daemon and never receives the daemon's terminal signals.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::setsid();
+                Ok(())
+            });
+        }
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| DaemonError::System(format!("starting the shim: {e}")))?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| DaemonError::System("shim stdout".into()))?;
+        tokio::spawn(async move {
+            let _ = child.wait().await;
+        });
+        let mut line = String::new();
+        let mut reader = tokio::io::BufReader::new(stdout);
+        let read = tokio::time::timeout(Duration::from_secs(60), reader.read_line(&mut line)).await;
+        if !matches!(read, Ok(Ok(n)) if n > 0) {
+            return Err(DaemonError::System("the shim did not report back".into()));
+        }
+        let hello: berth_runtime::shim::protocol::Reply = serde_json::from_str(&line)?;
+        if !hello.ok {
+            return Err(self.failed_start(
+                c,
+                hello.error.unwrap_or_default(),
+                hello.exit_code.unwrap_or(125),
+            ));
+        }
+        let pid = hello.pid.unwrap_or(0);
+        // Attaches that arrived before start are connected before the program runs, so
+        // they see all of its output.
+        let pending: Vec<PendingAttach> =
+            std::mem::take(&mut *c.pending_attach.lock().unwrap_or_else(|p| p.into_inner()));
+        for p in pending {
+            let req = Request::Attach {
+                stdin: p.stdin,
+                stdout: p.stdout,
+                stderr: p.stderr,
+            };
+            if let Ok(s) = shim_client::open(&socket, &req).await {
+                let _ = p.deliver.send(s);
+            }
+        }
+        let reply = shim_client::request(&socket, &Request::Start).await?;
+        if !reply.ok {
+            return Err(self.failed_start(
+                c,
+                reply.error.unwrap_or_default(),
+                reply.exit_code.unwrap_or(125),
+            ));
+        }
+        {
+            let mut r = c.record();
+            r.state.status = "running".into();
+            r.state.running = true;
+            r.state.paused = false;
+            r.state.pid = pid as i64;
+            r.state.exit_code = 0;
+            r.state.error.clear();
+            r.state.oom_killed = false;
+            r.state.started_at = now();
+            r.state.finished_at = ZERO_TIME.into();
+        }
+        c.save(&dir)?;
+        c.lifecycle.send_modify(|l| l.running = true);
+        self.spawn_monitor(c.clone());
+        Ok(())
+    }
+
+    /// Records a start that failed in the runtime; returns Docker's error for it.
+    fn failed_start(&self, c: &Container, msg: String, code: i32) -> DaemonError {
+        let text = format!("failed to create task for container: OCI runtime create failed: unable to start container process: {msg}: unknown");
+        {
+            let mut r = c.record();
+            r.state.status = "exited".into();
+            r.state.exit_code = code as i64;
+            r.state.error = text.clone();
+            r.state.finished_at = now();
+        }
+        c.lifecycle.send_modify(|l| {
+            l.exits += 1;
+            l.exit_code = code as i64;
+        });
+        if code == 126 || code == 127 {
+            DaemonError::InvalidParameter(text)
+        } else {
+            DaemonError::System(text)
+        }
+    }
+
+    /// Waits (through the shim) for the container to exit, then records it.
+    pub(crate) fn spawn_monitor(self: &Arc<Self>, c: Arc<Container>) {
+        let engine = self.clone();
+        tokio::spawn(async move {
+            let socket = engine.cfg.shim_socket(&c.id);
+            let exit = shim_client::request(&socket, &Request::Wait)
+                .await
+                .ok()
+                .and_then(|r| r.exit);
+            let exit = match exit {
+                Some(e) => e,
+                None => engine.exit_from_state(&c.id).await,
+            };
+            engine.handle_exit(&c, exit).await;
+        });
+    }
+
+    /// The exit status the shim recorded; 255 if the shim died without recording one.
+    async fn exit_from_state(&self, id: &str) -> ExitStatus {
+        let dir = self.cfg.state_dir(id);
+        for _ in 0..50 {
+            if let Some(e) = read_exit_status(&dir) {
+                return e;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        ExitStatus {
+            exit_code: 255,
+            oom_killed: false,
+            finished_at: now(),
+        }
+    }
+
+    pub(crate) async fn handle_exit(self: &Arc<Self>, c: &Arc<Container>, exit: ExitStatus) {
+        let auto_remove = {
+            let mut r = c.record();
+            r.state.status = "exited".into();
+            r.state.running = false;
+            r.state.paused = false;
+            r.state.pid = 0;
+            r.state.exit_code = exit.exit_code as i64;
+            r.state.oom_killed = exit.oom_killed;
+            r.state.finished_at = exit.finished_at.clone();
+            r.host_config.auto_remove
+        };
+        let _ = c.save(&self.cfg.container_dir(&c.id));
+        let _ = std::fs::remove_dir_all(self.cfg.state_dir(&c.id));
+        let _ = std::fs::remove_file(self.cfg.shim_socket(&c.id));
+        self.execs.container_exited(&c.id);
+        c.pending_attach
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+        c.lifecycle.send_modify(|l| {
+            l.running = false;
+            l.exits += 1;
+            l.exit_code = exit.exit_code as i64;
+        });
+        if auto_remove {
+            let _ = self.remove(&c.id, true).await;
+        }
+    }
+
+    pub async fn kill(self: &Arc<Self>, name: &str, signal: Option<&str>) -> Result<()> {
+        let c = self.get(name)?;
+        if !c.is_running() {
+            return Err(not_running(&c.id));
+        }
+        let sig = parse_signal(signal.filter(|s| !s.is_empty()).unwrap_or("SIGKILL"))?;
+        let mut rx = c.lifecycle.subscribe();
+        if c.record().state.paused && sig == libc::SIGKILL {
+            let _ = shim_client::request(&self.cfg.shim_socket(&c.id), &Request::Resume).await;
+        }
+        shim_client::call(
+            &self.cfg.shim_socket(&c.id),
+            &Request::Kill {
+                signal: sig,
+                all: false,
+            },
+        )
+        .await?;
+        if sig == libc::SIGKILL {
+            let _ =
+                tokio::time::timeout(Duration::from_secs(10), rx.wait_for(|l| !l.running)).await;
+        }
+        Ok(())
+    }
+
+    pub async fn stop(
+        self: &Arc<Self>,
+        name: &str,
+        signal: Option<&str>,
+        timeout: Option<i64>,
+    ) -> Result<()> {
+        let c = self.get(name)?;
+        let _op = c.op_lock.lock().await;
+        if !c.is_running() {
+            return Err(DaemonError::NotModified("container already stopped".into()));
+        }
+        self.stop_locked(&c, signal, timeout).await
+    }
+
+    async fn stop_locked(
+        self: &Arc<Self>,
+        c: &Arc<Container>,
+        signal: Option<&str>,
+        timeout: Option<i64>,
+    ) -> Result<()> {
+        let rec = c.snapshot();
+        let sig_name = signal
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .or(rec.config.stop_signal.clone())
+            .unwrap_or_else(|| "SIGTERM".into());
+        let sig = parse_signal(&sig_name)?;
+        let timeout = timeout.or(rec.config.stop_timeout).unwrap_or(10);
+        let socket = self.cfg.shim_socket(&c.id);
+        let mut rx = c.lifecycle.subscribe();
+        if rec.state.paused {
+            let _ = shim_client::request(&socket, &Request::Resume).await;
+        }
+        let _ = shim_client::request(
+            &socket,
+            &Request::Kill {
+                signal: sig,
+                all: false,
+            },
+        )
+        .await;
+        let graceful = if timeout < 0 {
+            rx.wait_for(|l| !l.running).await.is_ok()
+        } else {
+            tokio::time::timeout(
+                Duration::from_secs(timeout as u64),
+                rx.wait_for(|l| !l.running),
+            )
+            .await
+            .is_ok()
+        };
+        if !graceful {
+            let _ = shim_client::request(
+                &socket,
+                &Request::Kill {
+                    signal: libc::SIGKILL,
+                    all: true,
+                },
+            )
+            .await;
+            tokio::time::timeout(Duration::from_secs(30), rx.wait_for(|l| !l.running))
+                .await
+                .map_err(|_| {
+                    DaemonError::System(format!("container {} did not stop after SIGKILL", c.id))
+                })?
+                .map_err(DaemonError::system)?;
+        }
+        Ok(())
+    }
+
+    pub async fn restart(
+        self: &Arc<Self>,
+        name: &str,
+        signal: Option<&str>,
+        timeout: Option<i64>,
+    ) -> Result<()> {
+        let c = self.get(name)?;
+        {
+            let _op = c.op_lock.lock().await;
+            if c.is_running() {
+                self.stop_locked(&c, signal, timeout).await?;
+            }
+        }
+        // The exit must be recorded before the next start.
+        let mut rx = c.lifecycle.subscribe();
+        let _ = rx.wait_for(|l| !l.running).await;
+        c.record().restart_count += 1;
+        self.start(&c.id).await
+    }
+
+    /// Registers the wait now; the returned future resolves with the exit code.
+    pub fn wait(
+        self: &Arc<Self>,
+        name: &str,
+        condition: &str,
+    ) -> Result<impl std::future::Future<Output = Result<i64>>> {
+        let c = self.get(name)?;
+        let mut rx = c.lifecycle.subscribe();
+        let exits = rx.borrow().exits;
+        let condition = match condition {
+            "" | "not-running" => 0,
+            "next-exit" => 1,
+            "removed" => 2,
+            other => {
+                return Err(DaemonError::InvalidParameter(format!(
+                    "invalid condition: \"{other}\""
+                )))
+            }
+        };
+        Ok(async move {
+            let done = rx
+                .wait_for(|l| match condition {
+                    0 => !l.running,
+                    1 => l.exits > exits,
+                    _ => l.removed,
+                })
+                .await
+                .map_err(DaemonError::system)?;
+            Ok(done.exit_code)
+        })
+    }
+
+    pub async fn set_paused(self: &Arc<Self>, name: &str, pause: bool) -> Result<()> {
+        let c = self.get(name)?;
+        let _op = c.op_lock.lock().await;
+        if !c.is_running() {
+            return Err(not_running(&c.id));
+        }
+        let paused = c.record().state.paused;
+        if pause && paused {
+            return Err(DaemonError::Conflict(format!(
+                "Container {} is already paused",
+                c.id
+            )));
+        }
+        if !pause && !paused {
+            return Err(DaemonError::Conflict(format!(
+                "Container {} is not paused",
+                c.id
+            )));
+        }
+        let req = if pause {
+            Request::Pause
+        } else {
+            Request::Resume
+        };
+        shim_client::call(&self.cfg.shim_socket(&c.id), &req).await?;
+        {
+            let mut r = c.record();
+            r.state.paused = pause;
+            r.state.status = if pause { "paused" } else { "running" }.into();
+        }
+        c.save(&self.cfg.container_dir(&c.id))
+    }
+
+    pub async fn remove(self: &Arc<Self>, name: &str, force: bool) -> Result<()> {
+        let c = self.get(name)?;
+        let _op = c.op_lock.lock().await;
+        if self.get(&c.id).is_err() {
+            return Ok(()); // removed while we waited
+        }
+        if c.is_running() {
+            if !force {
+                let what = if c.record().state.paused {
+                    "paused"
+                } else {
+                    "running"
+                };
+                return Err(DaemonError::Conflict(format!(
+                    "cannot remove container \"{}\": container is {what}: stop the container before removing or force remove",
+                    c.record().name
+                )));
+            }
+            let mut rx = c.lifecycle.subscribe();
+            let socket = self.cfg.shim_socket(&c.id);
+            let _ = shim_client::request(&socket, &Request::Resume).await;
+            let _ = shim_client::request(
+                &socket,
+                &Request::Kill {
+                    signal: libc::SIGKILL,
+                    all: true,
+                },
+            )
+            .await;
+            tokio::time::timeout(Duration::from_secs(30), rx.wait_for(|l| !l.running))
+                .await
+                .map_err(|_| DaemonError::System(format!("could not kill container {}", c.id)))?
+                .map_err(DaemonError::system)?;
+        }
+        {
+            let mut r = c.record();
+            r.state.status = "removing".into();
+        }
+        self.unregister(&c);
+        self.execs.container_removed(&c.id);
+        let dir = self.cfg.container_dir(&c.id);
+        let state = self.cfg.state_dir(&c.id);
+        tokio::task::spawn_blocking(move || {
+            let _ = std::fs::remove_dir_all(dir);
+            let _ = std::fs::remove_dir_all(state);
+        })
+        .await
+        .map_err(DaemonError::system)?;
+        c.lifecycle.send_modify(|l| l.removed = true);
+        Ok(())
+    }
+
+    pub async fn rename(self: &Arc<Self>, name: &str, new_name: &str) -> Result<()> {
+        let c = self.get(name)?;
+        let new = super::names::validate(new_name)?;
+        if c.name() == new {
+            return Err(DaemonError::InvalidParameter(
+                "Renaming a container with the same name as its current name".into(),
+            ));
+        }
+        self.rename_index(&c, &new)?;
+        c.record().name = format!("/{new}");
+        c.save(&self.cfg.container_dir(&c.id))
+    }
+
+    /// Removes every stopped container; returns their IDs.
+    pub async fn prune(self: &Arc<Self>, labels: &[String]) -> Result<Vec<String>> {
+        let mut removed = vec![];
+        for c in self.all() {
+            if c.is_running() || !super::query::labels_match(&c.record().config.labels, labels) {
+                continue;
+            }
+            if self.remove(&c.id, false).await.is_ok() {
+                removed.push(c.id.clone());
+            }
+        }
+        Ok(removed)
+    }
+
+    /// On daemon start: load every container and reconnect to the shims of running ones.
+    pub async fn restore(self: &Arc<Self>) -> Result<()> {
+        let entries = std::fs::read_dir(self.cfg.containers_dir())?;
+        for e in entries.flatten() {
+            let rec = match Container::load(&e.path()) {
+                Ok(r) => r,
+                Err(err) => {
+                    eprintln!("berthd: skipping container {}: {err}", e.path().display());
+                    continue;
+                }
+            };
+            let was_running = rec.state.running;
+            let auto_remove = rec.host_config.auto_remove;
+            let c = Arc::new(Container::new(rec));
+            if let Err(err) = self.register(c.clone()) {
+                eprintln!("berthd: skipping container {}: {err}", c.id);
+                continue;
+            }
+            if was_running {
+                let socket = self.cfg.shim_socket(&c.id);
+                match shim_client::request(&socket, &Request::State).await {
+                    Ok(r) if r.status.as_deref() == Some("running") => {
+                        self.spawn_monitor(c.clone())
+                    }
+                    Ok(r) if r.status.as_deref() == Some("created") => {
+                        let _ = shim_client::request(
+                            &socket,
+                            &Request::Kill {
+                                signal: libc::SIGKILL,
+                                all: true,
+                            },
+                        )
+                        .await;
+                        self.spawn_monitor(c.clone());
+                    }
+                    Ok(r) if r.exit.is_some() => {
+                        let exit = r.exit.unwrap_or_default();
+                        self.handle_exit(&c, exit).await
+                    }
+                    _ => {
+                        let exit = self.exit_from_state(&c.id).await;
+                        self.handle_exit(&c, exit).await
+                    }
+                }
+            } else if auto_remove {
+                let _ = self.remove(&c.id, true).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// An attach: connected now if running, or at start if the container has not started.
+    /// The registration happens before this returns, so a start that follows is seen.
+    pub fn attach(
+        self: &Arc<Self>,
+        c: &Arc<Container>,
+        stdin: bool,
+        stdout: bool,
+        stderr: bool,
+    ) -> impl std::future::Future<Output = Result<Option<ShimStream>>> {
+        let pending = if c.is_running() {
+            None
+        } else {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            c.pending_attach
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(PendingAttach {
+                    stdin,
+                    stdout,
+                    stderr,
+                    deliver: tx,
+                });
+            Some(rx)
+        };
+        let socket = self.cfg.shim_socket(&c.id);
+        async move {
+            match pending {
+                Some(rx) => Ok(rx.await.ok()),
+                None => {
+                    let req = Request::Attach {
+                        stdin,
+                        stdout,
+                        stderr,
+                    };
+                    Ok(Some(shim_client::open(&socket, &req).await?))
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals() {
+        assert_eq!(parse_signal("SIGTERM").unwrap(), 15);
+        assert_eq!(parse_signal("kill").unwrap(), 9);
+        assert_eq!(parse_signal("1").unwrap(), 1);
+        assert!(parse_signal("SIGNOPE").is_err());
+        assert!(parse_signal("999").is_err());
+    }
+}

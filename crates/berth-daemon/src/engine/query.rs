@@ -1,0 +1,496 @@
+//! Read-only views: list, inspect, top, logs.
+
+use super::container::{Container, Record};
+use super::shim_client;
+use super::Engine;
+use crate::error::{DaemonError, Result};
+use berth_api::container::{ContainerInspect, ContainerSummary, MountPoint, TopResponse};
+use berth_api::stream::StreamKind;
+use berth_runtime::json_log::LogLine;
+use berth_runtime::shim::protocol::Request;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use tokio::io::AsyncBufReadExt;
+use tokio::sync::mpsc;
+
+pub fn labels_match(labels: &Option<BTreeMap<String, String>>, wanted: &[String]) -> bool {
+    wanted.iter().all(|w| {
+        let l = labels.as_ref();
+        match w.split_once('=') {
+            Some((k, v)) => l.and_then(|m| m.get(k)).is_some_and(|x| x == v),
+            None => l.is_some_and(|m| m.contains_key(w)),
+        }
+    })
+}
+
+fn unix_time(rfc: &str) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(rfc)
+        .map(|t| t.timestamp())
+        .unwrap_or(0)
+}
+
+/// `Up 5 seconds`, `Exited (0) 3 minutes ago`, `Created`.
+pub fn status_text(r: &Record) -> String {
+    let now = chrono::Utc::now().timestamp();
+    let st = &r.state;
+    if st.running {
+        let up = berth_api::human_duration(now - unix_time(&st.started_at));
+        return if st.paused {
+            format!("Up {up} (Paused)")
+        } else {
+            format!("Up {up}")
+        };
+    }
+    match st.status.as_str() {
+        "created" if st.finished_at.starts_with("0001") => "Created".into(),
+        "removing" => "Removal In Progress".into(),
+        _ if st.finished_at.starts_with("0001") => "Created".into(),
+        _ => format!(
+            "Exited ({}) {} ago",
+            st.exit_code,
+            berth_api::human_duration(now - unix_time(&st.finished_at))
+        ),
+    }
+}
+
+fn mounts(r: &Record) -> Vec<MountPoint> {
+    r.host_config
+        .binds
+        .iter()
+        .flatten()
+        .filter_map(|b| {
+            let p: Vec<&str> = b.split(':').collect();
+            let mode = p.get(2).copied().unwrap_or("");
+            Some(MountPoint {
+                kind: "bind".into(),
+                source: p.first()?.to_string(),
+                destination: p.get(1)?.to_string(),
+                mode: mode.into(),
+                rw: !mode.split(',').any(|m| m == "ro"),
+                propagation: "rprivate".into(),
+                ..Default::default()
+            })
+        })
+        .collect()
+}
+
+fn network_settings(r: &Record) -> serde_json::Value {
+    let net = match r.host_config.network_mode.as_str() {
+        "default" | "" => "bridge",
+        n => n,
+    };
+    serde_json::json!({
+        "Bridge": "", "SandboxID": "", "Ports": {}, "SandboxKey": "",
+        "Networks": { net: {"NetworkID": "", "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "MacAddress": ""} }
+    })
+}
+
+fn command_line(r: &Record) -> String {
+    std::iter::once(&r.path)
+        .chain(&r.args)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+impl Engine {
+    pub fn list(
+        &self,
+        all: bool,
+        filters: &HashMap<String, Vec<String>>,
+        limit: Option<i64>,
+    ) -> Result<Vec<ContainerSummary>> {
+        let ancestors: Vec<String> = filters
+            .get("ancestor")
+            .into_iter()
+            .flatten()
+            .filter_map(|a| self.images.resolve(a).ok().map(|d| d.to_string()))
+            .collect();
+        if filters.get("ancestor").is_some_and(|a| !a.is_empty()) && ancestors.is_empty() {
+            return Ok(vec![]);
+        }
+        for k in filters.keys() {
+            if !["id", "name", "label", "status", "ancestor", "exited"].contains(&k.as_str()) {
+                return Err(DaemonError::InvalidParameter(format!(
+                    "invalid filter '{k}'"
+                )));
+            }
+        }
+        let statuses = filters.get("status").cloned().unwrap_or_default();
+        for s in &statuses {
+            if ![
+                "created",
+                "restarting",
+                "running",
+                "removing",
+                "paused",
+                "exited",
+                "dead",
+            ]
+            .contains(&s.as_str())
+            {
+                return Err(DaemonError::InvalidParameter(format!(
+                    "invalid filter 'status={s}'"
+                )));
+            }
+        }
+        let mut out: Vec<(String, ContainerSummary)> = vec![];
+        for c in self.all() {
+            let r = c.snapshot();
+            let status = if r.state.paused {
+                "paused".to_string()
+            } else {
+                r.state.status.clone()
+            };
+            if !all && !r.state.running && statuses.is_empty() {
+                continue;
+            }
+            if !statuses.is_empty() && !statuses.contains(&status) {
+                continue;
+            }
+            if let Some(ids) = filters.get("id") {
+                if !ids.iter().any(|i| r.id.starts_with(i.as_str())) {
+                    continue;
+                }
+            }
+            if let Some(names) = filters.get("name") {
+                let n = r.name.trim_start_matches('/');
+                if !names.iter().any(|x| n.contains(x.trim_start_matches('/'))) {
+                    continue;
+                }
+            }
+            if !labels_match(
+                &r.config.labels,
+                filters.get("label").map(|v| v.as_slice()).unwrap_or(&[]),
+            ) {
+                continue;
+            }
+            if !ancestors.is_empty() && !ancestors.contains(&r.image_id) {
+                continue;
+            }
+            if let Some(codes) = filters.get("exited") {
+                if r.state.running
+                    || !codes
+                        .iter()
+                        .any(|x| x.parse::<i64>().ok() == Some(r.state.exit_code))
+                {
+                    continue;
+                }
+            }
+            out.push((
+                r.created.clone(),
+                ContainerSummary {
+                    id: r.id.clone(),
+                    names: vec![r.name.clone()],
+                    image: r.image.clone(),
+                    image_id: r.image_id.clone(),
+                    command: command_line(&r),
+                    created: unix_time(&r.created),
+                    ports: vec![],
+                    labels: r.config.labels.clone().unwrap_or_default(),
+                    state: status,
+                    status: status_text(&r),
+                    host_config: serde_json::json!({"NetworkMode": r.host_config.network_mode}),
+                    network_settings: serde_json::json!({"Networks": network_settings(&r)["Networks"]}),
+                    mounts: mounts(&r),
+                },
+            ));
+        }
+        // Newest first, as docker ps shows them.
+        out.sort_by(|a, b| b.0.cmp(&a.0));
+        let mut list: Vec<_> = out.into_iter().map(|(_, s)| s).collect();
+        if let Some(n) = limit.filter(|n| *n > 0) {
+            list.truncate(n as usize);
+        }
+        Ok(list)
+    }
+
+    pub fn inspect(&self, name: &str) -> Result<ContainerInspect> {
+        let c = self.get(name)?;
+        let r = c.snapshot();
+        let dir = self.cfg.container_dir(&r.id);
+        let exec_ids = self.execs.ids_for(&r.id);
+        Ok(ContainerInspect {
+            id: r.id.clone(),
+            created: r.created.clone(),
+            path: r.path.clone(),
+            args: r.args.clone(),
+            state: berth_api::container::ContainerState {
+                status: if r.state.paused {
+                    "paused".into()
+                } else {
+                    r.state.status.clone()
+                },
+                ..r.state.clone()
+            },
+            image: r.image_id.clone(),
+            resolv_conf_path: r.resolv_conf_path.clone(),
+            hostname_path: r.hostname_path.clone(),
+            hosts_path: r.hosts_path.clone(),
+            log_path: r.log_path.clone(),
+            name: r.name.clone(),
+            restart_count: r.restart_count,
+            driver: "overlay2".into(),
+            platform: "linux".into(),
+            exec_ids: (!exec_ids.is_empty()).then_some(exec_ids),
+            host_config: r.host_config.clone(),
+            graph_driver: serde_json::json!({
+                "Name": "overlay2",
+                "Data": {
+                    "UpperDir": dir.join("fs/upper"), "WorkDir": dir.join("fs/work"),
+                    "MergedDir": dir.join("bundle/rootfs"),
+                }
+            }),
+            mounts: mounts(&r),
+            config: r.config.clone(),
+            network_settings: network_settings(&r),
+            ..Default::default()
+        })
+    }
+
+    pub async fn top(self: &Arc<Self>, name: &str, ps_args: &str) -> Result<TopResponse> {
+        let c = self.get(name)?;
+        if !c.is_running() {
+            return Err(DaemonError::Conflict(format!(
+                "Container {} is not running",
+                c.id
+            )));
+        }
+        let reply = shim_client::call(&self.cfg.shim_socket(&c.id), &Request::Pids).await?;
+        let pids = reply.pids.unwrap_or_default();
+        let args: Vec<&str> = if ps_args.is_empty() {
+            vec!["-ef"]
+        } else {
+            ps_args.split_whitespace().collect()
+        };
+        let out = tokio::process::Command::new("ps")
+            .args(&args)
+            .output()
+            .await
+            .map_err(|e| DaemonError::System(format!("running ps: {e}")))?;
+        if !out.status.success() {
+            return Err(DaemonError::System(format!(
+                "ps: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        parse_ps(&String::from_utf8_lossy(&out.stdout), &pids)
+    }
+
+    /// Streams the container's json-file log. With `follow`, keeps going until it stops.
+    pub fn logs(
+        self: &Arc<Self>,
+        name: &str,
+        opts: LogOptions,
+    ) -> Result<(bool, mpsc::Receiver<(StreamKind, Vec<u8>)>)> {
+        let c = self.get(name)?;
+        let r = c.snapshot();
+        let tty = r.config.tty;
+        let (tx, rx) = mpsc::channel(64);
+        tokio::spawn(stream_logs(c, r.log_path, opts, tx));
+        Ok((tty, rx))
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct LogOptions {
+    pub stdout: bool,
+    pub stderr: bool,
+    pub follow: bool,
+    pub timestamps: bool,
+    /// Lines from the end; none for all.
+    pub tail: Option<usize>,
+    pub since: Option<f64>,
+    pub until: Option<f64>,
+}
+
+fn line_time(l: &LogLine) -> f64 {
+    chrono::DateTime::parse_from_rfc3339(&l.time)
+        .map(|t| t.timestamp() as f64 + t.timestamp_subsec_nanos() as f64 / 1e9)
+        .unwrap_or(0.0)
+}
+
+fn render(l: &LogLine, o: &LogOptions) -> Option<(StreamKind, Vec<u8>)> {
+    let kind = if l.stream == "stderr" {
+        StreamKind::Stderr
+    } else {
+        StreamKind::Stdout
+    };
+    if (kind == StreamKind::Stdout && !o.stdout) || (kind == StreamKind::Stderr && !o.stderr) {
+        return None;
+    }
+    let t = line_time(l);
+    if o.since.is_some_and(|s| t < s) || o.until.is_some_and(|u| t > u) {
+        return None;
+    }
+    let mut data = Vec::new();
+    if o.timestamps {
+        data.extend_from_slice(l.time.as_bytes());
+        data.push(b' ');
+    }
+    data.extend_from_slice(l.log.as_bytes());
+    Some((kind, data))
+}
+
+async fn stream_logs(
+    c: Arc<Container>,
+    path: String,
+    o: LogOptions,
+    tx: mpsc::Sender<(StreamKind, Vec<u8>)>,
+) {
+    let file = match tokio::fs::File::open(&path).await {
+        Ok(f) => f,
+        Err(_) if o.follow => {
+            // Nothing logged yet: wait for the file to appear.
+            loop {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                if let Ok(f) = tokio::fs::File::open(&path).await {
+                    break f;
+                }
+                if !c.is_running() || tx.is_closed() {
+                    return;
+                }
+            }
+        }
+        Err(_) => return,
+    };
+    let mut reader = tokio::io::BufReader::new(file);
+    let mut backlog: std::collections::VecDeque<(StreamKind, Vec<u8>)> = Default::default();
+    let mut line = String::new();
+    loop {
+        line.clear();
+        match reader.read_line(&mut line).await {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {
+                if let Some(x) = serde_json::from_str::<LogLine>(&line)
+                    .ok()
+                    .and_then(|l| render(&l, &o))
+                {
+                    backlog.push_back(x);
+                    if let Some(n) = o.tail {
+                        while backlog.len() > n {
+                            backlog.pop_front();
+                        }
+                    }
+                }
+            }
+        }
+    }
+    for x in backlog {
+        if tx.send(x).await.is_err() {
+            return;
+        }
+    }
+    if !o.follow {
+        return;
+    }
+    let mut rx = c.lifecycle.subscribe();
+    let mut partial = String::new();
+    loop {
+        line.clear();
+        match reader.read_line(&mut line).await {
+            Ok(n) if n > 0 => {
+                partial.push_str(&line);
+                if !partial.ends_with('\n') {
+                    continue;
+                }
+                if let Some(x) = serde_json::from_str::<LogLine>(&partial)
+                    .ok()
+                    .and_then(|l| render(&l, &o))
+                {
+                    if tx.send(x).await.is_err() {
+                        return;
+                    }
+                }
+                partial.clear();
+            }
+            _ => {
+                if !rx.borrow().running || rx.borrow().removed {
+                    // One last read for lines written just before the exit.
+                    line.clear();
+                    if matches!(reader.read_line(&mut line).await, Ok(n) if n > 0) {
+                        partial.push_str(&line);
+                        continue;
+                    }
+                    return;
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(std::time::Duration::from_millis(50)) => {}
+                    _ = rx.changed() => {}
+                    _ = tx.closed() => return,
+                }
+            }
+        }
+    }
+}
+
+/// Keeps the rows of `ps` output whose PID is one of `pids`.
+pub fn parse_ps(out: &str, pids: &[i32]) -> Result<TopResponse> {
+    let mut lines = out.lines();
+    let header = lines.next().unwrap_or("");
+    let titles: Vec<String> = header.split_whitespace().map(str::to_string).collect();
+    let pid_col = titles.iter().position(|t| t == "PID").ok_or_else(|| {
+        DaemonError::InvalidParameter("Couldn't find PID field in ps output".into())
+    })?;
+    let mut processes = vec![];
+    for l in lines {
+        let fields: Vec<&str> = l.split_whitespace().collect();
+        let Some(pid) = fields.get(pid_col).and_then(|p| p.parse::<i32>().ok()) else {
+            continue;
+        };
+        if !pids.contains(&pid) {
+            continue;
+        }
+        // The last column (the command) keeps its spaces.
+        let n = titles.len();
+        let mut row: Vec<String> = fields
+            .iter()
+            .take(n.saturating_sub(1))
+            .map(|s| s.to_string())
+            .collect();
+        row.push(
+            fields
+                .get(n.saturating_sub(1)..)
+                .map(|r| r.join(" "))
+                .unwrap_or_default(),
+        );
+        processes.push(row);
+    }
+    Ok(TopResponse { titles, processes })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ps_rows_filtered_by_pid() {
+        let out = "UID PID PPID C STIME TTY TIME CMD\nroot 1 0 0 10:00 ? 00:00:01 /sbin/init\nroot 42 1 0 10:00 ? 00:00:00 sleep 100\n";
+        let t = parse_ps(out, &[42]).unwrap();
+        assert_eq!(t.titles.len(), 8);
+        assert_eq!(
+            t.processes,
+            vec![vec![
+                "root",
+                "42",
+                "1",
+                "0",
+                "10:00",
+                "?",
+                "00:00:00",
+                "sleep 100"
+            ]]
+        );
+    }
+
+    #[test]
+    fn label_filters() {
+        let mut m = BTreeMap::new();
+        m.insert("a".to_string(), "1".to_string());
+        let l = Some(m);
+        assert!(labels_match(&l, &["a".into()]));
+        assert!(labels_match(&l, &["a=1".into()]));
+        assert!(!labels_match(&l, &["a=2".into()]));
+        assert!(!labels_match(&None, &["a".into()]));
+    }
+}

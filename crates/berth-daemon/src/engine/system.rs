@@ -1,0 +1,98 @@
+//! `/version` and `/info`.
+
+use super::Engine;
+use berth_api::system::Version;
+
+pub const BERTH_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+fn kernel_version() -> String {
+    nix::sys::utsname::uname()
+        .map(|u| u.release().to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+impl Engine {
+    pub fn version(&self) -> Version {
+        Version {
+            platform: serde_json::json!({"Name": "berth"}),
+            components: vec![serde_json::json!({
+                "Name": "Engine", "Version": BERTH_VERSION,
+                "Details": {"ApiVersion": berth_api::API_VERSION, "MinAPIVersion": berth_api::MIN_API_VERSION, "Os": "linux", "Arch": "amd64", "KernelVersion": kernel_version()}
+            })],
+            version: BERTH_VERSION.into(),
+            api_version: berth_api::API_VERSION.into(),
+            min_a_p_i_version: berth_api::MIN_API_VERSION.into(),
+            git_commit: String::new(),
+            go_version: "rust".into(),
+            os: "linux".into(),
+            arch: "amd64".into(),
+            kernel_version: kernel_version(),
+            build_time: String::new(),
+        }
+    }
+
+    pub fn info(&self) -> serde_json::Value {
+        let all = self.all();
+        let running = all
+            .iter()
+            .filter(|c| c.is_running() && !c.record().state.paused)
+            .count();
+        let paused = all.iter().filter(|c| c.record().state.paused).count();
+        let mem_total = std::fs::read_to_string("/proc/meminfo")
+            .ok()
+            .and_then(|m| {
+                m.lines()
+                    .next()
+                    .and_then(|l| l.split_whitespace().nth(1))
+                    .and_then(|k| k.parse::<u64>().ok())
+            })
+            .unwrap_or(0)
+            * 1024;
+        let cgroup_version = match berth_runtime::cgroups::detect() {
+            berth_runtime::cgroups::Version::V1 => "1",
+            berth_runtime::cgroups::Version::V2 => "2",
+        };
+        let hostname = nix::unistd::gethostname()
+            .ok()
+            .and_then(|h| h.into_string().ok())
+            .unwrap_or_default();
+        serde_json::json!({
+            "ID": "berth",
+            "Containers": all.len(),
+            "ContainersRunning": running,
+            "ContainersPaused": paused,
+            "ContainersStopped": all.len() - running - paused,
+            "Images": self.images.ids().len(),
+            "Driver": "overlay2",
+            "DriverStatus": [["Backing Filesystem", "extfs"]],
+            "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "none"], "Log": ["json-file"]},
+            "MemoryLimit": true, "SwapLimit": true, "CpuCfsPeriod": true, "CpuCfsQuota": true,
+            "CPUShares": true, "PidsLimit": true, "IPv4Forwarding": false,
+            "Debug": false, "NFd": 0, "NGoroutines": 0,
+            "SystemTime": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+            "LoggingDriver": "json-file",
+            "CgroupDriver": "cgroupfs",
+            "CgroupVersion": cgroup_version,
+            "KernelVersion": kernel_version(),
+            "OperatingSystem": "berth",
+            "OSType": "linux",
+            "Architecture": "x86_64",
+            "NCPU": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            "MemTotal": mem_total,
+            "IndexServerAddress": "https://index.docker.io/v1/",
+            "RegistryConfig": {"IndexConfigs": {}, "InsecureRegistryCIDRs": ["127.0.0.0/8"]},
+            "DockerRootDir": self.cfg.data_root,
+            "Name": hostname,
+            "Labels": [],
+            "ExperimentalBuild": false,
+            "ServerVersion": BERTH_VERSION,
+            "Runtimes": {"berth": {"path": self.cfg.berth_binary}},
+            "DefaultRuntime": "berth",
+            "LiveRestoreEnabled": true,
+            "Isolation": "",
+            "InitBinary": "",
+            "SecurityOptions": ["name=cgroupns"],
+            "Warnings": [],
+        })
+    }
+}
