@@ -1,1 +1,204 @@
-fn main() {}
+//! `berth`: the docker-compatible CLI, the daemon (`berth daemon` or `berthd`), and the
+//! internal shim and exec helper. This file only parses arguments and dispatches.
+
+mod cli;
+mod client;
+mod commands;
+mod format;
+mod stream;
+mod units;
+
+use clap::Parser;
+use cli::{Cli, Command, ContainerCommand, DaemonArgs, ImageCommand};
+use client::{CliError, Client};
+use commands::{containers, images, run, system};
+
+/// `berthd [flags]`: the daemon under its own name.
+#[derive(Parser)]
+#[command(name = "berthd", version, about = "The berth daemon")]
+struct DaemonCli {
+    #[command(flatten)]
+    args: DaemonArgs,
+}
+
+fn main() {
+    let argv0 = std::env::args().next().unwrap_or_default();
+    let code = if std::path::Path::new(&argv0)
+        .file_name()
+        .is_some_and(|n| n == "berthd")
+    {
+        daemon(DaemonCli::parse().args)
+    } else {
+        let cli = Cli::parse();
+        match cli.command {
+            // The shim and the exec helper stay single-threaded: no async runtime.
+            Command::Shim(a) => shim(a),
+            Command::Nsexec(a) => berth_runtime::exec::nsexec(berth_runtime::exec::ExecArgs {
+                pid: a.pid,
+                cgroup: a.cgroup,
+                process: a.process,
+                error_file: a.error_file,
+            }),
+            Command::Daemon(a) => daemon(a),
+            command => client_main(cli.host, command),
+        }
+    };
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    std::process::exit(code);
+}
+
+fn shim(a: cli::ShimArgs) -> i32 {
+    let console_size = a.console_size.as_deref().and_then(|s| {
+        let (h, w) = s.split_once('x')?;
+        Some((h.parse().ok()?, w.parse().ok()?))
+    });
+    berth_runtime::shim::run(berth_runtime::shim::ShimConfig {
+        id: a.id,
+        bundle: a.bundle,
+        state_dir: a.state_dir,
+        socket: a.socket,
+        log_path: a.log,
+        open_stdin: a.open_stdin,
+        stdin_once: a.stdin_once,
+        console_size,
+    })
+}
+
+fn daemon(a: DaemonArgs) -> i32 {
+    let hosts = if a.hosts.is_empty() {
+        vec![format!(
+            "unix://{}",
+            a.exec_root.join("berth.sock").display()
+        )]
+    } else {
+        a.hosts.clone()
+    };
+    let berth_binary = std::env::current_exe().unwrap_or_else(|_| "/proc/self/exe".into());
+    let cfg = berth_daemon::DaemonConfig {
+        data_root: a.data_root,
+        exec_root: a.exec_root,
+        hosts,
+        pidfile: a.pidfile,
+        berth_binary,
+        cgroup_parent: a.cgroup_parent,
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("berthd: {e}");
+            return 1;
+        }
+    };
+    match rt.block_on(berth_daemon::server::run(cfg)) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("berthd: {e}");
+            1
+        }
+    }
+}
+
+fn host(flag: Option<String>) -> String {
+    flag.or_else(|| std::env::var("BERTH_HOST").ok().filter(|s| !s.is_empty()))
+        .or_else(|| std::env::var("DOCKER_HOST").ok().filter(|s| !s.is_empty()))
+        .unwrap_or_else(|| cli::DEFAULT_HOST.to_string())
+}
+
+fn client_main(host_flag: Option<String>, command: Command) -> i32 {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("{e}");
+            return 1;
+        }
+    };
+    let result = rt.block_on(async move {
+        let client = Client::new(&host(host_flag))?;
+        dispatch(&client, command).await
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("{e}");
+            match e {
+                CliError::Daemon { .. } | CliError::Connect(_) | CliError::Other(_) => 1,
+            }
+        }
+    }
+}
+
+async fn dispatch(c: &Client, command: Command) -> client::Result<i32> {
+    match command {
+        Command::Run(a) | Command::Container(ContainerCommand::Run(a)) => run::run(c, a).await,
+        Command::Create(a) | Command::Container(ContainerCommand::Create(a)) => {
+            run::create_cmd(c, a).await
+        }
+        Command::Start(a) | Command::Container(ContainerCommand::Start(a)) => {
+            run::start(c, a).await
+        }
+        Command::Attach(a) | Command::Container(ContainerCommand::Attach(a)) => {
+            run::attach(c, a).await
+        }
+        Command::Exec(a) | Command::Container(ContainerCommand::Exec(a)) => run::exec(c, a).await,
+        Command::Stop(a) | Command::Container(ContainerCommand::Stop(a)) => {
+            containers::stop(c, a, false).await
+        }
+        Command::Restart(a) | Command::Container(ContainerCommand::Restart(a)) => {
+            containers::stop(c, a, true).await
+        }
+        Command::Kill(a) | Command::Container(ContainerCommand::Kill(a)) => {
+            containers::kill(c, a).await
+        }
+        Command::Rm(a) | Command::Container(ContainerCommand::Rm(a)) => containers::rm(c, a).await,
+        Command::Ps(a) | Command::Container(ContainerCommand::Ls(a)) => containers::ps(c, a).await,
+        Command::Logs(a) | Command::Container(ContainerCommand::Logs(a)) => {
+            containers::logs(c, a).await
+        }
+        Command::Inspect(a) => containers::inspect(c, a, None).await,
+        Command::Container(ContainerCommand::Inspect(a)) => {
+            containers::inspect(c, a, Some("container")).await
+        }
+        Command::Top(a) | Command::Container(ContainerCommand::Top(a)) => {
+            containers::top(c, a).await
+        }
+        Command::Wait(a) | Command::Container(ContainerCommand::Wait(a)) => {
+            containers::wait(c, a).await
+        }
+        Command::Rename {
+            container,
+            new_name,
+        }
+        | Command::Container(ContainerCommand::Rename {
+            container,
+            new_name,
+        }) => containers::rename(c, &container, &new_name).await,
+        Command::Pause(a) | Command::Container(ContainerCommand::Pause(a)) => {
+            containers::simple(c, a, "pause").await
+        }
+        Command::Unpause(a) | Command::Container(ContainerCommand::Unpause(a)) => {
+            containers::simple(c, a, "unpause").await
+        }
+        Command::Container(ContainerCommand::Prune(a)) => containers::prune(c, a).await,
+        Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => images::list(c, a).await,
+        Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => images::rmi(c, a).await,
+        Command::Image(ImageCommand::Inspect(a)) => containers::inspect(c, a, Some("image")).await,
+        Command::Tag { source, target } | Command::Image(ImageCommand::Tag { source, target }) => {
+            images::tag(c, &source, &target).await
+        }
+        Command::Image(ImageCommand::History(a)) => images::history(c, a).await,
+        Command::Image(ImageCommand::Prune(a)) => images::prune(c, a).await,
+        Command::Import(a) | Command::Image(ImageCommand::Import(a)) => images::import(c, a).await,
+        Command::Save(a) | Command::Image(ImageCommand::Save(a)) => images::save(c, a).await,
+        Command::Load(a) | Command::Image(ImageCommand::Load(a)) => images::load(c, a).await,
+        Command::Version(a) => system::version(c, a).await,
+        Command::Info(a) => system::info(c, a).await,
+        Command::Daemon(_) | Command::Shim(_) | Command::Nsexec(_) => Ok(0),
+    }
+}

@@ -130,9 +130,10 @@ pub fn apply_capabilities(c: &LinuxCapabilities) -> Result<()> {
     let err = |e: caps::errors::CapsError| {
         RuntimeError::sys("setting capabilities", std::io::Error::other(e.to_string()))
     };
+    // Each capset must keep effective within permitted: shrink effective first.
+    caps::set(None, caps::CapSet::Effective, &cap_set(c.effective())).map_err(err)?;
     caps::set(None, caps::CapSet::Permitted, &cap_set(c.permitted())).map_err(err)?;
     caps::set(None, caps::CapSet::Inheritable, &cap_set(c.inheritable())).map_err(err)?;
-    caps::set(None, caps::CapSet::Effective, &cap_set(c.effective())).map_err(err)?;
     let ambient = cap_set(c.ambient());
     if !ambient.is_empty() {
         caps::set(None, caps::CapSet::Ambient, &ambient).map_err(err)?;

@@ -54,6 +54,12 @@ impl Engine {
             r.state.error = e.to_string();
         }
         let _ = c.save(&self.cfg.container_dir(&c.id));
+        if result.is_err() && c.record().host_config.auto_remove {
+            let engine = self.clone();
+            let id = c.id.clone();
+            drop(_op);
+            let _ = engine.remove(&id, true).await;
+        }
         result
     }
 

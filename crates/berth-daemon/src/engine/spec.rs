@@ -216,11 +216,10 @@ pub fn generate(input: &SpecInput) -> Result<Spec> {
         hc.cap_drop.as_deref().unwrap_or(&[]),
         privileged,
     )?;
+    // Without --ulimit, the container inherits the daemon's limits, as with dockerd.
     let mut rlimits = vec![];
-    let mut has_nofile = false;
     for u in hc.ulimits.iter().flatten() {
         let name = rlimit_name(&u.name)?;
-        has_nofile |= name == "RLIMIT_NOFILE";
         if u.soft > u.hard {
             return Err(DaemonError::InvalidParameter(format!(
                 "ulimit soft limit must be less than or equal to hard limit: {} > {}",
@@ -228,9 +227,6 @@ pub fn generate(input: &SpecInput) -> Result<Spec> {
             )));
         }
         rlimits.push(json!({"type": name, "soft": u.soft, "hard": u.hard}));
-    }
-    if !has_nofile {
-        rlimits.push(json!({"type": "RLIMIT_NOFILE", "soft": 1048576u64, "hard": 1048576u64}));
     }
     let hostname = if cfg.hostname.is_empty() {
         r.id[..12].to_string()

@@ -1,0 +1,508 @@
+//! Command-line definitions: docker's commands and flags.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+pub const DEFAULT_HOST: &str = "unix:///run/berth/berth.sock";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "berth",
+    version,
+    about = "A fast, light container engine that speaks Docker's API"
+)]
+pub struct Cli {
+    /// Daemon socket to connect to (also BERTH_HOST, DOCKER_HOST)
+    #[arg(short = 'H', long = "host")]
+    pub host: Option<String>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create and run a new container from an image
+    Run(RunArgs),
+    /// Create a new container
+    Create(RunArgs),
+    /// Start one or more stopped containers
+    Start(StartArgs),
+    /// Stop one or more running containers
+    Stop(StopArgs),
+    /// Restart one or more containers
+    Restart(StopArgs),
+    /// Kill one or more running containers
+    Kill(KillArgs),
+    /// Remove one or more containers
+    Rm(RmArgs),
+    /// List containers
+    Ps(PsArgs),
+    /// Fetch the logs of a container
+    Logs(LogsArgs),
+    /// Attach local standard input, output, and error streams to a running container
+    Attach(AttachArgs),
+    /// Execute a command in a running container
+    Exec(ExecArgs),
+    /// Return low-level information on objects
+    Inspect(InspectArgs),
+    /// Display the running processes of a container
+    Top(TopArgs),
+    /// Block until one or more containers stop, then print their exit codes
+    Wait(NamesArgs),
+    /// Rename a container
+    Rename { container: String, new_name: String },
+    /// Pause all processes within one or more containers
+    Pause(NamesArgs),
+    /// Unpause all processes within one or more containers
+    Unpause(NamesArgs),
+    /// Manage containers
+    #[command(subcommand)]
+    Container(ContainerCommand),
+    /// List images
+    Images(ImagesArgs),
+    /// Manage images
+    #[command(subcommand)]
+    Image(ImageCommand),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+    Tag { source: String, target: String },
+    /// Remove one or more images
+    Rmi(RmiArgs),
+    /// Import the contents from a tarball to create a filesystem image
+    Import(ImportArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    Save(SaveArgs),
+    /// Load an image from a tar archive or STDIN
+    Load(LoadArgs),
+    /// Show the berth version information
+    Version(FormatArgs),
+    /// Display system-wide information
+    Info(FormatArgs),
+    /// Run the berth daemon (also started as `berthd`)
+    Daemon(DaemonArgs),
+    /// Internal: the per-container shim
+    #[command(hide = true)]
+    Shim(ShimArgs),
+    /// Internal: run a process inside a container's namespaces
+    #[command(hide = true)]
+    Nsexec(NsexecArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ContainerCommand {
+    #[command(alias = "list", alias = "ps")]
+    Ls(PsArgs),
+    Run(RunArgs),
+    Create(RunArgs),
+    Start(StartArgs),
+    Stop(StopArgs),
+    Restart(StopArgs),
+    Kill(KillArgs),
+    #[command(alias = "remove")]
+    Rm(RmArgs),
+    Logs(LogsArgs),
+    Attach(AttachArgs),
+    Exec(ExecArgs),
+    Inspect(InspectArgs),
+    Top(TopArgs),
+    Wait(NamesArgs),
+    Rename {
+        container: String,
+        new_name: String,
+    },
+    Pause(NamesArgs),
+    Unpause(NamesArgs),
+    /// Remove all stopped containers
+    Prune(PruneArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ImageCommand {
+    #[command(alias = "list")]
+    Ls(ImagesArgs),
+    #[command(alias = "remove")]
+    Rm(RmiArgs),
+    Inspect(InspectArgs),
+    Tag {
+        source: String,
+        target: String,
+    },
+    History(HistoryArgs),
+    /// Remove unused images
+    Prune(ImagePruneArgs),
+    Import(ImportArgs),
+    Save(SaveArgs),
+    Load(LoadArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+#[command(disable_help_flag = true)]
+pub struct RunArgs {
+    #[arg(long, action = clap::ArgAction::Help)]
+    pub help: Option<bool>,
+    /// Run container in background and print container ID
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    /// Keep STDIN open even if not attached
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+    /// Allocate a pseudo-TTY
+    #[arg(short = 't', long)]
+    pub tty: bool,
+    /// Automatically remove the container when it exits
+    #[arg(long)]
+    pub rm: bool,
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Set environment variables
+    #[arg(short = 'e', long = "env")]
+    pub env: Vec<String>,
+    #[arg(long = "env-file")]
+    pub env_file: Vec<PathBuf>,
+    /// Working directory inside the container
+    #[arg(short = 'w', long = "workdir")]
+    pub workdir: Option<String>,
+    /// Username or UID (format: <name|uid>[:<group|gid>])
+    #[arg(short = 'u', long)]
+    pub user: Option<String>,
+    /// Bind mount a volume
+    #[arg(short = 'v', long = "volume")]
+    pub volume: Vec<String>,
+    /// Memory limit
+    #[arg(short = 'm', long)]
+    pub memory: Option<String>,
+    #[arg(long = "memory-swap")]
+    pub memory_swap: Option<String>,
+    /// Number of CPUs
+    #[arg(long)]
+    pub cpus: Option<f64>,
+    #[arg(short = 'c', long = "cpu-shares")]
+    pub cpu_shares: Option<i64>,
+    #[arg(long = "cpu-quota")]
+    pub cpu_quota: Option<i64>,
+    #[arg(long = "cpu-period")]
+    pub cpu_period: Option<i64>,
+    /// Tune container pids limit (set -1 for unlimited)
+    #[arg(long = "pids-limit")]
+    pub pids_limit: Option<i64>,
+    #[arg(short = 'h', long)]
+    pub hostname: Option<String>,
+    #[arg(long)]
+    pub entrypoint: Option<String>,
+    /// Mount the container's root filesystem as read only
+    #[arg(long = "read-only")]
+    pub read_only: bool,
+    /// Set meta data on a container
+    #[arg(short = 'l', long = "label")]
+    pub label: Vec<String>,
+    /// Attach to STDIN, STDOUT or STDERR
+    #[arg(short = 'a', long = "attach")]
+    pub attach: Vec<String>,
+    #[arg(long)]
+    pub privileged: bool,
+    #[arg(long = "cap-add")]
+    pub cap_add: Vec<String>,
+    #[arg(long = "cap-drop")]
+    pub cap_drop: Vec<String>,
+    #[arg(long = "ulimit")]
+    pub ulimit: Vec<String>,
+    #[arg(long = "network", alias = "net")]
+    pub network: Option<String>,
+    #[arg(long = "stop-signal")]
+    pub stop_signal: Option<String>,
+    #[arg(long = "stop-timeout")]
+    pub stop_timeout: Option<i64>,
+    #[arg(long = "shm-size")]
+    pub shm_size: Option<String>,
+    #[arg(long = "group-add")]
+    pub group_add: Vec<String>,
+    #[arg(long)]
+    pub restart: Option<String>,
+    /// Publish a container's port(s) to the host
+    #[arg(short = 'p', long = "publish")]
+    pub publish: Vec<String>,
+    #[arg(long = "platform")]
+    pub platform: Option<String>,
+    #[arg(long = "pull")]
+    pub pull: Option<String>,
+    /// Suppress the pull output
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    pub image: String,
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct StartArgs {
+    #[arg(short = 'a', long)]
+    pub attach: bool,
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct StopArgs {
+    #[arg(short = 't', long = "time", alias = "timeout")]
+    pub time: Option<i64>,
+    #[arg(short = 's', long)]
+    pub signal: Option<String>,
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct KillArgs {
+    #[arg(short = 's', long, default_value = "KILL")]
+    pub signal: String,
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct RmArgs {
+    #[arg(short = 'f', long)]
+    pub force: bool,
+    #[arg(short = 'v', long)]
+    pub volumes: bool,
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct PsArgs {
+    #[arg(short = 'a', long)]
+    pub all: bool,
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    #[arg(short = 'f', long = "filter")]
+    pub filter: Vec<String>,
+    #[arg(long)]
+    pub format: Option<String>,
+    #[arg(short = 'n', long = "last")]
+    pub last: Option<i64>,
+    #[arg(short = 'l', long)]
+    pub latest: bool,
+    #[arg(long = "no-trunc")]
+    pub no_trunc: bool,
+    #[arg(short = 's', long)]
+    pub size: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct LogsArgs {
+    #[arg(short = 'f', long)]
+    pub follow: bool,
+    #[arg(short = 't', long)]
+    pub timestamps: bool,
+    #[arg(short = 'n', long, default_value = "all")]
+    pub tail: String,
+    #[arg(long)]
+    pub since: Option<String>,
+    #[arg(long)]
+    pub until: Option<String>,
+    #[arg(long)]
+    pub details: bool,
+    pub container: String,
+}
+
+#[derive(Args, Debug)]
+pub struct AttachArgs {
+    #[arg(long = "no-stdin")]
+    pub no_stdin: bool,
+    #[arg(long = "sig-proxy", default_value_t = true)]
+    pub sig_proxy: bool,
+    pub container: String,
+}
+
+#[derive(Args, Debug)]
+pub struct ExecArgs {
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+    #[arg(short = 't', long)]
+    pub tty: bool,
+    #[arg(short = 'e', long = "env")]
+    pub env: Vec<String>,
+    #[arg(short = 'u', long)]
+    pub user: Option<String>,
+    #[arg(short = 'w', long = "workdir")]
+    pub workdir: Option<String>,
+    #[arg(long)]
+    pub privileged: bool,
+    pub container: String,
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+    pub command: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct InspectArgs {
+    #[arg(short = 'f', long)]
+    pub format: Option<String>,
+    #[arg(long = "type")]
+    pub kind: Option<String>,
+    #[arg(short = 's', long)]
+    pub size: bool,
+    #[arg(required = true)]
+    pub names: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct TopArgs {
+    pub container: String,
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub ps_args: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct NamesArgs {
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct PruneArgs {
+    #[arg(short = 'f', long)]
+    pub force: bool,
+    #[arg(long = "filter")]
+    pub filter: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ImagePruneArgs {
+    #[arg(short = 'a', long)]
+    pub all: bool,
+    #[arg(short = 'f', long)]
+    pub force: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ImagesArgs {
+    #[arg(short = 'a', long)]
+    pub all: bool,
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    #[arg(short = 'f', long = "filter")]
+    pub filter: Vec<String>,
+    #[arg(long)]
+    pub format: Option<String>,
+    #[arg(long = "no-trunc")]
+    pub no_trunc: bool,
+    #[arg(long)]
+    pub digests: bool,
+    pub reference: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct HistoryArgs {
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    #[arg(long = "no-trunc")]
+    pub no_trunc: bool,
+    #[arg(short = 'H', long = "human", default_value_t = true)]
+    pub human: bool,
+    #[arg(long)]
+    pub format: Option<String>,
+    pub image: String,
+}
+
+#[derive(Args, Debug)]
+pub struct RmiArgs {
+    #[arg(short = 'f', long)]
+    pub force: bool,
+    #[arg(long = "no-prune")]
+    pub no_prune: bool,
+    #[arg(required = true)]
+    pub images: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    /// Apply Dockerfile instruction to the created image
+    #[arg(short = 'c', long = "change")]
+    pub change: Vec<String>,
+    #[arg(short = 'm', long)]
+    pub message: Option<String>,
+    #[arg(long)]
+    pub platform: Option<String>,
+    /// A tarball path, or `-` for STDIN
+    pub file: String,
+    pub reference: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct SaveArgs {
+    #[arg(short = 'o', long)]
+    pub output: Option<PathBuf>,
+    #[arg(required = true)]
+    pub images: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct LoadArgs {
+    #[arg(short = 'i', long)]
+    pub input: Option<PathBuf>,
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct FormatArgs {
+    #[arg(short = 'f', long)]
+    pub format: Option<String>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct DaemonArgs {
+    #[arg(
+        long = "data-root",
+        env = "BERTH_ROOT",
+        default_value = "/var/lib/berth"
+    )]
+    pub data_root: PathBuf,
+    #[arg(long = "exec-root", default_value = "/run/berth")]
+    pub exec_root: PathBuf,
+    /// Daemon socket(s) to listen on
+    #[arg(short = 'H', long = "host")]
+    pub hosts: Vec<String>,
+    #[arg(short = 'p', long)]
+    pub pidfile: Option<PathBuf>,
+    #[arg(short = 'l', long = "log-level", default_value = "info")]
+    pub log_level: String,
+    #[arg(long = "cgroup-parent", default_value = "/berth")]
+    pub cgroup_parent: String,
+}
+
+#[derive(Args, Debug)]
+pub struct ShimArgs {
+    #[arg(long)]
+    pub id: String,
+    #[arg(long)]
+    pub bundle: PathBuf,
+    #[arg(long = "state-dir")]
+    pub state_dir: PathBuf,
+    #[arg(long)]
+    pub socket: PathBuf,
+    #[arg(long)]
+    pub log: PathBuf,
+    #[arg(long = "open-stdin")]
+    pub open_stdin: bool,
+    #[arg(long = "stdin-once")]
+    pub stdin_once: bool,
+    #[arg(long = "console-size")]
+    pub console_size: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct NsexecArgs {
+    #[arg(long)]
+    pub pid: i32,
+    #[arg(long)]
+    pub cgroup: String,
+    #[arg(long)]
+    pub process: PathBuf,
+    #[arg(long = "error-file")]
+    pub error_file: PathBuf,
+}

@@ -1,0 +1,241 @@
+//! Engine API client over a unix socket.
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::{combinators::BoxBody, BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use serde::de::DeserializeOwned;
+use std::path::PathBuf;
+use tokio::net::UnixStream;
+
+pub type ReqBody = BoxBody<Bytes, std::io::Error>;
+
+#[derive(Debug)]
+pub enum CliError {
+    /// The daemon answered with an error.
+    Daemon { status: u16, message: String },
+    /// The daemon could not be reached.
+    Connect(String),
+    /// Anything else: bad flags, local I/O.
+    Other(String),
+}
+
+impl std::fmt::Display for CliError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CliError::Daemon { message, .. } => write!(f, "Error response from daemon: {message}"),
+            CliError::Connect(m) | CliError::Other(m) => f.write_str(m),
+        }
+    }
+}
+
+impl From<std::io::Error> for CliError {
+    fn from(e: std::io::Error) -> Self {
+        CliError::Other(e.to_string())
+    }
+}
+
+impl From<serde_json::Error> for CliError {
+    fn from(e: serde_json::Error) -> Self {
+        CliError::Other(format!("invalid response from daemon: {e}"))
+    }
+}
+
+pub type Result<T> = std::result::Result<T, CliError>;
+
+pub fn full(data: impl Into<Bytes>) -> ReqBody {
+    Full::new(data.into())
+        .map_err(|never| match never {})
+        .boxed()
+}
+
+#[derive(Clone)]
+pub struct Client {
+    pub host: String,
+    socket: PathBuf,
+}
+
+/// Query string builder.
+pub fn query(pairs: &[(&str, String)]) -> String {
+    let mut s = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        s.append_pair(k, v);
+    }
+    s.finish()
+}
+
+impl Client {
+    pub fn new(host: &str) -> Result<Self> {
+        let socket = host
+            .strip_prefix("unix://")
+            .ok_or_else(|| CliError::Other(format!("unsupported host {host}: use unix:///path")))?;
+        Ok(Self {
+            host: host.to_string(),
+            socket: PathBuf::from(socket),
+        })
+    }
+
+    async fn connect(&self) -> Result<hyper::client::conn::http1::SendRequest<ReqBody>> {
+        let stream = UnixStream::connect(&self.socket).await.map_err(|_| {
+            CliError::Connect(format!(
+                "Cannot connect to the berth daemon at {}. Is the berth daemon running?",
+                self.host
+            ))
+        })?;
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| CliError::Connect(e.to_string()))?;
+        tokio::spawn(async move {
+            let _ = conn.with_upgrades().await;
+        });
+        Ok(sender)
+    }
+
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: ReqBody,
+        content_type: Option<&str>,
+        upgrade: bool,
+    ) -> Result<Response<Incoming>> {
+        let mut sender = self.connect().await?;
+        let mut b = Request::builder()
+            .method(method)
+            .uri(format!("/v{}{path}", berth_api::API_VERSION))
+            .header("Host", "berth");
+        if let Some(ct) = content_type {
+            b = b.header("Content-Type", ct);
+        }
+        if upgrade {
+            b = b.header("Connection", "Upgrade").header("Upgrade", "tcp");
+        }
+        let req = b.body(body).map_err(|e| CliError::Other(e.to_string()))?;
+        let resp = sender
+            .send_request(req)
+            .await
+            .map_err(|e| CliError::Connect(e.to_string()))?;
+        if resp.status().is_client_error() || resp.status().is_server_error() {
+            let status = resp.status().as_u16();
+            let bytes = resp
+                .into_body()
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
+            let message = serde_json::from_slice::<berth_api::error::ErrorResponse>(&bytes)
+                .map(|e| e.message)
+                .unwrap_or_else(|_| String::from_utf8_lossy(&bytes).trim().to_string());
+            return Err(CliError::Daemon { status, message });
+        }
+        Ok(resp)
+    }
+
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> Result<Response<Incoming>> {
+        match body {
+            Some(v) => {
+                self.send(
+                    method,
+                    path,
+                    full(serde_json::to_vec(&v)?),
+                    Some("application/json"),
+                    false,
+                )
+                .await
+            }
+            None => {
+                self.send(method, path, full(Bytes::new()), None, false)
+                    .await
+            }
+        }
+    }
+
+    pub async fn json<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> Result<T> {
+        let resp = self.request(method, path, body).await?;
+        let bytes = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| CliError::Other(e.to_string()))?
+            .to_bytes();
+        Ok(serde_json::from_slice(&bytes)?)
+    }
+
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> Result<StatusCode> {
+        let resp = self.request(method, path, body).await?;
+        let status = resp.status();
+        let _ = resp.into_body().collect().await;
+        Ok(status)
+    }
+
+    /// A hijacked connection (attach, exec start).
+    pub async fn hijack(
+        &self,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> Result<TokioIo<hyper::upgrade::Upgraded>> {
+        let b = match body {
+            Some(v) => full(serde_json::to_vec(&v)?),
+            None => full(Bytes::new()),
+        };
+        let resp = self
+            .send(Method::POST, path, b, Some("application/json"), true)
+            .await?;
+        if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
+            return Err(CliError::Other(format!(
+                "the daemon did not upgrade the connection ({})",
+                resp.status()
+            )));
+        }
+        let up = hyper::upgrade::on(resp)
+            .await
+            .map_err(|e| CliError::Other(e.to_string()))?;
+        Ok(TokioIo::new(up))
+    }
+}
+
+/// Reads a JSON progress stream; prints `stream`/`status` lines and fails on `error`.
+pub async fn print_progress(
+    resp: Response<Incoming>,
+    quiet: bool,
+) -> Result<Vec<berth_api::image::ProgressMessage>> {
+    let bytes = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| CliError::Other(e.to_string()))?
+        .to_bytes();
+    let mut out = vec![];
+    for line in bytes
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.iter().all(|b| b.is_ascii_whitespace()))
+    {
+        let m: berth_api::image::ProgressMessage = serde_json::from_slice(line)?;
+        if let Some(e) = &m.error {
+            return Err(CliError::Other(e.clone()));
+        }
+        if !quiet {
+            if let Some(s) = &m.stream {
+                print!("{s}");
+            }
+        }
+        out.push(m);
+    }
+    Ok(out)
+}
