@@ -505,4 +505,6 @@ pub struct NsexecArgs {
     pub process: PathBuf,
     #[arg(long = "error-file")]
     pub error_file: PathBuf,
+    #[arg(long = "console-socket")]
+    pub console_socket: Option<i32>,
 }

@@ -38,6 +38,7 @@ fn main() {
                 cgroup: a.cgroup,
                 process: a.process,
                 error_file: a.error_file,
+                console_socket: a.console_socket,
             }),
             Command::Daemon(a) => daemon(a),
             command => client_main(cli.host, command),

@@ -18,6 +18,8 @@ pub struct ExecArgs {
     pub cgroup: String,
     pub process: PathBuf,
     pub error_file: PathBuf,
+    /// With a terminal: the socket to send the pty master back on.
+    pub console_socket: Option<i32>,
 }
 
 /// Runs the exec; returns the exit code for this process.
@@ -65,10 +67,21 @@ fn run(args: &ExecArgs, errf: Option<&mut File>) -> Result<i32> {
     }
     drop(fds);
     let tty = process.terminal() == Some(true);
+    // Inside the container's mount namespace now: /dev/ptmx is the container's.
+    let slave = match (tty, args.console_socket) {
+        (true, Some(sock)) => {
+            let (master, slave, _) = crate::console::open_pty(std::path::Path::new("/dev/ptmx"))?;
+            crate::console::send_fd(sock, std::os::fd::AsRawFd::as_raw_fd(&master))?;
+            // SAFETY: fd 3 was given to this process for this purpose and nothing else uses it.
+            unsafe { libc::close(sock) };
+            Some(slave)
+        }
+        _ => None,
+    };
     // SAFETY: this process is single-threaded, so the child may do anything.
     match unsafe { nix::unistd::fork() }.map_err(|e| RuntimeError::sys("fork", e))? {
         nix::unistd::ForkResult::Child => {
-            let e = child(&process, tty);
+            let e = child(&process, slave.as_ref());
             if let Some(f) = errf {
                 let _ = write!(f, "{}", describe(&e));
             }
@@ -89,13 +102,15 @@ fn run(args: &ExecArgs, errf: Option<&mut File>) -> Result<i32> {
     }
 }
 
-fn child(process: &Process, tty: bool) -> RuntimeError {
-    if nix::unistd::setsid().is_err() {
-        return RuntimeError::Shim("setsid failed".into());
-    }
-    if tty {
-        // SAFETY: TIOCSCTTY on fd 0 takes an integer argument.
-        unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) };
+fn child(process: &Process, slave: Option<&std::os::fd::OwnedFd>) -> RuntimeError {
+    let session = match slave {
+        Some(s) => crate::console::become_terminal_session(s),
+        None => nix::unistd::setsid()
+            .map(|_| ())
+            .map_err(|e| RuntimeError::sys("setsid", e)),
+    };
+    if let Err(e) = session {
+        return e;
     }
     let prepared = match process::prepare(process) {
         Ok(p) => p,

@@ -31,8 +31,8 @@ pub struct InitContext<'a> {
     pub stdin: RawFd,
     pub stdout: RawFd,
     pub stderr: RawFd,
-    /// The host path of the pty slave, bound at /dev/console.
-    pub console: Option<PathBuf>,
+    /// With a terminal: the socket on which to send the pty master to the shim.
+    pub console_socket: Option<RawFd>,
 }
 
 /// Runs the init sequence; returns only on failure, with the exit code to use.
@@ -63,23 +63,32 @@ fn wait_byte(f: &mut File) -> Result<()> {
     }
 }
 
-fn setup_stdio(ctx: &InitContext) -> Result<()> {
+/// Pipes (or /dev/null) as stdio; a terminal is set up later, inside the rootfs.
+fn setup_pipe_stdio(ctx: &InitContext) -> Result<()> {
     nix::unistd::setsid().map_err(|e| RuntimeError::sys("setsid", e))?;
     for (from, to) in [(ctx.stdin, 0), (ctx.stdout, 1), (ctx.stderr, 2)] {
         if from != to {
             nix::unistd::dup2(from, to).map_err(|e| RuntimeError::sys("dup2 stdio", e))?;
         }
     }
-    if ctx.console.is_some() {
-        // SAFETY: TIOCSCTTY on fd 0 (the pty slave) takes an integer argument.
-        if unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) } != 0 {
-            return Err(RuntimeError::sys(
-                "setting the controlling terminal",
-                std::io::Error::last_os_error(),
-            ));
-        }
-    }
     Ok(())
+}
+
+/// The container's terminal: made in its own devpts, master sent to the shim, slave
+/// made stdio and /dev/console.
+fn setup_terminal(rootfs: &Path, sock: RawFd) -> Result<()> {
+    let (master, slave, n) = crate::console::open_pty(&rootfs.join("dev/pts/ptmx"))?;
+    crate::console::send_fd(sock, master.as_raw_fd())?;
+    drop(master);
+    crate::console::become_terminal_session(&slave)?;
+    let slave_path = rootfs.join(format!("dev/pts/{n}"));
+    mounts::mount_entry(
+        rootfs,
+        Path::new("/dev/console"),
+        "bind",
+        &slave_path,
+        &["bind".into()],
+    )
 }
 
 /// Brings up `lo` in a new network namespace.
@@ -115,7 +124,7 @@ fn has_namespace(spec: &Spec, t: LinuxNamespaceType) -> bool {
         .is_some_and(|ns| ns.iter().any(|n| n.typ() == t && n.path().is_none()))
 }
 
-fn build_rootfs(spec: &Spec, bundle: &Path, console: Option<&Path>) -> Result<PathBuf> {
+fn build_rootfs(spec: &Spec, bundle: &Path) -> Result<PathBuf> {
     mount(
         None::<&str>,
         "/",
@@ -187,15 +196,6 @@ fn build_rootfs(spec: &Spec, bundle: &Path, console: Option<&Path>) -> Result<Pa
         }
     }
     mounts::dev_symlinks(&rootfs);
-    if let Some(c) = console {
-        mounts::mount_entry(
-            &rootfs,
-            Path::new("/dev/console"),
-            "bind",
-            c,
-            &["bind".into()],
-        )?;
-    }
     Ok(rootfs)
 }
 
@@ -222,7 +222,9 @@ fn run(ctx: &InitContext, report: &mut File) -> Result<std::convert::Infallible>
         .process()
         .as_ref()
         .ok_or_else(|| RuntimeError::InvalidSpec("no process".into()))?;
-    setup_stdio(ctx)?;
+    if ctx.console_socket.is_none() {
+        setup_pipe_stdio(ctx)?;
+    }
     let mut from_parent = File::from(
         ctx.from_parent
             .try_clone()
@@ -242,7 +244,10 @@ fn run(ctx: &InitContext, report: &mut File) -> Result<std::convert::Infallible>
     if has_namespace(spec, LinuxNamespaceType::Network) {
         loopback_up()?;
     }
-    let rootfs = build_rootfs(spec, ctx.bundle, ctx.console.as_deref())?;
+    let rootfs = build_rootfs(spec, ctx.bundle)?;
+    if let Some(sock) = ctx.console_socket {
+        setup_terminal(&rootfs, sock)?;
+    }
     pivot(&rootfs)?;
     if let Some(l) = spec.linux() {
         for p in l.masked_paths().iter().flatten() {

@@ -6,6 +6,7 @@
 //! socket, and recording the exit status atomically. Nothing here knows about HTTP.
 
 pub mod cgroups;
+pub mod console;
 pub mod error;
 pub mod exec;
 pub mod init;

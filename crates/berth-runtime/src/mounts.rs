@@ -135,9 +135,10 @@ pub fn mount_entry(
     let opts = parse_options(options);
     let target = path_in_root(rootfs, dest)?;
     if opts.bind || kind == "bind" {
-        let src_is_file = fs::metadata(source)
+        // Files, devices and sockets are bound onto a file; only dirs onto a dir.
+        let src_is_file = !fs::metadata(source)
             .map_err(|e| RuntimeError::sys(format!("bind source {}", source.display()), e))?
-            .is_file();
+            .is_dir();
         ensure_target(&target, src_is_file)?;
         let mut flags = MsFlags::MS_BIND;
         if opts.recursive {

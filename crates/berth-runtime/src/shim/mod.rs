@@ -133,14 +133,18 @@ fn handshake(reply: &Reply) {
 
 /// The shim's main: creates the container, serves it, returns the shim's exit code.
 pub fn run(cfg: ShimConfig) -> i32 {
-    match create(cfg) {
-        Ok(shared) => {
+    match create(cfg).and_then(|shared| {
+        let listener = bind(&shared.cfg.socket)?;
+        Ok((shared, listener))
+    }) {
+        Ok((shared, listener)) => {
+            // The socket exists before the daemon hears "ok", so it can connect at once.
             handshake(&Reply {
                 ok: true,
                 pid: Some(shared.pid),
                 ..Default::default()
             });
-            serve_until_exit(shared);
+            serve_until_exit(shared, listener);
             0
         }
         Err(e) => {
@@ -179,7 +183,7 @@ fn create(cfg: ShimConfig) -> Result<Arc<Shared>> {
     let mut stack = vec![0u8; 512 * 1024];
     let flags = clone_flags(&spec);
     let bundle = cfg.bundle.clone();
-    let console = io.console_path();
+    let console_socket = io.console_socket_fd();
     let (child_read_fd, child_write_fd) = (child_read.as_raw_fd(), child_write.as_raw_fd());
     let cb = Box::new(|| {
         use std::os::fd::FromRawFd;
@@ -193,7 +197,7 @@ fn create(cfg: ShimConfig) -> Result<Arc<Shared>> {
             stdin: child_stdio.0,
             stdout: child_stdio.1,
             stderr: child_stdio.2,
-            console: console.clone(),
+            console_socket,
         })
     });
     // SAFETY: the shim is single-threaded here, so the child may allocate; the stack
@@ -223,6 +227,11 @@ fn create(cfg: ShimConfig) -> Result<Arc<Shared>> {
     let mut report = File::from(parent_read);
     if go.write_all(&[1]).is_err() {
         return Err(fail(RuntimeError::Shim("container init died".into())));
+    }
+    // With a terminal, init sends the pty master once the rootfs is built; on failure
+    // the socket just closes and the error comes through `read_ready`.
+    if let Err(e) = io.receive_console() {
+        return Err(fail(e));
     }
     if let Err(e) = read_ready(&mut report) {
         return Err(fail(e));
@@ -270,18 +279,18 @@ pub(crate) fn read_error(report: &mut File) -> RuntimeError {
     }
 }
 
-fn serve_until_exit(shared: Arc<Shared>) {
-    let _ = std::fs::remove_file(&shared.cfg.socket);
-    if let Some(dir) = shared.cfg.socket.parent() {
+fn bind(socket: &Path) -> Result<UnixListener> {
+    let _ = std::fs::remove_file(socket);
+    if let Some(dir) = socket.parent() {
         let _ = std::fs::create_dir_all(dir);
     }
-    match UnixListener::bind(&shared.cfg.socket) {
-        Ok(listener) => {
-            let s = shared.clone();
-            spawn_small("accept", move || server::accept_loop(listener, s));
-        }
-        Err(e) => eprintln!("shim: cannot bind {}: {e}", shared.cfg.socket.display()),
-    }
+    UnixListener::bind(socket)
+        .map_err(|e| RuntimeError::sys(format!("binding {}", socket.display()), e))
+}
+
+fn serve_until_exit(shared: Arc<Shared>, listener: UnixListener) {
+    let s = shared.clone();
+    spawn_small("accept", move || server::accept_loop(listener, s));
     let pumps = stdio::start_pumps(&shared);
     let code = reap_until_init_exits(&shared);
     for p in pumps {

@@ -1,7 +1,7 @@
 //! The shim's socket: one thread per connection, one request per connection.
 
 use super::protocol::{Reply, Request};
-use super::stdio::{open_pty, set_winsize, Subscriber};
+use super::stdio::{set_winsize, Subscriber};
 use super::{read_error, spawn_small, Shared, Status};
 use berth_api::stream::{encode_frame, StreamKind};
 use std::fs::File;
@@ -97,7 +97,7 @@ fn handle(conn: UnixStream, s: Arc<Shared>) -> io::Result<()> {
                     .unwrap_or_else(|p| p.into_inner())
                     .get(&id)
                     .cloned(),
-                None => s.io.master.clone(),
+                None => s.io.master.get().cloned(),
             };
             match fd {
                 Some(f) => {
@@ -277,24 +277,27 @@ fn exec(
     let mut outputs: Vec<(File, StreamKind)> = vec![];
     let mut stdin_w: Option<File> = None;
     let mut master: Option<Arc<File>> = None;
+    let mut console: Option<(OwnedFd, OwnedFd)> = None;
     if tty {
-        let (m, slave, _) = open_pty().map_err(io::Error::other)?;
-        if let (Some(h), Some(w)) = (
-            process
-                .pointer("/consoleSize/height")
-                .and_then(|v| v.as_u64()),
-            process
-                .pointer("/consoleSize/width")
-                .and_then(|v| v.as_u64()),
-        ) {
-            set_winsize(m.as_raw_fd(), h as u16, w as u16);
+        // The helper makes the pty inside the container and sends the master on fd 3.
+        let (ours, theirs) = crate::console::socketpair().map_err(io::Error::other)?;
+        let raw = theirs.as_raw_fd();
+        cmd.arg("--console-socket").arg("3");
+        // SAFETY: dup2 is async-signal-safe; it only places the socket at fd 3 (which
+        // clears close-on-exec there) in the child before exec.
+        unsafe {
+            use std::os::unix::process::CommandExt;
+            cmd.pre_exec(move || {
+                if libc::dup2(raw, 3) < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                Ok(())
+            });
         }
-        cmd.stdin(Stdio::from(slave.try_clone()?))
-            .stdout(Stdio::from(slave.try_clone()?))
-            .stderr(Stdio::from(slave));
-        outputs.push((m.try_clone()?, StreamKind::Stdout));
-        stdin_w = Some(m.try_clone()?);
-        master = Some(Arc::new(m));
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        console = Some((ours, theirs));
     } else {
         let pipe = || nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(io::Error::from);
         if want_stdin {
@@ -316,6 +319,26 @@ fn exec(
         Ok(c) => c.id() as i32,
         Err(e) => return send(&conn, &Reply::err(format!("cannot start exec: {e}"))),
     };
+    if let Some((ours, theirs)) = console.take() {
+        drop(theirs);
+        // None: the helper failed before making the pty; its error file says why.
+        if let Ok(Some(m)) = crate::console::recv_fd(ours.as_raw_fd()) {
+            let m = File::from(m);
+            if let (Some(h), Some(w)) = (
+                process
+                    .pointer("/consoleSize/height")
+                    .and_then(|v| v.as_u64()),
+                process
+                    .pointer("/consoleSize/width")
+                    .and_then(|v| v.as_u64()),
+            ) {
+                set_winsize(m.as_raw_fd(), h as u16, w as u16);
+            }
+            outputs.push((m.try_clone()?, StreamKind::Stdout));
+            stdin_w = Some(m.try_clone()?);
+            master = Some(Arc::new(m));
+        }
+    }
     if let Some(m) = &master {
         s.exec_ttys
             .lock()

@@ -9,8 +9,8 @@ use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::path::Path;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 
 pub(crate) struct Subscriber {
@@ -21,8 +21,11 @@ pub(crate) struct Subscriber {
 
 pub(crate) struct ContainerIo {
     /// pty master: output is read from it, stdin written to it, resize applied to it.
-    pub master: Option<Arc<File>>,
-    console_path: Option<PathBuf>,
+    /// Set once the container's init has made the pty and sent it over.
+    pub master: OnceLock<Arc<File>>,
+    /// With a terminal: (the shim's end, the child's end) of the console socket.
+    console_socket: Mutex<Option<(OwnedFd, OwnedFd)>>,
+    console_size: Option<(u16, u16)>,
     stdin_w: Mutex<Option<File>>,
     stdout_r: Mutex<Option<File>>,
     stderr_r: Mutex<Option<File>>,
@@ -42,20 +45,6 @@ pub fn set_winsize(fd: RawFd, height: u16, width: u16) {
     };
     // SAFETY: TIOCSWINSZ reads a winsize struct that lives across the call.
     unsafe { libc::ioctl(fd, libc::TIOCSWINSZ, &ws) };
-}
-
-/// A pty pair: (master, slave, slave path).
-pub(crate) fn open_pty() -> Result<(File, OwnedFd, PathBuf)> {
-    let pty = nix::pty::openpty(None, None).map_err(|e| RuntimeError::sys("openpty", e))?;
-    for fd in [pty.master.as_raw_fd(), pty.slave.as_raw_fd()] {
-        let _ = nix::fcntl::fcntl(
-            fd,
-            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
-        );
-    }
-    let path = std::fs::read_link(format!("/proc/self/fd/{}", pty.slave.as_raw_fd()))
-        .map_err(|e| RuntimeError::sys("pty path", e))?;
-    Ok((File::from(pty.master), pty.slave, path))
 }
 
 fn pipe() -> Result<(OwnedFd, OwnedFd)> {
@@ -79,18 +68,16 @@ impl ContainerIo {
             .map_err(|e| RuntimeError::sys(format!("opening log {}", log_path.display()), e))?;
         let log = Arc::new(Mutex::new(log));
         if tty {
-            let (master, slave, path) = open_pty()?;
-            if let Some((h, w)) = size {
-                set_winsize(master.as_raw_fd(), h, w);
-            }
-            let s = slave.as_raw_fd();
+            let (ours, theirs) = crate::console::socketpair()?;
+            let s = theirs.as_raw_fd();
             return Ok(Self {
-                master: Some(Arc::new(master)),
-                console_path: Some(path),
+                master: OnceLock::new(),
+                console_socket: Mutex::new(Some((ours, theirs))),
+                console_size: size,
                 stdin_w: Mutex::new(None),
                 stdout_r: Mutex::new(None),
                 stderr_r: Mutex::new(None),
-                child: Mutex::new(vec![slave]),
+                child: Mutex::new(vec![]),
                 child_raw: (s, s, s),
                 log,
                 subscribers: Mutex::new(vec![]),
@@ -107,8 +94,9 @@ impl ContainerIo {
         let (err_r, err_w) = pipe()?;
         let raw = (in_r.as_raw_fd(), out_w.as_raw_fd(), err_w.as_raw_fd());
         Ok(Self {
-            master: None,
-            console_path: None,
+            master: OnceLock::new(),
+            console_socket: Mutex::new(None),
+            console_size: None,
             stdin_w: Mutex::new(in_w),
             stdout_r: Mutex::new(Some(File::from(out_r))),
             stderr_r: Mutex::new(Some(File::from(err_r))),
@@ -123,16 +111,44 @@ impl ContainerIo {
         self.child_raw
     }
 
-    pub fn console_path(&self) -> Option<PathBuf> {
-        self.console_path.clone()
+    /// The child's end of the console socket, when the container has a terminal.
+    pub fn console_socket_fd(&self) -> Option<RawFd> {
+        self.console_socket
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map(|(_, c)| c.as_raw_fd())
     }
 
     pub fn close_child_fds(&self) {
         self.child.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
 
+    /// Takes the pty master the container's init sent; false if it sent none.
+    pub fn receive_console(&self) -> Result<bool> {
+        let Some((ours, theirs)) = self
+            .console_socket
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        else {
+            return Ok(true);
+        };
+        // Our copy of the child's end must close, or a failed child would never give EOF.
+        drop(theirs);
+        let Some(master) = crate::console::recv_fd(ours.as_raw_fd())? else {
+            return Ok(false);
+        };
+        let master = File::from(master);
+        if let Some((h, w)) = self.console_size {
+            set_winsize(master.as_raw_fd(), h, w);
+        }
+        let _ = self.master.set(Arc::new(master));
+        Ok(true)
+    }
+
     pub fn write_stdin(&self, data: &[u8]) -> std::io::Result<()> {
-        if let Some(m) = &self.master {
+        if let Some(m) = self.master.get() {
             return (&**m).write_all(data);
         }
         match self
@@ -187,7 +203,7 @@ impl ContainerIo {
 pub(crate) fn start_pumps(shared: &Arc<Shared>) -> Vec<JoinHandle<()>> {
     let io = &shared.io;
     let mut sources: Vec<(File, StreamKind, &'static str)> = vec![];
-    if let Some(m) = &io.master {
+    if let Some(m) = io.master.get() {
         if let Ok(f) = m.try_clone() {
             sources.push((f, StreamKind::Stdout, "stdout"));
         }
