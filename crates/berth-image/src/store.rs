@@ -216,9 +216,8 @@ impl ImageStore {
                 _ => return Err(ImageError::Ambiguous(name.to_string())),
             }
         }
-        let shown = Reference::parse_tagged(name)
-            .map(|r| r.familiar())
-            .unwrap_or_else(|_| name.to_string());
+        // A name that is neither a reference nor an ID is a malformed request.
+        let shown = Reference::parse_tagged(name)?.familiar();
         Err(ImageError::NotFound(shown))
     }
 

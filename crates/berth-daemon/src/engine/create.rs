@@ -138,10 +138,14 @@ impl Engine {
             env.push(e);
         }
         cfg.env = Some(env);
-        if cfg.entrypoint.is_none() {
-            cfg.entrypoint = ic.entrypoint.clone().map(StrSlice);
+        // Docker's merge: an empty (or absent) entrypoint takes the image's command when
+        // none is given; only an absent one takes the image's entrypoint.
+        if cfg.entrypoint.as_ref().is_none_or(|e| e.is_empty()) {
             if cfg.cmd.as_ref().is_none_or(|c| c.is_empty()) {
                 cfg.cmd = ic.cmd.clone().map(StrSlice);
+            }
+            if cfg.entrypoint.is_none() {
+                cfg.entrypoint = ic.entrypoint.clone().map(StrSlice);
             }
         }
         if cfg.working_dir.is_empty() {

@@ -156,14 +156,19 @@ impl Engine {
             let mut out = vec![];
             for id in s.ids() {
                 let Ok(img) = s.get(&id) else { continue };
-                let refs = s.references_of(&id);
+                let mut refs = s.references_of(&id);
                 if let Some(d) = filters.get("dangling").and_then(|v| v.first()) {
                     if (d == "true" || d == "1") != refs.is_empty() {
                         continue;
                     }
                 }
                 if let Some(pats) = filters.get("reference") {
-                    if !pats.iter().any(|p| reference_matches(p, &refs)) {
+                    // Like Docker, list only the tags that matched.
+                    refs.retain(|r| {
+                        pats.iter()
+                            .any(|p| reference_matches(p, std::slice::from_ref(r)))
+                    });
+                    if refs.is_empty() {
                         continue;
                     }
                 }

@@ -174,6 +174,29 @@ impl Engine {
             ));
         }
         let pid = hello.pid.unwrap_or(0);
+        match self.finish_start(c, &socket, pid).await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                // The shim and its held init exist: end them, or they wait forever.
+                if pid > 0 {
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(pid),
+                        nix::sys::signal::SIGKILL,
+                    );
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// After the shim is up: connect waiting attaches, let the program run, record it.
+    async fn finish_start(
+        self: &Arc<Self>,
+        c: &Arc<Container>,
+        socket: &std::path::Path,
+        pid: i32,
+    ) -> Result<()> {
+        let dir = self.cfg.container_dir(&c.id);
         // Attaches that arrived before start are connected before the program runs, so
         // they see all of its output.
         let pending: Vec<PendingAttach> =
@@ -184,11 +207,11 @@ impl Engine {
                 stdout: p.stdout,
                 stderr: p.stderr,
             };
-            if let Ok(s) = shim_client::open(&socket, &req).await {
+            if let Ok(s) = shim_client::open(socket, &req).await {
                 let _ = p.deliver.send(s);
             }
         }
-        let reply = shim_client::request(&socket, &Request::Start).await?;
+        let reply = shim_client::request(socket, &Request::Start).await?;
         if !reply.ok {
             return Err(self.failed_start(
                 c,
@@ -269,6 +292,10 @@ impl Engine {
     }
 
     pub(crate) async fn handle_exit(self: &Arc<Self>, c: &Arc<Container>, exit: ExitStatus) {
+        // Runtime state goes first: once the record says "not running", a new start may
+        // create these paths again.
+        let _ = std::fs::remove_dir_all(self.cfg.state_dir(&c.id));
+        let _ = std::fs::remove_file(self.cfg.shim_socket(&c.id));
         let auto_remove = {
             let mut r = c.record();
             r.state.status = "exited".into();
@@ -281,8 +308,6 @@ impl Engine {
             r.host_config.auto_remove
         };
         let _ = c.save(&self.cfg.container_dir(&c.id));
-        let _ = std::fs::remove_dir_all(self.cfg.state_dir(&c.id));
-        let _ = std::fs::remove_file(self.cfg.shim_socket(&c.id));
         self.execs.container_exited(&c.id);
         c.pending_attach
             .lock()

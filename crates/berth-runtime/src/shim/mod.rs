@@ -313,9 +313,9 @@ fn serve_until_exit(shared: Arc<Shared>, listener: UnixListener) {
         shared.status_changed.notify_all();
     }
     shared.io.close_subscribers(code);
-    // Give waiters a moment to read their replies before the socket goes away.
+    // Give waiters a moment to read their replies. The socket file is the daemon's to
+    // remove: by now a new start of the same container may own that path.
     std::thread::sleep(std::time::Duration::from_millis(20));
-    let _ = std::fs::remove_file(&shared.cfg.socket);
 }
 
 /// Reaps every child; returns init's exit code (128+signal when killed, like Docker).

@@ -1,0 +1,272 @@
+//! A private berth daemon per test: its own root, socket and cgroup parent, all of it
+//! removed on drop (containers, shims, cgroups, dirs), also when the test fails.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+pub const DOCKER: &str = "/usr/local/bin/docker";
+
+pub fn berth_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_berth")
+}
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+pub struct Daemon {
+    pub dir: PathBuf,
+    pub socket: PathBuf,
+    pub cgroup_parent: String,
+    child: Option<Child>,
+}
+
+impl Daemon {
+    pub fn start() -> Self {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let tag = format!("bt{}-{n}", std::process::id());
+        // Short: unix socket paths are limited to 108 bytes.
+        let dir = PathBuf::from("/tmp").join(&tag);
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("test dir");
+        let mut d = Daemon {
+            socket: dir.join("run/berth.sock"),
+            cgroup_parent: format!("/berth-test-{tag}"),
+            dir,
+            child: None,
+        };
+        d.spawn();
+        d
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::File::options()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("daemon.log"))
+            .expect("log");
+        let child = Command::new(berth_bin())
+            .args(["daemon", "--data-root"])
+            .arg(self.dir.join("data"))
+            .arg("--exec-root")
+            .arg(self.dir.join("run"))
+            .args(["--cgroup-parent", &self.cgroup_parent])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("start daemon");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if std::os::unix::net::UnixStream::connect(&self.socket).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("daemon did not start: {}", self.log());
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+    }
+
+    /// SIGKILL, as a crash would.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM and wait.
+    pub fn terminate(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(c.id() as i32),
+                nix::sys::signal::SIGTERM,
+            );
+            let _ = c.wait();
+        }
+    }
+
+    pub fn restart(&mut self) {
+        self.spawn();
+    }
+
+    pub fn host(&self) -> String {
+        format!("unix://{}", self.socket.display())
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("daemon.log")).unwrap_or_default()
+    }
+
+    pub fn berth(&self, args: &[&str]) -> Output {
+        Command::new(berth_bin())
+            .env("BERTH_HOST", self.host())
+            .args(args)
+            .output()
+            .expect("run berth")
+    }
+
+    pub fn berth_stdin(&self, args: &[&str], input: &[u8]) -> Output {
+        run_with_stdin(
+            Command::new(berth_bin())
+                .env("BERTH_HOST", self.host())
+                .args(args),
+            input,
+        )
+    }
+
+    pub fn docker(&self, args: &[&str]) -> Output {
+        Command::new(DOCKER)
+            .env("DOCKER_HOST", self.host())
+            .env("DOCKER_CONFIG", self.dir.join("docker-config"))
+            .args(args)
+            .output()
+            .expect("run docker")
+    }
+
+    pub fn docker_stdin(&self, args: &[&str], input: &[u8]) -> Output {
+        run_with_stdin(
+            Command::new(DOCKER)
+                .env("DOCKER_HOST", self.host())
+                .env("DOCKER_CONFIG", self.dir.join("docker-config"))
+                .args(args),
+            input,
+        )
+    }
+
+    /// Makes `busybox:latest` with the repo's fixture script.
+    pub fn make_busybox(&self) {
+        let out = Command::new("bash")
+            .arg(repo_root().join("scripts/make-busybox-image.sh"))
+            .env("BERTH", berth_bin())
+            .env("BERTH_HOST", self.host())
+            .output()
+            .expect("fixture script");
+        assert!(
+            out.status.success(),
+            "busybox fixture failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Sends raw bytes as an HTTP request and returns (status, body).
+    pub fn raw_http(&self, request: &str) -> (u16, String) {
+        use std::io::{Read, Write};
+        let mut s = std::os::unix::net::UnixStream::connect(&self.socket).expect("connect");
+        s.write_all(request.as_bytes()).expect("write");
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        let status = out
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        let body = out
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default();
+        (status, body)
+    }
+
+    pub fn post_json(&self, path: &str, body: &str) -> (u16, String) {
+        self.raw_http(&format!(
+            "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ))
+    }
+}
+
+fn run_with_stdin(cmd: &mut Command, input: &[u8]) -> Output {
+    use std::io::Write;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let data = input.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&data);
+    });
+    let out = child.wait_with_output().expect("wait");
+    let _ = writer.join();
+    out
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if self.child.is_none() && std::os::unix::net::UnixStream::connect(&self.socket).is_err() {
+            self.spawn();
+        }
+        // Remove every container (which ends its shim and processes) through the daemon.
+        let ids = self.berth(&["ps", "-aq", "--no-trunc"]);
+        for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
+            let _ = self.berth(&["rm", "-f", id]);
+        }
+        if std::thread::panicking() {
+            eprintln!(
+                "--- daemon log ({}) ---\n{}",
+                self.dir.display(),
+                self.log()
+            );
+        }
+        self.terminate();
+        // The cgroup parent dirs this daemon's containers lived under.
+        if let Ok(entries) = std::fs::read_dir("/sys/fs/cgroup") {
+            for e in entries.flatten() {
+                let p = e.path().join(self.cgroup_parent.trim_start_matches('/'));
+                let _ = std::fs::remove_dir(&p);
+            }
+        }
+        let _ = std::fs::remove_dir(
+            Path::new("/sys/fs/cgroup").join(self.cgroup_parent.trim_start_matches('/')),
+        );
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+pub fn code(o: &Output) -> i32 {
+    o.status.code().unwrap_or(-1)
+}
+
+/// Asserts success and returns trimmed stdout.
+#[track_caller]
+pub fn ok(o: Output) -> String {
+    assert!(
+        o.status.success(),
+        "command failed ({}): stdout={} stderr={}",
+        code(&o),
+        stdout(&o),
+        stderr(&o)
+    );
+    stdout(&o).trim().to_string()
+}
+
+pub fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if f() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("timed out waiting for {what}");
+}

@@ -1,0 +1,495 @@
+//! Containers through berth's own CLI, in real namespaces, cgroups and overlay mounts.
+
+mod common;
+use common::*;
+use std::time::Duration;
+
+#[test]
+fn run_output_and_docker_exit_codes() {
+    let d = Daemon::start();
+    d.make_busybox();
+    assert_eq!(
+        ok(d.berth(&["run", "--rm", "busybox", "echo", "hello"])),
+        "hello"
+    );
+    assert_eq!(
+        code(&d.berth(&["run", "--rm", "busybox", "sh", "-c", "exit 3"])),
+        3
+    );
+    let nf = d.berth(&["run", "--rm", "busybox", "no-such-command"]);
+    assert_eq!(code(&nf), 127);
+    assert!(
+        stderr(&nf).contains("exec: \"no-such-command\": executable file not found in $PATH"),
+        "{}",
+        stderr(&nf)
+    );
+    let ne = d.berth(&["run", "--rm", "busybox", "/etc/passwd"]);
+    assert_eq!(code(&ne), 126, "{}", stderr(&ne));
+    // --rm removed every one of them, failed starts included.
+    assert_eq!(ok(d.berth(&["ps", "-aq"])), "");
+}
+
+#[test]
+fn namespaces_user_env_and_filesystem() {
+    let d = Daemon::start();
+    d.make_busybox();
+    let out = ok(d.berth(&[
+        "run",
+        "--rm",
+        "-h",
+        "myhost",
+        "-e",
+        "FOO=bar",
+        "-w",
+        "/work/dir",
+        "-u",
+        "nobody",
+        "busybox",
+        "sh",
+        "-c",
+        "hostname; echo $FOO; pwd; id -u; id -g; echo $$; ls /proc | grep -c '^[0-9]'",
+    ]));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        &lines[..6],
+        &["myhost", "bar", "/work/dir", "65534", "65534", "1"],
+        "{out}"
+    );
+    // Only the container's own processes are visible.
+    assert!(lines[6].parse::<i32>().unwrap() <= 3, "{out}");
+    // Read-only root, but /tmp-like mounts still writable.
+    let ro = d.berth(&["run", "--rm", "--read-only", "busybox", "touch", "/x"]);
+    assert_ne!(code(&ro), 0);
+    assert!(
+        stderr(&ro).contains("Read-only file system"),
+        "{}",
+        stderr(&ro)
+    );
+    assert_eq!(
+        ok(d.berth(&[
+            "run",
+            "--rm",
+            "--read-only",
+            "busybox",
+            "sh",
+            "-c",
+            "touch /dev/shm/x && echo ok"
+        ])),
+        "ok"
+    );
+    // A new network namespace has only lo.
+    assert_eq!(
+        ok(d.berth(&["run", "--rm", "busybox", "sh", "-c", "ls /sys/class/net"])),
+        "lo"
+    );
+    // Masked paths.
+    assert_eq!(
+        ok(d.berth(&[
+            "run",
+            "--rm",
+            "busybox",
+            "sh",
+            "-c",
+            "wc -c < /proc/timer_list"
+        ])),
+        "0"
+    );
+    // Writes go to the container's own layer, not the image.
+    ok(d.berth(&[
+        "run",
+        "--name",
+        "writer",
+        "busybox",
+        "sh",
+        "-c",
+        "echo data > /etc/newfile",
+    ]));
+    assert_eq!(
+        code(&d.berth(&["run", "--rm", "busybox", "cat", "/etc/newfile"])),
+        1
+    );
+    ok(d.berth(&["rm", "writer"]));
+}
+
+#[test]
+fn capabilities_binds_and_ulimits() {
+    let d = Daemon::start();
+    d.make_busybox();
+    let caps = ok(d.berth(&[
+        "run",
+        "--rm",
+        "busybox",
+        "grep",
+        "CapEff",
+        "/proc/self/status",
+    ]));
+    assert!(
+        caps.ends_with("00000000a80425fb"),
+        "Docker's default set: {caps}"
+    );
+    let dropped = ok(d.berth(&[
+        "run",
+        "--rm",
+        "--cap-drop",
+        "ALL",
+        "busybox",
+        "grep",
+        "CapEff",
+        "/proc/self/status",
+    ]));
+    assert!(dropped.ends_with("0000000000000000"), "{dropped}");
+    let chown = d.berth(&[
+        "run",
+        "--rm",
+        "--cap-drop",
+        "CHOWN",
+        "busybox",
+        "chown",
+        "nobody",
+        "/tmp",
+    ]);
+    assert_ne!(code(&chown), 0);
+    let host_dir = d.dir.join("bind");
+    std::fs::create_dir_all(&host_dir).unwrap();
+    std::fs::write(host_dir.join("in.txt"), "from host").unwrap();
+    let spec = format!("{}:/data", host_dir.display());
+    assert_eq!(
+        ok(d.berth(&[
+            "run",
+            "--rm",
+            "-v",
+            &spec,
+            "busybox",
+            "sh",
+            "-c",
+            "cat /data/in.txt; echo out > /data/out.txt"
+        ])),
+        "from host"
+    );
+    assert_eq!(
+        std::fs::read_to_string(host_dir.join("out.txt")).unwrap(),
+        "out\n"
+    );
+    let ro_spec = format!("{}:/data:ro", host_dir.display());
+    assert_ne!(
+        code(&d.berth(&["run", "--rm", "-v", &ro_spec, "busybox", "touch", "/data/x"])),
+        0
+    );
+    assert_eq!(
+        ok(d.berth(&[
+            "run",
+            "--rm",
+            "--ulimit",
+            "nofile=123:456",
+            "busybox",
+            "sh",
+            "-c",
+            "ulimit -n; ulimit -Hn"
+        ])),
+        "123\n456"
+    );
+}
+
+#[test]
+fn cgroup_limits_are_visible_inside() {
+    let d = Daemon::start();
+    d.make_busybox();
+    let v2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    let script = if v2 {
+        "cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/cpu.max /sys/fs/cgroup/pids.max"
+    } else {
+        "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/cpu/cpu.cfs_period_us /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/cpu/cpu.shares"
+    };
+    let out = ok(d.berth(&[
+        "run",
+        "--rm",
+        "-m",
+        "64m",
+        "--cpus",
+        "0.5",
+        "--pids-limit",
+        "50",
+        "-c",
+        "512",
+        "busybox",
+        "sh",
+        "-c",
+        script,
+    ]));
+    if v2 {
+        assert_eq!(out, "67108864\n50000 100000\n50");
+    } else {
+        assert_eq!(out, "67108864\n50000\n100000\n50\n512");
+    }
+    // The pids limit is enforced.
+    let fork = d.berth(&[
+        "run",
+        "--rm",
+        "--pids-limit",
+        "5",
+        "busybox",
+        "sh",
+        "-c",
+        "for i in 1 2 3 4 5 6 7 8; do sleep 5 & done; wait",
+    ]);
+    assert!(
+        stderr(&fork).contains("can't fork")
+            || stderr(&fork).contains("Resource temporarily unavailable"),
+        "{}",
+        stderr(&fork)
+    );
+    // Memory limit: the kernel OOM-kills a process that exceeds it.
+    let oom = d.berth(&[
+        "run",
+        "--name",
+        "oom",
+        "-m",
+        "16m",
+        "--memory-swap",
+        "16m",
+        "busybox",
+        "sh",
+        "-c",
+        "x=a; while true; do x=$x$x; done",
+    ]);
+    assert_eq!(code(&oom), 137, "{}", stderr(&oom));
+    assert_eq!(
+        ok(d.berth(&["inspect", "-f", "{{.State.OOMKilled}}", "oom"])),
+        "true"
+    );
+}
+
+#[test]
+fn lifecycle_stop_kill_restart_pause_rename_wait() {
+    let d = Daemon::start();
+    d.make_busybox();
+    let id = ok(d.berth(&["run", "-d", "--name", "svc", "busybox", "sleep", "1000"]));
+    assert_eq!(id.len(), 64);
+    assert_eq!(
+        ok(d.berth(&["ps", "--format", "{{.Names}} {{.State}}"])),
+        "svc running"
+    );
+    ok(d.berth(&["pause", "svc"]));
+    assert_eq!(
+        ok(d.berth(&["inspect", "-f", "{{.State.Status}}", "svc"])),
+        "paused"
+    );
+    ok(d.berth(&["unpause", "svc"]));
+    ok(d.berth(&["rename", "svc", "svc2"]));
+    let top = ok(d.berth(&["top", "svc2"]));
+    assert!(top.contains("sleep 1000"), "{top}");
+    // sleep as pid 1 ignores SIGTERM: stop falls back to SIGKILL after the timeout.
+    ok(d.berth(&["stop", "-t", "1", "svc2"]));
+    assert_eq!(
+        ok(d.berth(&[
+            "inspect",
+            "-f",
+            "{{.State.ExitCode}} {{.State.Running}}",
+            "svc2"
+        ])),
+        "137 false"
+    );
+    ok(d.berth(&["start", "svc2"]));
+    assert_eq!(
+        ok(d.berth(&[
+            "inspect",
+            "-f",
+            "{{.State.Running}} {{.RestartCount}}",
+            "svc2"
+        ])),
+        "true 0"
+    );
+    ok(d.berth(&["restart", "-t", "0", "svc2"]));
+    assert_eq!(
+        ok(d.berth(&[
+            "inspect",
+            "-f",
+            "{{.State.Running}} {{.RestartCount}}",
+            "svc2"
+        ])),
+        "true 1"
+    );
+    let rm = d.berth(&["rm", "svc2"]);
+    assert_ne!(code(&rm), 0);
+    assert!(
+        stderr(&rm).contains("container is running"),
+        "{}",
+        stderr(&rm)
+    );
+    ok(d.berth(&["kill", "svc2"]));
+    assert_eq!(ok(d.berth(&["wait", "svc2"])), "137");
+    ok(d.berth(&["rm", "svc2"]));
+    let gone = d.berth(&["inspect", "svc2"]);
+    assert_ne!(code(&gone), 0);
+    // Graceful stop with the container's own stop signal.
+    ok(d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "trap",
+        "busybox",
+        "sh",
+        "-c",
+        "trap 'exit 9' TERM; while true; do sleep 0.1; done",
+    ]));
+    std::thread::sleep(Duration::from_millis(200));
+    ok(d.berth(&["stop", "trap"]));
+    assert_eq!(
+        ok(d.berth(&["inspect", "-f", "{{.State.ExitCode}}", "trap"])),
+        "9"
+    );
+}
+
+#[test]
+fn stdin_logs_and_exec() {
+    let d = Daemon::start();
+    d.make_busybox();
+    let o = d.berth_stdin(
+        &["run", "--rm", "-i", "busybox", "sh", "-c", "cat; echo done"],
+        b"line one\nline two\n",
+    );
+    assert_eq!(stdout(&o), "line one\nline two\ndone\n");
+    ok(d.berth(&[
+        "run",
+        "--name",
+        "talk",
+        "busybox",
+        "sh",
+        "-c",
+        "echo out1; echo err1 >&2; echo out2",
+    ]));
+    let logs = d.berth(&["logs", "talk"]);
+    assert_eq!(stdout(&logs), "out1\nout2\n");
+    assert_eq!(stderr(&logs), "err1\n");
+    assert_eq!(stdout(&d.berth(&["logs", "--tail", "1", "talk"])), "out2\n");
+    let ts = stdout(&d.berth(&["logs", "-t", "talk"]));
+    assert!(
+        ts.lines().all(|l| l.contains('T') && l.contains("Z out")),
+        "{ts}"
+    );
+    // exec: output, exit code, user, env, stdin.
+    ok(d.berth(&["run", "-d", "--name", "box", "busybox", "sleep", "1000"]));
+    assert_eq!(ok(d.berth(&["exec", "box", "echo", "inside"])), "inside");
+    assert_eq!(code(&d.berth(&["exec", "box", "sh", "-c", "exit 4"])), 4);
+    assert_eq!(
+        ok(d.berth(&[
+            "exec",
+            "-u",
+            "nobody",
+            "-e",
+            "X=1",
+            "box",
+            "sh",
+            "-c",
+            "id -u; echo $X"
+        ])),
+        "65534\n1"
+    );
+    assert_eq!(
+        stdout(&d.berth_stdin(&["exec", "-i", "box", "cat"], b"piped")),
+        "piped"
+    );
+    let missing = d.berth(&["exec", "box", "nope"]);
+    assert_eq!(code(&missing), 127, "{}", stderr(&missing));
+    // exec'd processes are in the container's pid namespace.
+    assert_eq!(
+        ok(d.berth(&[
+            "exec",
+            "box",
+            "sh",
+            "-c",
+            "cat /proc/1/cmdline | tr '\\0' ' '"
+        ])),
+        "sleep 1000"
+    );
+    // Follow ends when the container exits.
+    ok(d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "ticker",
+        "busybox",
+        "sh",
+        "-c",
+        "for i in 1 2 3; do echo t$i; sleep 0.2; done",
+    ]));
+    assert_eq!(stdout(&d.berth(&["logs", "-f", "ticker"])), "t1\nt2\nt3\n");
+}
+
+#[test]
+fn tty_is_the_containers_own_pty() {
+    let d = Daemon::start();
+    d.make_busybox();
+    assert_eq!(
+        ok(d.berth(&["run", "--rm", "-t", "busybox", "tty"])).trim(),
+        "/dev/pts/0"
+    );
+    ok(d.berth(&["run", "-d", "--name", "tt", "busybox", "sleep", "100"]));
+    assert_eq!(
+        ok(d.berth(&["exec", "-t", "tt", "tty"])).trim(),
+        "/dev/pts/0"
+    );
+}
+
+#[test]
+fn survives_daemon_kill9_and_restart() {
+    let mut d = Daemon::start();
+    d.make_busybox();
+    ok(d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "long",
+        "busybox",
+        "sh",
+        "-c",
+        "while true; do echo tick; sleep 0.1; done",
+    ]));
+    ok(d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "short",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 0.5; exit 42",
+    ]));
+    let pid = ok(d.berth(&["inspect", "-f", "{{.State.Pid}}", "long"]));
+    d.kill9();
+    std::thread::sleep(Duration::from_millis(1000));
+    // The container's processes live on without the daemon.
+    assert!(std::path::Path::new(&format!("/proc/{pid}")).exists());
+    d.restart();
+    assert_eq!(
+        ok(d.berth(&["inspect", "-f", "{{.State.Running}} {{.State.Pid}}", "long"])),
+        format!("true {pid}")
+    );
+    wait_until("short to be seen exited", Duration::from_secs(5), || {
+        stdout(&d.berth(&["inspect", "-f", "{{.State.ExitCode}}", "short"])).trim() == "42"
+    });
+    assert_eq!(
+        ok(d.berth(&["exec", "long", "echo", "still here"])),
+        "still here"
+    );
+    assert!(stdout(&d.berth(&["logs", "--tail", "1", "long"])).contains("tick"));
+    ok(d.berth(&["stop", "-t", "1", "long"]));
+    assert_eq!(
+        ok(d.berth(&["inspect", "-f", "{{.State.Running}}", "long"])),
+        "false"
+    );
+    // A second daemon on the same root refuses to start.
+    let second = std::process::Command::new(berth_bin())
+        .args(["daemon", "--data-root"])
+        .arg(d.dir.join("data"))
+        .arg("--exec-root")
+        .arg(d.dir.join("run2"))
+        .output()
+        .unwrap();
+    assert_ne!(code(&second), 0);
+    assert!(
+        stderr(&second).contains("already running"),
+        "{}",
+        stderr(&second)
+    );
+}
