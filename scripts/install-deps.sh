@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# System packages berth needs to build, run and test on Debian.
+set -euo pipefail
+pkgs=(busybox-static file procps ca-certificates gcc)
+[ "${WITH_BENCH:-0}" = 1 ] && pkgs+=(runc hyperfine)
+missing=()
+for p in "${pkgs[@]}"; do
+    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi

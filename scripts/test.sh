@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Every test: formatting, lints, unit tests, and the end-to-end suites (root, real
+# namespaces, cgroups and overlay mounts; each test runs its own daemon).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ "$(id -u)" != 0 ]; then
+    echo "the tests create namespaces, cgroups and mounts: run them as root" >&2
+    exit 1
+fi
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
+cargo test --workspace -- --test-threads="${TEST_THREADS:-4}"
