@@ -319,9 +319,14 @@ mod tests {
     #[test]
     fn tables_align() {
         let out = tabulate(&["A\tBB\tC".into(), "longer-cell\tx\ty".into()]);
-        assert_eq!(
-            out,
-            "A              BB        C\nlonger-cell    x         y\n"
+        // Column width: the widest cell plus 3, at least 10 (Go's tabwriter as docker sets it).
+        let expected = format!(
+            "A{}BB{}C\nlonger-cell{}x{}y\n",
+            " ".repeat(13),
+            " ".repeat(8),
+            " ".repeat(3),
+            " ".repeat(9)
         );
+        assert_eq!(out, expected);
     }
 }

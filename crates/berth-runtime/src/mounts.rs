@@ -75,10 +75,8 @@ pub fn path_in_root(root: &Path, dest: &Path) -> Result<PathBuf> {
                     out = resolved;
                 }
             }
-            Component::ParentDir => {
-                if out != root {
-                    out.pop();
-                }
+            Component::ParentDir if out != root => {
+                out.pop();
             }
             _ => {}
         }

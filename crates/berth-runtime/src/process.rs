@@ -230,7 +230,10 @@ mod tests {
             "exec: \"no-such-cmd-xyz\": executable file not found in $PATH"
         );
         assert_eq!(e.exit_code(), 127);
-        let e = find_executable("/etc/hostname", &env, Path::new("/")).unwrap_err();
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("not-executable");
+        std::fs::write(&plain, "x").unwrap();
+        let e = find_executable(plain.to_str().unwrap(), &env, Path::new("/")).unwrap_err();
         assert_eq!(e.exit_code(), 126);
         let e = find_executable("/nope", &env, Path::new("/")).unwrap_err();
         assert_eq!(

@@ -61,10 +61,7 @@ fn port_bindings(list: &[String]) -> Result<(Value, Value)> {
     let mut bindings = serde_json::Map::new();
     let mut exposed = serde_json::Map::new();
     for p in list {
-        let (spec, proto) = p
-            .rsplit_once('/')
-            .map(|(a, b)| (a, b))
-            .unwrap_or((p.as_str(), "tcp"));
+        let (spec, proto) = p.rsplit_once('/').unwrap_or((p.as_str(), "tcp"));
         let parts: Vec<&str> = spec.split(':').collect();
         let (ip, host, cport) = match parts.as_slice() {
             [c] => ("", "", *c),

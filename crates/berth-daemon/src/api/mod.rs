@@ -11,7 +11,7 @@ mod system;
 use crate::engine::Engine;
 use crate::error::{DaemonError, Result};
 use body::{error_response, Query, Resp};
-use http::{Method, Request};
+use http::Request;
 use hyper::body::Incoming;
 use std::sync::Arc;
 
@@ -154,11 +154,6 @@ fn size(q: &Query) -> Result<(u16, u16)> {
             .map_err(|_| DaemonError::InvalidParameter(format!("invalid terminal size: {v}")))
     };
     Ok((conv(h)?, conv(w)?))
-}
-
-#[allow(dead_code)]
-fn is(m: &Method, s: &str) -> bool {
-    m.as_str() == s
 }
 
 #[cfg(test)]

@@ -10,7 +10,6 @@ use berth_image::reference::Reference;
 use berth_image::store::{Image, ImportOptions};
 use berth_image::Digest;
 use std::collections::HashMap;
-use std::sync::Arc;
 
 fn unix_time(t: &Option<String>) -> i64 {
     t.as_deref()
@@ -441,11 +440,6 @@ impl Engine {
         self.blocking(move |s| Ok(berth_image::archive::load(s, body)?))
             .await
     }
-}
-
-#[allow(dead_code)]
-fn _assert_send(e: Arc<Engine>) -> impl Send {
-    e
 }
 
 #[cfg(test)]

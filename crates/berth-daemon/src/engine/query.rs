@@ -282,7 +282,7 @@ impl Engine {
         self: &Arc<Self>,
         name: &str,
         opts: LogOptions,
-    ) -> Result<(bool, mpsc::Receiver<(StreamKind, Vec<u8>)>)> {
+    ) -> Result<(bool, mpsc::Receiver<LogChunk>)> {
         let c = self.get(name)?;
         let r = c.snapshot();
         let tty = r.config.tty;
@@ -291,6 +291,9 @@ impl Engine {
         Ok((tty, rx))
     }
 }
+
+/// One piece of log output and the stream it belongs to.
+pub type LogChunk = (StreamKind, Vec<u8>);
 
 #[derive(Debug, Clone, Default)]
 pub struct LogOptions {
