@@ -21,8 +21,21 @@ struct DaemonCli {
     args: DaemonArgs,
 }
 
+/// `berth shim ...` alone: the shim starts once per container, so it parses only its own
+/// arguments rather than building the whole CLI.
+#[derive(Parser)]
+#[command(name = "berth shim")]
+struct ShimCli {
+    #[command(flatten)]
+    args: cli::ShimArgs,
+}
+
 fn main() {
     let argv0 = std::env::args().next().unwrap_or_default();
+    if std::env::args().nth(1).as_deref() == Some("shim") {
+        let code = shim(ShimCli::parse_from(std::env::args().skip(1)).args);
+        std::process::exit(code);
+    }
     let code = if std::path::Path::new(&argv0)
         .file_name()
         .is_some_and(|n| n == "berthd")

@@ -33,6 +33,8 @@ pub struct InitContext<'a> {
     pub stderr: RawFd,
     /// With a terminal: the socket on which to send the pty master to the shim.
     pub console_socket: Option<RawFd>,
+    /// cgroup v1 `tasks` files to join by writing `0` (see `Cgroup::self_join_files`).
+    pub join_tasks: Vec<PathBuf>,
 }
 
 /// Runs the init sequence; returns only on failure, with the exit code to use.
@@ -225,11 +227,17 @@ fn run(ctx: &InitContext, report: &mut File) -> Result<std::convert::Infallible>
     if ctx.console_socket.is_none() {
         setup_pipe_stdio(ctx)?;
     }
+    // Into the container's cgroups first, before anything is charged or limited.
+    for t in &ctx.join_tasks {
+        std::fs::write(t, "0")
+            .map_err(|e| RuntimeError::sys(format!("joining cgroup {}", t.display()), e))?;
+    }
     let mut from_parent = File::from(
         ctx.from_parent
             .try_clone()
             .map_err(|e| RuntimeError::sys("dup", e))?,
     );
+    // The shim says when the child is placed (it may have had to move it itself).
     wait_byte(&mut from_parent)?;
     // Only now, inside the container's cgroup, does a new cgroup namespace root there.
     if has_namespace(spec, LinuxNamespaceType::Cgroup) {

@@ -96,6 +96,15 @@ impl Container {
         Ok(())
     }
 
+    /// Writes a state change (start, exit): atomic against a daemon crash through the
+    /// rename, without the fsync that only a machine crash would need — after which no
+    /// container is running anyway.
+    pub fn save_state(&self, dir: &Path) -> Result<()> {
+        let data = serde_json::to_vec_pretty(&*self.record())?;
+        berth_image::atomic::replace_file(&dir.join("config.v2.json"), &data)?;
+        Ok(())
+    }
+
     pub fn load(dir: &Path) -> Result<Record> {
         let data = std::fs::read(dir.join("config.v2.json"))?;
         Ok(serde_json::from_slice(&data)?)

@@ -116,55 +116,17 @@ impl Engine {
         std::fs::create_dir_all(&state_dir)?;
         let socket = self.cfg.shim_socket(&c.id);
 
-        let mut cmd = tokio::process::Command::new(&self.cfg.berth_binary);
-        cmd.arg("shim")
-            .arg("--id")
-            .arg(&c.id)
-            .arg("--bundle")
-            .arg(&bundle)
-            .arg("--state-dir")
-            .arg(&state_dir)
-            .arg("--socket")
-            .arg(&socket)
-            .arg("--log")
-            .arg(&rec.log_path);
-        if rec.config.open_stdin {
-            cmd.arg("--open-stdin");
-        }
-        if rec.config.stdin_once {
-            cmd.arg("--stdin-once");
-        }
-        if let Some((h, w)) = console_size {
-            cmd.arg("--console-size").arg(format!("{h}x{w}"));
-        }
-        let shim_log = std::fs::File::create(state_dir.join("shim.log"))?;
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(shim_log);
-        // SAFETY: setsid is async-signal-safe; the shim gets its own session so that it
-        // outlives the daemon and never receives the daemon's terminal signals.
-        unsafe {
-            cmd.pre_exec(|| {
-                libc::setsid();
-                Ok(())
-            });
-        }
-        let mut child = cmd
-            .spawn()
-            .map_err(|e| DaemonError::System(format!("starting the shim: {e}")))?;
-        let stdout = child
-            .stdout
-            .take()
-            .ok_or_else(|| DaemonError::System("shim stdout".into()))?;
-        tokio::spawn(async move {
-            let _ = child.wait().await;
-        });
-        let mut line = String::new();
-        let mut reader = tokio::io::BufReader::new(stdout);
-        let read = tokio::time::timeout(Duration::from_secs(60), reader.read_line(&mut line)).await;
-        if !matches!(read, Ok(Ok(n)) if n > 0) {
-            return Err(DaemonError::System("the shim did not report back".into()));
-        }
+        let job = berth_runtime::shim::ShimConfig {
+            id: c.id.clone(),
+            bundle: bundle.clone(),
+            state_dir: state_dir.clone(),
+            socket: socket.clone(),
+            log_path: rec.log_path.clone().into(),
+            open_stdin: rec.config.open_stdin,
+            stdin_once: rec.config.stdin_once,
+            console_size,
+        };
+        let line = self.launch_shim(&job, &state_dir).await?;
         let hello: berth_runtime::shim::protocol::Reply = serde_json::from_str(&line)?;
         if !hello.ok {
             return Err(self.failed_start(
@@ -231,10 +193,63 @@ impl Engine {
             r.state.started_at = now();
             r.state.finished_at = ZERO_TIME.into();
         }
-        c.save(&dir)?;
+        c.save_state(&dir)?;
         c.lifecycle.send_modify(|l| l.running = true);
         self.spawn_monitor(c.clone());
         Ok(())
+    }
+
+    /// Starts the container's shim; returns the shim's first line (its handshake).
+    async fn launch_shim(
+        self: &Arc<Self>,
+        job: &berth_runtime::shim::ShimConfig,
+        state_dir: &std::path::Path,
+    ) -> Result<String> {
+        let mut cmd = tokio::process::Command::new(&self.cfg.berth_binary);
+        cmd.arg("shim")
+            .arg("--id")
+            .arg(&job.id)
+            .arg("--bundle")
+            .arg(&job.bundle)
+            .arg("--state-dir")
+            .arg(&job.state_dir)
+            .arg("--socket")
+            .arg(&job.socket)
+            .arg("--log")
+            .arg(&job.log_path);
+        if job.open_stdin {
+            cmd.arg("--open-stdin");
+        }
+        if job.stdin_once {
+            cmd.arg("--stdin-once");
+        }
+        if let Some((h, w)) = job.console_size {
+            cmd.arg("--console-size").arg(format!("{h}x{w}"));
+        }
+        let shim_log = std::fs::File::create(state_dir.join("shim.log"))?;
+        // No pre_exec: std can then use posix_spawn, much cheaper than forking this large
+        // multi-threaded process. The shim starts its own session itself.
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(shim_log);
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| DaemonError::System(format!("starting the shim: {e}")))?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| DaemonError::System("shim stdout".into()))?;
+        let mut stdout = tokio::io::BufReader::new(stdout);
+        let mut line = String::new();
+        let read = tokio::time::timeout(Duration::from_secs(60), stdout.read_line(&mut line)).await;
+        // Reap the shim whenever it ends.
+        tokio::spawn(async move {
+            let _ = child.wait().await;
+        });
+        if !matches!(read, Ok(Ok(n)) if n > 0) {
+            return Err(DaemonError::System("the shim did not report back".into()));
+        }
+        Ok(line)
     }
 
     /// Records a start that failed in the runtime; returns Docker's error for it.
@@ -307,7 +322,9 @@ impl Engine {
             r.state.finished_at = exit.finished_at.clone();
             r.host_config.auto_remove
         };
-        let _ = c.save(&self.cfg.container_dir(&c.id));
+        if !auto_remove {
+            let _ = c.save_state(&self.cfg.container_dir(&c.id));
+        }
         self.execs.container_exited(&c.id);
         c.pending_attach
             .lock()

@@ -96,6 +96,33 @@ impl Cgroup {
             .collect()
     }
 
+    /// The files a single-threaded process writes `0` to, to move itself in (v1 `tasks`).
+    /// Moving the calling thread this way skips the global threadgroup lock, and with it
+    /// the RCU grace period (~10 ms) that a `cgroup.procs` write waits for. Empty on v2,
+    /// where a child is created inside instead (`CLONE_INTO_CGROUP`).
+    pub fn self_join_files(&self) -> Vec<PathBuf> {
+        match self {
+            Cgroup::V1(c) => c
+                .existing_paths()
+                .into_iter()
+                .map(|p| p.join("tasks"))
+                .collect(),
+            Cgroup::V2(_) => vec![],
+        }
+    }
+
+    /// The cgroup dir as an `O_PATH` descriptor, for `clone3(CLONE_INTO_CGROUP)` (v2).
+    pub fn dir_fd(&self) -> Option<std::os::fd::OwnedFd> {
+        let Cgroup::V2(c) = self else { return None };
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC)
+            .open(c.path())
+            .ok()
+            .map(std::os::fd::OwnedFd::from)
+    }
+
     /// Whether the kernel's OOM killer killed something in this cgroup.
     pub fn oom_killed(&self) -> bool {
         match self {

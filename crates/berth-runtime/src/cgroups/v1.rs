@@ -48,6 +48,23 @@ impl V1Cgroup {
             .filter(|c| Path::new(CGROUP_ROOT).join(c).join("cgroup.procs").exists())
     }
 
+    /// The container's dir in every mounted hierarchy, each once (`cpu` and `cpuacct`
+    /// may be one hierarchy reached by two names).
+    pub fn existing_paths(&self) -> Vec<PathBuf> {
+        let mut out: Vec<PathBuf> = vec![];
+        for c in self.controllers() {
+            let p = self.path(c);
+            let real = std::fs::canonicalize(&p).unwrap_or_else(|_| p.clone());
+            if !out
+                .iter()
+                .any(|o| std::fs::canonicalize(o).unwrap_or_else(|_| o.clone()) == real)
+            {
+                out.push(p);
+            }
+        }
+        out
+    }
+
     pub fn create(&self, l: &Limits) -> Result<()> {
         for c in self.controllers() {
             mkdir(&self.path(c))?;

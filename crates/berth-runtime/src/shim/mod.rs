@@ -115,6 +115,81 @@ fn clone_flags(spec: &Spec) -> nix::sched::CloneFlags {
     flags
 }
 
+/// Creates the container's init in its namespaces. Returns its pid and whether it is
+/// already in (or will itself join) its cgroup: on v2 it is created inside it with
+/// `clone3(CLONE_INTO_CGROUP)`; on v1 it joins itself through `tasks`.
+fn spawn_init(
+    spec: &Spec,
+    cgroup: &Cgroup,
+    child_main: impl FnOnce() -> isize,
+) -> Result<(i32, bool)> {
+    let flags = clone_flags(spec);
+    let mut child_main = Some(child_main);
+    if let Some(dir) = cgroup.dir_fd() {
+        match clone_into_cgroup(flags, &dir) {
+            Ok(0) => {
+                let code = child_main.take().map(|f| f()).unwrap_or(1);
+                // SAFETY: the child of a fork-style clone ends here, without unwinding
+                // into the parent's frames.
+                unsafe { libc::_exit(code as i32) }
+            }
+            Ok(pid) => return Ok((pid, true)),
+            // Older kernels: fall through to clone and a move.
+            Err(_) => {}
+        }
+    }
+    let self_join = !cgroup.self_join_files().is_empty();
+    let mut stack = vec![0u8; 512 * 1024];
+    let cb = Box::new(move || child_main.take().map(|f| f()).unwrap_or(1));
+    // SAFETY: the shim is single-threaded here, so the child may allocate; the stack
+    // outlives the call and the child never returns into the parent's frames.
+    let pid = unsafe { nix::sched::clone(cb, &mut stack, flags, Some(libc::SIGCHLD)) }
+        .map_err(|e| RuntimeError::sys("clone", e))?;
+    Ok((pid.as_raw(), self_join))
+}
+
+/// The arguments of clone3(2).
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+/// A fork-style clone3 (no new stack) whose child starts inside the cgroup `dir`:
+/// 0 in the child, the child's pid in the parent.
+fn clone_into_cgroup(flags: nix::sched::CloneFlags, dir: &OwnedFd) -> Result<i32> {
+    const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+    let args = CloneArgs {
+        flags: flags.bits() as u64 | CLONE_INTO_CGROUP,
+        exit_signal: libc::SIGCHLD as u64,
+        cgroup: dir.as_raw_fd() as u64,
+        ..Default::default()
+    };
+    // SAFETY: `args` is a valid clone_args of the size passed; without CLONE_VM the child
+    // gets a copy of this single-threaded process, as with fork.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &args as *const CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    if rc < 0 {
+        return Err(RuntimeError::sys("clone3", std::io::Error::last_os_error()));
+    }
+    Ok(rc as i32)
+}
+
 fn pipe_pair() -> Result<(OwnedFd, OwnedFd)> {
     nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| RuntimeError::sys("pipe", e))
 }
@@ -133,6 +208,8 @@ fn handshake(reply: &Reply) {
 
 /// The shim's main: creates the container, serves it, returns the shim's exit code.
 pub fn run(cfg: ShimConfig) -> i32 {
+    // Its own session: the shim outlives the daemon and never gets its terminal's signals.
+    let _ = nix::unistd::setsid();
     match create(cfg).and_then(|shared| {
         let listener = bind(&shared.cfg.socket)?;
         Ok((shared, listener))
@@ -180,12 +257,11 @@ fn create(cfg: ShimConfig) -> Result<Arc<Shared>> {
     let (child_read, parent_write) = pipe_pair()?;
     let (parent_read, child_write) = pipe_pair()?;
     let child_stdio = io.child_fds();
-    let mut stack = vec![0u8; 512 * 1024];
-    let flags = clone_flags(&spec);
-    let bundle = cfg.bundle.clone();
     let console_socket = io.console_socket_fd();
+    let join_tasks = cgroup.self_join_files();
     let (child_read_fd, child_write_fd) = (child_read.as_raw_fd(), child_write.as_raw_fd());
-    let cb = Box::new(|| {
+    let bundle = cfg.bundle.clone();
+    let child_main = || {
         use std::os::fd::FromRawFd;
         init::container_init(InitContext {
             spec: &spec,
@@ -198,14 +274,11 @@ fn create(cfg: ShimConfig) -> Result<Arc<Shared>> {
             stdout: child_stdio.1,
             stderr: child_stdio.2,
             console_socket,
+            join_tasks: join_tasks.clone(),
         })
-    });
-    // SAFETY: the shim is single-threaded here, so the child may allocate; the stack
-    // outlives the call and the child never returns into the parent's frames.
-    let pid = unsafe { nix::sched::clone(cb, &mut stack, flags, Some(libc::SIGCHLD)) }
-        .map_err(|e| RuntimeError::sys("clone", e));
-    let pid = match pid {
-        Ok(p) => p.as_raw(),
+    };
+    let (pid, placed) = match spawn_init(&spec, &cgroup, child_main) {
+        Ok(r) => r,
         Err(e) => {
             cgroup.destroy();
             return Err(e);
@@ -220,8 +293,11 @@ fn create(cfg: ShimConfig) -> Result<Arc<Shared>> {
         cgroup.destroy();
         e
     };
-    if let Err(e) = cgroup.add_pid(pid) {
-        return Err(fail(e));
+    // Only when neither the child nor the kernel placed it does the shim move it (slow).
+    if !placed {
+        if let Err(e) = cgroup.add_pid(pid) {
+            return Err(fail(e));
+        }
     }
     let mut go = File::from(parent_write);
     let mut report = File::from(parent_read);
@@ -301,18 +377,19 @@ fn serve_until_exit(shared: Arc<Shared>, listener: UnixListener) {
         oom_killed: shared.cgroup.oom_killed(),
         finished_at: crate::json_log::now_rfc3339(),
     };
+    // Atomic for a daemon that restarts; a machine crash ends the container anyway.
     if let Ok(json) = serde_json::to_vec(&exit) {
         let _ = atomic_write(&shared.cfg.state_dir.join(EXIT_FILE), &json);
     }
-    // Everything in the pid namespace died with init; wait for the kernel to empty the
-    // cgroup, then remove it.
-    shared.cgroup.destroy();
     {
         let mut st = shared.status.lock().unwrap_or_else(|p| p.into_inner());
         *st = Status::Exited(exit.clone());
         shared.status_changed.notify_all();
     }
     shared.io.close_subscribers(code);
+    // Everything in the pid namespace died with init; once the kernel has emptied the
+    // cgroup, remove it (after the daemon has heard, so this is off its path).
+    shared.cgroup.destroy();
     // Give waiters a moment to read their replies. The socket file is the daemon's to
     // remove: by now a new start of the same container may own that path.
     std::thread::sleep(std::time::Duration::from_millis(20));
@@ -347,10 +424,6 @@ pub(crate) fn spawn_small(name: &str, f: impl FnOnce() + Send + 'static) {
 
 fn atomic_write(path: &Path, data: &[u8]) -> std::io::Result<()> {
     let tmp = path.with_extension("tmp");
-    {
-        let mut f = File::create(&tmp)?;
-        f.write_all(data)?;
-        f.sync_all()?;
-    }
+    std::fs::write(&tmp, data)?;
     std::fs::rename(tmp, path)
 }

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Start latency: median wall time of
+#   berth run --rm busybox true           (berth CLI → berthd → shim → container → removed)
+#   docker run --rm busybox true          (the docker CLI against berthd)
+#   runc run  (same busybox rootfs)       (the standard OCI runtime alone, no daemon)
+# and memory per running container (shim RSS).
+#   bench/start-latency.sh [RUNS]      needs root, runc and hyperfine (WITH_BENCH=1 scripts/install-deps.sh)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${1:-50}
+WITH_BENCH=1 ./scripts/install-deps.sh
+cargo build --release -q
+BERTH=$PWD/target/release/berth
+W=$(mktemp -d /tmp/berth-bench.XXXX)
+DPID=
+cleanup() {
+    if [ -n "$DPID" ]; then
+        for id in $(BERTH_HOST=unix://$W/run/berth.sock "$BERTH" ps -aq 2>/dev/null); do
+            BERTH_HOST=unix://$W/run/berth.sock "$BERTH" rm -f "$id" >/dev/null 2>&1 || true
+        done
+        kill "$DPID" 2>/dev/null || true
+        wait "$DPID" 2>/dev/null || true
+    fi
+    runc delete -f "bench-$$" >/dev/null 2>&1 || true
+    rm -rf "$W"
+}
+trap cleanup EXIT
+"$BERTH" daemon --data-root "$W/data" --exec-root "$W/run" --cgroup-parent "/berth-bench-$$" >"$W/daemon.log" 2>&1 &
+DPID=$!
+export BERTH_HOST=unix://$W/run/berth.sock DOCKER_HOST=unix://$W/run/berth.sock
+for _ in $(seq 100); do [ -S "$W/run/berth.sock" ] && break; sleep 0.05; done
+BERTH=$BERTH ./scripts/make-busybox-image.sh >/dev/null
+
+# The same rootfs as an OCI bundle for runc.
+mkdir -p "$W/bundle/rootfs"
+"$BERTH" save busybox | tar -x -C "$W" --wildcards 'blobs/*' manifest.json
+layer=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[0]["Layers"][0])' "$W/manifest.json")
+tar -x -C "$W/bundle/rootfs" -f "$W/$layer"
+(cd "$W/bundle" && runc spec && python3 - <<'PY'
+import json
+s = json.load(open("config.json"))
+s["process"]["terminal"] = False
+s["process"]["args"] = ["true"]
+json.dump(s, open("config.json", "w"))
+PY
+)
+
+hyperfine -N --warmup 5 --runs "$RUNS" --export-json "$W/latency.json" \
+    -n "berth run --rm busybox true" "$BERTH run --rm busybox true" \
+    -n "docker run --rm busybox true (docker CLI -> berthd)" "docker run --rm busybox true" \
+    -n "runc run (same rootfs)" "runc run -b $W/bundle bench-$$" >/dev/null
+python3 - "$W/latency.json" <<'PY'
+import json, sys
+r = {x["command"]: x for x in json.load(open(sys.argv[1]))["results"]}
+print("start latency, median of %d runs:" % len(next(iter(r.values()))["times"]))
+for name, x in r.items():
+    print("  %-55s %7.1f ms" % (name, x["median"] * 1000))
+b = r["berth run --rm busybox true"]["median"]
+c = r["runc run (same rootfs)"]["median"]
+print("  berth / runc = %.2f (goal: <= 0.5)" % (b / c))
+PY
+
+# Memory: shim RSS with N sleeping containers.
+N=20
+for i in $(seq $N); do "$BERTH" run -d busybox sleep 600 >/dev/null; done
+total=0
+for pid in $(pgrep -f "shim --id .* --state-dir $W/run" -P 1 || true); do
+    kb=$(awk '/^VmRSS/ {print $2}' /proc/$pid/status)
+    total=$((total + kb))
+done
+pss=0
+for pid in $(pgrep -f "shim --id .* --state-dir $W/run" -P 1 || true); do
+    kb=$(awk '/^Pss:/ {print $2}' /proc/$pid/smaps_rollup 2>/dev/null || echo 0)
+    pss=$((pss + kb))
+done
+echo "memory per container (shim), $N containers: RSS $((total / N)) kB, PSS $((pss / N)) kB"
