@@ -8,8 +8,8 @@ if [ "$(id -u)" != 0 ]; then
     exit 1
 fi
 ./scripts/install-deps.sh
-cargo build --release
-install -m 0755 target/release/berth /usr/local/bin/berth
+bin=$(./scripts/build-release.sh)
+install -m 0755 "$bin" /usr/local/bin/berth
 ln -sf berth /usr/local/bin/berthd
 SOCK=/run/berth/berth.sock
 if ! berth version >/dev/null 2>&1; then

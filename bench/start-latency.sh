@@ -9,8 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-50}
 WITH_BENCH=1 ./scripts/install-deps.sh
-cargo build --release -q
-BERTH=$PWD/target/release/berth
+BERTH=$(./scripts/build-release.sh)
 W=$(mktemp -d /tmp/berth-bench.XXXX)
 DPID=
 cleanup() {
@@ -45,7 +44,9 @@ json.dump(s, open("config.json", "w"))
 PY
 )
 
-hyperfine -N --warmup 5 --runs "$RUNS" --export-json "$W/latency.json" \
+# Let earlier work (namespace teardown runs in the kernel, asynchronously) settle.
+sleep 3
+hyperfine -N --warmup 10 --runs "$RUNS" --export-json "$W/latency.json" \
     -n "berth run --rm busybox true" "$BERTH run --rm busybox true" \
     -n "docker run --rm busybox true (docker CLI -> berthd)" "docker run --rm busybox true" \
     -n "runc run (same rootfs)" "runc run -b $W/bundle bench-$$" >/dev/null
@@ -60,17 +61,15 @@ c = r["runc run (same rootfs)"]["median"]
 print("  berth / runc = %.2f (goal: <= 0.5)" % (b / c))
 PY
 
-# Memory: shim RSS with N sleeping containers.
+# Memory: the shim of each of N sleeping containers (the parent of the container's init).
 N=20
 for i in $(seq $N); do "$BERTH" run -d busybox sleep 600 >/dev/null; done
-total=0
-for pid in $(pgrep -f "shim --id .* --state-dir $W/run" -P 1 || true); do
-    kb=$(awk '/^VmRSS/ {print $2}' /proc/$pid/status)
-    total=$((total + kb))
-done
+rss=0
 pss=0
-for pid in $(pgrep -f "shim --id .* --state-dir $W/run" -P 1 || true); do
-    kb=$(awk '/^Pss:/ {print $2}' /proc/$pid/smaps_rollup 2>/dev/null || echo 0)
-    pss=$((pss + kb))
+for id in $("$BERTH" ps -q); do
+    init=$("$BERTH" inspect -f '{{.State.Pid}}' "$id")
+    shim=$(ps -o ppid= -p "$init" | tr -d ' ')
+    rss=$((rss + $(awk '/^VmRSS/ {print $2}' /proc/$shim/status)))
+    pss=$((pss + $(awk '/^Pss:/ {print $2}' /proc/$shim/smaps_rollup)))
 done
-echo "memory per container (shim), $N containers: RSS $((total / N)) kB, PSS $((pss / N)) kB"
+echo "memory per container (its shim), $N containers: RSS $((rss / N)) kB, PSS $((pss / N)) kB"

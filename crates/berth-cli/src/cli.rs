@@ -473,20 +473,26 @@ pub struct DaemonArgs {
     pub log_level: String,
     #[arg(long = "cgroup-parent", default_value = "/berth")]
     pub cgroup_parent: String,
+    /// Shims kept started ahead of time (0: start each one on demand)
+    #[arg(long = "warm-shims", default_value_t = 1)]
+    pub warm_shims: usize,
 }
 
 #[derive(Args, Debug)]
 pub struct ShimArgs {
+    /// Start ahead of time and read the container's job as a JSON line from stdin
     #[arg(long)]
-    pub id: String,
-    #[arg(long)]
-    pub bundle: PathBuf,
-    #[arg(long = "state-dir")]
-    pub state_dir: PathBuf,
-    #[arg(long)]
-    pub socket: PathBuf,
-    #[arg(long)]
-    pub log: PathBuf,
+    pub warm: bool,
+    #[arg(long, required_unless_present = "warm")]
+    pub id: Option<String>,
+    #[arg(long, required_unless_present = "warm")]
+    pub bundle: Option<PathBuf>,
+    #[arg(long = "state-dir", required_unless_present = "warm")]
+    pub state_dir: Option<PathBuf>,
+    #[arg(long, required_unless_present = "warm")]
+    pub socket: Option<PathBuf>,
+    #[arg(long, required_unless_present = "warm")]
+    pub log: Option<PathBuf>,
     #[arg(long = "open-stdin")]
     pub open_stdin: bool,
     #[arg(long = "stdin-once")]

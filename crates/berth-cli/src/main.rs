@@ -63,16 +63,26 @@ fn main() {
 }
 
 fn shim(a: cli::ShimArgs) -> i32 {
+    if a.warm {
+        return berth_runtime::shim::run_warm();
+    }
     let console_size = a.console_size.as_deref().and_then(|s| {
         let (h, w) = s.split_once('x')?;
         Some((h.parse().ok()?, w.parse().ok()?))
     });
+    // clap requires these unless --warm.
+    let (Some(id), Some(bundle), Some(state_dir), Some(socket), Some(log_path)) =
+        (a.id, a.bundle, a.state_dir, a.socket, a.log)
+    else {
+        eprintln!("berth shim: --id, --bundle, --state-dir, --socket and --log are required");
+        return 2;
+    };
     berth_runtime::shim::run(berth_runtime::shim::ShimConfig {
-        id: a.id,
-        bundle: a.bundle,
-        state_dir: a.state_dir,
-        socket: a.socket,
-        log_path: a.log,
+        id,
+        bundle,
+        state_dir,
+        socket,
+        log_path,
         open_stdin: a.open_stdin,
         stdin_once: a.stdin_once,
         console_size,
@@ -96,6 +106,7 @@ fn daemon(a: DaemonArgs) -> i32 {
         pidfile: a.pidfile,
         berth_binary,
         cgroup_parent: a.cgroup_parent,
+        warm_shims: a.warm_shims,
     };
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -14,6 +14,8 @@ pub struct DaemonConfig {
     pub berth_binary: PathBuf,
     /// cgroup parent for containers (`/berth`).
     pub cgroup_parent: String,
+    /// How many shims to keep started ahead of time.
+    pub warm_shims: usize,
 }
 
 impl DaemonConfig {

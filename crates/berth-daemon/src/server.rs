@@ -30,6 +30,7 @@ pub async fn run(cfg: DaemonConfig) -> Result<()> {
         .collect::<Result<_>>()?;
     let engine = Engine::open(cfg.clone())?;
     engine.restore().await?;
+    engine.refill_warm();
     let mut listeners = vec![];
     for p in &paths {
         if let Some(dir) = p.parent() {
@@ -58,6 +59,7 @@ pub async fn run(cfg: DaemonConfig) -> Result<()> {
         _ = int.recv() => {}
     }
     eprintln!("berthd: shutting down; containers keep running");
+    engine.shutdown_warm().await;
     for p in &paths {
         let _ = std::fs::remove_file(p);
     }

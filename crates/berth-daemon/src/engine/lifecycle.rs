@@ -205,41 +205,56 @@ impl Engine {
         job: &berth_runtime::shim::ShimConfig,
         state_dir: &std::path::Path,
     ) -> Result<String> {
-        let mut cmd = tokio::process::Command::new(&self.cfg.berth_binary);
-        cmd.arg("shim")
-            .arg("--id")
-            .arg(&job.id)
-            .arg("--bundle")
-            .arg(&job.bundle)
-            .arg("--state-dir")
-            .arg(&job.state_dir)
-            .arg("--socket")
-            .arg(&job.socket)
-            .arg("--log")
-            .arg(&job.log_path);
-        if job.open_stdin {
-            cmd.arg("--open-stdin");
-        }
-        if job.stdin_once {
-            cmd.arg("--stdin-once");
-        }
-        if let Some((h, w)) = job.console_size {
-            cmd.arg("--console-size").arg(format!("{h}x{w}"));
-        }
-        let shim_log = std::fs::File::create(state_dir.join("shim.log"))?;
-        // No pre_exec: std can then use posix_spawn, much cheaper than forking this large
-        // multi-threaded process. The shim starts its own session itself.
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(shim_log);
-        let mut child = cmd
-            .spawn()
-            .map_err(|e| DaemonError::System(format!("starting the shim: {e}")))?;
-        let stdout = child
-            .stdout
-            .take()
-            .ok_or_else(|| DaemonError::System("shim stdout".into()))?;
-        let mut stdout = tokio::io::BufReader::new(stdout);
+        let (mut child, mut stdout) = match self.take_warm() {
+            Some(mut w) => {
+                self.refill_warm();
+                use tokio::io::AsyncWriteExt;
+                let mut line = serde_json::to_vec(job)?;
+                line.push(b'\n');
+                w.stdin.write_all(&line).await.map_err(|e| {
+                    DaemonError::System(format!("handing the container to a shim: {e}"))
+                })?;
+                (w.child, w.stdout)
+            }
+            None => {
+                let mut cmd = tokio::process::Command::new(&self.cfg.berth_binary);
+                cmd.arg("shim")
+                    .arg("--id")
+                    .arg(&job.id)
+                    .arg("--bundle")
+                    .arg(&job.bundle)
+                    .arg("--state-dir")
+                    .arg(&job.state_dir)
+                    .arg("--socket")
+                    .arg(&job.socket)
+                    .arg("--log")
+                    .arg(&job.log_path);
+                if job.open_stdin {
+                    cmd.arg("--open-stdin");
+                }
+                if job.stdin_once {
+                    cmd.arg("--stdin-once");
+                }
+                if let Some((h, w)) = job.console_size {
+                    cmd.arg("--console-size").arg(format!("{h}x{w}"));
+                }
+                let shim_log = std::fs::File::create(state_dir.join("shim.log"))?;
+                // No pre_exec: std can then use posix_spawn, much cheaper than forking this large
+                // multi-threaded process. The shim starts its own session itself.
+                cmd.stdin(Stdio::null())
+                    .stdout(Stdio::piped())
+                    .stderr(shim_log);
+                let mut child = cmd
+                    .spawn()
+                    .map_err(|e| DaemonError::System(format!("starting the shim: {e}")))?;
+                let stdout = child
+                    .stdout
+                    .take()
+                    .ok_or_else(|| DaemonError::System("shim stdout".into()))?;
+                let stdout = tokio::io::BufReader::new(stdout);
+                (child, stdout)
+            }
+        };
         let mut line = String::new();
         let read = tokio::time::timeout(Duration::from_secs(60), stdout.read_line(&mut line)).await;
         // Reap the shim whenever it ends.

@@ -11,6 +11,7 @@ pub mod shim_client;
 pub mod spec;
 pub mod system;
 pub mod user;
+pub mod warm;
 
 use crate::config::DaemonConfig;
 use crate::error::{DaemonError, Result};
@@ -26,6 +27,7 @@ pub struct Engine {
     /// name (without slash) → id
     names: RwLock<HashMap<String, String>>,
     pub execs: exec::ExecTable,
+    pub warm: warm::WarmPool,
 }
 
 impl Engine {
@@ -40,6 +42,7 @@ impl Engine {
             containers: RwLock::new(HashMap::new()),
             names: RwLock::new(HashMap::new()),
             execs: exec::ExecTable::default(),
+            warm: warm::WarmPool::default(),
         }))
     }
 
