@@ -21,6 +21,10 @@ cleanup() {
         wait "$DPID" 2>/dev/null || true
     fi
     runc delete -f "bench-$$" >/dev/null 2>&1 || true
+    # The cgroup parent this run's containers lived under.
+    for d in /sys/fs/cgroup/*/berth-bench-$$ /sys/fs/cgroup/berth-bench-$$; do
+        [ -d "$d" ] && rmdir "$d" 2>/dev/null || true
+    done
     rm -rf "$W"
 }
 trap cleanup EXIT
