@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # System packages berth needs to build, run and test on Debian.
 set -euo pipefail
-pkgs=(busybox-static file procps ca-certificates gcc)
+pkgs=(busybox-static file procps ca-certificates gcc python3-pip)
 [ "${WITH_BENCH:-0}" = 1 ] && pkgs+=(runc hyperfine)
 missing=()
 for p in "${pkgs[@]}"; do
@@ -11,3 +11,6 @@ if [ ${#missing[@]} -gt 0 ]; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
+# docker-py, for the SDK compatibility test.
+python3 -c 'import docker' 2>/dev/null || python3 -m pip install -q docker 2>/dev/null \
+    || python3 -m pip install -q --break-system-packages docker

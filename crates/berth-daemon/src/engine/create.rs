@@ -188,6 +188,21 @@ impl Engine {
                 id[..12].to_string()
             };
         }
+        // berth's only log driver, as Docker reports its default one.
+        match req.host_config.log_config.kind.as_str() {
+            "" | "json-file" => {
+                req.host_config.log_config.kind = "json-file".into();
+                req.host_config
+                    .log_config
+                    .config
+                    .get_or_insert_with(Default::default);
+            }
+            other => {
+                return Err(DaemonError::InvalidParameter(format!(
+                    "logging driver \"{other}\" is not supported: berth writes json-file logs"
+                )))
+            }
+        }
         if req.host_config.network_mode.is_empty() {
             req.host_config.network_mode = "default".into();
         }

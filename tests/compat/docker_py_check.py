@@ -1,0 +1,47 @@
+"""docker-py against a berth daemon: python3 docker_py_check.py unix:///path/berth.sock"""
+import sys
+
+import docker
+
+c = docker.DockerClient(base_url=sys.argv[1])
+assert c.ping()
+assert c.version()["ApiVersion"] == "1.45"
+assert ["busybox:latest"] in [i.tags for i in c.images.list()]
+
+out = c.containers.run("busybox", ["sh", "-c", "echo hello from docker-py"], remove=True)
+assert out == b"hello from docker-py\n", out
+
+ct = c.containers.run("busybox", "sleep 100", detach=True, name="pyt", labels={"a": "b"})
+ct.reload()
+assert ct.status == "running" and ct.attrs["State"]["Pid"] > 0, ct.attrs["State"]
+r = ct.exec_run("sh -c 'echo execd; exit 3'")
+assert (r.exit_code, r.output) == (3, b"execd\n"), r
+assert [x.name for x in c.containers.list(filters={"label": "a=b"})] == ["pyt"]
+assert ct.top()["Titles"][:2] == ["UID", "PID"]
+ct.stop(timeout=1)
+ct.reload()
+assert (ct.status, ct.attrs["State"]["ExitCode"]) == ("exited", 137), ct.attrs["State"]
+ct.remove()
+
+logged = c.containers.run("busybox", "echo logged", detach=True)
+assert logged.wait()["StatusCode"] == 0
+assert logged.logs() == b"logged\n"
+logged.remove()
+
+try:
+    c.containers.run("busybox", "nosuch", remove=True)
+    raise AssertionError("expected an error")
+except docker.errors.APIError as e:
+    assert e.status_code == 400 and "executable file not found" in str(e), e
+try:
+    c.images.get("nope")
+    raise AssertionError("expected ImageNotFound")
+except docker.errors.ImageNotFound:
+    pass
+
+img = c.images.get("busybox")
+img.tag("pyt/bb", "v1")
+assert c.images.get("pyt/bb:v1").id == img.id
+assert len(b"".join(img.save())) > 1000
+c.images.remove("pyt/bb:v1")
+print("docker-py: ok")
