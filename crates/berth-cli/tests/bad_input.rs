@@ -114,3 +114,25 @@ fn cli_rejects_bad_flags_and_images() {
         stderr(&none)
     );
 }
+
+#[test]
+fn unsupported_settings_are_refused_not_ignored() {
+    let d = Daemon::start();
+    d.make_busybox();
+    let p = d.berth(&["run", "--rm", "-p", "8080:80", "busybox", "true"]);
+    assert_eq!(code(&p), 125);
+    assert!(
+        stderr(&p).contains("publishing ports is not supported"),
+        "{}",
+        stderr(&p)
+    );
+    let r = d.berth(&["run", "--rm", "--restart", "always", "busybox", "true"]);
+    assert_eq!(code(&r), 125);
+    let (s, b) = d.post_json(
+        "/containers/create",
+        r#"{"Image":"busybox","HostConfig":{"LogConfig":{"Type":"syslog"}}}"#,
+    );
+    assert_eq!(s, 400, "{b}");
+    assert!(b.contains("json-file"), "{b}");
+    assert_eq!(ok(d.berth(&["ps", "-aq"])), "");
+}

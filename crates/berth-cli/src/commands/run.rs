@@ -291,29 +291,24 @@ pub async fn run(client: &Client, a: RunArgs) -> Result<i32> {
         body["AttachStdout"].as_bool().unwrap_or(true),
         body["AttachStderr"].as_bool().unwrap_or(true),
     );
-    let conn = client
-        .hijack(
-            &format!(
-                "/containers/{id}/attach?{}",
-                query(&[
-                    ("stream", "1".into()),
-                    ("stdin", (att_in as u8).to_string()),
-                    ("stdout", (att_out as u8).to_string()),
-                    ("stderr", (att_err as u8).to_string())
-                ])
-            ),
-            None,
-        )
-        .await?;
-    // The wait is registered before start, so a fast exit is never missed.
+    let attach_path = format!(
+        "/containers/{id}/attach?{}",
+        query(&[
+            ("stream", "1".into()),
+            ("stdin", (att_in as u8).to_string()),
+            ("stdout", (att_out as u8).to_string()),
+            ("stderr", (att_err as u8).to_string()),
+        ])
+    );
+    // The wait is registered before start, so a fast exit is never missed. Attach and
+    // wait are independent: both go out at once.
     let condition = if a.rm { "removed" } else { "next-exit" };
-    let wait_resp = client
-        .request(
-            Method::POST,
-            &format!("/containers/{id}/wait?condition={condition}"),
-            None,
-        )
-        .await?;
+    let wait_path = format!("/containers/{id}/wait?condition={condition}");
+    let (conn, wait_resp) = tokio::join!(
+        client.hijack(&attach_path, None),
+        client.request(Method::POST, &wait_path, None)
+    );
+    let (conn, wait_resp) = (conn?, wait_resp?);
     let waiter = tokio::spawn(async move {
         use http_body_util::BodyExt;
         let bytes = wait_resp

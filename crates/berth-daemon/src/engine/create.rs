@@ -62,12 +62,24 @@ fn validate_host_config(req: &CreateRequest) -> Result<()> {
         }
     }
     match hc.restart_policy.name.as_str() {
-        "" | "no" | "always" | "unless-stopped" | "on-failure" => {}
+        "" | "no" => {}
+        "always" | "unless-stopped" | "on-failure" => {
+            return Err(DaemonError::InvalidParameter(format!(
+                "restart policy '{}' is not supported by berth yet",
+                hc.restart_policy.name
+            )))
+        }
         other => {
             return Err(DaemonError::InvalidParameter(format!(
                 "invalid restart policy '{other}'"
             )))
         }
+    }
+    // Accepting these and doing nothing would leave a user wondering why the port is closed.
+    if hc.port_bindings.as_ref().is_some_and(|p| !p.is_empty()) || hc.publish_all_ports {
+        return Err(DaemonError::InvalidParameter(
+            "publishing ports is not supported by berth yet: containers get an isolated network namespace with only loopback".into(),
+        ));
     }
     if hc.auto_remove && !matches!(hc.restart_policy.name.as_str(), "" | "no") {
         return bad("can't create 'AutoRemove' container with restart policy");
