@@ -138,6 +138,28 @@ fn capabilities_binds_and_ulimits() {
         "/proc/self/status",
     ]));
     assert!(dropped.ends_with("0000000000000000"), "{dropped}");
+    // Privileged: every capability this host grants, and a writable /sys.
+    let host_bnd = std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with("CapBnd"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .unwrap()
+        .to_string();
+    let privileged = ok(d.berth(&[
+        "run",
+        "--rm",
+        "--privileged",
+        "busybox",
+        "sh",
+        "-c",
+        "grep CapEff /proc/self/status; grep -c ' /sys sysfs rw' /proc/self/mounts",
+    ]));
+    assert_eq!(
+        privileged,
+        format!("CapEff:\t{host_bnd}\n1"),
+        "{privileged}"
+    );
     let chown = d.berth(&[
         "run",
         "--rm",

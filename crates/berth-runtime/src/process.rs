@@ -130,11 +130,21 @@ pub fn apply_capabilities(c: &LinuxCapabilities) -> Result<()> {
     let err = |e: caps::errors::CapsError| {
         RuntimeError::sys("setting capabilities", std::io::Error::other(e.to_string()))
     };
+    // Only what this process still holds can be kept (a privileged container asks for
+    // every capability; the host may not have them all, as Docker's "all" means too).
+    let held = caps::read(None, caps::CapSet::Permitted).map_err(err)?;
+    let bounded = caps::read(None, caps::CapSet::Bounding).map_err(err)?;
+    let allowed = |set: &Option<oci_spec::runtime::Capabilities>| -> HashSet<caps::Capability> {
+        cap_set(set)
+            .into_iter()
+            .filter(|c| held.contains(c) && bounded.contains(c))
+            .collect()
+    };
     // Each capset must keep effective within permitted: shrink effective first.
-    caps::set(None, caps::CapSet::Effective, &cap_set(c.effective())).map_err(err)?;
-    caps::set(None, caps::CapSet::Permitted, &cap_set(c.permitted())).map_err(err)?;
-    caps::set(None, caps::CapSet::Inheritable, &cap_set(c.inheritable())).map_err(err)?;
-    let ambient = cap_set(c.ambient());
+    caps::set(None, caps::CapSet::Effective, &allowed(c.effective())).map_err(err)?;
+    caps::set(None, caps::CapSet::Permitted, &allowed(c.permitted())).map_err(err)?;
+    caps::set(None, caps::CapSet::Inheritable, &allowed(c.inheritable())).map_err(err)?;
+    let ambient = allowed(c.ambient());
     if !ambient.is_empty() {
         caps::set(None, caps::CapSet::Ambient, &ambient).map_err(err)?;
     }
