@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 host=$(rustc -vV | sed -n 's/^host: //p')
 # --target keeps these flags off build scripts and proc-macros, which cannot be static.
-RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static" \
+LIBSECCOMP_LINK_TYPE=static LIBSECCOMP_LIB_PATH="/usr/lib/$(gcc -print-multiarch)" \
+    RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static" \
     cargo build --release -q --target "$host" -p berth-cli >&2
 echo "$PWD/target/$host/release/berth"

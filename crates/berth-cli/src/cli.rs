@@ -215,6 +215,9 @@ pub struct RunArgs {
     pub shm_size: Option<String>,
     #[arg(long = "group-add")]
     pub group_add: Vec<String>,
+    /// Security options (seccomp=unconfined)
+    #[arg(long = "security-opt")]
+    pub security_opt: Vec<String>,
     #[arg(long)]
     pub restart: Option<String>,
     /// Publish a container's port(s) to the host
@@ -513,4 +516,6 @@ pub struct NsexecArgs {
     pub error_file: PathBuf,
     #[arg(long = "console-socket")]
     pub console_socket: Option<i32>,
+    #[arg(long)]
+    pub bundle: Option<PathBuf>,
 }

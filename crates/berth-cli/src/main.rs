@@ -52,6 +52,7 @@ fn main() {
                 process: a.process,
                 error_file: a.error_file,
                 console_socket: a.console_socket,
+                bundle: a.bundle,
             }),
             Command::Daemon(a) => daemon(a),
             command => client_main(cli.host, command),

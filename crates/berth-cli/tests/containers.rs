@@ -213,6 +213,45 @@ fn capabilities_binds_and_ulimits() {
 }
 
 #[test]
+fn docker_default_seccomp_profile() {
+    let d = Daemon::start();
+    d.make_busybox();
+    // unshare(CLONE_NEWUSER) needs no capability; only the seccomp profile refuses it.
+    let script = "grep '^Seccomp:' /proc/self/status; unshare -U true 2>/dev/null && echo allowed || echo refused";
+    assert_eq!(
+        ok(d.berth(&["run", "--rm", "busybox", "sh", "-c", script])),
+        "Seccomp:\t2\nrefused"
+    );
+    assert_eq!(
+        ok(d.berth(&[
+            "run",
+            "--rm",
+            "--security-opt",
+            "seccomp=unconfined",
+            "busybox",
+            "sh",
+            "-c",
+            script
+        ])),
+        "Seccomp:\t0\nallowed"
+    );
+    ok(d.berth(&["run", "-d", "--name", "sc", "busybox", "sleep", "100"]));
+    assert_eq!(
+        ok(d.berth(&["exec", "sc", "sh", "-c", script])),
+        "Seccomp:\t2\nrefused"
+    );
+    let bad = d.berth(&[
+        "run",
+        "--rm",
+        "--security-opt",
+        "seccomp=/nope.json",
+        "busybox",
+        "true",
+    ]);
+    assert_eq!(code(&bad), 125);
+}
+
+#[test]
 fn cgroup_limits_are_visible_inside() {
     let d = Daemon::start();
     d.make_busybox();

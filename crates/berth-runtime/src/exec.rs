@@ -20,6 +20,8 @@ pub struct ExecArgs {
     pub error_file: PathBuf,
     /// With a terminal: the socket to send the pty master back on.
     pub console_socket: Option<i32>,
+    /// The container's bundle: its seccomp filter applies to exec'd processes too.
+    pub bundle: Option<PathBuf>,
 }
 
 /// Runs the exec; returns the exit code for this process.
@@ -47,7 +49,15 @@ fn run(args: &ExecArgs, errf: Option<&mut File>) -> Result<i32> {
         std::fs::read(&args.process).map_err(|e| RuntimeError::sys("reading exec process", e))?;
     let process: Process =
         serde_json::from_slice(&data).map_err(|e| RuntimeError::InvalidSpec(e.to_string()))?;
-    Cgroup::new(&args.cgroup).add_pid(std::process::id() as i32)?;
+    let seccomp = match &args.bundle {
+        Some(b) => {
+            let spec = oci_spec::runtime::Spec::load(b.join("config.json"))
+                .map_err(|e| RuntimeError::InvalidSpec(e.to_string()))?;
+            process::seccomp_of(&spec)
+        }
+        None => None,
+    };
+    Cgroup::new(&args.cgroup).join_self()?;
     let order = [
         ("ipc", CloneFlags::CLONE_NEWIPC),
         ("uts", CloneFlags::CLONE_NEWUTS),
@@ -81,7 +91,7 @@ fn run(args: &ExecArgs, errf: Option<&mut File>) -> Result<i32> {
     // SAFETY: this process is single-threaded, so the child may do anything.
     match unsafe { nix::unistd::fork() }.map_err(|e| RuntimeError::sys("fork", e))? {
         nix::unistd::ForkResult::Child => {
-            let e = child(&process, slave.as_ref());
+            let e = child(&process, slave.as_ref(), seccomp.as_ref());
             if let Some(f) = errf {
                 let _ = write!(f, "{}", describe(&e));
             }
@@ -102,7 +112,11 @@ fn run(args: &ExecArgs, errf: Option<&mut File>) -> Result<i32> {
     }
 }
 
-fn child(process: &Process, slave: Option<&std::os::fd::OwnedFd>) -> RuntimeError {
+fn child(
+    process: &Process,
+    slave: Option<&std::os::fd::OwnedFd>,
+    seccomp: Option<&serde_json::Value>,
+) -> RuntimeError {
     let session = match slave {
         Some(s) => crate::console::become_terminal_session(s),
         None => nix::unistd::setsid()
@@ -116,7 +130,7 @@ fn child(process: &Process, slave: Option<&std::os::fd::OwnedFd>) -> RuntimeErro
         Ok(p) => p,
         Err(e) => return e,
     };
-    if let Err(e) = process::drop_privileges(process) {
+    if let Err(e) = process::drop_privileges(process, seccomp) {
         return e;
     }
     let err = nix::unistd::execve(&prepared.program, &prepared.argv, &prepared.envp).unwrap_err();

@@ -276,7 +276,7 @@ fn run(ctx: &InitContext, report: &mut File) -> Result<std::convert::Infallible>
         .map_err(|e| RuntimeError::sys("making the root filesystem read-only", e))?;
     }
     let prepared = process::prepare(process)?;
-    process::drop_privileges(process)?;
+    process::drop_privileges(process, process::seccomp_of(spec).as_ref())?;
     report
         .write_all(&[MSG_READY])
         .map_err(|e| RuntimeError::sys("reporting ready", e))?;

@@ -13,6 +13,7 @@ pub mod init;
 pub mod json_log;
 pub mod mounts;
 pub mod process;
+pub mod seccomp;
 pub mod shim;
 
 pub use error::RuntimeError;

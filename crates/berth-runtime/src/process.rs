@@ -207,23 +207,38 @@ pub fn prepare(p: &Process) -> Result<Prepared> {
     })
 }
 
-/// The privilege steps: rlimits, bounding set, user, capabilities.
-pub fn drop_privileges(p: &Process) -> Result<()> {
+/// The privilege steps: rlimits, bounding set, seccomp, user, capabilities.
+pub fn drop_privileges(p: &Process, seccomp: Option<&serde_json::Value>) -> Result<()> {
+    let nnp = p.no_new_privileges() == Some(true);
     if let Some(r) = p.rlimits() {
         set_rlimits(r)?;
     }
     if let Some(c) = p.capabilities() {
         drop_bounding(c)?;
     }
+    // Without no_new_privileges, loading a filter needs CAP_SYS_ADMIN: do it while the
+    // process still has it. The filter allows what follows (setuid, capset, execve).
+    if let (Some(s), false) = (seccomp, nnp) {
+        crate::seccomp::apply(s, false)?;
+    }
     switch_user(p)?;
     if let Some(c) = p.capabilities() {
         apply_capabilities(c)?;
     }
-    if p.no_new_privileges() == Some(true) {
+    if nnp {
         // SAFETY: prctl with integer arguments.
         unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
+        if let Some(s) = seccomp {
+            crate::seccomp::apply(s, true)?;
+        }
     }
     Ok(())
+}
+
+/// The spec's `linux.seccomp`, if any, as JSON.
+pub fn seccomp_of(spec: &oci_spec::runtime::Spec) -> Option<serde_json::Value> {
+    let s = spec.linux().as_ref()?.seccomp().as_ref()?;
+    serde_json::to_value(s).ok()
 }
 
 #[cfg(test)]

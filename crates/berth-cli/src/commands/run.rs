@@ -164,6 +164,7 @@ pub fn create_body(a: &RunArgs) -> Result<Value> {
             "NetworkMode": a.network.clone().unwrap_or_else(|| "default".into()),
             "ShmSize": shm.unwrap_or(0),
             "GroupAdd": a.group_add,
+            "SecurityOpt": a.security_opt,
             "RestartPolicy": restart.unwrap_or(json!({"Name": "no"})),
             "PortBindings": bindings,
             "ConsoleSize": console.unwrap_or(json!([0, 0])),

@@ -7,6 +7,7 @@ pub mod images;
 pub mod lifecycle;
 pub mod names;
 pub mod query;
+pub mod seccomp;
 pub mod shim_client;
 pub mod spec;
 pub mod system;

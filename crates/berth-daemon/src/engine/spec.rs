@@ -353,6 +353,11 @@ pub fn generate(input: &SpecInput) -> Result<Spec> {
         "resources": resources,
         "devices": [dev("/dev/null", 1, 3), dev("/dev/zero", 1, 5), dev("/dev/full", 1, 7), dev("/dev/random", 1, 8), dev("/dev/urandom", 1, 9), dev("/dev/tty", 5, 0)],
     });
+    if let Some(profile) =
+        super::seccomp::profile_for(hc.security_opt.as_deref().unwrap_or(&[]), privileged)?
+    {
+        linux["seccomp"] = super::seccomp::oci_seccomp(profile, &caps)?;
+    }
     if !privileged {
         linux["maskedPaths"] = json!(hc
             .masked_paths

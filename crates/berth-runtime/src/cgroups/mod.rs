@@ -111,6 +111,19 @@ impl Cgroup {
         }
     }
 
+    /// Moves the calling single-threaded process into this cgroup: through `tasks` on v1
+    /// (no RCU grace period), through `cgroup.procs` on v2.
+    pub fn join_self(&self) -> Result<()> {
+        let files = self.self_join_files();
+        if files.is_empty() {
+            return self.add_pid(std::process::id() as i32);
+        }
+        for f in files {
+            write(&f, "0")?;
+        }
+        Ok(())
+    }
+
     /// The cgroup dir as an `O_PATH` descriptor, for `clone3(CLONE_INTO_CGROUP)` (v2).
     pub fn dir_fd(&self) -> Option<std::os::fd::OwnedFd> {
         let Cgroup::V2(c) = self else { return None };

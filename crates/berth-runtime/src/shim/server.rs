@@ -273,7 +273,9 @@ fn exec(
         .arg("--process")
         .arg(&spec_path)
         .arg("--error-file")
-        .arg(&err_path);
+        .arg(&err_path)
+        .arg("--bundle")
+        .arg(&s.cfg.bundle);
     let mut outputs: Vec<(File, StreamKind)> = vec![];
     let mut stdin_w: Option<File> = None;
     let mut master: Option<Arc<File>> = None;

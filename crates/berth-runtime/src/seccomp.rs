@@ -1,0 +1,158 @@
+//! The OCI spec's `linux.seccomp`, compiled with libseccomp and loaded into the process
+//! that is about to become the container's program.
+
+use crate::error::{Result, RuntimeError};
+use libseccomp::{
+    ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall,
+};
+use serde::Deserialize;
+use std::str::FromStr;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SeccompSpec {
+    default_action: String,
+    #[serde(default)]
+    default_errno_ret: Option<u32>,
+    #[serde(default)]
+    architectures: Option<Vec<String>>,
+    #[serde(default)]
+    syscalls: Option<Vec<Rule>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Rule {
+    names: Vec<String>,
+    action: String,
+    #[serde(default)]
+    errno_ret: Option<u32>,
+    #[serde(default)]
+    args: Option<Vec<Arg>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Arg {
+    index: u32,
+    value: u64,
+    #[serde(default)]
+    value_two: Option<u64>,
+    op: String,
+}
+
+fn invalid(what: String) -> RuntimeError {
+    RuntimeError::InvalidSpec(format!("seccomp: {what}"))
+}
+
+fn action(name: &str, errno: Option<u32>) -> Result<ScmpAction> {
+    Ok(match name {
+        "SCMP_ACT_ALLOW" => ScmpAction::Allow,
+        "SCMP_ACT_ERRNO" => ScmpAction::Errno(errno.unwrap_or(libc::EPERM as u32) as i32),
+        "SCMP_ACT_KILL" | "SCMP_ACT_KILL_THREAD" => ScmpAction::KillThread,
+        "SCMP_ACT_KILL_PROCESS" => ScmpAction::KillProcess,
+        "SCMP_ACT_TRAP" => ScmpAction::Trap,
+        "SCMP_ACT_LOG" => ScmpAction::Log,
+        "SCMP_ACT_TRACE" => ScmpAction::Trace(errno.unwrap_or(0) as u16),
+        other => return Err(invalid(format!("unknown action {other}"))),
+    })
+}
+
+fn compare(a: &Arg) -> Result<ScmpArgCompare> {
+    let op = match a.op.as_str() {
+        "SCMP_CMP_EQ" => ScmpCompareOp::Equal,
+        "SCMP_CMP_NE" => ScmpCompareOp::NotEqual,
+        "SCMP_CMP_LT" => ScmpCompareOp::Less,
+        "SCMP_CMP_LE" => ScmpCompareOp::LessOrEqual,
+        "SCMP_CMP_GT" => ScmpCompareOp::Greater,
+        "SCMP_CMP_GE" => ScmpCompareOp::GreaterEqual,
+        // OCI (and Docker): `value` is the mask, `valueTwo` what the masked argument equals.
+        "SCMP_CMP_MASKED_EQ" => {
+            return Ok(ScmpArgCompare::new(
+                a.index,
+                ScmpCompareOp::MaskedEqual(a.value),
+                a.value_two.unwrap_or(0),
+            ))
+        }
+        other => return Err(invalid(format!("unknown comparison {other}"))),
+    };
+    Ok(ScmpArgCompare::new(a.index, op, a.value))
+}
+
+impl SeccompSpec {
+    pub fn from_value(v: &serde_json::Value) -> Result<Self> {
+        serde_json::from_value(v.clone()).map_err(|e| invalid(e.to_string()))
+    }
+
+    /// Builds the filter. Syscalls this libseccomp does not know are skipped, as runc does.
+    pub fn compile(&self, no_new_privileges: bool) -> Result<ScmpFilterContext> {
+        let err = |what: &str, e: libseccomp::error::SeccompError| invalid(format!("{what}: {e}"));
+        let default = action(&self.default_action, self.default_errno_ret)?;
+        let mut ctx = ScmpFilterContext::new(default).map_err(|e| err("new filter", e))?;
+        for a in self.architectures.iter().flatten() {
+            let arch = ScmpArch::from_str(a).map_err(|e| err(a, e))?;
+            // The native architecture is already there.
+            let _ = ctx.add_arch(arch);
+        }
+        // Without no_new_privileges the filter is loaded while still privileged (as runc).
+        ctx.set_ctl_nnp(no_new_privileges)
+            .map_err(|e| err("nnp", e))?;
+        for r in self.syscalls.iter().flatten() {
+            let act = action(&r.action, r.errno_ret)?;
+            if act == default {
+                continue; // libseccomp refuses rules that repeat the default
+            }
+            let cmps = r
+                .args
+                .iter()
+                .flatten()
+                .map(compare)
+                .collect::<Result<Vec<_>>>()?;
+            for name in &r.names {
+                let Ok(sys) = ScmpSyscall::from_name(name) else {
+                    continue;
+                };
+                let added = if cmps.is_empty() {
+                    ctx.add_rule(act, sys)
+                } else {
+                    ctx.add_rule_conditional(act, sys, &cmps)
+                };
+                added.map_err(|e| err(name, e))?;
+            }
+        }
+        Ok(ctx)
+    }
+}
+
+/// Compiles and loads the filter into the calling process (and its future children).
+pub fn apply(spec: &serde_json::Value, no_new_privileges: bool) -> Result<()> {
+    let ctx = SeccompSpec::from_value(spec)?.compile(no_new_privileges)?;
+    ctx.load()
+        .map_err(|e| invalid(format!("loading the filter: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compiles_rules_with_arguments() {
+        let v = serde_json::json!({
+            "defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 1,
+            "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+            "syscalls": [
+                {"names": ["read", "write", "no_such_syscall_xyz"], "action": "SCMP_ACT_ALLOW"},
+                {"names": ["personality"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 0, "value": 8, "op": "SCMP_CMP_EQ"}]},
+                {"names": ["clone"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 0, "value": 2114060288, "op": "SCMP_CMP_MASKED_EQ"}]},
+                {"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38}
+            ]
+        });
+        let s = SeccompSpec::from_value(&v).unwrap();
+        assert!(s.compile(false).is_ok());
+        let bad = serde_json::json!({"defaultAction": "SCMP_ACT_NOPE"});
+        assert!(SeccompSpec::from_value(&bad)
+            .unwrap()
+            .compile(false)
+            .is_err());
+    }
+}
