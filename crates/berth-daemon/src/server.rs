@@ -31,6 +31,8 @@ pub async fn run(cfg: DaemonConfig) -> Result<()> {
     let engine = Engine::open(cfg.clone())?;
     engine.restore().await?;
     engine.refill_warm();
+    let e = engine.clone();
+    tokio::task::spawn_blocking(move || e.seccomp_filters.warm_default());
     let mut listeners = vec![];
     for p in &paths {
         if let Some(dir) = p.parent() {

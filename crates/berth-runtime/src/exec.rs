@@ -49,11 +49,12 @@ fn run(args: &ExecArgs, errf: Option<&mut File>) -> Result<i32> {
         std::fs::read(&args.process).map_err(|e| RuntimeError::sys("reading exec process", e))?;
     let process: Process =
         serde_json::from_slice(&data).map_err(|e| RuntimeError::InvalidSpec(e.to_string()))?;
+    // Read before joining the mount namespace, where the bundle is out of reach.
     let seccomp = match &args.bundle {
         Some(b) => {
             let spec = oci_spec::runtime::Spec::load(b.join("config.json"))
                 .map_err(|e| RuntimeError::InvalidSpec(e.to_string()))?;
-            process::seccomp_of(&spec)
+            crate::seccomp::for_bundle(b, &spec)
         }
         None => None,
     };
@@ -115,7 +116,7 @@ fn run(args: &ExecArgs, errf: Option<&mut File>) -> Result<i32> {
 fn child(
     process: &Process,
     slave: Option<&std::os::fd::OwnedFd>,
-    seccomp: Option<&serde_json::Value>,
+    seccomp: Option<&crate::seccomp::Filter>,
 ) -> RuntimeError {
     let session = match slave {
         Some(s) => crate::console::become_terminal_session(s),

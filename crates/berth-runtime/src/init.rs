@@ -252,6 +252,8 @@ fn run(ctx: &InitContext, report: &mut File) -> Result<std::convert::Infallible>
     if has_namespace(spec, LinuxNamespaceType::Network) {
         loopback_up()?;
     }
+    // Read while the bundle is still reachable (before pivot_root).
+    let seccomp = crate::seccomp::for_bundle(ctx.bundle, spec);
     let rootfs = build_rootfs(spec, ctx.bundle)?;
     if let Some(sock) = ctx.console_socket {
         setup_terminal(&rootfs, sock)?;
@@ -276,7 +278,7 @@ fn run(ctx: &InitContext, report: &mut File) -> Result<std::convert::Infallible>
         .map_err(|e| RuntimeError::sys("making the root filesystem read-only", e))?;
     }
     let prepared = process::prepare(process)?;
-    process::drop_privileges(process, process::seccomp_of(spec).as_ref())?;
+    process::drop_privileges(process, seccomp.as_ref())?;
     report
         .write_all(&[MSG_READY])
         .map_err(|e| RuntimeError::sys("reporting ready", e))?;

@@ -208,7 +208,7 @@ pub fn prepare(p: &Process) -> Result<Prepared> {
 }
 
 /// The privilege steps: rlimits, bounding set, seccomp, user, capabilities.
-pub fn drop_privileges(p: &Process, seccomp: Option<&serde_json::Value>) -> Result<()> {
+pub fn drop_privileges(p: &Process, seccomp: Option<&crate::seccomp::Filter>) -> Result<()> {
     let nnp = p.no_new_privileges() == Some(true);
     if let Some(r) = p.rlimits() {
         set_rlimits(r)?;

@@ -111,6 +111,19 @@ impl Engine {
         })?;
         spec.save(bundle.join("config.json"))
             .map_err(DaemonError::system)?;
+        let bpf_path = bundle.join(berth_runtime::seccomp::BPF_FILE);
+        match berth_runtime::process::seccomp_of(&spec) {
+            Some(section) => {
+                let engine = self.clone();
+                let bpf = tokio::task::spawn_blocking(move || engine.seccomp_filters.get(&section))
+                    .await
+                    .map_err(DaemonError::system)??;
+                std::fs::write(&bpf_path, &*bpf)?;
+            }
+            None => {
+                let _ = std::fs::remove_file(&bpf_path);
+            }
+        }
         let state_dir = self.cfg.state_dir(&c.id);
         let _ = std::fs::remove_dir_all(&state_dir);
         std::fs::create_dir_all(&state_dir)?;

@@ -29,6 +29,7 @@ pub struct Engine {
     names: RwLock<HashMap<String, String>>,
     pub execs: exec::ExecTable,
     pub warm: warm::WarmPool,
+    pub seccomp_filters: seccomp::FilterCache,
 }
 
 impl Engine {
@@ -44,6 +45,7 @@ impl Engine {
             names: RwLock::new(HashMap::new()),
             execs: exec::ExecTable::default(),
             warm: warm::WarmPool::default(),
+            seccomp_filters: seccomp::FilterCache::default(),
         }))
     }
 
