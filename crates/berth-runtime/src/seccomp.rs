@@ -156,7 +156,7 @@ pub fn compile_bpf(spec: &serde_json::Value) -> Result<Vec<u8>> {
 /// Loads compiled BPF into the calling thread. Without no_new_privileges this needs
 /// CAP_SYS_ADMIN, which the caller still holds.
 fn load_bpf(bpf: &[u8]) -> Result<()> {
-    if bpf.is_empty() || bpf.len() % 8 != 0 || bpf.len() / 8 > u16::MAX as usize {
+    if bpf.is_empty() || !bpf.len().is_multiple_of(8) || bpf.len() / 8 > u16::MAX as usize {
         return Err(invalid(format!(
             "compiled filter has a bad length ({})",
             bpf.len()
@@ -224,7 +224,7 @@ mod tests {
         let s = SeccompSpec::from_value(&v).unwrap();
         assert!(s.compile(false).is_ok());
         let bpf = compile_bpf(&v).unwrap();
-        assert!(!bpf.is_empty() && bpf.len() % 8 == 0);
+        assert!(!bpf.is_empty() && bpf.len().is_multiple_of(8));
         let bad = serde_json::json!({"defaultAction": "SCMP_ACT_NOPE"});
         assert!(SeccompSpec::from_value(&bad)
             .unwrap()
