@@ -14,7 +14,7 @@ ln -sf berth /usr/local/bin/berthd
 SOCK=/run/berth/berth.sock
 if ! berth version >/dev/null 2>&1; then
     mkdir -p /var/log
-    nohup berthd > /var/log/berthd.log 2>&1 &
+    nohup berthd --pidfile /run/berth/berthd.pid > /var/log/berthd.log 2>&1 &
     for _ in $(seq 100); do [ -S "$SOCK" ] && break; sleep 0.1; done
 fi
 berth version >/dev/null
