@@ -310,19 +310,7 @@ pub async fn run(client: &Client, a: RunArgs) -> Result<i32> {
         client.request(Method::POST, &wait_path, None)
     );
     let (conn, wait_resp) = (conn?, wait_resp?);
-    let waiter = tokio::spawn(async move {
-        use http_body_util::BodyExt;
-        let bytes = wait_resp
-            .into_body()
-            .collect()
-            .await
-            .map(|b| b.to_bytes())
-            .unwrap_or_default();
-        serde_json::from_slice::<Value>(&bytes)
-            .ok()
-            .and_then(|v| v["StatusCode"].as_i64())
-            .unwrap_or(125)
-    });
+    let waiter = tokio::spawn(wait_status(wait_resp, 125));
     let raw = (a.tty && att_in && stream::is_terminal(0)).then(RawTerminal::enable);
     if let Err(e) = client
         .call(Method::POST, &format!("/containers/{id}/start"), None)
@@ -343,8 +331,7 @@ pub async fn run(client: &Client, a: RunArgs) -> Result<i32> {
     if let Some(r) = resizer {
         r.abort();
     }
-    let code = waiter.await.unwrap_or(125);
-    Ok(code as i32)
+    Ok(waiter.await.unwrap_or(125))
 }
 
 pub async fn start(client: &Client, a: StartArgs) -> Result<i32> {
@@ -385,17 +372,23 @@ pub async fn start(client: &Client, a: StartArgs) -> Result<i32> {
         .await?;
     stream::pump(conn, tty, stdin).await;
     drop(raw);
+    Ok(wait_status(wait_resp, 0).await)
+}
+
+/// The exit code in a `/wait` response (`default` if it has none).
+async fn wait_status(resp: http::Response<hyper::body::Incoming>, default: i32) -> i32 {
     use http_body_util::BodyExt;
-    let bytes = wait_resp
+    let bytes = resp
         .into_body()
         .collect()
         .await
         .map(|b| b.to_bytes())
         .unwrap_or_default();
-    Ok(serde_json::from_slice::<Value>(&bytes)
+    serde_json::from_slice::<Value>(&bytes)
         .ok()
         .and_then(|v| v["StatusCode"].as_i64())
-        .unwrap_or(0) as i32)
+        .map(|c| c as i32)
+        .unwrap_or(default)
 }
 
 pub async fn attach(client: &Client, a: AttachArgs) -> Result<i32> {
@@ -432,17 +425,7 @@ pub async fn attach(client: &Client, a: AttachArgs) -> Result<i32> {
     }
     stream::pump(conn, tty, stdin).await;
     drop(raw);
-    use http_body_util::BodyExt;
-    let bytes = wait_resp
-        .into_body()
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
-    Ok(serde_json::from_slice::<Value>(&bytes)
-        .ok()
-        .and_then(|v| v["StatusCode"].as_i64())
-        .unwrap_or(0) as i32)
+    Ok(wait_status(wait_resp, 0).await)
 }
 
 pub async fn exec(client: &Client, a: ExecArgs) -> Result<i32> {

@@ -445,21 +445,27 @@ impl Engine {
             .is_ok()
         };
         if !graceful {
-            let _ = shim_client::request(
-                &socket,
-                &Request::Kill {
-                    signal: libc::SIGKILL,
-                    all: true,
-                },
-            )
-            .await;
-            tokio::time::timeout(Duration::from_secs(30), rx.wait_for(|l| !l.running))
-                .await
-                .map_err(|_| {
-                    DaemonError::System(format!("container {} did not stop after SIGKILL", c.id))
-                })?
-                .map_err(DaemonError::system)?;
+            self.kill_all_and_wait(c).await?;
         }
+        Ok(())
+    }
+
+    /// SIGKILL to every process of the container (thawed first), then waits for the exit.
+    async fn kill_all_and_wait(&self, c: &Container) -> Result<()> {
+        let mut rx = c.lifecycle.subscribe();
+        let socket = self.cfg.shim_socket(&c.id);
+        let _ = shim_client::request(&socket, &Request::Resume).await;
+        let kill = Request::Kill {
+            signal: libc::SIGKILL,
+            all: true,
+        };
+        let _ = shim_client::request(&socket, &kill).await;
+        tokio::time::timeout(Duration::from_secs(30), rx.wait_for(|l| !l.running))
+            .await
+            .map_err(|_| {
+                DaemonError::System(format!("container {} did not stop after SIGKILL", c.id))
+            })?
+            .map_err(DaemonError::system)?;
         Ok(())
     }
 
@@ -566,21 +572,7 @@ impl Engine {
                     c.record().name
                 )));
             }
-            let mut rx = c.lifecycle.subscribe();
-            let socket = self.cfg.shim_socket(&c.id);
-            let _ = shim_client::request(&socket, &Request::Resume).await;
-            let _ = shim_client::request(
-                &socket,
-                &Request::Kill {
-                    signal: libc::SIGKILL,
-                    all: true,
-                },
-            )
-            .await;
-            tokio::time::timeout(Duration::from_secs(30), rx.wait_for(|l| !l.running))
-                .await
-                .map_err(|_| DaemonError::System(format!("could not kill container {}", c.id)))?
-                .map_err(DaemonError::system)?;
+            self.kill_all_and_wait(c.as_ref()).await?;
         }
         {
             let mut r = c.record();
