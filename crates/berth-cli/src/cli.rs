@@ -69,6 +69,8 @@ pub enum Command {
     Rmi(RmiArgs),
     /// Import the contents from a tarball to create a filesystem image
     Import(ImportArgs),
+    /// Download an image from a registry
+    Pull(PullArgs),
     /// Save one or more images to a tar archive (streamed to STDOUT by default)
     Save(SaveArgs),
     /// Load an image from a tar archive or STDIN
@@ -132,6 +134,7 @@ pub enum ImageCommand {
     Import(ImportArgs),
     Save(SaveArgs),
     Load(LoadArgs),
+    Pull(PullArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -436,6 +439,19 @@ pub struct ImportArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct PullArgs {
+    /// Suppress verbose output
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// Platform, e.g. linux/amd64
+    #[arg(long)]
+    pub platform: Option<String>,
+    #[arg(short = 'a', long = "all-tags")]
+    pub all_tags: bool,
+    pub name: String,
+}
+
+#[derive(Args, Debug)]
 pub struct SaveArgs {
     #[arg(short = 'o', long)]
     pub output: Option<PathBuf>,
@@ -476,6 +492,9 @@ pub struct DaemonArgs {
     pub log_level: String,
     #[arg(long = "cgroup-parent", default_value = "/berth")]
     pub cgroup_parent: String,
+    /// A registry to reach over plain HTTP (loopback ones always are)
+    #[arg(long = "insecure-registry")]
+    pub insecure_registries: Vec<String>,
     /// Shims kept started ahead of time (0: start each one on demand)
     #[arg(long = "warm-shims", default_value_t = 1)]
     pub warm_shims: usize,

@@ -234,6 +234,18 @@ pub async fn print_progress(
             if let Some(s) = &m.stream {
                 print!("{s}");
             }
+            // Plain lines, as docker prints a pull when not on a terminal: the byte
+            // counts of "Downloading" are left out.
+            if let Some(s) = m
+                .status
+                .as_deref()
+                .filter(|s| *s != "Downloading" && *s != "Extracting")
+            {
+                match &m.id {
+                    Some(id) => println!("{id}: {s}"),
+                    None => println!("{s}"),
+                }
+            }
         }
         out.push(m);
     }

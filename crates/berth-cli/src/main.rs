@@ -108,6 +108,7 @@ fn daemon(a: DaemonArgs) -> i32 {
         berth_binary,
         cgroup_parent: a.cgroup_parent,
         warm_shims: a.warm_shims,
+        insecure_registries: a.insecure_registries,
     };
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -223,6 +224,7 @@ async fn dispatch(c: &Client, command: Command) -> client::Result<i32> {
         Command::Import(a) | Command::Image(ImageCommand::Import(a)) => images::import(c, a).await,
         Command::Save(a) | Command::Image(ImageCommand::Save(a)) => images::save(c, a).await,
         Command::Load(a) | Command::Image(ImageCommand::Load(a)) => images::load(c, a).await,
+        Command::Pull(a) | Command::Image(ImageCommand::Pull(a)) => images::pull(c, a).await,
         Command::Version(a) => system::version(c, a).await,
         Command::Info(a) => system::info(c, a).await,
         Command::Daemon(_) | Command::Shim(_) | Command::Nsexec(_) => Ok(0),

@@ -16,6 +16,8 @@ pub struct DaemonConfig {
     pub cgroup_parent: String,
     /// How many shims to keep started ahead of time.
     pub warm_shims: usize,
+    /// Registries reached over plain HTTP besides loopback ones.
+    pub insecure_registries: Vec<String>,
 }
 
 impl DaemonConfig {

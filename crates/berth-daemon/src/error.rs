@@ -68,6 +68,20 @@ impl From<RuntimeError> for DaemonError {
     }
 }
 
+impl From<berth_registry::RegistryError> for DaemonError {
+    fn from(e: berth_registry::RegistryError) -> Self {
+        use berth_registry::RegistryError as R;
+        match e {
+            R::ManifestUnknown(_) | R::Unauthorized(_) | R::NoPlatform(_) => {
+                Self::NotFound(e.to_string())
+            }
+            R::InvalidManifest(_) => Self::InvalidParameter(e.to_string()),
+            R::Image(i) => i.into(),
+            R::Protocol { .. } | R::Connect(_) => Self::System(e.to_string()),
+        }
+    }
+}
+
 impl From<std::io::Error> for DaemonError {
     fn from(e: std::io::Error) -> Self {
         Self::System(e.to_string())

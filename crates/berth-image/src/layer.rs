@@ -132,6 +132,19 @@ impl LayerStore {
         expected_diff_id: Option<&Digest>,
         blob: Option<Digest>,
     ) -> Result<LayerMeta> {
+        self.apply_checked(parent, stream, expected_diff_id, blob, || Ok(()))
+    }
+
+    /// Like `apply`, with one more check run after the stream is consumed and before the
+    /// layer is published (a pull verifies the compressed blob's digest here).
+    pub fn apply_checked(
+        &self,
+        parent: Option<&Digest>,
+        stream: impl Read,
+        expected_diff_id: Option<&Digest>,
+        blob: Option<Digest>,
+        check: impl FnOnce() -> Result<()>,
+    ) -> Result<LayerMeta> {
         if let Some(diff) = expected_diff_id {
             let chain = chain_id(parent, diff);
             if self.exists(&chain) {
@@ -153,6 +166,7 @@ impl LayerStore {
             // Read to the end so the digest covers trailing padding too.
             io::copy(&mut hr, &mut io::sink()).map_err(|e| ImageError::io("reading layer", e))?;
             let diff_id = Digest::from_hasher(hr.hasher);
+            check()?;
             if let Some(exp) = expected_diff_id {
                 if *exp != diff_id {
                     return Err(ImageError::DigestMismatch {

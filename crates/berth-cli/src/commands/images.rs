@@ -352,3 +352,23 @@ pub async fn save(client: &Client, a: SaveArgs) -> Result<i32> {
     out.flush()?;
     Ok(0)
 }
+
+pub async fn pull(client: &Client, a: crate::cli::PullArgs) -> Result<i32> {
+    if a.all_tags {
+        return Err(CliError::Other(
+            "--all-tags is not supported by berth yet".into(),
+        ));
+    }
+    let mut q = vec![("fromImage", a.name.clone())];
+    if let Some(p) = &a.platform {
+        q.push(("platform", p.clone()));
+    }
+    let resp = client
+        .request(Method::POST, &format!("/images/create?{}", query(&q)), None)
+        .await?;
+    print_progress(resp, a.quiet).await?;
+    if a.quiet {
+        println!("{}", a.name);
+    }
+    Ok(0)
+}

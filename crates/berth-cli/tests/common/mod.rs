@@ -270,3 +270,74 @@ pub fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
     }
     panic!("timed out waiting for {what}");
 }
+
+/// Debian's docker-registry on a free loopback port, with its own storage dir; killed
+/// (by pid) and removed on drop.
+pub struct Registry {
+    pub addr: String,
+    dir: PathBuf,
+    child: Child,
+}
+
+impl Registry {
+    pub fn start() -> Option<Self> {
+        if Command::new("docker-registry")
+            .arg("--version")
+            .output()
+            .is_err()
+        {
+            eprintln!("skipping: docker-registry not installed");
+            return None;
+        }
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let dir = PathBuf::from("/tmp").join(format!("breg{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("data")).expect("registry dir");
+        // A free port: bind, read it, release it for the registry.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("port")
+            .port();
+        let addr = format!("127.0.0.1:{port}");
+        let config = format!(
+            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n",
+            dir.join("data").display()
+        );
+        std::fs::write(dir.join("config.yml"), config).expect("config");
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(dir.join("config.yml"))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("log")).expect("log"))
+            .spawn()
+            .expect("start docker-registry");
+        let reg = Registry { addr, dir, child };
+        wait_until("the registry to listen", Duration::from_secs(20), || {
+            std::net::TcpStream::connect(&reg.addr).is_ok()
+        });
+        Some(reg)
+    }
+
+    /// Copies a docker-archive into the registry with skopeo.
+    pub fn push_archive(&self, archive: &Path, name: &str) {
+        let out = Command::new("skopeo")
+            .args(["copy", "--dest-tls-verify=false"])
+            .arg(format!("docker-archive:{}", archive.display()))
+            .arg(format!("docker://{}/{name}", self.addr))
+            .output()
+            .expect("skopeo");
+        assert!(
+            out.status.success(),
+            "skopeo copy failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

@@ -87,13 +87,37 @@ async fn prune(engine: &Arc<Engine>, q: &Query) -> Result<Resp> {
     ))
 }
 
+/// A pull's progress in Docker's JSON message form.
+fn pull_message(p: berth_registry::pull::Progress) -> ProgressMessage {
+    use berth_registry::pull::Progress as P;
+    match p {
+        P::Status { id, status } => ProgressMessage {
+            id,
+            ..ProgressMessage::status(status)
+        },
+        P::Layer {
+            id,
+            status,
+            current,
+            total,
+        } => ProgressMessage {
+            id: Some(id),
+            progress_detail: Some(match (current, total) {
+                (Some(c), Some(t)) => serde_json::json!({"current": c, "total": t}),
+                _ => serde_json::json!({}),
+            }),
+            ..ProgressMessage::status(status)
+        },
+    }
+}
+
 fn progress_line(m: &ProgressMessage) -> Bytes {
     let mut v = serde_json::to_vec(m).unwrap_or_default();
     v.extend_from_slice(b"\r\n");
     Bytes::from(v)
 }
 
-/// `POST /images/create`: `fromSrc` imports a tarball; `fromImage` would pull.
+/// `POST /images/create`: `fromSrc` imports a tarball; `fromImage` pulls.
 async fn create(engine: &Arc<Engine>, q: &Query, req: Request<Incoming>) -> Result<Resp> {
     if let Some(src) = q.get("fromSrc") {
         if src != "-" {
@@ -124,15 +148,42 @@ async fn create(engine: &Arc<Engine>, q: &Query, req: Request<Incoming>) -> Resu
         return Ok(with_status(200, Some("application/json"), body));
     }
     if let Some(image) = q.get("fromImage") {
-        let tag = q.get("tag").filter(|t| !t.is_empty());
-        let name = match tag {
-            Some(t) if !image.contains('@') => format!("{image}:{t}"),
-            _ => image.to_string(),
-        };
-        berth_image::reference::Reference::parse_tagged(&name).map_err(DaemonError::from)?;
-        return Err(DaemonError::NotFound(format!(
-            "pull access denied for {image}: berth does not pull from registries yet; load or import the image instead"
-        )));
+        let creds = req
+            .headers()
+            .get("X-Registry-Auth")
+            .and_then(|v| v.to_str().ok())
+            .and_then(berth_registry::auth::Credentials::from_registry_auth);
+        // A bad reference is a plain 400 before the stream starts.
+        berth_image::reference::Reference::parse(image).map_err(DaemonError::from)?;
+        let (tx, body) = channel_body(16);
+        let (ptx, mut prx) = tokio::sync::mpsc::channel(64);
+        let engine = engine.clone();
+        let (image, tag, platform) = (
+            image.to_string(),
+            q.get("tag").map(str::to_string),
+            q.get("platform").map(str::to_string),
+        );
+        let forward = tx.clone();
+        let forwarder = tokio::spawn(async move {
+            while let Some(p) = prx.recv().await {
+                if forward.send(progress_line(&pull_message(p))).await.is_err() {
+                    return;
+                }
+            }
+        });
+        tokio::spawn(async move {
+            let result = engine
+                .pull(&image, tag.as_deref(), platform.as_deref(), creds, ptx)
+                .await;
+            // Every progress line before the error (or the end).
+            let _ = forwarder.await;
+            if let Err(e) = result {
+                let _ = tx
+                    .send(progress_line(&ProgressMessage::error(e.to_string())))
+                    .await;
+            }
+        });
+        return Ok(with_status(200, Some("application/json"), body));
     }
     Err(DaemonError::InvalidParameter(
         "either fromSrc or fromImage must be given".into(),

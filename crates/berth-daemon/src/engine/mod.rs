@@ -6,6 +6,7 @@ pub mod exec;
 pub mod images;
 pub mod lifecycle;
 pub mod names;
+pub mod pull;
 pub mod query;
 pub mod seccomp;
 pub mod shim_client;
@@ -30,6 +31,7 @@ pub struct Engine {
     pub execs: exec::ExecTable,
     pub warm: warm::WarmPool,
     pub seccomp_filters: seccomp::FilterCache,
+    pub registry: berth_registry::client::Client,
 }
 
 impl Engine {
@@ -39,6 +41,7 @@ impl Engine {
         std::fs::create_dir_all(cfg.exec_root.join("s"))?;
         let images = Arc::new(ImageStore::open(&cfg.data_root)?);
         Ok(Arc::new(Self {
+            registry: berth_registry::client::Client::new(cfg.insecure_registries.clone()),
             cfg,
             images,
             containers: RwLock::new(HashMap::new()),

@@ -1,0 +1,50 @@
+//! `docker pull`: the engine's side, over the registry client.
+
+use super::Engine;
+use crate::error::{DaemonError, Result};
+use berth_image::reference::Reference;
+use berth_registry::auth::Credentials;
+use berth_registry::manifest::{parse_platform, Platform};
+use berth_registry::pull::{pull, Progress, PullRequest};
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+impl Engine {
+    /// Pulls `name` (with `tag` if given apart, as the API sends it); progress goes to `progress`.
+    pub async fn pull(
+        self: &Arc<Self>,
+        name: &str,
+        tag: Option<&str>,
+        platform: Option<&str>,
+        creds: Option<Credentials>,
+        progress: mpsc::Sender<Progress>,
+    ) -> Result<String> {
+        let full = match tag.filter(|t| !t.is_empty()) {
+            Some(t) if t.starts_with("sha256:") => format!("{name}@{t}"),
+            Some(t) => format!("{name}:{t}"),
+            None => name.to_string(),
+        };
+        let reference = Reference::parse_tagged(&full)?;
+        let platform = match platform.filter(|p| !p.is_empty()) {
+            Some(p) => parse_platform(p)?,
+            None => Platform {
+                os: "linux".into(),
+                architecture: "amd64".into(),
+                variant: None,
+            },
+        };
+        let id = pull(
+            &self.registry,
+            self.images.clone(),
+            PullRequest {
+                reference,
+                platform,
+                creds,
+            },
+            progress,
+        )
+        .await
+        .map_err(DaemonError::from)?;
+        Ok(id.to_string())
+    }
+}

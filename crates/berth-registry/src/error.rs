@@ -1,0 +1,27 @@
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum RegistryError {
+    /// The registry has no such repository, tag or digest.
+    #[error("manifest unknown: {0}")]
+    ManifestUnknown(String),
+    /// Credentials were refused or are missing.
+    #[error("pull access denied for {0}, repository does not exist or may require 'docker login'")]
+    Unauthorized(String),
+    /// A manifest, index or token response that cannot be used.
+    #[error("{0}")]
+    InvalidManifest(String),
+    /// Nothing in the index matches the platform.
+    #[error("no matching manifest for {0} in the manifest list entries")]
+    NoPlatform(String),
+    /// The registry said something unexpected.
+    #[error("registry {registry}: {message}")]
+    Protocol { registry: String, message: String },
+    /// The registry could not be reached.
+    #[error("{0}")]
+    Connect(String),
+    #[error(transparent)]
+    Image(#[from] berth_image::ImageError),
+}
+
+pub type Result<T, E = RegistryError> = std::result::Result<T, E>;

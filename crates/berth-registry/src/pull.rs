@@ -1,0 +1,395 @@
+//! A pull: manifest (index → platform) → config → every layer at once, each streamed
+//! once through its digest check, the content store and decompression into its layer
+//! dir. Nothing is visible until verified; the reference is written last.
+
+use crate::auth::Credentials;
+use crate::client::{read_limited, Client, Session};
+use crate::error::{RegistryError, Result};
+use crate::manifest::{self, Descriptor, Fetched, ImageManifest, Platform};
+use berth_image::config::ImageConfig;
+use berth_image::digest::chain_id;
+use berth_image::reference::Reference;
+use berth_image::{Digest, ImageStore};
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use std::io::{Read, Write};
+use std::sync::{Arc, Mutex};
+use tokio::sync::{mpsc, Semaphore};
+
+/// Layers downloaded at once.
+const PARALLEL_LAYERS: usize = 6;
+/// Largest image config accepted.
+const MAX_CONFIG: usize = 8 << 20;
+
+/// What a pull reports, in Docker's terms.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Progress {
+    /// A line about the whole pull, optionally under an id (the tag).
+    Status { id: Option<String>, status: String },
+    /// A line about one layer, by its short digest.
+    Layer {
+        id: String,
+        status: &'static str,
+        current: Option<u64>,
+        total: Option<u64>,
+    },
+}
+
+pub struct PullRequest {
+    pub reference: Reference,
+    pub platform: Platform,
+    pub creds: Option<Credentials>,
+}
+
+fn short(d: &Digest) -> String {
+    d.short().to_string()
+}
+
+async fn send(p: &mpsc::Sender<Progress>, msg: Progress) {
+    let _ = p.send(msg).await;
+}
+
+async fn fetch_manifest(s: &Session, reference: &str) -> Result<(Bytes, String, Digest)> {
+    let resp = s
+        .get(&format!("manifests/{reference}"), Some(manifest::ACCEPT))
+        .await?;
+    let ct = resp
+        .headers()
+        .get("Content-Type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let body = read_limited(resp, manifest::MAX_MANIFEST).await?;
+    let digest = Digest::of(&body);
+    if let Ok(asked) = reference.parse::<Digest>() {
+        if asked != digest {
+            return Err(RegistryError::Image(
+                berth_image::ImageError::DigestMismatch {
+                    expected: asked.to_string(),
+                    actual: digest.to_string(),
+                },
+            ));
+        }
+    }
+    Ok((body, ct, digest))
+}
+
+/// Resolves the reference to one image manifest for the platform; returns it and the
+/// digest of what the reference named (the index or the manifest).
+async fn resolve(
+    s: &Session,
+    reference: &str,
+    platform: &Platform,
+) -> Result<(ImageManifest, Digest)> {
+    let (body, ct, digest) = fetch_manifest(s, reference).await?;
+    match manifest::parse(&ct, &body)? {
+        Fetched::Manifest(m) => Ok((m, digest)),
+        Fetched::Index(idx) => {
+            let entry = manifest::select(&idx, platform).ok_or_else(|| {
+                RegistryError::NoPlatform(format!(
+                    "{}/{}{}",
+                    platform.os,
+                    platform.architecture,
+                    platform
+                        .variant
+                        .as_ref()
+                        .map(|v| format!("/{v}"))
+                        .unwrap_or_default()
+                ))
+            })?;
+            let (body, ct, _) = fetch_manifest(s, entry.digest.as_str()).await?;
+            match manifest::parse(&ct, &body)? {
+                Fetched::Manifest(m) => Ok((m, digest)),
+                Fetched::Index(_) => Err(RegistryError::InvalidManifest(
+                    "an index points at another index".into(),
+                )),
+            }
+        }
+    }
+}
+
+/// Hashes and stores every compressed byte on its way to the decompressor.
+struct TeeReader {
+    rx: std::sync::mpsc::Receiver<std::io::Result<Bytes>>,
+    current: Bytes,
+    ingest: Arc<Mutex<Option<berth_image::content::Ingest>>>,
+    seen: u64,
+    limit: u64,
+}
+
+impl Read for TeeReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.current.is_empty() {
+            match self.rx.recv() {
+                Ok(Ok(b)) => {
+                    self.seen += b.len() as u64;
+                    if self.seen > self.limit {
+                        return Err(std::io::Error::other(
+                            "the layer is larger than its descriptor says",
+                        ));
+                    }
+                    if let Some(i) = self
+                        .ingest
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .as_mut()
+                    {
+                        i.write_all(&b)?;
+                    }
+                    self.current = b;
+                }
+                Ok(Err(e)) => return Err(e),
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.current.len());
+        buf[..n].copy_from_slice(&self.current[..n]);
+        self.current = self.current.slice(n..);
+        Ok(n)
+    }
+}
+
+/// Downloads one layer and unpacks it as it arrives.
+async fn fetch_layer(
+    session: Arc<Session>,
+    store: Arc<ImageStore>,
+    layer: Descriptor,
+    parent: Option<Digest>,
+    diff_id: Digest,
+    progress: mpsc::Sender<Progress>,
+) -> Result<()> {
+    let id = short(&layer.digest);
+    let resp = session
+        .get(&format!("blobs/{}", layer.digest), None)
+        .await?;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<std::io::Result<Bytes>>(16);
+    let ingest = Arc::new(Mutex::new(Some(store.content.ingest()?)));
+    let blob = layer.digest.clone();
+    let unpack = {
+        let store = store.clone();
+        let ingest = ingest.clone();
+        let blob = blob.clone();
+        let size = layer.size;
+        tokio::task::spawn_blocking(move || -> Result<()> {
+            let tee = TeeReader {
+                rx,
+                current: Bytes::new(),
+                ingest: ingest.clone(),
+                seen: 0,
+                limit: size,
+            };
+            store.layers.apply_checked(
+                parent.as_ref(),
+                tee,
+                Some(&diff_id),
+                Some(blob.clone()),
+                || {
+                    // Every compressed byte has passed: the blob must be what the manifest says.
+                    let ing = ingest.lock().unwrap_or_else(|p| p.into_inner()).take();
+                    match ing {
+                        Some(i) if i.size() == size => i.commit(Some(&blob)).map(|_| ()),
+                        Some(i) => Err(berth_image::ImageError::InvalidArchive(format!(
+                            "layer {blob} is {} bytes, the manifest says {size}",
+                            i.size()
+                        ))),
+                        None => Ok(()),
+                    }
+                },
+            )?;
+            Ok(())
+        })
+    };
+    let mut body = resp.into_body();
+    let mut current = 0u64;
+    let mut last_report = 0u64;
+    while let Some(frame) = body.frame().await {
+        let data = match frame {
+            Ok(f) => match f.into_data() {
+                Ok(d) => d,
+                Err(_) => continue,
+            },
+            Err(e) => {
+                let _ = tx.send(Err(std::io::Error::other(format!(
+                    "download of {blob} failed: {e}"
+                ))));
+                break;
+            }
+        };
+        current += data.len() as u64;
+        if tx.send(Ok(data)).is_err() {
+            break; // the unpack failed; its error is reported below
+        }
+        if current - last_report >= 512 * 1024 {
+            last_report = current;
+            send(
+                &progress,
+                Progress::Layer {
+                    id: id.clone(),
+                    status: "Downloading",
+                    current: Some(current),
+                    total: Some(layer.size),
+                },
+            )
+            .await;
+        }
+    }
+    drop(tx);
+    send(
+        &progress,
+        Progress::Layer {
+            id: id.clone(),
+            status: "Download complete",
+            current: None,
+            total: None,
+        },
+    )
+    .await;
+    unpack
+        .await
+        .map_err(|e| RegistryError::Connect(format!("unpack task: {e}")))??;
+    send(
+        &progress,
+        Progress::Layer {
+            id,
+            status: "Pull complete",
+            current: None,
+            total: None,
+        },
+    )
+    .await;
+    Ok(())
+}
+
+/// Pulls an image and tags it; returns its ID.
+pub async fn pull(
+    client: &Client,
+    store: Arc<ImageStore>,
+    req: PullRequest,
+    progress: mpsc::Sender<Progress>,
+) -> Result<Digest> {
+    let r = &req.reference;
+    let session = Arc::new(client.session(&r.domain, &r.path, req.creds.clone())?);
+    let wanted = match (&r.digest, &r.tag) {
+        (Some(d), _) => d.to_string(),
+        (None, Some(t)) => t.clone(),
+        (None, None) => "latest".to_string(),
+    };
+    let shown = r.tag.clone().unwrap_or_else(|| wanted.clone());
+    send(
+        &progress,
+        Progress::Status {
+            id: Some(shown),
+            status: format!("Pulling from {}", r.familiar_repository()),
+        },
+    )
+    .await;
+    let (m, named_digest) = resolve(&session, &wanted, &req.platform).await?;
+
+    let config_resp = session
+        .get(&format!("blobs/{}", m.config.digest), None)
+        .await?;
+    let config_bytes = read_limited(config_resp, MAX_CONFIG).await?;
+    if Digest::of(&config_bytes) != m.config.digest {
+        return Err(RegistryError::Image(
+            berth_image::ImageError::DigestMismatch {
+                expected: m.config.digest.to_string(),
+                actual: Digest::of(&config_bytes).to_string(),
+            },
+        ));
+    }
+    let config: ImageConfig = serde_json::from_slice(&config_bytes)
+        .map_err(|e| RegistryError::InvalidManifest(format!("invalid image config: {e}")))?;
+    if config.rootfs.diff_ids.len() != m.layers.len() {
+        return Err(RegistryError::InvalidManifest(format!(
+            "the manifest has {} layers but the config {}",
+            m.layers.len(),
+            config.rootfs.diff_ids.len()
+        )));
+    }
+    let already = store.exists(&m.config.digest);
+
+    // Chain IDs are known from the config, so every layer can unpack at once.
+    let limit = Arc::new(Semaphore::new(PARALLEL_LAYERS));
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut parent: Option<Digest> = None;
+    for (layer, diff_id) in m.layers.iter().zip(&config.rootfs.diff_ids) {
+        let chain = chain_id(parent.as_ref(), diff_id);
+        if store.layers.exists(&chain) {
+            send(
+                &progress,
+                Progress::Layer {
+                    id: short(&layer.digest),
+                    status: "Already exists",
+                    current: None,
+                    total: None,
+                },
+            )
+            .await;
+        } else {
+            send(
+                &progress,
+                Progress::Layer {
+                    id: short(&layer.digest),
+                    status: "Pulling fs layer",
+                    current: None,
+                    total: None,
+                },
+            )
+            .await;
+            let (session, store, layer, parent, diff_id, progress, limit) = (
+                session.clone(),
+                store.clone(),
+                layer.clone(),
+                parent.clone(),
+                diff_id.clone(),
+                progress.clone(),
+                limit.clone(),
+            );
+            tasks.spawn(async move {
+                let _permit = limit.acquire_owned().await;
+                fetch_layer(session, store, layer, parent, diff_id, progress).await
+            });
+        }
+        parent = Some(chain);
+    }
+    while let Some(done) = tasks.join_next().await {
+        match done {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tasks.abort_all();
+                return Err(e);
+            }
+            Err(e) => {
+                tasks.abort_all();
+                return Err(RegistryError::Connect(format!("layer task: {e}")));
+            }
+        }
+    }
+    // Verified and unpacked: now the image, and its name last.
+    let id = store.create_raw(&config_bytes)?;
+    if r.digest.is_none() {
+        store.tag(&id, r)?;
+    }
+    send(
+        &progress,
+        Progress::Status {
+            id: None,
+            status: format!("Digest: {named_digest}"),
+        },
+    )
+    .await;
+    let status = if already {
+        "Image is up to date for"
+    } else {
+        "Downloaded newer image for"
+    };
+    send(
+        &progress,
+        Progress::Status {
+            id: None,
+            status: format!("Status: {status} {}", r.familiar()),
+        },
+    )
+    .await;
+    Ok(id)
+}
