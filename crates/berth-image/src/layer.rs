@@ -46,6 +46,32 @@ impl<R: Read> Read for HashingReader<R> {
     }
 }
 
+/// Reads the chunks another thread sends.
+struct ChannelReader {
+    rx: std::sync::mpsc::Receiver<io::Result<Vec<u8>>>,
+    current: Vec<u8>,
+    pos: usize,
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.pos >= self.current.len() {
+            match self.rx.recv() {
+                Ok(Ok(b)) => {
+                    self.current = b;
+                    self.pos = 0;
+                }
+                Ok(Err(e)) => return Err(e),
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.current.len() - self.pos);
+        buf[..n].copy_from_slice(&self.current[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
 /// Wraps a possibly compressed stream (gzip, zstd or plain tar, by magic bytes).
 pub fn decompress<'a>(r: impl Read + 'a) -> io::Result<Box<dyn Read + 'a>> {
     let mut br = BufReader::with_capacity(256 * 1024, r);
@@ -128,7 +154,7 @@ impl LayerStore {
     pub fn apply(
         &self,
         parent: Option<&Digest>,
-        stream: impl Read,
+        stream: impl Read + Send,
         expected_diff_id: Option<&Digest>,
         blob: Option<Digest>,
     ) -> Result<LayerMeta> {
@@ -140,7 +166,7 @@ impl LayerStore {
     pub fn apply_checked(
         &self,
         parent: Option<&Digest>,
-        stream: impl Read,
+        stream: impl Read + Send,
         expected_diff_id: Option<&Digest>,
         blob: Option<Digest>,
         check: impl FnOnce() -> Result<()>,
@@ -156,15 +182,53 @@ impl LayerStore {
         let tmp = self.root.join(format!("tmp-{}", rnd));
         let diff = tmp.join("diff");
         fs::create_dir_all(&diff).map_err(|e| ImageError::io("creating layer dir", e))?;
-        let result = (|| {
+        let result = std::thread::scope(|scope| {
+            // Decompression on its own thread, hashing and extraction on this one: one
+            // gzip stream cannot be split, but the two halves of its work can overlap.
+            let (tx, rx) = std::sync::mpsc::sync_channel::<io::Result<Vec<u8>>>(8);
+            let decompressor = std::thread::Builder::new()
+                .name("layer-inflate".into())
+                .spawn_scoped(scope, move || {
+                    let mut d = match decompress(stream) {
+                        Ok(d) => d,
+                        Err(e) => {
+                            let _ = tx.send(Err(e));
+                            return;
+                        }
+                    };
+                    loop {
+                        let mut buf = vec![0u8; 256 * 1024];
+                        match d.read(&mut buf) {
+                            Ok(0) => return,
+                            Ok(n) => {
+                                buf.truncate(n);
+                                if tx.send(Ok(buf)).is_err() {
+                                    return;
+                                }
+                            }
+                            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                            Err(e) => {
+                                let _ = tx.send(Err(e));
+                                return;
+                            }
+                        }
+                    }
+                })
+                .map_err(|e| ImageError::io("starting a layer thread", e))?;
             let mut hr = HashingReader {
-                inner: decompress(stream).map_err(|e| ImageError::io("reading layer", e))?,
+                inner: ChannelReader {
+                    rx,
+                    current: Vec::new(),
+                    pos: 0,
+                },
                 hasher: Sha256::new(),
                 count: 0,
             };
             unpack(&mut hr, &diff)?;
             // Read to the end so the digest covers trailing padding too.
             io::copy(&mut hr, &mut io::sink()).map_err(|e| ImageError::io("reading layer", e))?;
+            drop(hr.inner);
+            let _ = decompressor.join();
             let diff_id = Digest::from_hasher(hr.hasher);
             check()?;
             if let Some(exp) = expected_diff_id {
@@ -187,7 +251,7 @@ impl LayerStore {
             crate::atomic::write_file(&tmp.join("meta.json"), &json)
                 .map_err(|e| ImageError::io("writing layer meta", e))?;
             Ok(meta)
-        })();
+        });
         let meta = match result {
             Ok(m) => m,
             Err(e) => {

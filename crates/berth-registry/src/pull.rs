@@ -110,7 +110,7 @@ async fn resolve(
 
 /// Hashes and stores every compressed byte on its way to the decompressor.
 struct TeeReader {
-    rx: std::sync::mpsc::Receiver<std::io::Result<Bytes>>,
+    rx: mpsc::Receiver<std::io::Result<Bytes>>,
     current: Bytes,
     ingest: Arc<Mutex<Option<berth_image::content::Ingest>>>,
     seen: u64,
@@ -120,8 +120,8 @@ struct TeeReader {
 impl Read for TeeReader {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         while self.current.is_empty() {
-            match self.rx.recv() {
-                Ok(Ok(b)) => {
+            match self.rx.blocking_recv() {
+                Some(Ok(b)) => {
                     self.seen += b.len() as u64;
                     if self.seen > self.limit {
                         return Err(std::io::Error::other(
@@ -138,8 +138,8 @@ impl Read for TeeReader {
                     }
                     self.current = b;
                 }
-                Ok(Err(e)) => return Err(e),
-                Err(_) => return Ok(0),
+                Some(Err(e)) => return Err(e),
+                None => return Ok(0),
             }
         }
         let n = buf.len().min(self.current.len());
@@ -162,7 +162,7 @@ async fn fetch_layer(
     let resp = session
         .get(&format!("blobs/{}", layer.digest), None)
         .await?;
-    let (tx, rx) = std::sync::mpsc::sync_channel::<std::io::Result<Bytes>>(16);
+    let (tx, rx) = mpsc::channel::<std::io::Result<Bytes>>(16);
     let ingest = Arc::new(Mutex::new(Some(store.content.ingest()?)));
     let blob = layer.digest.clone();
     let unpack = {
@@ -209,14 +209,13 @@ async fn fetch_layer(
                 Err(_) => continue,
             },
             Err(e) => {
-                let _ = tx.send(Err(std::io::Error::other(format!(
-                    "download of {blob} failed: {e}"
-                ))));
+                let failed = std::io::Error::other(format!("download of {blob} failed: {e}"));
+                let _ = tx.send(Err(failed)).await;
                 break;
             }
         };
         current += data.len() as u64;
-        if tx.send(Ok(data)).is_err() {
+        if tx.send(Ok(data)).await.is_err() {
             break; // the unpack failed; its error is reported below
         }
         if current - last_report >= 512 * 1024 {

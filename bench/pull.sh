@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Pull throughput: a >1 GB multi-layer image from Debian's docker-registry on loopback.
+#   berth pull          (download + verify + unpack, every layer at once)
+#   skopeo copy -> oci: (download + verify only, the lower bound of any pull)
+#   bench/pull.sh [RUNS]      needs root, docker-registry, skopeo, hyperfine
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${1:-3}
+WITH_BENCH=1 ./scripts/install-deps.sh
+BERTH=$(./scripts/build-release.sh)
+IMG=/var/tmp/berth-bench-big-image
+bench/make-big-image.sh "$IMG"
+W=$(mktemp -d /tmp/berth-pull.XXXX)
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+RPID= DPID=
+cleanup() {
+    [ -n "$DPID" ] && { kill "$DPID" 2>/dev/null; wait "$DPID" 2>/dev/null || true; }
+    [ -n "$RPID" ] && { kill "$RPID" 2>/dev/null; wait "$RPID" 2>/dev/null || true; }
+    for d in /sys/fs/cgroup/*/berth-pull-$$; do [ -d "$d" ] && rmdir "$d" 2>/dev/null || true; done
+    rm -rf "$W"
+}
+trap cleanup EXIT
+cat > "$W/registry.yml" <<YML
+version: 0.1
+log:
+  level: error
+storage:
+  filesystem:
+    rootdirectory: $W/registry
+http:
+  addr: 127.0.0.1:$PORT
+YML
+docker-registry serve "$W/registry.yml" > "$W/registry.log" 2>&1 &
+RPID=$!
+"$BERTH" daemon --data-root "$W/data" --exec-root "$W/run" --cgroup-parent "/berth-pull-$$" > "$W/daemon.log" 2>&1 &
+DPID=$!
+export BERTH_HOST=unix://$W/run/berth.sock
+for _ in $(seq 100); do [ -S "$W/run/berth.sock" ] && curl -sf "http://127.0.0.1:$PORT/v2/" >/dev/null && break; sleep 0.1; done
+skopeo copy -q --dest-tls-verify=false "oci:$IMG:latest" "docker://127.0.0.1:$PORT/big:latest"
+REF=127.0.0.1:$PORT/big:latest
+compressed=$(python3 -c "import json,sys; m=json.load(open(sys.argv[1])); print(sum(l['size'] for l in m['layers']))" \
+    "$IMG/blobs/sha256/$(python3 -c "import json; print(json.load(open('$IMG/index.json'))['manifests'][0]['digest'].split(':')[1])")")
+"$BERTH" pull -q "$REF" >/dev/null
+unpacked=$("$BERTH" image inspect -f '{{.Size}}' "$REF")
+hyperfine -N --runs "$RUNS" --export-json "$W/pull.json" \
+    --prepare "$BERTH rmi -f $REF" -n "berth pull" "$BERTH pull -q $REF" \
+    --prepare "rm -rf $W/oci" -n "skopeo copy to an OCI dir (download only)" \
+    "skopeo copy -q --src-tls-verify=false docker://$REF oci:$W/oci:latest" >/dev/null
+python3 - "$W/pull.json" "$compressed" "$unpacked" <<'PY'
+import json, sys
+r = {x["command"]: x["median"] for x in json.load(open(sys.argv[1]))["results"]}
+comp, unp = int(sys.argv[2]), int(sys.argv[3])
+print(f"image: {comp/1e6:.0f} MB compressed, {unp/1e6:.0f} MB unpacked")
+for name, t in r.items():
+    print(f"  {name:45s} {t:6.2f} s  ({comp/1e6/t:5.0f} MB/s compressed)")
+print(f"  berth / skopeo = {r['berth pull']/r['skopeo copy to an OCI dir (download only)']:.2f}")
+PY
