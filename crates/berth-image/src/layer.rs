@@ -28,13 +28,49 @@ pub struct LayerMeta {
 #[derive(Debug, Clone)]
 pub struct LayerStore {
     root: PathBuf,
+    bomb: BombLimit,
 }
 
-/// Reader that hashes what passes through it and counts bytes.
+/// How far a layer may expand: at most `ratio` × the compressed bytes read so far, but
+/// always up to `floor` (sparse or zero-filled files compress far better than 100:1).
+#[derive(Debug, Clone, Copy)]
+pub struct BombLimit {
+    pub ratio: u64,
+    pub floor: u64,
+}
+
+impl Default for BombLimit {
+    fn default() -> Self {
+        Self {
+            ratio: 100,
+            floor: 4 << 30,
+        }
+    }
+}
+
+/// Counts the bytes read from the (compressed) input.
+struct CountingReader<R> {
+    inner: R,
+    count: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl<R: Read> Read for CountingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count
+            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// Reader that hashes what passes through it, counts bytes, and stops a layer that
+/// expands beyond its bound.
 struct HashingReader<R> {
     inner: R,
     hasher: Sha256,
     count: u64,
+    compressed: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    bomb: BombLimit,
 }
 
 impl<R: Read> Read for HashingReader<R> {
@@ -42,6 +78,15 @@ impl<R: Read> Read for HashingReader<R> {
         let n = self.inner.read(buf)?;
         self.hasher.update(&buf[..n]);
         self.count += n as u64;
+        let compressed = self.compressed.load(std::sync::atomic::Ordering::Relaxed);
+        let bound = compressed
+            .saturating_mul(self.bomb.ratio)
+            .max(self.bomb.floor);
+        if self.count > bound {
+            return Err(io::Error::other(format!(
+                "the layer expands to more than {bound} bytes from {compressed} compressed bytes: refused as a decompression bomb"
+            )));
+        }
         Ok(n)
     }
 }
@@ -98,7 +143,14 @@ impl LayerStore {
         }
         Ok(Self {
             root: root.to_path_buf(),
+            bomb: BombLimit::default(),
         })
+    }
+
+    /// Sets how far a layer may expand (tests use small limits).
+    pub fn with_bomb_limit(mut self, bomb: BombLimit) -> Self {
+        self.bomb = bomb;
+        self
     }
 
     fn dir(&self, chain: &Digest) -> PathBuf {
@@ -185,6 +237,11 @@ impl LayerStore {
         let result = std::thread::scope(|scope| {
             // Decompression on its own thread, hashing and extraction on this one: one
             // gzip stream cannot be split, but the two halves of its work can overlap.
+            let compressed = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+            let stream = CountingReader {
+                inner: stream,
+                count: compressed.clone(),
+            };
             let (tx, rx) = std::sync::mpsc::sync_channel::<io::Result<Vec<u8>>>(8);
             let decompressor = std::thread::Builder::new()
                 .name("layer-inflate".into())
@@ -223,6 +280,8 @@ impl LayerStore {
                 },
                 hasher: Sha256::new(),
                 count: 0,
+                compressed,
+                bomb: self.bomb,
             };
             unpack(&mut hr, &diff)?;
             // Read to the end so the digest covers trailing padding too.
@@ -321,10 +380,14 @@ pub fn unpack(r: impl Read, dst: &Path) -> Result<()> {
             dirs.push(path.clone());
         }
         entry.unpack_in(dst).map_err(|e| {
-            let cause = std::error::Error::source(&e)
-                .map(|s| format!(": {s}"))
-                .unwrap_or_default();
-            ImageError::InvalidArchive(format!("cannot unpack {}: {e}{cause}", path.display()))
+            // tar nests the cause (a refused path, a decompression bomb): show the chain.
+            let mut msg = format!("cannot unpack {}: {e}", path.display());
+            let mut cause = std::error::Error::source(&e);
+            while let Some(c) = cause {
+                msg.push_str(&format!(": {c}"));
+                cause = c.source();
+            }
+            ImageError::InvalidArchive(msg)
         })?;
     }
     Ok(())
@@ -433,5 +496,218 @@ mod tests {
         let store = LayerStore::open(dir.path()).unwrap();
         let garbage = vec![0x42u8; 1000];
         assert!(store.apply(None, &garbage[..], None, None).is_err());
+    }
+}
+
+#[cfg(test)]
+mod hostile_tests {
+    //! Hand-made malicious layers: each must fail (or land inside the layer) and leave
+    //! nothing outside it and nothing published.
+    use super::*;
+
+    fn header(name: &str, kind: tar::EntryType, size: u64) -> tar::Header {
+        let mut h = tar::Header::new_gnu();
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(0);
+        h.set_mode(0o644);
+        h.set_size(size);
+        h.set_entry_type(kind);
+        // Written raw: tar::Builder would refuse some of these names.
+        let bytes = name.as_bytes();
+        h.as_old_mut().name[..bytes.len()].copy_from_slice(bytes);
+        h
+    }
+
+    fn entry(out: &mut Vec<u8>, name: &str, kind: tar::EntryType, link: Option<&str>, data: &[u8]) {
+        let mut h = header(name, kind, data.len() as u64);
+        if let Some(l) = link {
+            let lb = l.as_bytes();
+            h.as_old_mut().linkname[..lb.len()].copy_from_slice(lb);
+        }
+        h.set_cksum();
+        out.extend_from_slice(h.as_bytes());
+        out.extend_from_slice(data);
+        let pad = (512 - data.len() % 512) % 512;
+        out.extend(std::iter::repeat_n(0u8, pad));
+    }
+
+    fn finish(mut out: Vec<u8>) -> Vec<u8> {
+        out.extend_from_slice(&[0u8; 1024]);
+        out
+    }
+
+    struct Setup {
+        _dir: tempfile::TempDir,
+        store: LayerStore,
+        outside: PathBuf,
+    }
+
+    fn setup() -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = dir.path().join("outside");
+        fs::create_dir_all(&outside).unwrap();
+        fs::write(outside.join("secret"), "host data").unwrap();
+        let store = LayerStore::open(&dir.path().join("layers")).unwrap();
+        Setup {
+            _dir: dir,
+            store,
+            outside,
+        }
+    }
+
+    fn assert_untouched(s: &Setup) {
+        let names: Vec<_> = fs::read_dir(&s.outside)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(
+            names,
+            vec![std::ffi::OsString::from("secret")],
+            "something was written outside the layer"
+        );
+        assert_eq!(
+            fs::read_to_string(s.outside.join("secret")).unwrap(),
+            "host data"
+        );
+        assert!(s.store.list().is_empty(), "nothing may be published");
+    }
+
+    #[test]
+    fn absolute_paths_stay_inside() {
+        let s = setup();
+        let mut t = vec![];
+        entry(
+            &mut t,
+            &format!("{}/abs", s.outside.display()),
+            tar::EntryType::Regular,
+            None,
+            b"x",
+        );
+        let meta = s.store.apply(None, &finish(t)[..], None, None).unwrap();
+        let inside = s
+            .store
+            .diff_dir(&meta.chain_id)
+            .join(s.outside.strip_prefix("/").unwrap())
+            .join("abs");
+        assert!(inside.exists());
+        assert!(!s.outside.join("abs").exists());
+    }
+
+    #[test]
+    fn symlink_then_write_through_it_is_refused() {
+        let s = setup();
+        let mut t = vec![];
+        entry(
+            &mut t,
+            "link",
+            tar::EntryType::Symlink,
+            Some(s.outside.to_str().unwrap()),
+            b"",
+        );
+        entry(&mut t, "link/pwned", tar::EntryType::Regular, None, b"evil");
+        assert!(s.store.apply(None, &finish(t)[..], None, None).is_err());
+        assert_untouched(&s);
+        let mut t = vec![];
+        entry(
+            &mut t,
+            "rel",
+            tar::EntryType::Symlink,
+            Some("../../../../../../../../.."),
+            b"",
+        );
+        entry(
+            &mut t,
+            &format!("rel{}/pwned", s.outside.display()),
+            tar::EntryType::Regular,
+            None,
+            b"evil",
+        );
+        assert!(s.store.apply(None, &finish(t)[..], None, None).is_err());
+        assert_untouched(&s);
+    }
+
+    #[test]
+    fn hardlink_to_a_host_file_is_refused() {
+        let s = setup();
+        let target = s.outside.join("secret");
+        for link in [
+            target.to_str().unwrap().to_string(),
+            "../../../../../../../../..".to_string() + target.to_str().unwrap(),
+        ] {
+            let mut t = vec![];
+            entry(&mut t, "hl", tar::EntryType::Link, Some(&link), b"");
+            let r = s.store.apply(None, &finish(t)[..], None, None);
+            // Either refused, or (for an absolute name) resolved inside the layer, where
+            // there is nothing to link to: never a link to the host file.
+            assert!(r.is_err(), "hard link to {link} was accepted");
+            assert_untouched(&s);
+        }
+    }
+
+    #[test]
+    fn wrong_diff_id_is_refused_and_nothing_published() {
+        let s = setup();
+        let mut t = vec![];
+        entry(&mut t, "file", tar::EntryType::Regular, None, b"data");
+        let wrong = Digest::of(b"something else");
+        let err = s
+            .store
+            .apply(None, &finish(t)[..], Some(&wrong), None)
+            .unwrap_err();
+        assert!(matches!(err, ImageError::DigestMismatch { .. }), "{err}");
+        assert_untouched(&s);
+    }
+
+    #[test]
+    fn decompression_bomb_is_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LayerStore::open(dir.path())
+            .unwrap()
+            .with_bomb_limit(BombLimit {
+                ratio: 10,
+                floor: 1 << 20,
+            });
+        let mut t = vec![];
+        entry(
+            &mut t,
+            "zeros",
+            tar::EntryType::Regular,
+            None,
+            &vec![0u8; 8 << 20],
+        );
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        std::io::Write::write_all(&mut gz, &finish(t)).unwrap();
+        let bomb = gz.finish().unwrap();
+        assert!(
+            bomb.len() < 100 << 10,
+            "the fixture is a bomb: {} bytes",
+            bomb.len()
+        );
+        let err = store.apply(None, &bomb[..], None, None).unwrap_err();
+        assert!(err.to_string().contains("decompression bomb"), "{err}");
+        assert!(store.list().is_empty());
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            0,
+            "the partial layer is removed"
+        );
+    }
+
+    #[test]
+    fn truncated_tar_is_refused() {
+        let s = setup();
+        let mut t = vec![];
+        entry(
+            &mut t,
+            "big",
+            tar::EntryType::Regular,
+            None,
+            &vec![7u8; 4096],
+        );
+        t.truncate(1500);
+        assert!(s.store.apply(None, &t[..], None, None).is_err());
+        assert_untouched(&s);
     }
 }
