@@ -1,0 +1,179 @@
+//! A registry that lies: wrong blobs, truncated bodies, huge manifests. Each pull must
+//! fail with a clear error and leave no image, layer or blob behind.
+
+mod common;
+use common::*;
+use sha2::{Digest as _, Sha256};
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::sync::{Arc, Mutex};
+
+fn sha(data: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(data)))
+}
+
+/// path → (content type, body, bytes actually sent: fewer than the body means truncated)
+type Routes = Arc<Mutex<HashMap<String, (String, Vec<u8>, usize)>>>;
+
+struct FakeRegistry {
+    addr: String,
+    routes: Routes,
+}
+
+impl FakeRegistry {
+    fn start() -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let routes: Routes = Arc::default();
+        let r = routes.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { continue };
+                let r = r.clone();
+                std::thread::spawn(move || {
+                    let mut buf = vec![0u8; 8192];
+                    let n = conn.read(&mut buf).unwrap_or(0);
+                    let req = String::from_utf8_lossy(&buf[..n]).to_string();
+                    let path = req.split_whitespace().nth(1).unwrap_or("").to_string();
+                    let found = r.lock().unwrap().get(&path).cloned();
+                    let resp = match found {
+                        Some((ct, body, send)) => {
+                            let mut head = format!(
+                                "HTTP/1.1 200 OK\r\nContent-Type: {ct}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                                body.len()
+                            )
+                            .into_bytes();
+                            head.extend_from_slice(&body[..send]);
+                            head
+                        }
+                        None if path == "/v2/" => b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}".to_vec(),
+                        None => b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_vec(),
+                    };
+                    let _ = conn.write_all(&resp);
+                });
+            }
+        });
+        Self { addr, routes }
+    }
+
+    fn route(&self, path: &str, ct: &str, body: Vec<u8>, send: usize) {
+        self.routes
+            .lock()
+            .unwrap()
+            .insert(path.to_string(), (ct.to_string(), body, send));
+    }
+
+    /// An image `repo:tag` whose layer blob is `served` while the manifest names `layer`.
+    fn image(
+        &self,
+        repo: &str,
+        tag: &str,
+        layer: &[u8],
+        served: Vec<u8>,
+        send: usize,
+        diff_ids: usize,
+    ) {
+        let config = serde_json::to_vec(&serde_json::json!({
+            "architecture": "amd64", "os": "linux",
+            "rootfs": {"type": "layers", "diff_ids": vec![sha(layer); diff_ids]},
+        }))
+        .unwrap();
+        let manifest = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": sha(&config), "size": config.len()},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": sha(layer), "size": layer.len()}],
+        }))
+        .unwrap();
+        self.route(
+            &format!("/v2/{repo}/manifests/{tag}"),
+            "application/vnd.oci.image.manifest.v1+json",
+            manifest.clone(),
+            manifest.len(),
+        );
+        self.route(
+            &format!("/v2/{repo}/blobs/{}", sha(&config)),
+            "application/octet-stream",
+            config.clone(),
+            config.len(),
+        );
+        self.route(
+            &format!("/v2/{repo}/blobs/{}", sha(layer)),
+            "application/octet-stream",
+            served,
+            send,
+        );
+    }
+}
+
+fn layer_tar() -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(5);
+    h.set_mode(0o644);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(0);
+    b.append_data(&mut h, "file", &b"hello"[..]).unwrap();
+    b.into_inner().unwrap()
+}
+
+fn assert_nothing_stored(d: &Daemon) {
+    assert_eq!(ok(d.berth(&["images", "-aq"])), "");
+    let layers = std::fs::read_dir(d.dir.join("data/layers"))
+        .map(|r| r.count())
+        .unwrap_or(0);
+    assert_eq!(layers, 0, "no layer may be published");
+    let blobs = std::fs::read_dir(d.dir.join("data/content/blobs/sha256"))
+        .map(|r| r.count())
+        .unwrap_or(0);
+    assert_eq!(blobs, 0, "no blob may be kept");
+}
+
+#[test]
+fn lying_registry_leaves_nothing_behind() {
+    let reg = FakeRegistry::start();
+    let d = Daemon::start();
+    let layer = layer_tar();
+
+    // The layer blob is not what the manifest says.
+    let mut evil = layer.clone();
+    evil[600] ^= 0xff;
+    reg.image("evil/swap", "1", &layer, evil.clone(), evil.len(), 1);
+    let out = d.berth(&["pull", &format!("{}/evil/swap:1", reg.addr)]);
+    assert_ne!(code(&out), 0);
+    assert!(
+        stderr(&out).contains("digest mismatch") || stderr(&out).contains("diff"),
+        "{}",
+        stderr(&out)
+    );
+    assert_nothing_stored(&d);
+
+    // The blob stops halfway.
+    reg.image("evil/short", "1", &layer, layer.clone(), layer.len() / 2, 1);
+    let out = d.berth(&["pull", &format!("{}/evil/short:1", reg.addr)]);
+    assert_ne!(code(&out), 0, "{}", stdout(&out));
+    assert_nothing_stored(&d);
+
+    // The config lists more layers than the manifest.
+    reg.image("evil/count", "1", &layer, layer.clone(), layer.len(), 2);
+    let out = d.berth(&["pull", &format!("{}/evil/count:1", reg.addr)]);
+    assert!(stderr(&out).contains("layers"), "{}", stderr(&out));
+    assert_nothing_stored(&d);
+
+    // A manifest far larger than any real one.
+    let huge = vec![b' '; 5 << 20];
+    reg.route(
+        "/v2/evil/huge/manifests/1",
+        "application/vnd.oci.image.manifest.v1+json",
+        huge.clone(),
+        huge.len(),
+    );
+    let out = d.berth(&["pull", &format!("{}/evil/huge:1", reg.addr)]);
+    assert_ne!(code(&out), 0);
+    assert_nothing_stored(&d);
+
+    // An honest one still works afterwards.
+    reg.image("good/img", "1", &layer, layer.clone(), layer.len(), 1);
+    ok(d.berth(&["pull", &format!("{}/good/img:1", reg.addr)]));
+    assert_eq!(ok(d.berth(&["images", "-q"])).lines().count(), 1);
+}
