@@ -75,6 +75,10 @@ pub enum Command {
     Save(SaveArgs),
     /// Load an image from a tar archive or STDIN
     Load(LoadArgs),
+    /// Log in to a registry
+    Login(LoginArgs),
+    /// Log out from a registry
+    Logout { server: Option<String> },
     /// Show the berth version information
     Version(FormatArgs),
     /// Display system-wide information
@@ -449,6 +453,18 @@ pub struct PullArgs {
     #[arg(short = 'a', long = "all-tags")]
     pub all_tags: bool,
     pub name: String,
+}
+
+#[derive(Args, Debug)]
+pub struct LoginArgs {
+    #[arg(short = 'u', long)]
+    pub username: Option<String>,
+    #[arg(short = 'p', long)]
+    pub password: Option<String>,
+    /// Take the password from stdin
+    #[arg(long = "password-stdin")]
+    pub password_stdin: bool,
+    pub server: Option<String>,
 }
 
 #[derive(Args, Debug)]

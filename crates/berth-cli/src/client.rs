@@ -92,6 +92,21 @@ impl Client {
         Ok(sender)
     }
 
+    /// POST to pull `image`, with the stored credentials of its registry.
+    pub async fn pull_request(&self, path: &str, image: &str) -> Result<Response<Incoming>> {
+        let auth =
+            crate::credentials::registry_auth_header(&crate::credentials::registry_of(image));
+        self.send_with(
+            Method::POST,
+            path,
+            full(Bytes::new()),
+            None,
+            false,
+            auth.as_deref(),
+        )
+        .await
+    }
+
     pub async fn send(
         &self,
         method: Method,
@@ -99,6 +114,19 @@ impl Client {
         body: ReqBody,
         content_type: Option<&str>,
         upgrade: bool,
+    ) -> Result<Response<Incoming>> {
+        self.send_with(method, path, body, content_type, upgrade, None)
+            .await
+    }
+
+    async fn send_with(
+        &self,
+        method: Method,
+        path: &str,
+        body: ReqBody,
+        content_type: Option<&str>,
+        upgrade: bool,
+        registry_auth: Option<&str>,
     ) -> Result<Response<Incoming>> {
         let mut sender = self.connect().await?;
         let mut b = Request::builder()
@@ -110,6 +138,9 @@ impl Client {
         }
         if upgrade {
             b = b.header("Connection", "Upgrade").header("Upgrade", "tcp");
+        }
+        if let Some(a) = registry_auth {
+            b = b.header("X-Registry-Auth", a);
         }
         let req = b.body(body).map_err(|e| CliError::Other(e.to_string()))?;
         let resp = sender

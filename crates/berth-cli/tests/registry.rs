@@ -78,3 +78,59 @@ fn pull_from_a_loopback_registry() {
     let remote = d.berth(&["pull", "registry.example:5000/x"]);
     assert!(stderr(&remote).contains("HTTPS"), "{}", stderr(&remote));
 }
+
+#[test]
+fn login_and_pull_from_a_registry_that_requires_auth() {
+    let Some(reg) = Registry::start_with(Some(("alice", "s3cret"))) else {
+        return;
+    };
+    let d = Daemon::start();
+    d.make_busybox();
+    let archive = d.dir.join("bb.tar");
+    ok(d.berth(&["save", "-o", archive.to_str().unwrap(), "busybox"]));
+    reg.push_archive_as(&archive, "private/bb:1", Some("alice:s3cret"));
+    let name = format!("{}/private/bb:1", reg.addr);
+
+    let denied = d.berth(&["pull", &name]);
+    assert_ne!(code(&denied), 0);
+    assert!(
+        stderr(&denied).contains("pull access denied"),
+        "{}",
+        stderr(&denied)
+    );
+    let wrong = d.berth(&["login", "-u", "alice", "-p", "nope", &reg.addr]);
+    assert_ne!(code(&wrong), 0);
+    assert!(stderr(&wrong).contains("401"), "{}", stderr(&wrong));
+    assert_eq!(
+        ok(d.berth(&["login", "-u", "alice", "-p", "s3cret", &reg.addr])),
+        "Login Succeeded"
+    );
+    let config = std::fs::read_to_string(d.dir.join("docker-config/config.json")).unwrap();
+    assert!(
+        config.contains(&reg.addr) && config.contains("\"auth\""),
+        "{config}"
+    );
+    ok(d.berth(&["pull", &name]));
+    assert_eq!(
+        ok(d.berth(&["run", "--rm", &name, "echo", "private"])),
+        "private"
+    );
+    assert!(ok(d.berth(&["logout", &reg.addr])).starts_with("Removing login credentials"));
+    ok(d.berth(&["rmi", &name]));
+    assert_ne!(code(&d.berth(&["pull", &name])), 0);
+
+    // The docker CLI: its own login goes through POST /auth, its pull sends X-Registry-Auth.
+    if std::path::Path::new(DOCKER).exists() {
+        let login = d.docker_stdin(
+            &["login", "-u", "alice", "--password-stdin", &reg.addr],
+            b"s3cret\n",
+        );
+        assert!(
+            stdout(&login).contains("Login Succeeded"),
+            "{} {}",
+            stdout(&login),
+            stderr(&login)
+        );
+        ok(d.docker(&["pull", &name]));
+    }
+}

@@ -17,6 +17,9 @@ pub enum DaemonError {
     /// 304: nothing to do (start of a running container, stop of a stopped one).
     #[error("{0}")]
     NotModified(String),
+    /// 401: a registry refused the credentials.
+    #[error("{0}")]
+    Unauthorized(String),
     /// 501: an endpoint berth does not serve yet.
     #[error("{0}")]
     NotImplemented(String),
@@ -32,6 +35,7 @@ impl DaemonError {
             Self::Conflict(_) => 409,
             Self::InvalidParameter(_) => 400,
             Self::NotModified(_) => 304,
+            Self::Unauthorized(_) => 401,
             Self::NotImplemented(_) => 501,
             Self::System(_) => 500,
         }
@@ -76,6 +80,7 @@ impl From<berth_registry::RegistryError> for DaemonError {
                 Self::NotFound(e.to_string())
             }
             R::InvalidManifest(_) => Self::InvalidParameter(e.to_string()),
+            R::LoginFailed(_) => Self::Unauthorized(e.to_string()),
             R::Image(i) => i.into(),
             R::Protocol { .. } | R::Connect(_) => Self::System(e.to_string()),
         }

@@ -115,6 +115,49 @@ pub async fn read_limited(resp: Response<Incoming>, limit: usize) -> Result<Byte
         .map_err(|e| RegistryError::InvalidManifest(format!("response body: {e}")))
 }
 
+impl Client {
+    /// Checks credentials against a registry (`docker login`): its `/v2/` must accept them,
+    /// directly (basic) or through its token service (bearer).
+    pub async fn login(&self, registry: &str, creds: Credentials) -> Result<()> {
+        let s = self.session(registry, "", Some(creds))?;
+        let url = format!("{}/v2/", s.base);
+        let resp = self.send(&url, None, None).await?;
+        if resp.status().is_success() {
+            return Ok(()); // an open registry accepts anyone
+        }
+        if resp.status() != StatusCode::UNAUTHORIZED {
+            return Err(RegistryError::Protocol {
+                registry: registry.to_string(),
+                message: format!("{url}: {}", resp.status()),
+            });
+        }
+        let challenge = resp
+            .headers()
+            .get("WWW-Authenticate")
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_challenge)
+            .ok_or_else(|| RegistryError::Unauthorized(registry.to_string()))?;
+        let challenge = match challenge {
+            Challenge::Bearer { realm, service, .. } => Challenge::Bearer {
+                realm,
+                service,
+                scope: Some(String::new()),
+            },
+            c => c,
+        };
+        let header = s.authorize(&challenge).await?;
+        let resp = self.send(&url, None, Some(&header)).await?;
+        if resp.status().is_success() {
+            Ok(())
+        } else {
+            Err(RegistryError::LoginFailed(format!(
+                "login attempt to {url} failed with status: {}",
+                resp.status()
+            )))
+        }
+    }
+}
+
 impl Session {
     fn url(&self, path: &str) -> String {
         format!("{}/v2/{}/{}", self.base, self.repository, path)

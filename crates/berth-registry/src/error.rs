@@ -8,6 +8,9 @@ pub enum RegistryError {
     /// Credentials were refused or are missing.
     #[error("pull access denied for {0}, repository does not exist or may require 'docker login'")]
     Unauthorized(String),
+    /// A login the registry refused.
+    #[error("{0}")]
+    LoginFailed(String),
     /// A manifest, index or token response that cannot be used.
     #[error("{0}")]
     InvalidManifest(String),

@@ -364,7 +364,7 @@ pub async fn pull(client: &Client, a: crate::cli::PullArgs) -> Result<i32> {
         q.push(("platform", p.clone()));
     }
     let resp = client
-        .request(Method::POST, &format!("/images/create?{}", query(&q)), None)
+        .pull_request(&format!("/images/create?{}", query(&q)), &a.name)
         .await?;
     print_progress(resp, a.quiet).await?;
     if a.quiet {

@@ -198,13 +198,12 @@ async fn create(client: &Client, a: &RunArgs) -> Result<String> {
         }) if message.starts_with("No such image") => {
             eprintln!("Unable to find image '{}' locally", with_tag(&a.image));
             let pull = client
-                .request(
-                    Method::POST,
+                .pull_request(
                     &format!(
                         "/images/create?{}",
                         query(&[("fromImage", a.image.clone())])
                     ),
-                    None,
+                    &a.image,
                 )
                 .await?;
             crate::client::print_progress(pull, a.quiet).await?;

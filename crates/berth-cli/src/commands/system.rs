@@ -78,3 +78,47 @@ pub async fn info(client: &Client, a: FormatArgs) -> Result<i32> {
     }
     Ok(0)
 }
+
+pub async fn login(client: &Client, a: crate::cli::LoginArgs) -> Result<i32> {
+    let server = a.server.clone().unwrap_or_else(|| "docker.io".into());
+    let username = a.username.clone().ok_or_else(|| {
+        CliError::Other(
+            "Error: Cannot perform an interactive login from a non TTY device: give --username"
+                .into(),
+        )
+    })?;
+    let password = match (a.password.clone(), a.password_stdin) {
+        (Some(_), true) => {
+            return Err(CliError::Other(
+                "--password and --password-stdin are mutually exclusive".into(),
+            ))
+        }
+        (Some(p), false) => p,
+        (None, true) => {
+            let mut p = String::new();
+            std::io::stdin().read_line(&mut p)?;
+            p.trim_end_matches(['\n', '\r']).to_string()
+        }
+        (None, false) => {
+            return Err(CliError::Other(
+                "Error: a password is required: give --password or --password-stdin".into(),
+            ))
+        }
+    };
+    let body = serde_json::json!({"username": username, "password": password, "serveraddress": crate::credentials::server_key(&server)});
+    client.call(Method::POST, "/auth", Some(body)).await?;
+    crate::credentials::store(&server, &username, &password)?;
+    println!("Login Succeeded");
+    Ok(0)
+}
+
+pub fn logout(server: Option<&str>) -> Result<i32> {
+    let server = server.unwrap_or("docker.io");
+    let key = crate::credentials::server_key(server);
+    if crate::credentials::erase(server)? {
+        println!("Removing login credentials for {key}");
+    } else {
+        println!("Not logged in to {key}");
+    }
+    Ok(0)
+}

@@ -110,6 +110,7 @@ impl Daemon {
     pub fn berth(&self, args: &[&str]) -> Output {
         Command::new(berth_bin())
             .env("BERTH_HOST", self.host())
+            .env("DOCKER_CONFIG", self.dir.join("docker-config"))
             .args(args)
             .output()
             .expect("run berth")
@@ -119,6 +120,7 @@ impl Daemon {
         run_with_stdin(
             Command::new(berth_bin())
                 .env("BERTH_HOST", self.host())
+                .env("DOCKER_CONFIG", self.dir.join("docker-config"))
                 .args(args),
             input,
         )
@@ -281,6 +283,11 @@ pub struct Registry {
 
 impl Registry {
     pub fn start() -> Option<Self> {
+        Self::start_with(None)
+    }
+
+    /// With `Some((user, password))`, the registry requires htpasswd basic auth.
+    pub fn start_with(auth: Option<(&str, &str)>) -> Option<Self> {
         if Command::new("docker-registry")
             .arg("--version")
             .output()
@@ -303,6 +310,18 @@ impl Registry {
             "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n",
             dir.join("data").display()
         );
+        let mut config = config;
+        if let Some((user, password)) = auth {
+            let out = Command::new("htpasswd")
+                .args(["-Bbn", user, password])
+                .output()
+                .expect("htpasswd (apache2-utils)");
+            std::fs::write(dir.join("htpasswd"), &out.stdout).expect("htpasswd file");
+            config.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: berth-test\n    path: {}\n",
+                dir.join("htpasswd").display()
+            ));
+        }
         std::fs::write(dir.join("config.yml"), config).expect("config");
         let child = Command::new("docker-registry")
             .arg("serve")
@@ -320,8 +339,16 @@ impl Registry {
 
     /// Copies a docker-archive into the registry with skopeo.
     pub fn push_archive(&self, archive: &Path, name: &str) {
-        let out = Command::new("skopeo")
-            .args(["copy", "--dest-tls-verify=false"])
+        self.push_archive_as(archive, name, None)
+    }
+
+    pub fn push_archive_as(&self, archive: &Path, name: &str, creds: Option<&str>) {
+        let mut cmd = Command::new("skopeo");
+        cmd.args(["copy", "--dest-tls-verify=false"]);
+        if let Some(c) = creds {
+            cmd.arg(format!("--dest-creds={c}"));
+        }
+        let out = cmd
             .arg(format!("docker-archive:{}", archive.display()))
             .arg(format!("docker://{}/{name}", self.addr))
             .output()

@@ -82,6 +82,7 @@ async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Result<Resp> {
         ("GET", ["version"]) => Ok(body::json(200, &engine.version())),
         ("GET", ["info"]) => Ok(body::json(200, &engine.info())),
         ("GET", ["events"]) => Ok(system::events()),
+        ("POST", ["auth"]) => system::auth(&engine, req).await,
         ("POST", ["containers", "create"]) => containers::create(&engine, &q, req).await,
         ("GET", ["containers", "json"]) => containers::list(&engine, &q),
         ("POST", ["containers", "prune"]) => containers::prune(&engine, &q).await,
