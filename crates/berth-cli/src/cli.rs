@@ -71,6 +71,8 @@ pub enum Command {
     Import(ImportArgs),
     /// Download an image from a registry
     Pull(PullArgs),
+    /// Upload an image to a registry
+    Push(PushArgs),
     /// Save one or more images to a tar archive (streamed to STDOUT by default)
     Save(SaveArgs),
     /// Load an image from a tar archive or STDIN
@@ -139,6 +141,7 @@ pub enum ImageCommand {
     Save(SaveArgs),
     Load(LoadArgs),
     Pull(PullArgs),
+    Push(PushArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -465,6 +468,15 @@ pub struct LoginArgs {
     #[arg(long = "password-stdin")]
     pub password_stdin: bool,
     pub server: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct PushArgs {
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    #[arg(short = 'a', long = "all-tags")]
+    pub all_tags: bool,
+    pub name: String,
 }
 
 #[derive(Args, Debug)]

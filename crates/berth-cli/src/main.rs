@@ -226,6 +226,7 @@ async fn dispatch(c: &Client, command: Command) -> client::Result<i32> {
         Command::Save(a) | Command::Image(ImageCommand::Save(a)) => images::save(c, a).await,
         Command::Load(a) | Command::Image(ImageCommand::Load(a)) => images::load(c, a).await,
         Command::Pull(a) | Command::Image(ImageCommand::Pull(a)) => images::pull(c, a).await,
+        Command::Push(a) | Command::Image(ImageCommand::Push(a)) => images::push(c, a).await,
         Command::Login(a) => system::login(c, a).await,
         Command::Logout { server } => system::logout(server.as_deref()),
         Command::Version(a) => system::version(c, a).await,

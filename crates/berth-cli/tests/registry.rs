@@ -80,6 +80,60 @@ fn pull_from_a_loopback_registry() {
 }
 
 #[test]
+fn push_then_pull_back() {
+    let Some(reg) = Registry::start() else { return };
+    let d = Daemon::start();
+    d.make_busybox();
+    let id = ok(d.berth(&["image", "inspect", "-f", "{{.Id}}", "busybox"]));
+    let name = format!("{}/pushed/bb:2", reg.addr);
+    ok(d.berth(&["tag", "busybox", &name]));
+    let out = ok(d.berth(&["push", &name]));
+    assert!(
+        out.starts_with(&format!(
+            "The push refers to repository [{}/pushed/bb]",
+            reg.addr
+        )),
+        "{out}"
+    );
+    assert!(out.contains(": Pushed"), "{out}");
+    assert!(
+        out.lines()
+            .last()
+            .unwrap()
+            .starts_with("2: digest: sha256:"),
+        "{out}"
+    );
+    // Again: the registry has every blob.
+    let again = ok(d.berth(&["push", &name]));
+    assert!(again.contains(": Layer already exists"), "{again}");
+    // Gone locally, back from the registry, the same image.
+    ok(d.berth(&["rmi", "-f", &name, "busybox"]));
+    assert_eq!(ok(d.berth(&["images", "-q"])), "");
+    ok(d.berth(&["pull", &name]));
+    assert_eq!(
+        ok(d.berth(&["image", "inspect", "-f", "{{.Id}}", &name])),
+        id
+    );
+    assert_eq!(
+        ok(d.berth(&["run", "--rm", &name, "echo", "round trip"])),
+        "round trip"
+    );
+    // The docker CLI pushes through berthd too.
+    if std::path::Path::new(DOCKER).exists() {
+        let via = format!("{}/via/docker:1", reg.addr);
+        ok(d.docker(&["tag", &name, &via]));
+        let pushed = ok(d.docker(&["push", &via]));
+        assert!(pushed.contains("digest: sha256:"), "{pushed}");
+    }
+    let missing = d.berth(&["push", &format!("{}/no/such:1", reg.addr)]);
+    assert!(
+        stderr(&missing).contains("does not exist locally"),
+        "{}",
+        stderr(&missing)
+    );
+}
+
+#[test]
 fn login_and_pull_from_a_registry_that_requires_auth() {
     let Some(reg) = Registry::start_with(Some(("alice", "s3cret"))) else {
         return;
@@ -91,6 +145,10 @@ fn login_and_pull_from_a_registry_that_requires_auth() {
     reg.push_archive_as(&archive, "private/bb:1", Some("alice:s3cret"));
     let name = format!("{}/private/bb:1", reg.addr);
 
+    // Push needs the login too.
+    let tagged = format!("{}/private/mine:1", reg.addr);
+    ok(d.berth(&["tag", "busybox", &tagged]));
+    assert_ne!(code(&d.berth(&["push", &tagged])), 0);
     let denied = d.berth(&["pull", &name]);
     assert_ne!(code(&denied), 0);
     assert!(

@@ -3,8 +3,8 @@
 use crate::auth::{parse_challenge, Challenge, Credentials, TokenResponse};
 use crate::error::{RegistryError, Result};
 use bytes::Bytes;
-use http::{Request, Response, StatusCode};
-use http_body_util::{BodyExt, Empty};
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::{combinators::BoxBody, BodyExt, Empty, Full};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::{connect::HttpConnector, Client as HyperClient};
 use hyper_util::rt::TokioExecutor;
@@ -13,9 +13,20 @@ use std::sync::Mutex;
 /// Docker Hub's API host for `docker.io` references.
 pub const DOCKER_HUB_API: &str = "registry-1.docker.io";
 
+/// A request body: empty, bytes, or a stream (a blob being pushed).
+pub type Body = BoxBody<Bytes, std::io::Error>;
+
+pub fn empty() -> Body {
+    Empty::new().map_err(|never| match never {}).boxed()
+}
+
+pub fn bytes(b: impl Into<Bytes>) -> Body {
+    Full::new(b.into()).map_err(|never| match never {}).boxed()
+}
+
 #[derive(Clone)]
 pub struct Client {
-    http: HyperClient<HttpConnector, Empty<Bytes>>,
+    http: HyperClient<HttpConnector, Body>,
     /// Registries reached over plain HTTP besides loopback ones (`--insecure-registry`).
     insecure: Vec<String>,
 }
@@ -27,6 +38,8 @@ pub struct Session {
     base: String,
     pub repository: String,
     creds: Option<Credentials>,
+    /// Asks token services for push access too.
+    pub push: bool,
     authorization: Mutex<Option<String>>,
 }
 
@@ -43,6 +56,13 @@ fn is_loopback(host: &str) -> bool {
         .unwrap_or(host);
     let h = h.trim_start_matches('[').trim_end_matches(']');
     h == "localhost" || h.starts_with("127.") || h == "::1"
+}
+
+fn challenge_of(resp: &Response<Incoming>) -> Option<Challenge> {
+    resp.headers()
+        .get("WWW-Authenticate")
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_challenge)
 }
 
 impl Client {
@@ -77,6 +97,7 @@ impl Client {
             base: format!("http://{host}"),
             repository: repository.to_string(),
             creds,
+            push: false,
             authorization: Mutex::new(None),
         })
     }
@@ -87,8 +108,26 @@ impl Client {
         accept: Option<&str>,
         authorization: Option<&str>,
     ) -> Result<Response<Incoming>> {
-        let mut b =
-            Request::get(url).header("User-Agent", concat!("berth/", env!("CARGO_PKG_VERSION")));
+        self.send_full(Method::GET, url, &[], accept, authorization, empty())
+            .await
+    }
+
+    async fn send_full(
+        &self,
+        method: Method,
+        url: &str,
+        headers: &[(&str, String)],
+        accept: Option<&str>,
+        authorization: Option<&str>,
+        body: Body,
+    ) -> Result<Response<Incoming>> {
+        let mut b = Request::builder()
+            .method(method)
+            .uri(url)
+            .header("User-Agent", concat!("berth/", env!("CARGO_PKG_VERSION")));
+        for (k, v) in headers {
+            b = b.header(*k, v);
+        }
         if let Some(a) = accept {
             b = b.header("Accept", a);
         }
@@ -96,26 +135,14 @@ impl Client {
             b = b.header("Authorization", a);
         }
         let req = b
-            .body(Empty::new())
+            .body(body)
             .map_err(|e| RegistryError::Connect(e.to_string()))?;
         self.http
             .request(req)
             .await
             .map_err(|e| RegistryError::Connect(format!("{url}: {e}")))
     }
-}
 
-/// Reads a whole body, refusing more than `limit` bytes.
-pub async fn read_limited(resp: Response<Incoming>, limit: usize) -> Result<Bytes> {
-    let limited = http_body_util::Limited::new(resp.into_body(), limit);
-    limited
-        .collect()
-        .await
-        .map(|c| c.to_bytes())
-        .map_err(|e| RegistryError::InvalidManifest(format!("response body: {e}")))
-}
-
-impl Client {
     /// Checks credentials against a registry (`docker login`): its `/v2/` must accept them,
     /// directly (basic) or through its token service (bearer).
     pub async fn login(&self, registry: &str, creds: Credentials) -> Result<()> {
@@ -131,12 +158,8 @@ impl Client {
                 message: format!("{url}: {}", resp.status()),
             });
         }
-        let challenge = resp
-            .headers()
-            .get("WWW-Authenticate")
-            .and_then(|v| v.to_str().ok())
-            .and_then(parse_challenge)
-            .ok_or_else(|| RegistryError::Unauthorized(registry.to_string()))?;
+        let challenge =
+            challenge_of(&resp).ok_or_else(|| RegistryError::Unauthorized(registry.to_string()))?;
         let challenge = match challenge {
             Challenge::Bearer { realm, service, .. } => Challenge::Bearer {
                 realm,
@@ -158,27 +181,38 @@ impl Client {
     }
 }
 
+/// Reads a whole body, refusing more than `limit` bytes.
+pub async fn read_limited(resp: Response<Incoming>, limit: usize) -> Result<Bytes> {
+    let limited = http_body_util::Limited::new(resp.into_body(), limit);
+    limited
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .map_err(|e| RegistryError::InvalidManifest(format!("response body: {e}")))
+}
+
 impl Session {
     fn url(&self, path: &str) -> String {
         format!("{}/v2/{}/{}", self.base, self.repository, path)
+    }
+
+    fn current_auth(&self) -> Option<String> {
+        self.authorization
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// GET `path` under this repository, answering one auth challenge and following
     /// redirects (without credentials, which belong to the registry only).
     pub async fn get(&self, path: &str, accept: Option<&str>) -> Result<Response<Incoming>> {
         let url = self.url(path);
-        let auth = self
-            .authorization
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        let mut resp = self.client.send(&url, accept, auth.as_deref()).await?;
+        let mut resp = self
+            .client
+            .send(&url, accept, self.current_auth().as_deref())
+            .await?;
         if resp.status() == StatusCode::UNAUTHORIZED {
-            let challenge = resp
-                .headers()
-                .get("WWW-Authenticate")
-                .and_then(|v| v.to_str().ok())
-                .and_then(parse_challenge)
+            let challenge = challenge_of(&resp)
                 .ok_or_else(|| RegistryError::Unauthorized(self.repository.clone()))?;
             let header = self.authorize(&challenge).await?;
             *self.authorization.lock().unwrap_or_else(|p| p.into_inner()) = Some(header.clone());
@@ -203,6 +237,11 @@ impl Session {
             };
             resp = self.client.send(&next, accept, None).await?;
         }
+        self.check(resp, path).await
+    }
+
+    /// Errors for what a registry answers when it refuses.
+    pub async fn check(&self, resp: Response<Incoming>, what: &str) -> Result<Response<Incoming>> {
         match resp.status() {
             s if s.is_success() => Ok(resp),
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
@@ -210,7 +249,7 @@ impl Session {
             }
             StatusCode::NOT_FOUND => Err(RegistryError::ManifestUnknown(format!(
                 "{}/{}",
-                self.repository, path
+                self.repository, what
             ))),
             s => {
                 let body = read_limited(resp, 64 << 10).await.unwrap_or_default();
@@ -220,6 +259,56 @@ impl Session {
                 })
             }
         }
+    }
+
+    /// Earns authorization up front (a streamed body cannot be sent twice).
+    pub async fn authenticate(&self) -> Result<()> {
+        let url = format!("{}/v2/", self.base);
+        let resp = self.client.send(&url, None, None).await?;
+        if resp.status() != StatusCode::UNAUTHORIZED {
+            return Ok(());
+        }
+        let challenge = challenge_of(&resp)
+            .ok_or_else(|| RegistryError::Unauthorized(self.repository.clone()))?;
+        let challenge = match challenge {
+            Challenge::Bearer { realm, service, .. } => Challenge::Bearer {
+                realm,
+                service,
+                scope: None,
+            },
+            c => c,
+        };
+        let header = self.authorize(&challenge).await?;
+        *self.authorization.lock().unwrap_or_else(|p| p.into_inner()) = Some(header);
+        Ok(())
+    }
+
+    /// Any method on a path under this repository, a path from the registry's root, or an
+    /// upload URL, with the authorization earned so far. Any status is returned.
+    pub async fn request(
+        &self,
+        method: Method,
+        path_or_url: &str,
+        headers: &[(&str, String)],
+        body: Body,
+    ) -> Result<Response<Incoming>> {
+        let url = if path_or_url.starts_with("http://") || path_or_url.starts_with("https://") {
+            path_or_url.to_string()
+        } else if path_or_url.starts_with('/') {
+            format!("{}{path_or_url}", self.base)
+        } else {
+            self.url(path_or_url)
+        };
+        self.client
+            .send_full(
+                method,
+                &url,
+                headers,
+                None,
+                self.current_auth().as_deref(),
+                body,
+            )
+            .await
     }
 
     async fn authorize(&self, challenge: &Challenge) -> Result<String> {
@@ -234,18 +323,14 @@ impl Session {
                 service,
                 scope,
             } => {
-                let mut q = url_query(&[
+                let access = if self.push { "pull,push" } else { "pull" };
+                let scope = scope
+                    .clone()
+                    .unwrap_or_else(|| format!("repository:{}:{access}", self.repository));
+                let q = url_query(&[
                     ("service", service.clone().unwrap_or_default()),
-                    (
-                        "scope",
-                        scope
-                            .clone()
-                            .unwrap_or_else(|| format!("repository:{}:pull", self.repository)),
-                    ),
+                    ("scope", scope),
                 ]);
-                if q.is_empty() {
-                    q = String::new();
-                }
                 let sep = if realm.contains('?') { '&' } else { '?' };
                 let url = format!("{realm}{sep}{q}");
                 if !url.starts_with("http://") {

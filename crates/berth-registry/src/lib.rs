@@ -7,5 +7,6 @@ pub mod client;
 pub mod error;
 pub mod manifest;
 pub mod pull;
+pub mod push;
 
 pub use error::RegistryError;

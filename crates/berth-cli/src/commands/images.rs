@@ -133,11 +133,7 @@ pub async fn rmi(client: &Client, a: RmiArgs) -> Result<i32> {
 }
 
 pub async fn tag(client: &Client, source: &str, target: &str) -> Result<i32> {
-    let last = target.rsplit('/').next().unwrap_or(target);
-    let (repo, tag) = match last.rsplit_once(':') {
-        Some((_, t)) => (&target[..target.len() - t.len() - 1], t),
-        None => (target, ""),
-    };
+    let (repo, tag) = split_tag(target);
     client
         .call(
             Method::POST,
@@ -370,5 +366,27 @@ pub async fn pull(client: &Client, a: crate::cli::PullArgs) -> Result<i32> {
     if a.quiet {
         println!("{}", a.name);
     }
+    Ok(0)
+}
+
+/// `repo[:tag]` split as the API wants it (a `:` after the last `/` starts the tag).
+fn split_tag(name: &str) -> (&str, &str) {
+    let last = name.rsplit('/').next().unwrap_or(name);
+    match last.rsplit_once(':') {
+        Some((_, t)) => (&name[..name.len() - t.len() - 1], t),
+        None => (name, ""),
+    }
+}
+
+pub async fn push(client: &Client, a: crate::cli::PushArgs) -> Result<i32> {
+    if a.all_tags {
+        return Err(CliError::Other(
+            "--all-tags is not supported by berth yet".into(),
+        ));
+    }
+    let (repo, tag) = split_tag(&a.name);
+    let path = format!("/images/{repo}/push?{}", query(&[("tag", tag.to_string())]));
+    let resp = client.pull_request(&path, &a.name).await?;
+    print_progress(resp, a.quiet).await?;
     Ok(0)
 }

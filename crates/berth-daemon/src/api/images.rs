@@ -49,15 +49,68 @@ pub async fn route(
                     .map(|_| with_status(201, None, body::empty())),
             }
         }
-        ("POST", r) if r.ends_with("/push") => Err(DaemonError::NotImplemented(
-            "berth cannot push to registries yet".into(),
-        )),
+        ("POST", r) if r.ends_with("/push") => push(engine, &r[..r.len() - 5], q, &req).await,
         ("DELETE", name) if !name.is_empty() => engine
             .image_delete(name, q.flag("force", false))
             .await
             .map(|items| body::json(200, &items)),
         _ => return None,
     })
+}
+
+fn registry_auth(req: &Request<Incoming>) -> Option<berth_registry::auth::Credentials> {
+    req.headers()
+        .get("X-Registry-Auth")
+        .and_then(|v| v.to_str().ok())
+        .and_then(berth_registry::auth::Credentials::from_registry_auth)
+}
+
+/// Streams a registry operation's progress as Docker's JSON messages; its error last.
+fn progress_stream<F>(
+    run: impl FnOnce(tokio::sync::mpsc::Sender<berth_registry::pull::Progress>) -> F + Send + 'static,
+) -> Resp
+where
+    F: std::future::Future<Output = Result<String>> + Send + 'static,
+{
+    let (tx, body) = channel_body(16);
+    let (ptx, mut prx) = tokio::sync::mpsc::channel(64);
+    let forward = tx.clone();
+    let forwarder = tokio::spawn(async move {
+        while let Some(p) = prx.recv().await {
+            if forward.send(progress_line(&pull_message(p))).await.is_err() {
+                return;
+            }
+        }
+    });
+    tokio::spawn(async move {
+        let result = run(ptx).await;
+        let _ = forwarder.await;
+        if let Err(e) = result {
+            let _ = tx
+                .send(progress_line(&ProgressMessage::error(e.to_string())))
+                .await;
+        }
+    });
+    with_status(200, Some("application/json"), body)
+}
+
+/// `POST /images/{name}/push?tag=`.
+async fn push(
+    engine: &Arc<Engine>,
+    name: &str,
+    q: &Query,
+    req: &Request<Incoming>,
+) -> Result<Resp> {
+    berth_image::reference::Reference::parse(name).map_err(DaemonError::from)?;
+    let creds = registry_auth(req);
+    let (engine, name, tag) = (
+        engine.clone(),
+        name.to_string(),
+        q.get("tag").map(str::to_string),
+    );
+    Ok(progress_stream(move |p| async move {
+        engine.push(&name, tag.as_deref(), creds, p).await
+    }))
 }
 
 async fn list(engine: &Arc<Engine>, q: &Query) -> Result<Resp> {
@@ -148,42 +201,19 @@ async fn create(engine: &Arc<Engine>, q: &Query, req: Request<Incoming>) -> Resu
         return Ok(with_status(200, Some("application/json"), body));
     }
     if let Some(image) = q.get("fromImage") {
-        let creds = req
-            .headers()
-            .get("X-Registry-Auth")
-            .and_then(|v| v.to_str().ok())
-            .and_then(berth_registry::auth::Credentials::from_registry_auth);
         // A bad reference is a plain 400 before the stream starts.
         berth_image::reference::Reference::parse(image).map_err(DaemonError::from)?;
-        let (tx, body) = channel_body(16);
-        let (ptx, mut prx) = tokio::sync::mpsc::channel(64);
-        let engine = engine.clone();
-        let (image, tag, platform) = (
-            image.to_string(),
+        let creds = registry_auth(&req);
+        let (engine, image) = (engine.clone(), image.to_string());
+        let (tag, platform) = (
             q.get("tag").map(str::to_string),
             q.get("platform").map(str::to_string),
         );
-        let forward = tx.clone();
-        let forwarder = tokio::spawn(async move {
-            while let Some(p) = prx.recv().await {
-                if forward.send(progress_line(&pull_message(p))).await.is_err() {
-                    return;
-                }
-            }
-        });
-        tokio::spawn(async move {
-            let result = engine
-                .pull(&image, tag.as_deref(), platform.as_deref(), creds, ptx)
-                .await;
-            // Every progress line before the error (or the end).
-            let _ = forwarder.await;
-            if let Err(e) = result {
-                let _ = tx
-                    .send(progress_line(&ProgressMessage::error(e.to_string())))
-                    .await;
-            }
-        });
-        return Ok(with_status(200, Some("application/json"), body));
+        return Ok(progress_stream(move |p| async move {
+            engine
+                .pull(&image, tag.as_deref(), platform.as_deref(), creds, p)
+                .await
+        }));
     }
     Err(DaemonError::InvalidParameter(
         "either fromSrc or fromImage must be given".into(),

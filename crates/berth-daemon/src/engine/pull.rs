@@ -48,3 +48,41 @@ impl Engine {
         Ok(id.to_string())
     }
 }
+
+impl Engine {
+    /// Pushes the local image `name[:tag]` to the registry its name points at.
+    pub async fn push(
+        self: &Arc<Self>,
+        name: &str,
+        tag: Option<&str>,
+        creds: Option<Credentials>,
+        progress: mpsc::Sender<Progress>,
+    ) -> Result<String> {
+        let full = match tag.filter(|t| !t.is_empty()) {
+            Some(t) => format!("{name}:{t}"),
+            None => name.to_string(),
+        };
+        let reference = Reference::parse_tagged(&full)?;
+        let image = {
+            let images = self.images.clone();
+            let r = reference.to_string();
+            tokio::task::spawn_blocking(move || images.resolve(&r))
+                .await
+                .map_err(DaemonError::system)?
+                .map_err(|_| {
+                    DaemonError::NotFound(format!(
+                        "An image does not exist locally with the tag: {}",
+                        reference.familiar_repository()
+                    ))
+                })?
+        };
+        let req = berth_registry::push::PushRequest {
+            image,
+            reference,
+            creds,
+        };
+        let digest =
+            berth_registry::push::push(&self.registry, self.images.clone(), req, progress).await?;
+        Ok(digest.to_string())
+    }
+}
