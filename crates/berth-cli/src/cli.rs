@@ -87,6 +87,9 @@ pub enum Command {
     Info(FormatArgs),
     /// Run the berth daemon (also started as `berthd`)
     Daemon(DaemonArgs),
+    /// A registry of your own
+    #[command(subcommand)]
+    Registry(RegistryCommand),
     /// Internal: the per-container shim
     #[command(hide = true)]
     Shim(ShimArgs),
@@ -121,6 +124,19 @@ pub enum ContainerCommand {
     Unpause(NamesArgs),
     /// Remove all stopped containers
     Prune(PruneArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RegistryCommand {
+    /// Serve the OCI distribution API
+    Serve {
+        /// Address to listen on
+        #[arg(long, default_value = "127.0.0.1:5000")]
+        addr: String,
+        /// Where blobs, manifests and tags are kept
+        #[arg(long, default_value = "/var/lib/berth-registry")]
+        root: PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]

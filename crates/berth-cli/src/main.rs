@@ -56,6 +56,9 @@ fn main() {
                 bundle: a.bundle,
             }),
             Command::Daemon(a) => daemon(a),
+            Command::Registry(cli::RegistryCommand::Serve { addr, root }) => {
+                registry_serve(&addr, &root)
+            }
             command => client_main(cli.host, command),
         }
     };
@@ -125,6 +128,26 @@ fn daemon(a: DaemonArgs) -> i32 {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("berthd: {e}");
+            1
+        }
+    }
+}
+
+fn registry_serve(addr: &str, root: &std::path::Path) -> i32 {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("berth registry: {e}");
+            return 1;
+        }
+    };
+    match rt.block_on(berth_registry::server::serve(addr, root)) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("berth registry: {e}");
             1
         }
     }
@@ -231,6 +254,6 @@ async fn dispatch(c: &Client, command: Command) -> client::Result<i32> {
         Command::Logout { server } => system::logout(server.as_deref()),
         Command::Version(a) => system::version(c, a).await,
         Command::Info(a) => system::info(c, a).await,
-        Command::Daemon(_) | Command::Shim(_) | Command::Nsexec(_) => Ok(0),
+        Command::Daemon(_) | Command::Shim(_) | Command::Nsexec(_) | Command::Registry(_) => Ok(0),
     }
 }

@@ -8,5 +8,6 @@ pub mod error;
 pub mod manifest;
 pub mod pull;
 pub mod push;
+pub mod server;
 
 pub use error::RegistryError;

@@ -1,0 +1,261 @@
+//! `berth registry serve` against skopeo, berth and the docker CLI, and its protocol
+//! details (chunked uploads, digest checks, ranges, pagination, error codes).
+
+mod common;
+use common::*;
+use std::io::{Read, Write};
+use std::process::{Child, Command, Stdio};
+
+struct BerthRegistry {
+    addr: String,
+    root: std::path::PathBuf,
+    child: Child,
+}
+
+impl BerthRegistry {
+    fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let addr = format!("127.0.0.1:{port}");
+        let root = std::path::PathBuf::from(format!("/tmp/bsrv{}-{port}", std::process::id()));
+        let child = Command::new(berth_bin())
+            .args(["registry", "serve", "--addr", &addr, "--root"])
+            .arg(&root)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let r = BerthRegistry { addr, root, child };
+        wait_until("berth registry", std::time::Duration::from_secs(10), || {
+            std::net::TcpStream::connect(&r.addr).is_ok()
+        });
+        r
+    }
+
+    /// One raw HTTP request: (status, headers+body text).
+    fn http(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> (u16, String) {
+        let mut s = std::net::TcpStream::connect(&self.addr).unwrap();
+        let mut req = format!(
+            "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n",
+            body.len()
+        );
+        for (k, v) in headers {
+            req.push_str(&format!("{k}: {v}\r\n"));
+        }
+        req.push_str("\r\n");
+        s.write_all(req.as_bytes()).unwrap();
+        s.write_all(body).unwrap();
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        let text = String::from_utf8_lossy(&out).into_owned();
+        let status = text
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        (status, text)
+    }
+}
+
+impl Drop for BerthRegistry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+fn header<'a>(resp: &'a str, name: &str) -> Option<&'a str> {
+    resp.lines()
+        .find(|l| {
+            l.to_ascii_lowercase()
+                .starts_with(&format!("{}:", name.to_ascii_lowercase()))
+        })
+        .map(|l| l.split_once(':').unwrap().1.trim())
+}
+
+fn sha(data: &[u8]) -> String {
+    use sha2::Digest as _;
+    format!("sha256:{}", hex::encode(sha2::Sha256::digest(data)))
+}
+
+#[test]
+fn serves_skopeo_berth_and_docker() {
+    let reg = BerthRegistry::start();
+    let d = Daemon::start();
+    d.make_busybox();
+    let id = ok(d.berth(&["image", "inspect", "-f", "{{.Id}}", "busybox"]));
+    let archive = d.dir.join("bb.tar");
+    ok(d.berth(&["save", "-o", archive.to_str().unwrap(), "busybox"]));
+    let skopeo = |args: &[&str]| Command::new("skopeo").args(args).output().expect("skopeo");
+    if Command::new("skopeo").arg("--version").output().is_ok() {
+        let up = skopeo(&[
+            "copy",
+            "--dest-tls-verify=false",
+            &format!("docker-archive:{}", archive.display()),
+            &format!("docker://{}/sk/bb:1", reg.addr),
+        ]);
+        assert!(up.status.success(), "{}", stderr(&up));
+        let oci = d.dir.join("oci");
+        let down = skopeo(&[
+            "copy",
+            "--src-tls-verify=false",
+            &format!("docker://{}/sk/bb:1", reg.addr),
+            &format!("oci:{}:x", oci.display()),
+        ]);
+        assert!(down.status.success(), "{}", stderr(&down));
+    }
+    let name = format!("{}/team/bb:2", reg.addr);
+    ok(d.berth(&["tag", "busybox", &name]));
+    assert!(ok(d.berth(&["push", &name])).contains("digest: sha256:"));
+    ok(d.berth(&["rmi", "-f", &name, "busybox"]));
+    ok(d.berth(&["pull", &name]));
+    assert_eq!(
+        ok(d.berth(&["image", "inspect", "-f", "{{.Id}}", &name])),
+        id
+    );
+    assert_eq!(
+        ok(d.berth(&["run", "--rm", &name, "echo", "served"])),
+        "served"
+    );
+    if std::path::Path::new(DOCKER).exists() {
+        let via = format!("{}/docker/bb:3", reg.addr);
+        ok(d.docker(&["tag", &name, &via]));
+        ok(d.docker(&["push", &via]));
+        ok(d.docker(&["rmi", &via]));
+        ok(d.docker(&["pull", &via]));
+    }
+    let (s, body) = reg.http("GET", "/v2/_catalog", &[], b"");
+    assert_eq!(s, 200);
+    assert!(body.contains("team/bb"), "{body}");
+}
+
+#[test]
+fn protocol_details_and_errors() {
+    let reg = BerthRegistry::start();
+    let blob = b"a blob in two chunks".to_vec();
+    // Chunked upload: POST, PATCH, PATCH, PUT with the digest.
+    let (s, r) = reg.http("POST", "/v2/p/q/blobs/uploads/", &[], b"");
+    assert_eq!(s, 202, "{r}");
+    let loc = header(&r, "Location").unwrap().to_string();
+    let (s, r) = reg.http("PATCH", &loc, &[("Content-Range", "0-6")], &blob[..7]);
+    assert_eq!(s, 202, "{r}");
+    assert_eq!(header(&r, "Range"), Some("0-6"));
+    // A chunk that does not start where the upload ends.
+    let (s, _) = reg.http("PATCH", &loc, &[("Content-Range", "3-9")], &blob[3..10]);
+    assert_eq!(s, 416);
+    let (s, _) = reg.http(
+        "PATCH",
+        &loc,
+        &[("Content-Range", &format!("7-{}", blob.len() - 1))],
+        &blob[7..],
+    );
+    assert_eq!(s, 202);
+    let (s, r) = reg.http("PUT", &format!("{loc}?digest={}", sha(&blob)), &[], b"");
+    assert_eq!(s, 201, "{r}");
+    assert_eq!(
+        header(&r, "Docker-Content-Digest"),
+        Some(sha(&blob).as_str())
+    );
+    // Range reads.
+    let (s, r) = reg.http(
+        "GET",
+        &format!("/v2/p/q/blobs/{}", sha(&blob)),
+        &[("Range", "bytes=2-5")],
+        b"",
+    );
+    assert_eq!(s, 206);
+    assert!(r.ends_with("blob"), "{r}");
+    // A monolithic upload whose content is not its digest is refused, and not stored.
+    let (s, r) = reg.http(
+        "POST",
+        &format!("/v2/p/q/blobs/uploads/?digest={}", sha(b"claimed")),
+        &[],
+        b"actual",
+    );
+    assert_eq!(s, 400);
+    assert!(r.contains("DIGEST_INVALID"), "{r}");
+    let (s, r) = reg.http(
+        "HEAD",
+        &format!("/v2/p/q/blobs/{}", sha(b"claimed")),
+        &[],
+        b"",
+    );
+    assert_eq!(s, 404, "{r}");
+    let (s, r) = reg.http("GET", &format!("/v2/p/q/blobs/{}", sha(b"nope")), &[], b"");
+    assert_eq!(s, 404);
+    assert!(r.contains("BLOB_UNKNOWN"), "{r}");
+    // Blobs are per repository until mounted.
+    let (s, _) = reg.http("HEAD", &format!("/v2/other/blobs/{}", sha(&blob)), &[], b"");
+    assert_eq!(s, 404);
+    let (s, _) = reg.http(
+        "POST",
+        &format!("/v2/other/blobs/uploads/?mount={}&from=p/q", sha(&blob)),
+        &[],
+        b"",
+    );
+    assert_eq!(s, 201);
+    let (s, _) = reg.http("HEAD", &format!("/v2/other/blobs/{}", sha(&blob)), &[], b"");
+    assert_eq!(s, 200);
+    // A manifest naming a blob the repository lacks.
+    let m = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","size":1,"digest":"{}"}},"layers":[]}}"#,
+        sha(b"missing config")
+    );
+    let (s, r) = reg.http(
+        "PUT",
+        "/v2/p/q/manifests/v1",
+        &[("Content-Type", "application/vnd.oci.image.manifest.v1+json")],
+        m.as_bytes(),
+    );
+    assert_eq!(s, 400);
+    assert!(r.contains("MANIFEST_BLOB_UNKNOWN"), "{r}");
+    let (s, r) = reg.http("GET", "/v2/p/q/manifests/v1", &[], b"");
+    assert_eq!(s, 404);
+    assert!(r.contains("MANIFEST_UNKNOWN"), "{r}");
+    let (s, r) = reg.http("GET", "/v2/never/tags/list", &[], b"");
+    assert_eq!(s, 404);
+    assert!(r.contains("NAME_UNKNOWN"), "{r}");
+    let (s, r) = reg.http("GET", "/v2/Bad/Name/tags/list", &[], b"");
+    assert_eq!(s, 400);
+    assert!(r.contains("NAME_INVALID"), "{r}");
+    // Tags, paginated.
+    let m = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","size":{},"digest":"{}"}},"layers":[]}}"#,
+        blob.len(),
+        sha(&blob)
+    );
+    for t in ["a", "b", "c"] {
+        let (s, r) = reg.http(
+            "PUT",
+            &format!("/v2/p/q/manifests/{t}"),
+            &[("Content-Type", "application/vnd.oci.image.manifest.v1+json")],
+            m.as_bytes(),
+        );
+        assert_eq!(s, 201, "{r}");
+    }
+    let (s, r) = reg.http("GET", "/v2/p/q/tags/list?n=2", &[], b"");
+    assert_eq!(s, 200);
+    assert!(
+        r.contains(r#""tags":["a","b"]"#) && header(&r, "Link").is_some(),
+        "{r}"
+    );
+    let (_, r) = reg.http("GET", "/v2/p/q/tags/list?n=2&last=b", &[], b"");
+    assert!(r.contains(r#""tags":["c"]"#), "{r}");
+    // Delete by digest removes the manifest and its tags.
+    let (_, r) = reg.http("HEAD", "/v2/p/q/manifests/a", &[], b"");
+    let digest = header(&r, "Docker-Content-Digest").unwrap().to_string();
+    let (s, _) = reg.http("DELETE", &format!("/v2/p/q/manifests/{digest}"), &[], b"");
+    assert_eq!(s, 202);
+    let (s, _) = reg.http("GET", "/v2/p/q/manifests/a", &[], b"");
+    assert_eq!(s, 404);
+}
