@@ -136,6 +136,9 @@ pub enum RegistryCommand {
         /// Where blobs, manifests and tags are kept
         #[arg(long, default_value = "/var/lib/berth-registry")]
         root: PathBuf,
+        /// Require basic auth from this htpasswd file (bcrypt, `htpasswd -B`)
+        #[arg(long)]
+        htpasswd: Option<PathBuf>,
     },
 }
 

@@ -56,9 +56,11 @@ fn main() {
                 bundle: a.bundle,
             }),
             Command::Daemon(a) => daemon(a),
-            Command::Registry(cli::RegistryCommand::Serve { addr, root }) => {
-                registry_serve(&addr, &root)
-            }
+            Command::Registry(cli::RegistryCommand::Serve {
+                addr,
+                root,
+                htpasswd,
+            }) => registry_serve(&addr, &root, htpasswd.as_deref()),
             command => client_main(cli.host, command),
         }
     };
@@ -133,7 +135,7 @@ fn daemon(a: DaemonArgs) -> i32 {
     }
 }
 
-fn registry_serve(addr: &str, root: &std::path::Path) -> i32 {
+fn registry_serve(addr: &str, root: &std::path::Path, htpasswd: Option<&std::path::Path>) -> i32 {
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -144,7 +146,7 @@ fn registry_serve(addr: &str, root: &std::path::Path) -> i32 {
             return 1;
         }
     };
-    match rt.block_on(berth_registry::server::serve(addr, root)) {
+    match rt.block_on(berth_registry::server::serve(addr, root, htpasswd)) {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("berth registry: {e}");

@@ -14,6 +14,10 @@ struct BerthRegistry {
 
 impl BerthRegistry {
     fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    fn start_with(extra: &[&str]) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -24,6 +28,7 @@ impl BerthRegistry {
         let child = Command::new(berth_bin())
             .args(["registry", "serve", "--addr", &addr, "--root"])
             .arg(&root)
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -258,4 +263,41 @@ fn protocol_details_and_errors() {
     assert_eq!(s, 202);
     let (s, _) = reg.http("GET", "/v2/p/q/manifests/a", &[], b"");
     assert_eq!(s, 404);
+}
+
+#[test]
+fn basic_auth_from_htpasswd() {
+    let dir = std::path::PathBuf::from(format!("/tmp/bsrvauth{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = Command::new("htpasswd")
+        .args(["-Bbn", "alice", "s3cret"])
+        .output();
+    let Ok(out) = out else {
+        eprintln!("skipping: htpasswd (apache2-utils) not installed");
+        return;
+    };
+    std::fs::write(dir.join("htpasswd"), &out.stdout).unwrap();
+    let htpasswd = dir.join("htpasswd");
+    let reg = BerthRegistry::start_with(&["--htpasswd", htpasswd.to_str().unwrap()]);
+    let (s, r) = reg.http("GET", "/v2/", &[], b"");
+    assert_eq!(s, 401);
+    assert!(
+        r.contains("UNAUTHORIZED")
+            && header(&r, "WWW-Authenticate").is_some_and(|h| h.starts_with("Basic")),
+        "{r}"
+    );
+    let d = Daemon::start();
+    d.make_busybox();
+    let name = format!("{}/locked/bb:1", reg.addr);
+    ok(d.berth(&["tag", "busybox", &name]));
+    assert_ne!(code(&d.berth(&["push", &name])), 0);
+    assert_ne!(
+        code(&d.berth(&["login", "-u", "alice", "-p", "wrong", &reg.addr])),
+        0
+    );
+    ok(d.berth(&["login", "-u", "alice", "-p", "s3cret", &reg.addr]));
+    ok(d.berth(&["push", &name]));
+    ok(d.berth(&["rmi", "-f", &name]));
+    ok(d.berth(&["pull", &name]));
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -2,6 +2,7 @@
 //! store code as the daemon. Blobs verified on upload, manifests checked for the blobs
 //! they reference, the spec's error codes.
 
+pub mod htpasswd;
 pub mod storage;
 
 use crate::manifest::{self, Fetched};
@@ -44,9 +45,14 @@ fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Resp {
     )
 }
 
-/// Runs the registry until the process ends.
-pub async fn serve(addr: &str, root: &std::path::Path) -> std::io::Result<()> {
+/// Runs the registry until the process ends; with `htpasswd`, every request needs basic auth.
+pub async fn serve(
+    addr: &str,
+    root: &std::path::Path,
+    htpasswd: Option<&std::path::Path>,
+) -> std::io::Result<()> {
     let storage = Arc::new(Storage::open(root)?);
+    let auth = Arc::new(htpasswd.map(htpasswd::Htpasswd::load).transpose()?);
     let listener = tokio::net::TcpListener::bind(addr).await?;
     eprintln!(
         "berth registry: serving {} on http://{}",
@@ -56,10 +62,34 @@ pub async fn serve(addr: &str, root: &std::path::Path) -> std::io::Result<()> {
     loop {
         let (stream, _) = listener.accept().await?;
         let storage = storage.clone();
+        let auth = auth.clone();
         tokio::spawn(async move {
-            let svc = hyper::service::service_fn(move |req| {
+            let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
                 let storage = storage.clone();
-                async move { Ok::<_, std::convert::Infallible>(handle(&storage, req).await) }
+                let auth = auth.clone();
+                async move {
+                    if let Some(a) = auth.as_ref() {
+                        let header = req
+                            .headers()
+                            .get("Authorization")
+                            .and_then(|v| v.to_str().ok())
+                            .map(str::to_string);
+                        let a_ok = tokio::task::block_in_place(|| a.allows(header.as_deref()));
+                        if !a_ok {
+                            let mut r = error(
+                                StatusCode::UNAUTHORIZED,
+                                "UNAUTHORIZED",
+                                "authentication required",
+                            );
+                            r.headers_mut().insert(
+                                "WWW-Authenticate",
+                                http::HeaderValue::from_static("Basic realm=\"berth registry\""),
+                            );
+                            return Ok::<_, std::convert::Infallible>(r);
+                        }
+                    }
+                    Ok::<_, std::convert::Infallible>(handle(&storage, req).await)
+                }
             });
             let _ = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), svc)

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Registry throughput: `berth registry serve` against Debian's docker-registry, with the
+# same client (skopeo) pushing and pulling the same >1 GB multi-layer image over loopback.
+#   bench/registry.sh [RUNS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${1:-3}
+WITH_BENCH=1 ./scripts/install-deps.sh
+BERTH=$(./scripts/build-release.sh)
+IMG=/var/tmp/berth-bench-big-image
+bench/make-big-image.sh "$IMG"
+W=$(mktemp -d /tmp/berth-regbench.XXXX)
+PIDS=()
+cleanup() {
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null || true; done
+    rm -rf "$W"
+}
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+BP=$(free_port)
+"$BERTH" registry serve --addr "127.0.0.1:$BP" --root "$W/berth" 2> "$W/berth.log" &
+PIDS+=($!)
+DP=$(free_port)
+printf 'version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:%s\n' "$W/distribution" "$DP" > "$W/registry.yml"
+docker-registry serve "$W/registry.yml" 2> "$W/registry.log" &
+PIDS+=($!)
+for port in "$BP" "$DP"; do
+    for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/v2/" >/dev/null && break; sleep 0.1; done
+done
+compressed=$(du -sb "$IMG/blobs" | cut -f1)
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+run() { # name port
+    local push=() pull=()
+    for i in $(seq "$RUNS"); do
+        local t0 t1 t2
+        t0=$(date +%s.%N)
+        skopeo copy -q --dest-tls-verify=false "oci:$IMG:latest" "docker://127.0.0.1:$2/big$i:latest"
+        t1=$(date +%s.%N)
+        rm -rf "$W/out"
+        skopeo copy -q --src-tls-verify=false "docker://127.0.0.1:$2/big$i:latest" "oci:$W/out:x"
+        t2=$(date +%s.%N)
+        push+=("$(echo "$t1 - $t0" | bc)")
+        pull+=("$(echo "$t2 - $t1" | bc)")
+    done
+    local pm qm
+    pm=$(printf '%s\n' "${push[@]}" | median)
+    qm=$(printf '%s\n' "${pull[@]}" | median)
+    printf '  %-22s push %6.2f s (%4.0f MB/s)   pull %6.2f s (%4.0f MB/s)\n' "$1" "$pm" "$(echo "$compressed / 1000000 / $pm" | bc -l)" "$qm" "$(echo "$compressed / 1000000 / $qm" | bc -l)"
+}
+echo "image: $((compressed / 1000000)) MB of blobs; skopeo as the client, medians of $RUNS"
+run "berth registry serve" "$BP"
+run "docker-registry" "$DP"
