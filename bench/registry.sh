@@ -17,27 +17,34 @@ cleanup() {
 }
 trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-BP=$(free_port)
-"$BERTH" registry serve --addr "127.0.0.1:$BP" --root "$W/berth" 2> "$W/berth.log" &
-PIDS+=($!)
-DP=$(free_port)
-printf 'version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:%s\n' "$W/distribution" "$DP" > "$W/registry.yml"
-docker-registry serve "$W/registry.yml" 2> "$W/registry.log" &
-PIDS+=($!)
-for port in "$BP" "$DP"; do
+# A fresh registry (new root, new port) for every run: skopeo remembers where blobs went
+# and would mount them instead of uploading to a registry it has seen.
+start_registry() { # kind run -> prints port
+    local port root
+    port=$(free_port)
+    root="$W/$1-$2"
+    if [ "$1" = berth ]; then
+        "$BERTH" registry serve --addr "127.0.0.1:$port" --root "$root" >/dev/null 2>&1 &
+    else
+        printf 'version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:%s\n' "$root" "$port" > "$root.yml"
+        docker-registry serve "$root.yml" >/dev/null 2>&1 &
+    fi
+    PIDS+=($!)
     for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/v2/" >/dev/null && break; sleep 0.1; done
-done
+    echo "$port"
+}
 compressed=$(du -sb "$IMG/blobs" | cut -f1)
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-run() { # name port
+run() { # name kind
     local push=() pull=()
     for i in $(seq "$RUNS"); do
-        local t0 t1 t2
+        local port t0 t1 t2
+        port=$(start_registry "$2" "$i")
         t0=$(date +%s.%N)
-        skopeo copy -q --dest-tls-verify=false "oci:$IMG:latest" "docker://127.0.0.1:$2/big$i:latest"
+        skopeo copy -q --dest-tls-verify=false "oci:$IMG:latest" "docker://127.0.0.1:$port/big:latest"
         t1=$(date +%s.%N)
         rm -rf "$W/out"
-        skopeo copy -q --src-tls-verify=false "docker://127.0.0.1:$2/big$i:latest" "oci:$W/out:x"
+        skopeo copy -q --src-tls-verify=false "docker://127.0.0.1:$port/big:latest" "oci:$W/out:x"
         t2=$(date +%s.%N)
         push+=("$(echo "$t1 - $t0" | bc)")
         pull+=("$(echo "$t2 - $t1" | bc)")
@@ -47,6 +54,6 @@ run() { # name port
     qm=$(printf '%s\n' "${pull[@]}" | median)
     printf '  %-22s push %6.2f s (%4.0f MB/s)   pull %6.2f s (%4.0f MB/s)\n' "$1" "$pm" "$(echo "$compressed / 1000000 / $pm" | bc -l)" "$qm" "$(echo "$compressed / 1000000 / $qm" | bc -l)"
 }
-echo "image: $((compressed / 1000000)) MB of blobs; skopeo as the client, medians of $RUNS"
-run "berth registry serve" "$BP"
-run "docker-registry" "$DP"
+echo "image: $((compressed / 1000000)) MB of blobs; skopeo as the client, medians of $RUNS, a fresh registry each run"
+run "berth registry serve" berth
+run "docker-registry" distribution
