@@ -140,6 +140,14 @@ pub enum RegistryCommand {
         #[arg(long)]
         htpasswd: Option<PathBuf>,
     },
+    /// Delete blobs no manifest references (run it with the registry stopped)
+    GarbageCollect {
+        #[arg(long, default_value = "/var/lib/berth-registry")]
+        root: PathBuf,
+        /// Only report what would be deleted
+        #[arg(long = "dry-run")]
+        dry_run: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]

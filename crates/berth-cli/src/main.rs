@@ -61,6 +61,9 @@ fn main() {
                 root,
                 htpasswd,
             }) => registry_serve(&addr, &root, htpasswd.as_deref()),
+            Command::Registry(cli::RegistryCommand::GarbageCollect { root, dry_run }) => {
+                registry_gc(&root, dry_run)
+            }
             command => client_main(cli.host, command),
         }
     };
@@ -148,6 +151,29 @@ fn registry_serve(addr: &str, root: &std::path::Path, htpasswd: Option<&std::pat
     };
     match rt.block_on(berth_registry::server::serve(addr, root, htpasswd)) {
         Ok(()) => 0,
+        Err(e) => {
+            eprintln!("berth registry: {e}");
+            1
+        }
+    }
+}
+
+fn registry_gc(root: &std::path::Path, dry_run: bool) -> i32 {
+    let result = berth_registry::server::storage::Storage::open(root)
+        .and_then(|s| s.garbage_collect(dry_run));
+    match result {
+        Ok(c) => {
+            for d in &c.blobs {
+                println!("{d}");
+            }
+            let verb = if dry_run {
+                "eligible for deletion"
+            } else {
+                "deleted"
+            };
+            println!("{} blobs {verb}, {} bytes", c.blobs.len(), c.bytes);
+            0
+        }
         Err(e) => {
             eprintln!("berth registry: {e}");
             1

@@ -142,6 +142,19 @@ fn serves_skopeo_berth_and_docker() {
     let (s, body) = reg.http("GET", "/v2/_catalog", &[], b"");
     assert_eq!(s, 200);
     assert!(body.contains("team/bb"), "{body}");
+    // Garbage collection: nothing to collect while every blob is referenced.
+    let gc = Command::new(berth_bin())
+        .args(["registry", "garbage-collect", "--dry-run", "--root"])
+        .arg(&reg.root)
+        .output()
+        .unwrap();
+    assert!(
+        stdout(&gc)
+            .trim_end()
+            .ends_with("0 blobs eligible for deletion, 0 bytes"),
+        "{}",
+        stdout(&gc)
+    );
 }
 
 #[test]

@@ -224,9 +224,109 @@ impl Storage {
     }
 }
 
+/// What a garbage collection found (and, unless a dry run, removed).
+#[derive(Debug, Default)]
+pub struct Collected {
+    pub blobs: Vec<Digest>,
+    pub bytes: u64,
+}
+
+impl Storage {
+    fn manifests_of(&self, name: &str) -> Vec<(Digest, String)> {
+        fs::read_dir(self.repo(name).join("_manifests"))
+            .map(|r| {
+                r.flatten()
+                    .filter_map(|e| {
+                        let d = format!("sha256:{}", e.file_name().to_string_lossy())
+                            .parse()
+                            .ok()?;
+                        Some((d, fs::read_to_string(e.path()).unwrap_or_default()))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Removes every blob no manifest of any repository references (run it with the
+    /// server stopped, as with Docker's registry). Manifests, tagged or not, are kept.
+    pub fn garbage_collect(&self, dry_run: bool) -> io::Result<Collected> {
+        let mut keep = std::collections::HashSet::new();
+        for name in self.catalog() {
+            for (d, media) in self.manifests_of(&name) {
+                keep.insert(d.clone());
+                let Ok(body) = self.content.read(&d) else {
+                    continue;
+                };
+                match crate::manifest::parse(&media, &body) {
+                    Ok(crate::manifest::Fetched::Manifest(m)) => {
+                        keep.insert(m.config.digest);
+                        keep.extend(m.layers.into_iter().map(|l| l.digest));
+                    }
+                    Ok(crate::manifest::Fetched::Index(i)) => {
+                        keep.extend(i.manifests.into_iter().map(|m| m.digest))
+                    }
+                    Err(_) => {}
+                }
+            }
+        }
+        let mut out = Collected::default();
+        for d in self.content.list() {
+            if keep.contains(&d) {
+                continue;
+            }
+            out.bytes += self.content.size(&d).unwrap_or(0);
+            if !dry_run {
+                for name in self.catalog() {
+                    self.unlink_blob(&name, &d)?;
+                }
+                self.content.delete(&d).map_err(io::Error::other)?;
+            }
+            out.blobs.push(d);
+        }
+        Ok(out)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn garbage_collection_keeps_what_manifests_reference() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Storage::open(dir.path()).unwrap();
+        let blob = |data: &[u8]| {
+            let id = s.new_upload().unwrap();
+            s.append_upload(&id, data).unwrap();
+            let d = Digest::of(data);
+            s.finish_upload(&id, &d).unwrap();
+            s.link_blob("r/x", &d).unwrap();
+            d
+        };
+        let (config, layer, orphan) = (blob(b"config"), blob(b"layer"), blob(b"orphan"));
+        let m = format!(
+            r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"x","size":6,"digest":"{config}"}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar","size":5,"digest":"{layer}"}}]}}"#
+        );
+        let md = s
+            .put_manifest(
+                "r/x",
+                crate::manifest::OCI_MANIFEST,
+                m.as_bytes(),
+                Some("1"),
+            )
+            .unwrap();
+        let dry = s.garbage_collect(true).unwrap();
+        assert_eq!(dry.blobs, vec![orphan.clone()]);
+        assert!(s.content.exists(&orphan), "a dry run removes nothing");
+        let done = s.garbage_collect(false).unwrap();
+        assert_eq!(done.blobs, vec![orphan.clone()]);
+        assert!(!s.content.exists(&orphan) && !s.has_blob("r/x", &orphan));
+        assert!(s.has_blob("r/x", &config) && s.has_blob("r/x", &layer));
+        // Without its manifest, the image's blobs go too.
+        s.delete_manifest("r/x", &md).unwrap();
+        assert_eq!(s.garbage_collect(false).unwrap().blobs.len(), 3);
+        assert!(s.content.list().is_empty());
+    }
 
     #[test]
     fn names_and_tags() {
