@@ -12,8 +12,9 @@ fn sha(data: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(data)))
 }
 
-/// path → (content type, body, bytes actually sent: fewer than the body means truncated)
-type Routes = Arc<Mutex<HashMap<String, (String, Vec<u8>, usize)>>>;
+/// path → (content type, body, bytes sent: fewer than the body means truncated,
+/// how many more times to truncate at half before serving it whole)
+type Routes = Arc<Mutex<HashMap<String, (String, Vec<u8>, usize, usize)>>>;
 
 struct FakeRegistry {
     addr: String,
@@ -35,7 +36,18 @@ impl FakeRegistry {
                     let n = conn.read(&mut buf).unwrap_or(0);
                     let req = String::from_utf8_lossy(&buf[..n]).to_string();
                     let path = req.split_whitespace().nth(1).unwrap_or("").to_string();
-                    let found = r.lock().unwrap().get(&path).cloned();
+                    let found = {
+                        let mut routes = r.lock().unwrap();
+                        routes.get_mut(&path).map(|(ct, body, send, flaky)| {
+                            let send = if *flaky > 0 {
+                                *flaky -= 1;
+                                body.len() / 2
+                            } else {
+                                *send
+                            };
+                            (ct.clone(), body.clone(), send)
+                        })
+                    };
                     let resp = match found {
                         Some((ct, body, send)) => {
                             let mut head = format!(
@@ -60,7 +72,14 @@ impl FakeRegistry {
         self.routes
             .lock()
             .unwrap()
-            .insert(path.to_string(), (ct.to_string(), body, send));
+            .insert(path.to_string(), (ct.to_string(), body, send, 0));
+    }
+
+    /// Truncates the response at `path` the next `times` times.
+    fn flaky(&self, path: &str, times: usize) {
+        if let Some(r) = self.routes.lock().unwrap().get_mut(path) {
+            r.3 = times;
+        }
     }
 
     /// An image `repo:tag` whose layer blob is `served` while the manifest names `layer`.
@@ -170,6 +189,17 @@ fn lying_registry_leaves_nothing_behind() {
     );
     let out = d.berth(&["pull", &format!("{}/evil/huge:1", reg.addr)]);
     assert_ne!(code(&out), 0);
+    assert_nothing_stored(&d);
+
+    // A download that breaks off once is retried and succeeds.
+    reg.image("flaky/img", "1", &layer, layer.clone(), layer.len(), 1);
+    reg.flaky(&format!("/v2/flaky/img/blobs/{}", sha(&layer)), 1);
+    let out = ok(d.berth(&["pull", &format!("{}/flaky/img:1", reg.addr)]));
+    assert!(
+        out.contains(": Retrying") && out.contains(": Pull complete"),
+        "{out}"
+    );
+    ok(d.berth(&["rmi", &format!("{}/flaky/img:1", reg.addr)]));
     assert_nothing_stored(&d);
 
     // An honest one still works afterwards.

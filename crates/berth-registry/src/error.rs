@@ -27,4 +27,16 @@ pub enum RegistryError {
     Image(#[from] berth_image::ImageError),
 }
 
+impl RegistryError {
+    /// Failures of the connection or the server that another attempt may not meet.
+    /// A wrong digest or refused credentials will be the same next time.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Connect(_) => true,
+            Self::Protocol { message, .. } => message.starts_with('5'),
+            _ => false,
+        }
+    }
+}
+
 pub type Result<T, E = RegistryError> = std::result::Result<T, E>;

@@ -18,6 +18,8 @@ use tokio::sync::{mpsc, Semaphore};
 
 /// Layers downloaded at once.
 const PARALLEL_LAYERS: usize = 6;
+/// Extra attempts for a layer whose download broke off.
+const MAX_RETRIES: u32 = 2;
 /// Largest image config accepted.
 const MAX_CONFIG: usize = 8 << 20;
 
@@ -200,6 +202,7 @@ async fn fetch_layer(
         })
     };
     let mut body = resp.into_body();
+    let mut download_error: Option<String> = None;
     let mut current = 0u64;
     let mut last_report = 0u64;
     while let Some(frame) = body.frame().await {
@@ -209,8 +212,9 @@ async fn fetch_layer(
                 Err(_) => continue,
             },
             Err(e) => {
-                let failed = std::io::Error::other(format!("download of {blob} failed: {e}"));
-                let _ = tx.send(Err(failed)).await;
+                let msg = format!("download of {blob} failed: {e}");
+                let _ = tx.send(Err(std::io::Error::other(msg.clone()))).await;
+                download_error = Some(msg);
                 break;
             }
         };
@@ -243,9 +247,14 @@ async fn fetch_layer(
         },
     )
     .await;
-    unpack
+    let unpacked = unpack
         .await
-        .map_err(|e| RegistryError::Connect(format!("unpack task: {e}")))??;
+        .map_err(|e| RegistryError::Connect(format!("unpack task: {e}")))?;
+    // A download that broke off is worth another try, whatever the unpack made of it.
+    if let Some(msg) = download_error {
+        return Err(RegistryError::Connect(msg));
+    }
+    unpacked?;
     send(
         &progress,
         Progress::Layer {
@@ -346,7 +355,39 @@ pub async fn pull(
             );
             tasks.spawn(async move {
                 let _permit = limit.acquire_owned().await;
-                fetch_layer(session, store, layer, parent, diff_id, progress).await
+                let mut attempt = 0u32;
+                loop {
+                    let r = fetch_layer(
+                        session.clone(),
+                        store.clone(),
+                        layer.clone(),
+                        parent.clone(),
+                        diff_id.clone(),
+                        progress.clone(),
+                    )
+                    .await;
+                    match r {
+                        Err(e) if attempt < MAX_RETRIES && e.is_transient() => {
+                            attempt += 1;
+                            let id = short(&layer.digest);
+                            send(
+                                &progress,
+                                Progress::Layer {
+                                    id,
+                                    status: "Retrying",
+                                    current: None,
+                                    total: None,
+                                },
+                            )
+                            .await;
+                            tokio::time::sleep(std::time::Duration::from_millis(
+                                500 * u64::from(attempt),
+                            ))
+                            .await;
+                        }
+                        other => break other,
+                    }
+                }
             });
         }
         parent = Some(chain);
