@@ -242,43 +242,61 @@ impl Client {
 }
 
 /// Reads a JSON progress stream; prints `stream`/`status` lines and fails on `error`.
+/// On a terminal, each layer gets a progress bar; otherwise plain lines, as docker prints.
 pub async fn print_progress(
     resp: Response<Incoming>,
     quiet: bool,
 ) -> Result<Vec<berth_api::image::ProgressMessage>> {
-    let bytes = resp
-        .into_body()
-        .collect()
-        .await
-        .map_err(|e| CliError::Other(e.to_string()))?
-        .to_bytes();
+    let bars = (!quiet && crate::stream::is_terminal(1)).then(crate::progress::Bars::new);
+    let mut body = resp.into_body();
+    let mut pending = Vec::new();
     let mut out = vec![];
-    for line in bytes
-        .split(|b| *b == b'\n')
-        .filter(|l| !l.iter().all(|b| b.is_ascii_whitespace()))
-    {
-        let m: berth_api::image::ProgressMessage = serde_json::from_slice(line)?;
-        if let Some(e) = &m.error {
-            return Err(CliError::Other(e.clone()));
-        }
-        if !quiet {
-            if let Some(s) = &m.stream {
-                print!("{s}");
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| CliError::Other(e.to_string()))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        pending.extend_from_slice(&data);
+        while let Some(pos) = pending.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = pending.drain(..=pos).collect();
+            if line.iter().all(|b| b.is_ascii_whitespace()) {
+                continue;
             }
-            // Plain lines, as docker prints a pull when not on a terminal: the byte
-            // counts of "Downloading" are left out.
-            if let Some(s) = m
-                .status
-                .as_deref()
-                .filter(|s| *s != "Downloading" && *s != "Extracting")
-            {
-                match &m.id {
-                    Some(id) => println!("{id}: {s}"),
-                    None => println!("{s}"),
+            let m: berth_api::image::ProgressMessage = serde_json::from_slice(&line)?;
+            if let Some(e) = &m.error {
+                if let Some(b) = &bars {
+                    b.finish();
+                }
+                return Err(CliError::Other(e.clone()));
+            }
+            if !quiet {
+                match &bars {
+                    Some(b) => b.show(&m),
+                    None => print_plain(&m),
                 }
             }
+            out.push(m);
         }
-        out.push(m);
+    }
+    if let Some(b) = &bars {
+        b.finish();
     }
     Ok(out)
+}
+
+/// One message as a plain line; the byte counts of "Downloading" are left out.
+fn print_plain(m: &berth_api::image::ProgressMessage) {
+    if let Some(s) = &m.stream {
+        print!("{s}");
+    }
+    if let Some(s) = m
+        .status
+        .as_deref()
+        .filter(|s| !matches!(*s, "Downloading" | "Extracting" | "Pushing"))
+    {
+        match &m.id {
+            Some(id) => println!("{id}: {s}"),
+            None => println!("{s}"),
+        }
+    }
 }

@@ -6,6 +6,7 @@ mod client;
 mod commands;
 mod credentials;
 mod format;
+mod progress;
 mod stream;
 mod units;
 
