@@ -236,6 +236,37 @@ impl Template {
     }
 }
 
+/// Prints `items` with a `--format` (or `default`; `json` means one JSON object a line),
+/// with a header row from `header` for `table` formats, aligned as docker aligns them.
+pub fn print_items(
+    format: Option<&str>,
+    default: &str,
+    items: &[Value],
+    header: &dyn Fn(&str) -> String,
+) -> Result<(), String> {
+    let format = match format {
+        Some("json") => "{{json .}}",
+        Some(f) => f,
+        None => default,
+    };
+    let t = Template::parse(format)?;
+    let mut rows = vec![];
+    if t.table {
+        rows.push(t.header(header));
+    }
+    for item in items {
+        rows.push(t.render(item)?);
+    }
+    if t.table {
+        print!("{}", tabulate(&rows));
+    } else {
+        for r in rows {
+            println!("{r}");
+        }
+    }
+    Ok(())
+}
+
 /// Aligns tab-separated rows like Go's tabwriter(minwidth 10, padding 3).
 pub fn tabulate(rows: &[String]) -> String {
     let cells: Vec<Vec<&str>> = rows.iter().map(|r| r.split('\t').collect()).collect();

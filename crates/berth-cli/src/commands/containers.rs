@@ -5,7 +5,7 @@ use crate::cli::{
     InspectArgs, KillArgs, LogsArgs, NamesArgs, PruneArgs, PsArgs, RmArgs, StopArgs, TopArgs,
 };
 use crate::client::{query, CliError, Client, Result};
-use crate::format::{ellipsis, tabulate, Template};
+use crate::format::{ellipsis, print_items, tabulate, Template};
 use berth_api::container::ContainerSummary;
 use berth_api::stream::{FrameDecoder, StreamKind};
 use http::Method;
@@ -205,44 +205,19 @@ pub async fn ps(client: &Client, a: PsArgs) -> Result<i32> {
         }
         return Ok(0);
     }
-    let format = a.format.clone().unwrap_or_else(|| {
-        "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}".into()
-    });
-    let format = if format == "json" {
-        "{{json .}}".to_string()
-    } else {
-        format
-    };
-    let t = Template::parse(&format).map_err(CliError::Other)?;
-    let mut rows = vec![];
-    if t.table {
-        rows.push(t.header(&ps_header));
-    }
-    for c in &list {
-        rows.push(
-            t.render(&ps_fields(c, a.no_trunc))
-                .map_err(CliError::Other)?,
-        );
-    }
-    print!(
-        "{}",
-        if t.table {
-            tabulate(&rows)
-        } else {
-            rows.iter().map(|r| format!("{r}\n")).collect()
-        }
-    );
+    let items: Vec<Value> = list.iter().map(|c| ps_fields(c, a.no_trunc)).collect();
+    print_items(
+        a.format.as_deref(),
+        "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}",
+        &items,
+        &ps_header,
+    )
+    .map_err(CliError::Other)?;
     Ok(0)
 }
 
 pub async fn logs(client: &Client, a: LogsArgs) -> Result<i32> {
-    let info: Value = client
-        .json(
-            Method::GET,
-            &format!("/containers/{}/json", a.container),
-            None,
-        )
-        .await?;
+    let info = super::inspect_container(client, &a.container).await?;
     let tty = info["Config"]["Tty"].as_bool().unwrap_or(false);
     let mut q = vec![
         ("stdout", "1".to_string()),

@@ -5,7 +5,7 @@ use crate::cli::{
     HistoryArgs, ImagePruneArgs, ImagesArgs, ImportArgs, LoadArgs, RmiArgs, SaveArgs,
 };
 use crate::client::{print_progress, query, CliError, Client, Result};
-use crate::format::{tabulate, Template};
+use crate::format::{print_items, tabulate};
 use crate::units::human_size;
 use berth_api::image::{HistoryItem, ImageSummary};
 use bytes::Bytes;
@@ -53,20 +53,8 @@ pub async fn list(client: &Client, a: ImagesArgs) -> Result<i32> {
         }
         return Ok(0);
     }
-    let format = a.format.clone().unwrap_or_else(|| {
-        "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}".into()
-    });
-    let format = if format == "json" {
-        "{{json .}}".to_string()
-    } else {
-        format
-    };
-    let t = Template::parse(&format).map_err(CliError::Other)?;
-    let mut rows = vec![];
-    if t.table {
-        rows.push(t.header(&image_header));
-    }
     let now = chrono::Utc::now().timestamp();
+    let mut items = vec![];
     for i in &list {
         let tags: Vec<(String, String)> = if i.repo_tags.is_empty() {
             vec![("<none>".into(), "<none>".into())]
@@ -88,17 +76,16 @@ pub async fn list(client: &Client, a: ImagesArgs) -> Result<i32> {
                 "CreatedAt": chrono::DateTime::from_timestamp(i.created, 0).map(|t| t.format("%Y-%m-%d %H:%M:%S +0000 UTC").to_string()).unwrap_or_default(),
                 "Size": human_size(i.size), "Digest": "<none>", "Containers": i.containers.to_string(),
             });
-            rows.push(t.render(&fields).map_err(CliError::Other)?);
+            items.push(fields);
         }
     }
-    print!(
-        "{}",
-        if t.table {
-            tabulate(&rows)
-        } else {
-            rows.iter().map(|r| format!("{r}\n")).collect()
-        }
-    );
+    print_items(
+        a.format.as_deref(),
+        "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}",
+        &items,
+        &image_header,
+    )
+    .map_err(CliError::Other)?;
     Ok(0)
 }
 

@@ -42,3 +42,13 @@ where
     }
     Ok(if failed { 1 } else { 0 })
 }
+
+/// `GET /containers/{name}/json`.
+pub async fn inspect_container(
+    client: &crate::client::Client,
+    name: &str,
+) -> Result<serde_json::Value> {
+    client
+        .json(http::Method::GET, &format!("/containers/{name}/json"), None)
+        .await
+}

@@ -391,13 +391,7 @@ async fn wait_status(resp: http::Response<hyper::body::Incoming>, default: i32) 
 }
 
 pub async fn attach(client: &Client, a: AttachArgs) -> Result<i32> {
-    let info: Value = client
-        .json(
-            Method::GET,
-            &format!("/containers/{}/json", a.container),
-            None,
-        )
-        .await?;
+    let info = super::inspect_container(client, &a.container).await?;
     if !info["State"]["Running"].as_bool().unwrap_or(false) {
         return Err(CliError::Other(
             "You cannot attach to a stopped container, start it first".into(),
