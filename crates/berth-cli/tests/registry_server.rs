@@ -314,3 +314,31 @@ fn basic_auth_from_htpasswd() {
     ok(d.berth(&["pull", &name]));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn large_blobs_go_up_in_chunks() {
+    let tar = random_rootfs_tar(40 << 20);
+    let d = Daemon::start();
+    let berth_reg = BerthRegistry::start();
+    let dist = Registry::start();
+    let mut targets = vec![berth_reg.addr.clone()];
+    if let Some(r) = &dist {
+        targets.push(r.addr.clone());
+    }
+    for addr in targets {
+        let name = format!("{addr}/big/blob:1");
+        let id = ok(d.berth_stdin(&["import", "-", &name], &tar));
+        let out = ok(d.berth(&["push", &name]));
+        assert!(
+            out.contains(": Pushed") && out.contains("digest: sha256:"),
+            "{out}"
+        );
+        ok(d.berth(&["rmi", &name]));
+        ok(d.berth(&["pull", &name]));
+        assert_eq!(
+            ok(d.berth(&["image", "inspect", "-f", "{{.Id}}", &name])),
+            id
+        );
+        ok(d.berth(&["rmi", &name]));
+    }
+}

@@ -17,6 +17,9 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use tokio::sync::mpsc;
 
+/// Blobs larger than this are uploaded in chunks of this size.
+const CHUNK: u64 = 32 << 20;
+
 pub struct PushRequest {
     /// The local image to push.
     pub image: Digest,
@@ -134,13 +137,55 @@ async fn upload(
         .content
         .size(digest)
         .ok_or_else(|| berth_image::ImageError::NotFound(digest.to_string()))?;
+    // Large blobs go up in chunks (PATCH with Content-Range each), small ones in one PUT.
+    let mut location = location;
+    let sent = Arc::new(AtomicU64::new(0));
+    let body = if size > CHUNK {
+        let mut file = store.content.open_blob(digest)?;
+        let mut offset = 0u64;
+        while offset < size {
+            let len = CHUNK.min(size - offset);
+            let mut chunk = vec![0u8; len as usize];
+            file.read_exact(&mut chunk).map_err(|e| {
+                RegistryError::Image(berth_image::ImageError::io("reading blob", e))
+            })?;
+            let headers = [
+                ("Content-Type", "application/octet-stream".to_string()),
+                ("Content-Length", len.to_string()),
+                ("Content-Range", format!("{offset}-{}", offset + len - 1)),
+            ];
+            let resp = session
+                .request(Method::PATCH, &location, &headers, bytes(chunk))
+                .await?;
+            if resp.status() != StatusCode::ACCEPTED {
+                session.check(resp, "blobs/uploads/").await?;
+                return Err(RegistryError::Protocol {
+                    registry: session.registry.clone(),
+                    message: format!(
+                        "chunk {offset}-{} of {digest} was not accepted",
+                        offset + len - 1
+                    ),
+                });
+            }
+            if let Some(l) = resp.headers().get("Location").and_then(|v| v.to_str().ok()) {
+                location = l.to_string();
+            }
+            offset += len;
+            sent.store(offset, Ordering::Relaxed);
+            if let Some(p) = report("Pushing", Some(offset), Some(size)) {
+                let _ = progress.send(p).await;
+            }
+        }
+        crate::client::empty()
+    } else {
+        file_body(store.content.open_blob(digest)?, sent.clone())
+    };
     let sep = if location.contains('?') { '&' } else { '?' };
     let url = format!("{location}{sep}digest={digest}");
-    let sent = Arc::new(AtomicU64::new(0));
-    let body = file_body(store.content.open_blob(digest)?, sent.clone());
+    let body_len = if size > CHUNK { 0 } else { size };
     let headers = [
         ("Content-Type", "application/octet-stream".to_string()),
-        ("Content-Length", size.to_string()),
+        ("Content-Length", body_len.to_string()),
     ];
     let put = session.request(Method::PUT, &url, &headers, body);
     tokio::pin!(put);

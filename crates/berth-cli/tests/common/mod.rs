@@ -368,3 +368,26 @@ impl Drop for Registry {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// A rootfs tarball holding one file of `size` incompressible bytes (xorshift), for
+/// pushes big enough to go up in chunks.
+pub fn random_rootfs_tar(size: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let data: Vec<u8> = (0..size)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(size as u64);
+    h.set_mode(0o644);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(0);
+    b.append_data(&mut h, "big.bin", &data[..]).expect("tar");
+    b.into_inner().expect("tar")
+}
