@@ -142,6 +142,11 @@ fn serves_skopeo_berth_and_docker() {
     let (s, body) = reg.http("GET", "/v2/_catalog", &[], b"");
     assert_eq!(s, 200);
     assert!(body.contains("team/bb"), "{body}");
+    // A blob pulled from one repository is mounted, not uploaded, into another.
+    let other = format!("{}/elsewhere/bb:9", reg.addr);
+    ok(d.berth(&["tag", &name, &other]));
+    let mounted = ok(d.berth(&["push", &other]));
+    assert!(mounted.contains(": Mounted from"), "{mounted}");
     // Garbage collection: nothing to collect while every blob is referenced.
     let gc = Command::new(berth_bin())
         .args(["registry", "garbage-collect", "--dry-run", "--root"])

@@ -88,7 +88,34 @@ impl ContentStore {
         })
     }
 
+    /// Records where a blob came from (`registry/repository`), as containerd's
+    /// distribution-source labels do, so a push can mount it instead of uploading it.
+    pub fn add_source(&self, d: &Digest, source: &str) -> Result<()> {
+        let path = self.root.join("sources").join(d.hex());
+        let mut sources = self.sources(d);
+        if sources.iter().any(|s| s == source) {
+            return Ok(());
+        }
+        sources.push(source.to_string());
+        fs::create_dir_all(self.root.join("sources"))
+            .map_err(|e| ImageError::io("recording a blob source", e))?;
+        crate::atomic::replace_file(&path, sources.join("\n").as_bytes())
+            .map_err(|e| ImageError::io("recording a blob source", e))
+    }
+
+    pub fn sources(&self, d: &Digest) -> Vec<String> {
+        fs::read_to_string(self.root.join("sources").join(d.hex()))
+            .map(|t| {
+                t.lines()
+                    .filter(|l| !l.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     pub fn delete(&self, d: &Digest) -> Result<()> {
+        let _ = fs::remove_file(self.root.join("sources").join(d.hex()));
         match fs::remove_file(self.path(d)) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),

@@ -255,6 +255,11 @@ async fn fetch_layer(
         return Err(RegistryError::Connect(msg));
     }
     unpacked?;
+    // Where it came from, for cross-repository mounts on a later push.
+    let _ = store.content.add_source(
+        &blob,
+        &format!("{}/{}", session.registry, session.repository),
+    );
     send(
         &progress,
         Progress::Layer {

@@ -114,6 +114,34 @@ async fn upload(
         }
         return Ok(());
     }
+    // A blob pulled from another repository of this registry is mounted, not uploaded.
+    let prefix = format!("{}/", session.registry);
+    for source in store.content.sources(digest) {
+        let Some(from) = source.strip_prefix(&prefix) else {
+            continue;
+        };
+        if from == session.repository {
+            continue;
+        }
+        let url = format!("blobs/uploads/?mount={digest}&from={from}");
+        let resp = session
+            .request(Method::POST, &url, &[], crate::client::empty())
+            .await?;
+        if resp.status() == StatusCode::CREATED {
+            if let Some(p) = report("Mounted from", None, None) {
+                let _ = progress.send(p).await;
+            }
+            return Ok(());
+        }
+        // Not mountable (202 opens an ordinary upload, which is dropped): upload it.
+        if resp.status() == StatusCode::ACCEPTED {
+            if let Some(loc) = resp.headers().get("Location").and_then(|v| v.to_str().ok()) {
+                let _ = session
+                    .request(Method::DELETE, loc, &[], crate::client::empty())
+                    .await;
+            }
+        }
+    }
     let started = session
         .request(Method::POST, "blobs/uploads/", &[], crate::client::empty())
         .await?;
