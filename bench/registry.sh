@@ -19,19 +19,18 @@ trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 # A fresh registry (new root, new port) for every run: skopeo remembers where blobs went
 # and would mount them instead of uploading to a registry it has seen.
-start_registry() { # kind run -> prints port
-    local port root
-    port=$(free_port)
+start_registry() { # kind run -> sets PORT (not in a subshell, so PIDS reaches the trap)
+    local root
+    PORT=$(free_port)
     root="$W/$1-$2"
     if [ "$1" = berth ]; then
-        "$BERTH" registry serve --addr "127.0.0.1:$port" --root "$root" >/dev/null 2>&1 &
+        "$BERTH" registry serve --addr "127.0.0.1:$PORT" --root "$root" >/dev/null 2>&1 &
     else
-        printf 'version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:%s\n' "$root" "$port" > "$root.yml"
+        printf 'version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:%s\n' "$root" "$PORT" > "$root.yml"
         docker-registry serve "$root.yml" >/dev/null 2>&1 &
     fi
     PIDS+=($!)
-    for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/v2/" >/dev/null && break; sleep 0.1; done
-    echo "$port"
+    for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/v2/" >/dev/null && break; sleep 0.1; done
 }
 compressed=$(du -sb "$IMG/blobs" | cut -f1)
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
@@ -39,7 +38,8 @@ run() { # name kind
     local push=() pull=()
     for i in $(seq "$RUNS"); do
         local port t0 t1 t2
-        port=$(start_registry "$2" "$i")
+        start_registry "$2" "$i"
+        port=$PORT
         t0=$(date +%s.%N)
         skopeo copy -q --dest-tls-verify=false "oci:$IMG:latest" "docker://127.0.0.1:$port/big:latest"
         t1=$(date +%s.%N)
