@@ -47,6 +47,20 @@ fn short(d: &Digest) -> String {
     d.short().to_string()
 }
 
+/// A status-only line about one layer.
+async fn layer_event(p: &mpsc::Sender<Progress>, id: impl Into<String>, status: &'static str) {
+    send(
+        p,
+        Progress::Layer {
+            id: id.into(),
+            status,
+            current: None,
+            total: None,
+        },
+    )
+    .await;
+}
+
 async fn send(p: &mpsc::Sender<Progress>, msg: Progress) {
     let _ = p.send(msg).await;
 }
@@ -237,16 +251,7 @@ async fn fetch_layer(
         }
     }
     drop(tx);
-    send(
-        &progress,
-        Progress::Layer {
-            id: id.clone(),
-            status: "Download complete",
-            current: None,
-            total: None,
-        },
-    )
-    .await;
+    layer_event(&progress, id.clone(), "Download complete").await;
     let unpacked = unpack
         .await
         .map_err(|e| RegistryError::Connect(format!("unpack task: {e}")))?;
@@ -260,16 +265,7 @@ async fn fetch_layer(
         &blob,
         &format!("{}/{}", session.registry, session.repository),
     );
-    send(
-        &progress,
-        Progress::Layer {
-            id,
-            status: "Pull complete",
-            current: None,
-            total: None,
-        },
-    )
-    .await;
+    layer_event(&progress, id, "Pull complete").await;
     Ok(())
 }
 
@@ -328,27 +324,9 @@ pub async fn pull(
     for (layer, diff_id) in m.layers.iter().zip(&config.rootfs.diff_ids) {
         let chain = chain_id(parent.as_ref(), diff_id);
         if store.layers.exists(&chain) {
-            send(
-                &progress,
-                Progress::Layer {
-                    id: short(&layer.digest),
-                    status: "Already exists",
-                    current: None,
-                    total: None,
-                },
-            )
-            .await;
+            layer_event(&progress, short(&layer.digest), "Already exists").await;
         } else {
-            send(
-                &progress,
-                Progress::Layer {
-                    id: short(&layer.digest),
-                    status: "Pulling fs layer",
-                    current: None,
-                    total: None,
-                },
-            )
-            .await;
+            layer_event(&progress, short(&layer.digest), "Pulling fs layer").await;
             let (session, store, layer, parent, diff_id, progress, limit) = (
                 session.clone(),
                 store.clone(),
@@ -375,16 +353,7 @@ pub async fn pull(
                         Err(e) if attempt < MAX_RETRIES && e.is_transient() => {
                             attempt += 1;
                             let id = short(&layer.digest);
-                            send(
-                                &progress,
-                                Progress::Layer {
-                                    id,
-                                    status: "Retrying",
-                                    current: None,
-                                    total: None,
-                                },
-                            )
-                            .await;
+                            layer_event(&progress, id, "Retrying").await;
                             tokio::time::sleep(std::time::Duration::from_millis(
                                 500 * u64::from(attempt),
                             ))
