@@ -3,14 +3,12 @@
 
 use crate::digest::{chain_id, Digest};
 use crate::error::{ImageError, Result};
+pub use crate::unpack::unpack;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 use std::fs;
 use std::io::{self, BufRead, BufReader, Read};
-use std::path::{Component, Path, PathBuf};
-
-const WHITEOUT_PREFIX: &str = ".wh.";
-const OPAQUE_WHITEOUT: &str = ".wh..wh..opq";
+use std::path::{Path, PathBuf};
 
 /// What the store records about a layer beside its `diff` dir.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -91,26 +89,37 @@ impl<R: Read> Read for HashingReader<R> {
     }
 }
 
-/// Reads the chunks another thread sends.
+/// A chunk from the decompression thread: a buffer and how much of it is filled.
+type Chunk = io::Result<(Vec<u8>, usize)>;
+const CHUNK: usize = 256 * 1024;
+
+/// Reads the chunks another thread sends, and hands each buffer back once read, so one
+/// layer reuses a few buffers instead of allocating (and faulting in) one per chunk.
 struct ChannelReader {
-    rx: std::sync::mpsc::Receiver<io::Result<Vec<u8>>>,
+    rx: std::sync::mpsc::Receiver<Chunk>,
+    recycle: std::sync::mpsc::Sender<Vec<u8>>,
     current: Vec<u8>,
+    len: usize,
     pos: usize,
 }
 
 impl Read for ChannelReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        while self.pos >= self.current.len() {
+        while self.pos >= self.len {
             match self.rx.recv() {
-                Ok(Ok(b)) => {
-                    self.current = b;
+                Ok(Ok((b, len))) => {
+                    let used = std::mem::replace(&mut self.current, b);
+                    if !used.is_empty() {
+                        let _ = self.recycle.send(used);
+                    }
+                    self.len = len;
                     self.pos = 0;
                 }
                 Ok(Err(e)) => return Err(e),
                 Err(_) => return Ok(0),
             }
         }
-        let n = buf.len().min(self.current.len() - self.pos);
+        let n = buf.len().min(self.len - self.pos);
         buf[..n].copy_from_slice(&self.current[self.pos..self.pos + n]);
         self.pos += n;
         Ok(n)
@@ -242,7 +251,8 @@ impl LayerStore {
                 inner: stream,
                 count: compressed.clone(),
             };
-            let (tx, rx) = std::sync::mpsc::sync_channel::<io::Result<Vec<u8>>>(8);
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Chunk>(8);
+            let (recycle, recycled) = std::sync::mpsc::channel::<Vec<u8>>();
             let decompressor = std::thread::Builder::new()
                 .name("layer-inflate".into())
                 .spawn_scoped(scope, move || {
@@ -254,12 +264,11 @@ impl LayerStore {
                         }
                     };
                     loop {
-                        let mut buf = vec![0u8; 256 * 1024];
+                        let mut buf = recycled.try_recv().unwrap_or_else(|_| vec![0u8; CHUNK]);
                         match d.read(&mut buf) {
                             Ok(0) => return,
                             Ok(n) => {
-                                buf.truncate(n);
-                                if tx.send(Ok(buf)).is_err() {
+                                if tx.send(Ok((buf, n))).is_err() {
                                     return;
                                 }
                             }
@@ -275,7 +284,9 @@ impl LayerStore {
             let mut hr = HashingReader {
                 inner: ChannelReader {
                     rx,
+                    recycle,
                     current: Vec::new(),
+                    len: 0,
                     pos: 0,
                 },
                 hasher: Sha256::new(),
@@ -325,95 +336,6 @@ impl LayerStore {
         }
         Ok(meta)
     }
-}
-
-/// A path inside the layer: relative, no `..`, no root.
-fn clean_relative(p: &Path) -> Result<PathBuf> {
-    let mut out = PathBuf::new();
-    for c in p.components() {
-        match c {
-            Component::Normal(n) => out.push(n),
-            Component::CurDir => {}
-            Component::RootDir => {}
-            Component::ParentDir | Component::Prefix(_) => {
-                return Err(ImageError::InvalidArchive(format!(
-                    "layer entry {} escapes the layer",
-                    p.display()
-                )))
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// Extracts a tar stream into `dst`, turning `.wh.` entries into overlay whiteouts.
-pub fn unpack(r: impl Read, dst: &Path) -> Result<()> {
-    let mut ar = tar::Archive::new(r);
-    ar.set_preserve_permissions(true);
-    ar.set_preserve_ownerships(true);
-    ar.set_preserve_mtime(true);
-    ar.set_unpack_xattrs(true);
-    ar.set_overwrite(true);
-    let mut dirs = Vec::new();
-    let bad = |e: io::Error| ImageError::InvalidArchive(format!("invalid layer tar: {e}"));
-    for entry in ar.entries().map_err(bad)? {
-        let mut entry = entry.map_err(bad)?;
-        let path = clean_relative(&entry.path().map_err(bad)?)?;
-        let Some(name) = path.file_name().map(|n| n.to_string_lossy().into_owned()) else {
-            continue; // the root itself
-        };
-        let parent = path.parent().unwrap_or(Path::new(""));
-        if name == OPAQUE_WHITEOUT {
-            let dir = dst.join(parent);
-            fs::create_dir_all(&dir).map_err(|e| ImageError::io("creating dir", e))?;
-            set_opaque(&dir)?;
-            continue;
-        }
-        if let Some(hidden) = name.strip_prefix(WHITEOUT_PREFIX) {
-            let target = dst.join(parent).join(hidden);
-            fs::create_dir_all(dst.join(parent)).map_err(|e| ImageError::io("creating dir", e))?;
-            let _ = fs::remove_file(&target);
-            make_whiteout(&target)?;
-            continue;
-        }
-        if entry.header().entry_type().is_dir() {
-            dirs.push(path.clone());
-        }
-        entry.unpack_in(dst).map_err(|e| {
-            // tar nests the cause (a refused path, a decompression bomb): show the chain.
-            let mut msg = format!("cannot unpack {}: {e}", path.display());
-            let mut cause = std::error::Error::source(&e);
-            while let Some(c) = cause {
-                msg.push_str(&format!(": {c}"));
-                cause = c.source();
-            }
-            ImageError::InvalidArchive(msg)
-        })?;
-    }
-    Ok(())
-}
-
-fn make_whiteout(path: &Path) -> Result<()> {
-    use nix::sys::stat::{mknod, Mode, SFlag};
-    mknod(path, SFlag::S_IFCHR, Mode::empty(), 0)
-        .map_err(|e| ImageError::io(format!("whiteout {}", path.display()), e.into()))
-}
-
-fn set_opaque(dir: &Path) -> Result<()> {
-    use std::ffi::CString;
-    use std::os::unix::ffi::OsStrExt;
-    let c = CString::new(dir.as_os_str().as_bytes())
-        .map_err(|_| ImageError::InvalidArchive("path with NUL".into()))?;
-    let name = c"trusted.overlay.opaque";
-    // SAFETY: both strings are valid NUL-terminated C strings, the value is 1 byte long.
-    let rc = unsafe { libc::lsetxattr(c.as_ptr(), name.as_ptr(), b"y".as_ptr().cast(), 1, 0) };
-    if rc != 0 {
-        return Err(ImageError::io(
-            format!("opaque dir {}", dir.display()),
-            io::Error::last_os_error(),
-        ));
-    }
-    Ok(())
 }
 
 /// Finds a file in a stack of layer dirs (top first) as overlay would show it.
@@ -626,6 +548,87 @@ mod hostile_tests {
         );
         assert!(s.store.apply(None, &finish(t)[..], None, None).is_err());
         assert_untouched(&s);
+    }
+
+    #[test]
+    fn whiteouts_through_a_symlink_are_refused() {
+        let s = setup();
+        for name in ["link/.wh.secret", "link/.wh..wh..opq"] {
+            let mut t = vec![];
+            entry(
+                &mut t,
+                "link",
+                tar::EntryType::Symlink,
+                Some(s.outside.to_str().unwrap()),
+                b"",
+            );
+            entry(&mut t, name, tar::EntryType::Regular, None, b"");
+            let err = s.store.apply(None, &finish(t)[..], None, None).unwrap_err();
+            assert!(
+                err.to_string().contains("out of the layer"),
+                "{name}: {err}"
+            );
+            assert_untouched(&s);
+            let opaque = nix::sys::stat::lstat(&s.outside).unwrap();
+            assert_eq!(opaque.st_mode & libc::S_IFMT, libc::S_IFDIR);
+        }
+    }
+
+    #[test]
+    fn files_keep_owner_mode_time_and_xattrs_and_dirs_keep_their_time() {
+        use std::os::unix::fs::MetadataExt;
+        let s = setup();
+        let mut b = tar::Builder::new(Vec::new());
+        let mut d = header("etc/", tar::EntryType::Directory, 0);
+        d.set_mode(0o750);
+        d.set_mtime(1_000_000);
+        d.set_cksum();
+        b.append(&d, &[][..]).unwrap();
+        let mut f = header("etc/tool", tar::EntryType::Regular, 5);
+        f.set_mode(0o4755);
+        f.set_uid(1234);
+        f.set_gid(5678);
+        f.set_mtime(2_000_000);
+        f.set_cksum();
+        b.append_pax_extensions([("SCHILY.xattr.user.berth", &b"yes"[..])])
+            .unwrap();
+        b.append(&f, &b"hello"[..]).unwrap();
+        // A file in a directory the tar never lists.
+        let mut n = header("new/dir/file", tar::EntryType::Regular, 2);
+        n.set_cksum();
+        b.append(&n, &b"hi"[..]).unwrap();
+        let meta = s
+            .store
+            .apply(None, &b.into_inner().unwrap()[..], None, None)
+            .unwrap();
+        let diff = s.store.diff_dir(&meta.chain_id);
+        let tool = fs::metadata(diff.join("etc/tool")).unwrap();
+        assert_eq!(fs::read(diff.join("etc/tool")).unwrap(), b"hello");
+        assert_eq!(tool.mode() & 0o7777, 0o4755);
+        assert_eq!((tool.uid(), tool.gid()), (1234, 5678));
+        assert_eq!(tool.mtime(), 2_000_000);
+        let etc = fs::metadata(diff.join("etc")).unwrap();
+        assert_eq!(etc.mode() & 0o7777, 0o750);
+        assert_eq!(
+            etc.mtime(),
+            1_000_000,
+            "the dir time survives writes into it"
+        );
+        assert_eq!(fs::read(diff.join("new/dir/file")).unwrap(), b"hi");
+        // user.* xattrs need a file system that has them (tmpfs before 6.6 does not).
+        let mut value = [0u8; 8];
+        let path =
+            std::ffi::CString::new(diff.join("etc/tool").as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: valid C strings and a buffer of the given length.
+        let n = unsafe {
+            libc::lgetxattr(
+                path.as_ptr(),
+                c"user.berth".as_ptr(),
+                value.as_mut_ptr().cast(),
+                value.len(),
+            )
+        };
+        assert_eq!(&value[..n as usize], b"yes");
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod error;
 pub mod layer;
 pub mod reference;
 pub mod store;
+pub mod unpack;
 
 pub use digest::Digest;
 pub use error::ImageError;
