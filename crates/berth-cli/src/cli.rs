@@ -139,6 +139,15 @@ pub enum RegistryCommand {
         /// Require basic auth from this htpasswd file (bcrypt, `htpasswd -B`)
         #[arg(long)]
         htpasswd: Option<PathBuf>,
+        /// Serve HTTPS with this PEM certificate (chain)
+        #[arg(long = "tls-cert", requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The PEM private key of --tls-cert
+        #[arg(long = "tls-key", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+        /// Require client certificates signed by these CAs (PEM)
+        #[arg(long = "tls-client-ca", requires = "tls_cert")]
+        tls_client_ca: Option<PathBuf>,
     },
     /// Delete blobs no manifest references (run it with the registry stopped)
     GarbageCollect {
@@ -547,9 +556,13 @@ pub struct DaemonArgs {
     pub log_level: String,
     #[arg(long = "cgroup-parent", default_value = "/berth")]
     pub cgroup_parent: String,
-    /// A registry to reach over plain HTTP (loopback ones always are)
+    /// A registry whose certificate is not checked, or reached over plain HTTP when it
+    /// has no TLS (host, host:port or CIDR; loopback ones always are)
     #[arg(long = "insecure-registry")]
     pub insecure_registries: Vec<String>,
+    /// Per-registry CA and client certificates: <dir>/<host:port>/{ca.crt,client.cert,client.key}
+    #[arg(long = "registry-certs-dir", default_value = berth_registry::tls::DEFAULT_CERTS_DIR)]
+    pub registry_certs_dir: PathBuf,
     /// Shims kept started ahead of time (0: start each one on demand)
     #[arg(long = "warm-shims", default_value_t = 1)]
     pub warm_shims: usize,

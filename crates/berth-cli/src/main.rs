@@ -61,7 +61,22 @@ fn main() {
                 addr,
                 root,
                 htpasswd,
-            }) => registry_serve(&addr, &root, htpasswd.as_deref()),
+                tls_cert,
+                tls_key,
+                tls_client_ca,
+            }) => registry_serve(berth_registry::server::ServeOptions {
+                addr: &addr,
+                root: &root,
+                htpasswd: htpasswd.as_deref(),
+                tls: tls_cert
+                    .as_deref()
+                    .zip(tls_key.as_deref())
+                    .map(|(cert, key)| berth_registry::tls::ServerFiles {
+                        cert,
+                        key,
+                        client_ca: tls_client_ca.as_deref(),
+                    }),
+            }),
             Command::Registry(cli::RegistryCommand::GarbageCollect { root, dry_run }) => {
                 registry_gc(&root, dry_run)
             }
@@ -119,6 +134,7 @@ fn daemon(a: DaemonArgs) -> i32 {
         cgroup_parent: a.cgroup_parent,
         warm_shims: a.warm_shims,
         insecure_registries: a.insecure_registries,
+        registry_certs_dir: a.registry_certs_dir,
     };
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -139,7 +155,7 @@ fn daemon(a: DaemonArgs) -> i32 {
     }
 }
 
-fn registry_serve(addr: &str, root: &std::path::Path, htpasswd: Option<&std::path::Path>) -> i32 {
+fn registry_serve(opts: berth_registry::server::ServeOptions<'_>) -> i32 {
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -150,7 +166,7 @@ fn registry_serve(addr: &str, root: &std::path::Path, htpasswd: Option<&std::pat
             return 1;
         }
     };
-    match rt.block_on(berth_registry::server::serve(addr, root, htpasswd)) {
+    match rt.block_on(berth_registry::server::serve(opts)) {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("berth registry: {e}");

@@ -163,6 +163,58 @@ fn serves_skopeo_berth_and_docker() {
 }
 
 #[test]
+fn serves_https_to_berth_skopeo_and_docker() {
+    let d = Daemon::start();
+    d.make_busybox();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let (cert_file, key_file) = (d.dir.join("reg.crt"), d.dir.join("reg.key"));
+    std::fs::write(&cert_file, cert.pem()).unwrap();
+    std::fs::write(&key_file, key.serialize_pem()).unwrap();
+    let reg = BerthRegistry::start_with(&[
+        "--tls-cert",
+        cert_file.to_str().unwrap(),
+        "--tls-key",
+        key_file.to_str().unwrap(),
+    ]);
+    // Only TLS is spoken: a plain request gets no HTTP answer.
+    assert_eq!(reg.http("GET", "/v2/", &[], b"").0, 0);
+    let curl = Command::new("curl")
+        .args(["-sk", "-o", "/dev/null", "-w", "%{http_code}"])
+        .arg(format!("https://{}/v2/", reg.addr))
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&curl), "200");
+    // A loopback registry is insecure, as in Docker: HTTPS without the certificate check.
+    let name = format!("{}/tls/bb:1", reg.addr);
+    ok(d.berth(&["tag", "busybox", &name]));
+    assert!(ok(d.berth(&["push", &name])).contains("digest: sha256:"));
+    ok(d.berth(&["rmi", &name]));
+    ok(d.berth(&["pull", &name]));
+    assert_eq!(ok(d.berth(&["run", "--rm", &name, "echo", "tls"])), "tls");
+    if std::path::Path::new(DOCKER).exists() {
+        let via = format!("{}/tls/docker:2", reg.addr);
+        ok(d.docker(&["tag", &name, &via]));
+        ok(d.docker(&["push", &via]));
+        ok(d.docker(&["rmi", &via]));
+        ok(d.docker(&["pull", &via]));
+    }
+    if Command::new("skopeo").arg("--version").output().is_ok() {
+        let oci = d.dir.join("oci-tls");
+        let down = Command::new("skopeo")
+            .args(["copy", "--src-tls-verify=false"])
+            .arg(format!("docker://{name}"))
+            .arg(format!("oci:{}:x", oci.display()))
+            .output()
+            .unwrap();
+        assert!(down.status.success(), "{}", stderr(&down));
+    }
+}
+
+#[test]
 fn protocol_details_and_errors() {
     let reg = BerthRegistry::start();
     let blob = b"a blob in two chunks".to_vec();

@@ -16,8 +16,11 @@ pub struct DaemonConfig {
     pub cgroup_parent: String,
     /// How many shims to keep started ahead of time.
     pub warm_shims: usize,
-    /// Registries reached over plain HTTP besides loopback ones.
+    /// Registries whose certificates are not checked (or reached over plain HTTP when
+    /// they have no TLS), besides loopback ones.
     pub insecure_registries: Vec<String>,
+    /// Per-registry CAs and client certificates (`<dir>/<host:port>/ca.crt`).
+    pub registry_certs_dir: PathBuf,
 }
 
 impl DaemonConfig {

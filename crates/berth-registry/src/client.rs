@@ -2,13 +2,23 @@
 
 use crate::auth::{parse_challenge, Challenge, Credentials, TokenResponse};
 use crate::error::{RegistryError, Result};
+use crate::tls;
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{combinators::BoxBody, BodyExt, Empty, Full};
 use hyper::body::Incoming;
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::{connect::HttpConnector, Client as HyperClient};
 use hyper_util::rt::TokioExecutor;
-use std::sync::Mutex;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const USER_AGENT: &str = concat!("berth/", env!("CARGO_PKG_VERSION"));
+/// How long an insecure registry gets to answer over HTTPS before plain HTTP is tried.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Docker Hub's API host for `docker.io` references.
 pub const DOCKER_HUB_API: &str = "registry-1.docker.io";
@@ -24,16 +34,41 @@ pub fn bytes(b: impl Into<Bytes>) -> Body {
     Full::new(b.into()).map_err(|never| match never {}).boxed()
 }
 
+type Http = HyperClient<HttpsConnector<HttpConnector>, Body>;
+
+/// How registries are reached.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Registries reached without checking their certificate, or over plain HTTP when
+    /// they do not speak TLS (`--insecure-registry`): `host`, `host:port` or a CIDR.
+    pub insecure: Vec<String>,
+    /// Per-registry CAs and client certificates, Docker's `certs.d` layout.
+    pub certs_dir: PathBuf,
+    /// Loopback registries are insecure, as in Docker (127.0.0.0/8 always is). Only
+    /// tests of certificate checks turn this off.
+    pub loopback_insecure: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            insecure: vec![],
+            certs_dir: PathBuf::from(tls::DEFAULT_CERTS_DIR),
+            loopback_insecure: true,
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct Client {
-    http: HyperClient<HttpConnector, Body>,
-    /// Registries reached over plain HTTP besides loopback ones (`--insecure-registry`).
-    insecure: Vec<String>,
+    settings: Arc<Settings>,
+    /// One HTTP client per registry and TLS mode, so connections are reused across pulls.
+    transports: Arc<Mutex<HashMap<(String, bool), Http>>>,
 }
 
 /// One repository on one registry, with the auth it has earned so far.
 pub struct Session {
-    client: Client,
+    http: Http,
     pub registry: String,
     base: String,
     pub repository: String,
@@ -43,19 +78,47 @@ pub struct Session {
     authorization: Mutex<Option<String>>,
 }
 
+/// `host` without its port, and without the brackets of an IPv6 address.
+fn host_only(host: &str) -> &str {
+    let h = match host.rsplit_once(':') {
+        Some((h, p)) if p.chars().all(|c| c.is_ascii_digit()) && !h.ends_with(':') => h,
+        _ => host,
+    };
+    h.trim_start_matches('[').trim_end_matches(']')
+}
+
 fn is_loopback(host: &str) -> bool {
-    let h = host
-        .rsplit_once(':')
-        .map(|(h, p)| {
-            if p.chars().all(|c| c.is_ascii_digit()) {
-                h
-            } else {
-                host
-            }
-        })
-        .unwrap_or(host);
-    let h = h.trim_start_matches('[').trim_end_matches(']');
-    h == "localhost" || h.starts_with("127.") || h == "::1"
+    let h = host_only(host);
+    h == "localhost" || h.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Whether `host` matches an `--insecure-registry` entry: the name itself, with or
+/// without port, or a CIDR holding its address.
+fn matches_insecure(entry: &str, host: &str, registry: &str) -> bool {
+    if entry == host || entry == registry || entry == host_only(host) {
+        return true;
+    }
+    let Some((net, bits)) = entry.split_once('/') else {
+        return false;
+    };
+    let (Ok(net), Ok(bits), Ok(ip)) = (
+        net.parse::<IpAddr>(),
+        bits.parse::<u32>(),
+        host_only(host).parse::<IpAddr>(),
+    ) else {
+        return false;
+    };
+    match (net, ip) {
+        (IpAddr::V4(n), IpAddr::V4(a)) if bits <= 32 => {
+            let mask = u32::MAX.checked_shl(32 - bits).unwrap_or(0);
+            u32::from(n) & mask == u32::from(a) & mask
+        }
+        (IpAddr::V6(n), IpAddr::V6(a)) if bits <= 128 => {
+            let mask = u128::MAX.checked_shl(128 - bits).unwrap_or(0);
+            u128::from(n) & mask == u128::from(a) & mask
+        }
+        _ => false,
+    }
 }
 
 fn challenge_of(resp: &Response<Incoming>) -> Option<Challenge> {
@@ -65,16 +128,67 @@ fn challenge_of(resp: &Response<Incoming>) -> Option<Challenge> {
         .and_then(parse_challenge)
 }
 
+/// An error with its causes: hyper's own message says little ("client error (Connect)").
+fn describe(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut msg = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !msg.contains(&text) {
+            msg.push_str(": ");
+            msg.push_str(&text);
+        }
+        cause = c.source();
+    }
+    msg
+}
+
 impl Client {
     pub fn new(insecure: Vec<String>) -> Self {
-        Self {
-            http: HyperClient::builder(TokioExecutor::new()).build_http(),
+        Self::with_settings(Settings {
             insecure,
+            ..Settings::default()
+        })
+    }
+
+    pub fn with_settings(settings: Settings) -> Self {
+        Self {
+            settings: Arc::new(settings),
+            transports: Arc::default(),
         }
     }
 
-    /// A session for `repository` on `registry` (`docker.io`, `localhost:5000`).
-    pub fn session(
+    fn is_insecure(&self, host: &str, registry: &str) -> bool {
+        (self.settings.loopback_insecure && is_loopback(host))
+            || self
+                .settings
+                .insecure
+                .iter()
+                .any(|i| matches_insecure(i, host, registry))
+    }
+
+    /// The HTTP client for `host`: certificates checked (`verify`) or not.
+    fn transport(&self, host: &str, verify: bool) -> Result<Http> {
+        let mut cache = self.transports.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(http) = cache.get(&(host.to_string(), verify)) {
+            return Ok(http.clone());
+        }
+        let config = tls::client_config(&self.settings.certs_dir, host, verify)
+            .map_err(|e| RegistryError::Connect(format!("TLS settings for {host}: {e}")))?;
+        let connector = HttpsConnectorBuilder::new()
+            .with_tls_config(config)
+            .https_or_http()
+            .enable_http1()
+            .build();
+        let http = HyperClient::builder(TokioExecutor::new()).build(connector);
+        cache.insert((host.to_string(), verify), http.clone());
+        Ok(http)
+    }
+
+    /// A session for `repository` on `registry` (`docker.io`, `localhost:5000`). HTTPS,
+    /// its certificate checked; an insecure registry is tried over HTTPS without the check
+    /// and then over plain HTTP, as Docker does.
+    pub async fn session(
         &self,
         registry: &str,
         repository: &str,
@@ -85,16 +199,25 @@ impl Client {
         } else {
             registry
         };
-        let plain = is_loopback(host) || self.insecure.iter().any(|i| i == host || i == registry);
-        if !plain {
-            return Err(RegistryError::Connect(format!(
-                "berth reaches {host} only over HTTPS, which it does not speak yet; a registry on loopback or named with --insecure-registry is used over plain HTTP"
-            )));
+        let insecure = self.is_insecure(host, registry);
+        let http = self.transport(host, !insecure)?;
+        let mut base = format!("https://{host}");
+        if insecure {
+            let probe = Request::get(format!("{base}/v2/"))
+                .header("User-Agent", USER_AGENT)
+                .body(empty())
+                .map_err(|e| RegistryError::Connect(e.to_string()))?;
+            let speaks_tls = tokio::time::timeout(PROBE_TIMEOUT, http.request(probe))
+                .await
+                .is_ok_and(|r| r.is_ok());
+            if !speaks_tls {
+                base = format!("http://{host}");
+            }
         }
         Ok(Session {
-            client: self.clone(),
+            http,
             registry: registry.to_string(),
-            base: format!("http://{host}"),
+            base,
             repository: repository.to_string(),
             creds,
             push: false,
@@ -102,53 +225,12 @@ impl Client {
         })
     }
 
-    async fn send(
-        &self,
-        url: &str,
-        accept: Option<&str>,
-        authorization: Option<&str>,
-    ) -> Result<Response<Incoming>> {
-        self.send_full(Method::GET, url, &[], accept, authorization, empty())
-            .await
-    }
-
-    async fn send_full(
-        &self,
-        method: Method,
-        url: &str,
-        headers: &[(&str, String)],
-        accept: Option<&str>,
-        authorization: Option<&str>,
-        body: Body,
-    ) -> Result<Response<Incoming>> {
-        let mut b = Request::builder()
-            .method(method)
-            .uri(url)
-            .header("User-Agent", concat!("berth/", env!("CARGO_PKG_VERSION")));
-        for (k, v) in headers {
-            b = b.header(*k, v);
-        }
-        if let Some(a) = accept {
-            b = b.header("Accept", a);
-        }
-        if let Some(a) = authorization {
-            b = b.header("Authorization", a);
-        }
-        let req = b
-            .body(body)
-            .map_err(|e| RegistryError::Connect(e.to_string()))?;
-        self.http
-            .request(req)
-            .await
-            .map_err(|e| RegistryError::Connect(format!("{url}: {e}")))
-    }
-
     /// Checks credentials against a registry (`docker login`): its `/v2/` must accept them,
     /// directly (basic) or through its token service (bearer).
     pub async fn login(&self, registry: &str, creds: Credentials) -> Result<()> {
-        let s = self.session(registry, "", Some(creds))?;
+        let s = self.session(registry, "", Some(creds)).await?;
         let url = format!("{}/v2/", s.base);
-        let resp = self.send(&url, None, None).await?;
+        let resp = s.send(&url, None, None).await?;
         if resp.status().is_success() {
             return Ok(()); // an open registry accepts anyone
         }
@@ -169,7 +251,7 @@ impl Client {
             c => c,
         };
         let header = s.authorize(&challenge).await?;
-        let resp = self.send(&url, None, Some(&header)).await?;
+        let resp = s.send(&url, None, Some(&header)).await?;
         if resp.status().is_success() {
             Ok(())
         } else {
@@ -192,6 +274,53 @@ pub async fn read_limited(resp: Response<Incoming>, limit: usize) -> Result<Byte
 }
 
 impl Session {
+    async fn send(
+        &self,
+        url: &str,
+        accept: Option<&str>,
+        authorization: Option<&str>,
+    ) -> Result<Response<Incoming>> {
+        self.send_full(Method::GET, url, &[], accept, authorization, empty())
+            .await
+    }
+
+    async fn send_full(
+        &self,
+        method: Method,
+        url: &str,
+        headers: &[(&str, String)],
+        accept: Option<&str>,
+        authorization: Option<&str>,
+        body: Body,
+    ) -> Result<Response<Incoming>> {
+        let mut b = Request::builder()
+            .method(method.clone())
+            .uri(url)
+            .header("User-Agent", USER_AGENT);
+        for (k, v) in headers {
+            b = b.header(*k, v);
+        }
+        if let Some(a) = accept {
+            b = b.header("Accept", a);
+        }
+        if let Some(a) = authorization {
+            b = b.header("Authorization", a);
+        }
+        let req = b
+            .body(body)
+            .map_err(|e| RegistryError::Connect(e.to_string()))?;
+        self.http.request(req).await.map_err(|e| {
+            let verb = method.as_str().to_ascii_lowercase();
+            let verb = format!("{}{}", verb[..1].to_ascii_uppercase(), &verb[1..]);
+            RegistryError::Connect(format!("{verb} \"{url}\": {}", describe(&e)))
+        })
+    }
+
+    /// `https://host` or `http://host`, as chosen when the session began.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
     fn url(&self, path: &str) -> String {
         format!("{}/v2/{}/{}", self.base, self.repository, path)
     }
@@ -208,7 +337,6 @@ impl Session {
     pub async fn get(&self, path: &str, accept: Option<&str>) -> Result<Response<Incoming>> {
         let url = self.url(path);
         let mut resp = self
-            .client
             .send(&url, accept, self.current_auth().as_deref())
             .await?;
         if resp.status() == StatusCode::UNAUTHORIZED {
@@ -216,7 +344,7 @@ impl Session {
                 .ok_or_else(|| RegistryError::Unauthorized(self.repository.clone()))?;
             let header = self.authorize(&challenge).await?;
             *self.authorization.lock().unwrap_or_else(|p| p.into_inner()) = Some(header.clone());
-            resp = self.client.send(&url, accept, Some(&header)).await?;
+            resp = self.send(&url, accept, Some(&header)).await?;
         }
         for _ in 0..5 {
             if !resp.status().is_redirection() {
@@ -235,7 +363,7 @@ impl Session {
             } else {
                 loc
             };
-            resp = self.client.send(&next, accept, None).await?;
+            resp = self.send(&next, accept, None).await?;
         }
         self.check(resp, path).await
     }
@@ -264,7 +392,7 @@ impl Session {
     /// Earns authorization up front (a streamed body cannot be sent twice).
     pub async fn authenticate(&self) -> Result<()> {
         let url = format!("{}/v2/", self.base);
-        let resp = self.client.send(&url, None, None).await?;
+        let resp = self.send(&url, None, None).await?;
         if resp.status() != StatusCode::UNAUTHORIZED {
             return Ok(());
         }
@@ -299,16 +427,15 @@ impl Session {
         } else {
             self.url(path_or_url)
         };
-        self.client
-            .send_full(
-                method,
-                &url,
-                headers,
-                None,
-                self.current_auth().as_deref(),
-                body,
-            )
-            .await
+        self.send_full(
+            method,
+            &url,
+            headers,
+            None,
+            self.current_auth().as_deref(),
+            body,
+        )
+        .await
     }
 
     async fn authorize(&self, challenge: &Challenge) -> Result<String> {
@@ -333,13 +460,8 @@ impl Session {
                 ]);
                 let sep = if realm.contains('?') { '&' } else { '?' };
                 let url = format!("{realm}{sep}{q}");
-                if !url.starts_with("http://") {
-                    return Err(RegistryError::Connect(format!(
-                        "token service {realm} needs HTTPS, which berth does not speak yet"
-                    )));
-                }
                 let basic = self.creds.as_ref().map(|c| c.basic_header());
-                let resp = self.client.send(&url, None, basic.as_deref()).await?;
+                let resp = self.send(&url, None, basic.as_deref()).await?;
                 if !resp.status().is_success() {
                     return Err(RegistryError::Unauthorized(self.repository.clone()));
                 }
@@ -381,14 +503,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn loopback_is_plain_http_others_refused() {
+    fn loopback_and_listed_registries_are_insecure() {
         assert!(is_loopback("127.0.0.1:5000"));
+        assert!(is_loopback("127.3.0.1"));
         assert!(is_loopback("localhost"));
         assert!(is_loopback("[::1]:5000"));
         assert!(!is_loopback("registry.example:5000"));
-        let c = Client::new(vec!["registry.example:5000".into()]);
-        assert!(c.session("registry.example:5000", "a/b", None).is_ok());
-        assert!(c.session("docker.io", "library/busybox", None).is_err());
+        let c = Client::new(vec![
+            "registry.example:5000".into(),
+            "10.1.0.0/16".into(),
+            "plain.example".into(),
+        ]);
+        assert!(c.is_insecure("registry.example:5000", "registry.example:5000"));
+        assert!(c.is_insecure("10.1.200.3:5000", "10.1.200.3:5000"));
+        assert!(!c.is_insecure("10.2.0.1:5000", "10.2.0.1:5000"));
+        assert!(c.is_insecure("plain.example:443", "plain.example:443"));
+        assert!(!c.is_insecure(DOCKER_HUB_API, "docker.io"));
+        assert!(c.is_insecure("127.0.0.1:5000", "127.0.0.1:5000"));
         assert_eq!(percent("repository:a/b:pull"), "repository%3Aa%2Fb%3Apull");
     }
 }

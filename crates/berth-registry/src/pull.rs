@@ -277,7 +277,11 @@ pub async fn pull(
     progress: mpsc::Sender<Progress>,
 ) -> Result<Digest> {
     let r = &req.reference;
-    let session = Arc::new(client.session(&r.domain, &r.path, req.creds.clone())?);
+    let session = Arc::new(
+        client
+            .session(&r.domain, &r.path, req.creds.clone())
+            .await?,
+    );
     let wanted = match (&r.digest, &r.tag) {
         (Some(d), _) => d.to_string(),
         (None, Some(t)) => t.clone(),

@@ -249,7 +249,9 @@ pub async fn push(
 ) -> Result<Digest> {
     let r = &req.reference;
     let tag = r.tag.clone().unwrap_or_else(|| "latest".into());
-    let mut session = client.session(&r.domain, &r.path, req.creds.clone())?;
+    let mut session = client
+        .session(&r.domain, &r.path, req.creds.clone())
+        .await?;
     session.push = true;
     session.authenticate().await?;
     let _ = progress

@@ -56,6 +56,9 @@ impl Daemon {
             .arg("--exec-root")
             .arg(self.dir.join("run"))
             .args(["--cgroup-parent", &self.cgroup_parent])
+            // Its own certs.d: nothing from the machine's /etc/docker/certs.d.
+            .arg("--registry-certs-dir")
+            .arg(self.dir.join("certs.d"))
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log)

@@ -41,7 +41,13 @@ impl Engine {
         std::fs::create_dir_all(cfg.exec_root.join("s"))?;
         let images = Arc::new(ImageStore::open(&cfg.data_root)?);
         Ok(Arc::new(Self {
-            registry: berth_registry::client::Client::new(cfg.insecure_registries.clone()),
+            registry: berth_registry::client::Client::with_settings(
+                berth_registry::client::Settings {
+                    insecure: cfg.insecure_registries.clone(),
+                    certs_dir: cfg.registry_certs_dir.clone(),
+                    loopback_insecure: true,
+                },
+            ),
             cfg,
             images,
             containers: RwLock::new(HashMap::new()),

@@ -45,57 +45,83 @@ fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Resp {
     )
 }
 
-/// Runs the registry until the process ends; with `htpasswd`, every request needs basic auth.
-pub async fn serve(
-    addr: &str,
-    root: &std::path::Path,
-    htpasswd: Option<&std::path::Path>,
-) -> std::io::Result<()> {
-    let storage = Arc::new(Storage::open(root)?);
-    let auth = Arc::new(htpasswd.map(htpasswd::Htpasswd::load).transpose()?);
-    let listener = tokio::net::TcpListener::bind(addr).await?;
+/// Where and how `berth registry serve` listens.
+pub struct ServeOptions<'a> {
+    pub addr: &'a str,
+    pub root: &'a std::path::Path,
+    /// Every request needs basic auth from this htpasswd file.
+    pub htpasswd: Option<&'a std::path::Path>,
+    /// HTTPS with these certificates.
+    pub tls: Option<crate::tls::ServerFiles<'a>>,
+}
+
+/// Runs the registry until the process ends.
+pub async fn serve(opts: ServeOptions<'_>) -> std::io::Result<()> {
+    let storage = Arc::new(Storage::open(opts.root)?);
+    let auth = Arc::new(opts.htpasswd.map(htpasswd::Htpasswd::load).transpose()?);
+    let tls = opts
+        .tls
+        .map(crate::tls::server_config)
+        .transpose()?
+        .map(|c| tokio_rustls::TlsAcceptor::from(Arc::new(c)));
+    let listener = tokio::net::TcpListener::bind(opts.addr).await?;
     eprintln!(
-        "berth registry: serving {} on http://{}",
-        root.display(),
+        "berth registry: serving {} on {}://{}",
+        opts.root.display(),
+        if tls.is_some() { "https" } else { "http" },
         listener.local_addr()?
     );
     loop {
         let (stream, _) = listener.accept().await?;
-        let storage = storage.clone();
-        let auth = auth.clone();
+        let (storage, auth, tls) = (storage.clone(), auth.clone(), tls.clone());
         tokio::spawn(async move {
-            let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
-                let storage = storage.clone();
-                let auth = auth.clone();
-                async move {
-                    if let Some(a) = auth.as_ref() {
-                        let header = req
-                            .headers()
-                            .get("Authorization")
-                            .and_then(|v| v.to_str().ok())
-                            .map(str::to_string);
-                        let a_ok = tokio::task::block_in_place(|| a.allows(header.as_deref()));
-                        if !a_ok {
-                            let mut r = error(
-                                StatusCode::UNAUTHORIZED,
-                                "UNAUTHORIZED",
-                                "authentication required",
-                            );
-                            r.headers_mut().insert(
-                                "WWW-Authenticate",
-                                http::HeaderValue::from_static("Basic realm=\"berth registry\""),
-                            );
-                            return Ok::<_, std::convert::Infallible>(r);
-                        }
+            match tls {
+                // A failed handshake ends only that connection.
+                Some(acceptor) => {
+                    if let Ok(stream) = acceptor.accept(stream).await {
+                        serve_connection(stream, storage, auth).await;
                     }
-                    Ok::<_, std::convert::Infallible>(handle(&storage, req).await)
                 }
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), svc)
-                .await;
+                None => serve_connection(stream, storage, auth).await,
+            }
         });
     }
+}
+
+async fn serve_connection<IO>(io: IO, storage: Arc<Storage>, auth: Arc<Option<htpasswd::Htpasswd>>)
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
+        let storage = storage.clone();
+        let auth = auth.clone();
+        async move {
+            if let Some(a) = auth.as_ref() {
+                let header = req
+                    .headers()
+                    .get("Authorization")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string);
+                let a_ok = tokio::task::block_in_place(|| a.allows(header.as_deref()));
+                if !a_ok {
+                    let mut r = error(
+                        StatusCode::UNAUTHORIZED,
+                        "UNAUTHORIZED",
+                        "authentication required",
+                    );
+                    r.headers_mut().insert(
+                        "WWW-Authenticate",
+                        http::HeaderValue::from_static("Basic realm=\"berth registry\""),
+                    );
+                    return Ok::<_, std::convert::Infallible>(r);
+                }
+            }
+            Ok::<_, std::convert::Infallible>(handle(&storage, req).await)
+        }
+    });
+    let _ = hyper::server::conn::http1::Builder::new()
+        .serve_connection(TokioIo::new(io), svc)
+        .await;
 }
 
 /// What a path under `/v2/` names.
