@@ -118,3 +118,29 @@ impl ProgressMessage {
         }
     }
 }
+
+/// `GET /distribution/{name}/json`: what a reference names on its registry.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct DistributionInspect {
+    pub descriptor: Descriptor,
+    pub platforms: Vec<Platform>,
+}
+
+/// An OCI content descriptor.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Descriptor {
+    pub media_type: String,
+    pub digest: String,
+    pub size: u64,
+}
+
+/// An OCI platform.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Platform {
+    pub architecture: String,
+    pub os: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
+}

@@ -27,6 +27,51 @@ fn pull_from_a_loopback_registry() {
         ok(d.berth(&["run", "--rm", &name, "echo", "pulled"])),
         "pulled"
     );
+    // What the registry holds, without pulling: the manifest's descriptor and platforms.
+    let digest = out
+        .lines()
+        .find_map(|l| l.strip_prefix("Digest: "))
+        .unwrap()
+        .to_string();
+    let get = |path: &str| {
+        d.raw_http(&format!(
+            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        ))
+    };
+    let (status, body) = get(&format!("/v1.45/distribution/{name}/json"));
+    assert_eq!(status, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["Descriptor"]["digest"], digest.as_str(), "{body}");
+    assert!(v["Descriptor"]["size"].as_u64().unwrap() > 0, "{body}");
+    assert_eq!(v["Platforms"][0]["os"], "linux", "{body}");
+    assert_eq!(v["Platforms"][0]["architecture"], "amd64", "{body}");
+    let (status, body) = get(&format!("/distribution/{}/team/bb:nope/json", reg.addr));
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("manifest unknown"), "{body}");
+    let (status, _) = get("/distribution/Not_Valid!/json");
+    assert_eq!(status, 400);
+    // docker-py's get_registry_data reads it.
+    let py = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import docker, sys\n\
+             c = docker.DockerClient(base_url='unix://' + sys.argv[1])\n\
+             r = c.images.get_registry_data(sys.argv[2])\n\
+             print(r.id, r.has_platform('linux/amd64'))",
+        )
+        .arg(&d.socket)
+        .arg(&name)
+        .output()
+        .unwrap();
+    if !stderr(&py).contains("No module named 'docker'") {
+        assert_eq!(
+            stdout(&py).trim(),
+            format!("{digest} True"),
+            "{}",
+            stderr(&py)
+        );
+    }
+
     // Again: every layer is there already.
     let again = ok(d.berth(&["pull", &name]));
     assert!(

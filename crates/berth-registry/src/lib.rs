@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod client;
 pub mod error;
+pub mod inspect;
 pub mod manifest;
 pub mod pull;
 pub mod push;

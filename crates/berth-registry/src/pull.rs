@@ -65,7 +65,12 @@ async fn send(p: &mpsc::Sender<Progress>, msg: Progress) {
     let _ = p.send(msg).await;
 }
 
-async fn fetch_manifest(s: &Session, reference: &str) -> Result<(Bytes, String, Digest)> {
+/// A manifest or index by tag or digest: its body, media type header and digest (checked
+/// against the reference when that is a digest).
+pub(crate) async fn fetch_manifest(
+    s: &Session,
+    reference: &str,
+) -> Result<(Bytes, String, Digest)> {
     let resp = s
         .get(&format!("manifests/{reference}"), Some(manifest::ACCEPT))
         .await?;
@@ -88,6 +93,22 @@ async fn fetch_manifest(s: &Session, reference: &str) -> Result<(Bytes, String, 
         }
     }
     Ok((body, ct, digest))
+}
+
+/// An image config blob, bounded and checked against its digest.
+pub(crate) async fn fetch_config(s: &Session, config: &Descriptor) -> Result<Bytes> {
+    let resp = s.get(&format!("blobs/{}", config.digest), None).await?;
+    let bytes = read_limited(resp, MAX_CONFIG).await?;
+    let actual = Digest::of(&bytes);
+    if actual != config.digest {
+        return Err(RegistryError::Image(
+            berth_image::ImageError::DigestMismatch {
+                expected: config.digest.to_string(),
+                actual: actual.to_string(),
+            },
+        ));
+    }
+    Ok(bytes)
 }
 
 /// Resolves the reference to one image manifest for the platform; returns it and the
@@ -298,18 +319,7 @@ pub async fn pull(
     .await;
     let (m, named_digest) = resolve(&session, &wanted, &req.platform).await?;
 
-    let config_resp = session
-        .get(&format!("blobs/{}", m.config.digest), None)
-        .await?;
-    let config_bytes = read_limited(config_resp, MAX_CONFIG).await?;
-    if Digest::of(&config_bytes) != m.config.digest {
-        return Err(RegistryError::Image(
-            berth_image::ImageError::DigestMismatch {
-                expected: m.config.digest.to_string(),
-                actual: Digest::of(&config_bytes).to_string(),
-            },
-        ));
-    }
+    let config_bytes = fetch_config(&session, &m.config).await?;
     let config: ImageConfig = serde_json::from_slice(&config_bytes)
         .map_err(|e| RegistryError::InvalidManifest(format!("invalid image config: {e}")))?;
     if config.rootfs.diff_ids.len() != m.layers.len() {

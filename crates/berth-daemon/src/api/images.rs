@@ -58,7 +58,7 @@ pub async fn route(
     })
 }
 
-fn registry_auth(req: &Request<Incoming>) -> Option<berth_registry::auth::Credentials> {
+pub(super) fn registry_auth(req: &Request<Incoming>) -> Option<berth_registry::auth::Credentials> {
     req.headers()
         .get("X-Registry-Auth")
         .and_then(|v| v.to_str().ok())

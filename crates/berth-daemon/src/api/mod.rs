@@ -75,6 +75,17 @@ async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Result<Resp> {
         }
         return Err(DaemonError::NotFound("page not found".into()));
     }
+    if let Some(name) = path
+        .strip_prefix("/distribution/")
+        .and_then(|r| r.strip_suffix("/json"))
+    {
+        if method != http::Method::GET {
+            return Err(DaemonError::NotFound("page not found".into()));
+        }
+        let creds = images::registry_auth(&req);
+        let d = engine.distribution_inspect(name, creds).await?;
+        return Ok(body::json(200, &d));
+    }
     let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
     let m = method.as_str();
     match (m, segs.as_slice()) {

@@ -2,6 +2,7 @@
 
 use super::Engine;
 use crate::error::{DaemonError, Result};
+use berth_api::image::{Descriptor, DistributionInspect, Platform as ApiPlatform};
 use berth_image::reference::Reference;
 use berth_registry::auth::Credentials;
 use berth_registry::manifest::{parse_platform, Platform};
@@ -84,5 +85,34 @@ impl Engine {
         let digest =
             berth_registry::push::push(&self.registry, self.images.clone(), req, progress).await?;
         Ok(digest.to_string())
+    }
+}
+
+impl Engine {
+    /// `GET /distribution/{name}/json`: the manifest `name` points at on its registry, and
+    /// the platforms it offers, without pulling anything.
+    pub async fn distribution_inspect(
+        self: &Arc<Self>,
+        name: &str,
+        creds: Option<Credentials>,
+    ) -> Result<DistributionInspect> {
+        let reference = Reference::parse_tagged(name)?;
+        let d = berth_registry::inspect::inspect(&self.registry, &reference, creds).await?;
+        Ok(DistributionInspect {
+            descriptor: Descriptor {
+                media_type: d.media_type,
+                digest: d.digest.to_string(),
+                size: d.size,
+            },
+            platforms: d
+                .platforms
+                .into_iter()
+                .map(|p| ApiPlatform {
+                    architecture: p.architecture,
+                    os: p.os,
+                    variant: p.variant,
+                })
+                .collect(),
+        })
     }
 }
