@@ -215,6 +215,108 @@ fn serves_https_to_berth_skopeo_and_docker() {
 }
 
 #[test]
+fn referrers_list_the_artifacts_of_a_manifest() {
+    let reg = BerthRegistry::start();
+    const OCI: &str = "application/vnd.oci.image.manifest.v1+json";
+    let upload = |data: &[u8]| {
+        let (s, r) = reg.http(
+            "POST",
+            &format!("/v2/art/blobs/uploads/?digest={}", sha(data)),
+            &[],
+            data,
+        );
+        assert_eq!(s, 201, "{r}");
+    };
+    let put = |reference: &str, body: &str| {
+        let (s, r) = reg.http(
+            "PUT",
+            &format!("/v2/art/manifests/{reference}"),
+            &[("Content-Type", OCI)],
+            body.as_bytes(),
+        );
+        assert_eq!(s, 201, "{r}");
+        r
+    };
+    let empty = format!(
+        r#"{{"mediaType":"application/vnd.oci.empty.v1+json","digest":"{}","size":2}}"#,
+        sha(b"{}")
+    );
+    upload(b"{}");
+    let image =
+        format!(r#"{{"schemaVersion":2,"mediaType":"{OCI}","config":{empty},"layers":[]}}"#);
+    put("v1", &image);
+    let subject = format!(
+        r#"{{"mediaType":"{OCI}","digest":"{}","size":{}}}"#,
+        sha(image.as_bytes()),
+        image.len()
+    );
+    // An SBOM with an artifactType, and a signature known by its config's media type.
+    let sbom_data = br#"{"spdxVersion":"SPDX-2.3"}"#;
+    upload(sbom_data);
+    let sbom = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{OCI}","artifactType":"application/spdx+json","config":{empty},"layers":[{{"mediaType":"application/spdx+json","digest":"{}","size":{}}}],"subject":{subject},"annotations":{{"org.example.kind":"sbom"}}}}"#,
+        sha(sbom_data),
+        sbom_data.len()
+    );
+    let r = put(&sha(sbom.as_bytes()), &sbom);
+    assert_eq!(
+        header(&r, "OCI-Subject"),
+        Some(sha(image.as_bytes()).as_str())
+    );
+    upload(b"sig-config");
+    let sig = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{OCI}","config":{{"mediaType":"application/vnd.example.sig","digest":"{}","size":10}},"layers":[],"subject":{subject}}}"#,
+        sha(b"sig-config")
+    );
+    put(&sha(sig.as_bytes()), &sig);
+
+    let referrers = |query: &str| {
+        let (s, r) = reg.http(
+            "GET",
+            &format!("/v2/art/referrers/{}{query}", sha(image.as_bytes())),
+            &[],
+            b"",
+        );
+        assert_eq!(s, 200, "{r}");
+        assert_eq!(
+            header(&r, "Content-Type"),
+            Some("application/vnd.oci.image.index.v1+json")
+        );
+        let body = r.split_once("\r\n\r\n").unwrap().1;
+        let v: serde_json::Value = serde_json::from_str(body).unwrap();
+        (r.clone(), v["manifests"].as_array().unwrap().clone())
+    };
+    let (_, all) = referrers("");
+    assert_eq!(all.len(), 2, "{all:?}");
+    let by_type = |t: &str| all.iter().find(|m| m["artifactType"] == t).cloned();
+    let s = by_type("application/spdx+json").expect("the SBOM");
+    assert_eq!(s["digest"], sha(sbom.as_bytes()).as_str());
+    assert_eq!(s["size"], sbom.len());
+    assert_eq!(s["annotations"]["org.example.kind"], "sbom");
+    assert!(by_type("application/vnd.example.sig").is_some(), "{all:?}");
+    let (r, only) = referrers("?artifactType=application/spdx%2Bjson");
+    assert_eq!(only.len(), 1, "{only:?}");
+    assert_eq!(header(&r, "OCI-Filters-Applied"), Some("artifactType"));
+    // Nothing refers to an unknown digest; a malformed one is an error.
+    let (s, r) = reg.http("GET", &format!("/v2/art/referrers/{}", sha(b"x")), &[], b"");
+    assert_eq!(s, 200);
+    assert!(r.contains(r#""manifests":[]"#), "{r}");
+    let (s, r) = reg.http("GET", "/v2/art/referrers/sha256:nothex", &[], b"");
+    assert_eq!(s, 400, "{r}");
+    assert!(r.contains("DIGEST_INVALID"), "{r}");
+    // Deleting an artifact takes it out of the list.
+    let (s, _) = reg.http(
+        "DELETE",
+        &format!("/v2/art/manifests/{}", sha(sbom.as_bytes())),
+        &[],
+        b"",
+    );
+    assert_eq!(s, 202);
+    let (_, left) = referrers("");
+    assert_eq!(left.len(), 1, "{left:?}");
+}
+
+#[test]
 fn protocol_details_and_errors() {
     let reg = BerthRegistry::start();
     let blob = b"a blob in two chunks".to_vec();

@@ -66,8 +66,26 @@ pub enum Fetched {
     Manifest(ImageManifest),
 }
 
-/// Parses a manifest body by its media type (the header, or the body's own field).
+/// Parses an image manifest or index to pull: like `parse_any`, and every layer must be
+/// of a kind berth can unpack.
 pub fn parse(content_type: &str, body: &[u8]) -> Result<Fetched> {
+    let fetched = parse_any(content_type, body)?;
+    if let Fetched::Manifest(m) = &fetched {
+        for l in &m.layers {
+            if !LAYER_TYPES.contains(&l.media_type.as_str()) {
+                return Err(RegistryError::InvalidManifest(format!(
+                    "unsupported layer media type {:?}",
+                    l.media_type
+                )));
+            }
+        }
+    }
+    Ok(fetched)
+}
+
+/// Parses a manifest or index by its media type (the header, or the body's own field).
+/// Layers may be of any media type: a registry also stores artifacts (signatures, SBOMs).
+pub fn parse_any(content_type: &str, body: &[u8]) -> Result<Fetched> {
     if body.len() > MAX_MANIFEST {
         return Err(RegistryError::InvalidManifest(format!(
             "manifest is too large ({} bytes)",
@@ -94,14 +112,6 @@ pub fn parse(content_type: &str, body: &[u8]) -> Result<Fetched> {
                     "unsupported schema version {}",
                     m.schema_version
                 )));
-            }
-            for l in &m.layers {
-                if !LAYER_TYPES.contains(&l.media_type.as_str()) {
-                    return Err(RegistryError::InvalidManifest(format!(
-                        "unsupported layer media type {:?}",
-                        l.media_type
-                    )));
-                }
             }
             Ok(Fetched::Manifest(m))
         }

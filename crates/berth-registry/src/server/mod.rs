@@ -134,6 +134,7 @@ enum Route<'a> {
     Uploads(&'a str),
     Upload(&'a str, &'a str),
     Blob(&'a str, &'a str),
+    Referrers(&'a str, &'a str),
 }
 
 fn route(path: &str) -> Option<Route<'_>> {
@@ -147,6 +148,9 @@ fn route(path: &str) -> Option<Route<'_>> {
     }
     if let Some(name) = p.strip_suffix("/tags/list") {
         return Some(Route::Tags(name));
+    }
+    if let Some((name, d)) = p.rsplit_once("/referrers/") {
+        return Some(Route::Referrers(name, d));
     }
     if let Some((name, r)) = p.rsplit_once("/manifests/") {
         return Some(Route::Manifest(name, r));
@@ -222,7 +226,8 @@ async fn handle(s: &Arc<Storage>, req: Request<Incoming>) -> Resp {
         | Route::Manifest(n, _)
         | Route::Uploads(n)
         | Route::Upload(n, _)
-        | Route::Blob(n, _) => Some(*n),
+        | Route::Blob(n, _)
+        | Route::Referrers(n, _) => Some(*n),
         _ => None,
     };
     if let Some(n) = name {
@@ -308,6 +313,7 @@ async fn handle(s: &Arc<Storage>, req: Request<Incoming>) -> Resp {
             }
         }
         (Method::PUT, Route::Manifest(n, reference)) => put_manifest(s, n, reference, req).await,
+        (Method::GET, Route::Referrers(n, d)) => referrers(s, n, d, &query(&req)),
         (Method::DELETE, Route::Manifest(n, reference)) => match reference.parse::<Digest>() {
             Ok(d) => match s.delete_manifest(n, &d) {
                 Ok(true) => respond(StatusCode::ACCEPTED, &[], full(Bytes::new())),
@@ -668,7 +674,7 @@ async fn put_manifest(s: &Arc<Storage>, n: &str, reference: &str, req: Request<I
         }
     };
     // Every blob (or manifest) it references must already be in this repository.
-    let media = match manifest::parse(&ct, &body) {
+    let media = match manifest::parse_any(&ct, &body) {
         Ok(Fetched::Manifest(m)) => {
             for d in std::iter::once(&m.config).chain(&m.layers) {
                 if !s.has_blob(n, &d.digest) {
@@ -701,17 +707,72 @@ async fn put_manifest(s: &Arc<Storage>, n: &str, reference: &str, req: Request<I
         media
     };
     match s.put_manifest(n, &media, &body, tag) {
-        Ok(d) => respond(
-            StatusCode::CREATED,
-            &[
+        Ok(d) => {
+            let mut headers = vec![
                 ("Location", format!("/v2/{n}/manifests/{d}")),
                 ("Docker-Content-Digest", d.to_string()),
                 ("Content-Length", "0".into()),
-            ],
-            full(Bytes::new()),
-        ),
+            ];
+            // Tells the client this registry indexes referrers itself.
+            if let Some(subject) = storage::subject_of(&body) {
+                headers.push(("OCI-Subject", subject.to_string()));
+            }
+            respond(StatusCode::CREATED, &headers, full(Bytes::new()))
+        }
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, "UNKNOWN", e.to_string()),
     }
+}
+
+/// `GET /v2/<name>/referrers/<digest>`: an index of the manifests whose subject is
+/// `digest`, optionally only those of one `artifactType`.
+fn referrers(s: &Storage, n: &str, digest: &str, q: &[(String, String)]) -> Resp {
+    let Ok(subject) = digest.parse::<Digest>() else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "DIGEST_INVALID",
+            format!("invalid digest {digest:?}"),
+        );
+    };
+    let filter = param(q, "artifactType").filter(|f| !f.is_empty());
+    let mut manifests = vec![];
+    for d in s.referrers(n, &subject) {
+        let Some((d, media, body)) = s.get_manifest(n, d.as_str()) else {
+            continue;
+        };
+        let Ok(v) = serde_json::from_slice::<serde_json::Value>(&body) else {
+            continue;
+        };
+        // Without an artifactType, an artifact is known by its config's media type.
+        let artifact_type = v
+            .get("artifactType")
+            .or_else(|| v.get("config").and_then(|c| c.get("mediaType")))
+            .and_then(|t| t.as_str());
+        if filter.is_some_and(|f| Some(f) != artifact_type) {
+            continue;
+        }
+        let mut desc = serde_json::json!({
+            "mediaType": media,
+            "digest": d.as_str(),
+            "size": body.len(),
+        });
+        if let Some(t) = artifact_type {
+            desc["artifactType"] = t.into();
+        }
+        if let Some(a) = v.get("annotations") {
+            desc["annotations"] = a.clone();
+        }
+        manifests.push(desc);
+    }
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": manifest::OCI_INDEX,
+        "manifests": manifests,
+    });
+    let mut headers = vec![("Content-Type", manifest::OCI_INDEX.to_string())];
+    if filter.is_some() {
+        headers.push(("OCI-Filters-Applied", "artifactType".into()));
+    }
+    respond(StatusCode::OK, &headers, full(index.to_string()))
 }
 
 #[cfg(test)]

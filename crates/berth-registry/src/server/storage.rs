@@ -6,6 +6,8 @@
 //! <root>/repositories/<name>/_blobs/<hex>     this repository may serve that blob
 //! <root>/repositories/<name>/_manifests/<hex> a manifest of this repository (its media type)
 //! <root>/repositories/<name>/_tags/<tag>      the manifest digest a tag points at
+//! <root>/repositories/<name>/_referrers/<subject-hex>/<hex>
+//!                                             a manifest whose `subject` is that digest
 //! <root>/uploads/<uuid>                       upload sessions in progress
 //! ```
 
@@ -40,6 +42,12 @@ pub fn valid_tag(tag: &str) -> bool {
         && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
         && b.iter()
             .all(|x| x.is_ascii_alphanumeric() || matches!(x, b'_' | b'.' | b'-'))
+}
+
+/// The digest in a manifest's `subject` field (OCI 1.1: what an artifact refers to).
+pub fn subject_of(manifest: &[u8]) -> Option<Digest> {
+    let v: serde_json::Value = serde_json::from_slice(manifest).ok()?;
+    v.get("subject")?.get("digest")?.as_str()?.parse().ok()
 }
 
 impl Storage {
@@ -133,6 +141,11 @@ impl Storage {
         tag: Option<&str>,
     ) -> io::Result<Digest> {
         let d = self.content.write(body).map_err(io::Error::other)?;
+        if let Some(subject) = subject_of(body) {
+            let dir = self.referrers_dir(name, &subject);
+            fs::create_dir_all(&dir)?;
+            fs::write(dir.join(d.hex()), b"")?;
+        }
         let dir = self.repo(name).join("_manifests");
         fs::create_dir_all(&dir)?;
         berth_image::atomic::write_file(&dir.join(d.hex()), media_type.as_bytes())?;
@@ -169,6 +182,10 @@ impl Storage {
             return Ok(false);
         }
         fs::remove_file(m)?;
+        let subject = self.content.read(d).ok().and_then(|b| subject_of(&b));
+        if let Some(subject) = subject {
+            let _ = fs::remove_file(self.referrers_dir(name, &subject).join(d.hex()));
+        }
         if let Ok(tags) = fs::read_dir(self.repo(name).join("_tags")) {
             for t in tags.flatten() {
                 if fs::read_to_string(t.path())
@@ -180,6 +197,27 @@ impl Storage {
             }
         }
         Ok(true)
+    }
+
+    fn referrers_dir(&self, name: &str, subject: &Digest) -> PathBuf {
+        self.repo(name).join("_referrers").join(subject.hex())
+    }
+
+    /// The manifests of `name` whose `subject` is `subject`, sorted by digest.
+    pub fn referrers(&self, name: &str, subject: &Digest) -> Vec<Digest> {
+        let mut v: Vec<Digest> = fs::read_dir(self.referrers_dir(name, subject))
+            .map(|r| {
+                r.flatten()
+                    .filter_map(|e| {
+                        format!("sha256:{}", e.file_name().to_string_lossy())
+                            .parse()
+                            .ok()
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort_by(|a: &Digest, b| a.as_str().cmp(b.as_str()));
+        v
     }
 
     pub fn tags(&self, name: &str) -> Vec<String> {
