@@ -1,5 +1,6 @@
 //! A registry that lies: wrong blobs, truncated bodies, huge manifests. Each pull must
-//! fail with a clear error and leave no image, layer or blob behind.
+//! fail with a clear error and leave no image, layer or blob behind; so must a daemon
+//! killed in the middle of a pull.
 
 mod common;
 use common::*;
@@ -19,6 +20,8 @@ type Routes = Arc<Mutex<HashMap<String, (String, Vec<u8>, usize, usize)>>>;
 struct FakeRegistry {
     addr: String,
     routes: Routes,
+    /// Paths whose response stops halfway and hangs until taken out of this set.
+    stalled: Arc<Mutex<std::collections::HashSet<String>>>,
 }
 
 impl FakeRegistry {
@@ -26,11 +29,14 @@ impl FakeRegistry {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         let routes: Routes = Arc::default();
+        let stalled: Arc<Mutex<std::collections::HashSet<String>>> = Arc::default();
         let r = routes.clone();
+        let st = stalled.clone();
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 let Ok(mut conn) = conn else { continue };
                 let r = r.clone();
+                let st = st.clone();
                 std::thread::spawn(move || {
                     let mut buf = vec![0u8; 8192];
                     let n = conn.read(&mut buf).unwrap_or(0);
@@ -61,11 +67,22 @@ impl FakeRegistry {
                         None if path == "/v2/" => b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}".to_vec(),
                         None => b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_vec(),
                     };
+                    if st.lock().unwrap().contains(&path) {
+                        let _ = conn.write_all(&resp[..resp.len() / 2]);
+                        while st.lock().unwrap().contains(&path) {
+                            std::thread::sleep(std::time::Duration::from_millis(20));
+                        }
+                        return;
+                    }
                     let _ = conn.write_all(&resp);
                 });
             }
         });
-        Self { addr, routes }
+        Self {
+            addr,
+            routes,
+            stalled,
+        }
     }
 
     fn route(&self, path: &str, ct: &str, body: Vec<u8>, send: usize) {
@@ -73,6 +90,16 @@ impl FakeRegistry {
             .lock()
             .unwrap()
             .insert(path.to_string(), (ct.to_string(), body, send, 0));
+    }
+
+    /// Responses at `path` stop halfway and hang (`true`) or are served whole again.
+    fn stall(&self, path: &str, on: bool) {
+        let mut s = self.stalled.lock().unwrap();
+        if on {
+            s.insert(path.to_string());
+        } else {
+            s.remove(path);
+        }
     }
 
     /// Truncates the response at `path` the next `times` times.
@@ -205,5 +232,59 @@ fn lying_registry_leaves_nothing_behind() {
     // An honest one still works afterwards.
     reg.image("good/img", "1", &layer, layer.clone(), layer.len(), 1);
     ok(d.berth(&["pull", &format!("{}/good/img:1", reg.addr)]));
+    assert_eq!(ok(d.berth(&["images", "-q"])).lines().count(), 1);
+}
+
+/// Every file under `dir` whose name starts with `prefix` (or every file, for "").
+fn files_under(dir: &std::path::Path, prefix: &str) -> Vec<std::path::PathBuf> {
+    let mut out = vec![];
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if e.file_name().to_string_lossy().starts_with(prefix) {
+            out.push(p.clone());
+        }
+        if e.file_type().is_ok_and(|t| t.is_dir()) && !p.ends_with("diff") {
+            out.extend(files_under(&p, prefix));
+        }
+    }
+    out
+}
+
+#[test]
+fn daemon_killed_mid_pull_leaves_no_broken_image() {
+    let reg = FakeRegistry::start();
+    let mut d = Daemon::start();
+    let layer = layer_tar();
+    reg.image("slow/img", "1", &layer, layer.clone(), layer.len(), 1);
+    let blob = format!("/v2/slow/img/blobs/{}", sha(&layer));
+    reg.stall(&blob, true);
+    let name = format!("{}/slow/img:1", reg.addr);
+    let mut pull = std::process::Command::new(berth_bin())
+        .env("BERTH_HOST", d.host())
+        .env("DOCKER_CONFIG", d.dir.join("docker-config"))
+        .args(["pull", "-q", &name])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Mid-pull: the layer is half downloaded and half unpacked.
+    let data = d.dir.join("data");
+    wait_until(
+        "a half-done layer",
+        std::time::Duration::from_secs(20),
+        || {
+            !files_under(&data.join("content/ingest"), "").is_empty()
+                && !files_under(&data.join("layers"), "tmp-").is_empty()
+        },
+    );
+    d.kill9();
+    let _ = pull.wait();
+    d.restart();
+    assert_nothing_stored(&d);
+    assert!(files_under(&data.join("content/ingest"), "").is_empty());
+    assert!(files_under(&data.join("layers"), "tmp-").is_empty());
+    // The same pull, served in full, works.
+    reg.stall(&blob, false);
+    ok(d.berth(&["pull", &name]));
     assert_eq!(ok(d.berth(&["images", "-q"])).lines().count(), 1);
 }
