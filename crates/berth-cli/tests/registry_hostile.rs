@@ -22,6 +22,10 @@ struct FakeRegistry {
     routes: Routes,
     /// Paths whose response stops halfway and hangs until taken out of this set.
     stalled: Arc<Mutex<std::collections::HashSet<String>>>,
+    /// Whether `Range: bytes=N-` gets a 206 (else the whole blob again, with 200).
+    honor_range: Arc<std::sync::atomic::AtomicBool>,
+    /// The offsets of every Range request seen.
+    range_requests: Arc<Mutex<Vec<usize>>>,
 }
 
 impl FakeRegistry {
@@ -30,34 +34,59 @@ impl FakeRegistry {
         let addr = listener.local_addr().unwrap().to_string();
         let routes: Routes = Arc::default();
         let stalled: Arc<Mutex<std::collections::HashSet<String>>> = Arc::default();
+        let honor_range = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let range_requests: Arc<Mutex<Vec<usize>>> = Arc::default();
         let r = routes.clone();
         let st = stalled.clone();
+        let (honor, ranges) = (honor_range.clone(), range_requests.clone());
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 let Ok(mut conn) = conn else { continue };
                 let r = r.clone();
                 let st = st.clone();
+                let (honor, ranges) = (honor.clone(), ranges.clone());
                 std::thread::spawn(move || {
                     let mut buf = vec![0u8; 8192];
                     let n = conn.read(&mut buf).unwrap_or(0);
                     let req = String::from_utf8_lossy(&buf[..n]).to_string();
                     let path = req.split_whitespace().nth(1).unwrap_or("").to_string();
+                    // "Range: bytes=N-", honoured when the registry is set to.
+                    let from = req
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("range: bytes=")
+                                .map(str::to_string)
+                        })
+                        .and_then(|r| r.trim().strip_suffix('-')?.parse::<usize>().ok());
+                    if let Some(f) = from {
+                        ranges.lock().unwrap().push(f);
+                    }
+                    let from = from.filter(|_| honor.load(std::sync::atomic::Ordering::SeqCst));
                     let found = {
                         let mut routes = r.lock().unwrap();
                         routes.get_mut(&path).map(|(ct, body, send, flaky)| {
+                            let body = body[from.unwrap_or(0).min(body.len())..].to_vec();
                             let send = if *flaky > 0 {
                                 *flaky -= 1;
                                 body.len() / 2
                             } else {
-                                *send
+                                (*send).min(body.len())
                             };
-                            (ct.clone(), body.clone(), send)
+                            (ct.clone(), body, send)
                         })
                     };
                     let resp = match found {
                         Some((ct, body, send)) => {
+                            let status = match from {
+                                Some(f) => format!(
+                                    "206 Partial Content\r\nContent-Range: bytes {f}-{}/*",
+                                    f + body.len() - 1
+                                ),
+                                None => "200 OK".to_string(),
+                            };
                             let mut head = format!(
-                                "HTTP/1.1 200 OK\r\nContent-Type: {ct}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                                "HTTP/1.1 {status}\r\nContent-Type: {ct}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
                                 body.len()
                             )
                             .into_bytes();
@@ -82,6 +111,8 @@ impl FakeRegistry {
             addr,
             routes,
             stalled,
+            honor_range,
+            range_requests,
         }
     }
 
@@ -218,12 +249,32 @@ fn lying_registry_leaves_nothing_behind() {
     assert_ne!(code(&out), 0);
     assert_nothing_stored(&d);
 
-    // A download that breaks off once is retried and succeeds.
-    reg.image("flaky/img", "1", &layer, layer.clone(), layer.len(), 1);
-    reg.flaky(&format!("/v2/flaky/img/blobs/{}", sha(&layer)), 1);
+    // A download that breaks off goes on from where it stopped, whether the registry
+    // answers the Range request (206) or sends everything again (200).
+    let path = format!("/v2/flaky/img/blobs/{}", sha(&layer));
+    for honor in [false, true] {
+        reg.honor_range
+            .store(honor, std::sync::atomic::Ordering::SeqCst);
+        reg.range_requests.lock().unwrap().clear();
+        reg.image("flaky/img", "1", &layer, layer.clone(), layer.len(), 1);
+        reg.flaky(&path, 1);
+        let out = ok(d.berth(&["pull", &format!("{}/flaky/img:1", reg.addr)]));
+        assert!(
+            out.contains(": Resuming download") && out.contains(": Pull complete"),
+            "{out}"
+        );
+        assert!(!out.contains("Retrying"), "{out}");
+        assert_eq!(*reg.range_requests.lock().unwrap(), vec![layer.len() / 2]);
+        ok(d.berth(&["rmi", &format!("{}/flaky/img:1", reg.addr)]));
+        assert_nothing_stored(&d);
+    }
+    // One that keeps breaking off is tried again from the start.
+    reg.flaky(&path, 5);
     let out = ok(d.berth(&["pull", &format!("{}/flaky/img:1", reg.addr)]));
     assert!(
-        out.contains(": Retrying") && out.contains(": Pull complete"),
+        out.contains(": Resuming download")
+            && out.contains(": Retrying")
+            && out.contains(": Pull complete"),
         "{out}"
     );
     ok(d.berth(&["rmi", &format!("{}/flaky/img:1", reg.addr)]));

@@ -335,16 +335,31 @@ impl Session {
     /// GET `path` under this repository, answering one auth challenge and following
     /// redirects (without credentials, which belong to the registry only).
     pub async fn get(&self, path: &str, accept: Option<&str>) -> Result<Response<Incoming>> {
+        self.get_from(path, accept, 0).await
+    }
+
+    /// Like `get`, asking for the bytes from offset `from` on (a Range request). The
+    /// registry may ignore it and answer 200 with the whole body.
+    pub async fn get_from(
+        &self,
+        path: &str,
+        accept: Option<&str>,
+        from: u64,
+    ) -> Result<Response<Incoming>> {
+        let range = [("Range", format!("bytes={from}-"))];
+        let headers: &[(&str, String)] = if from > 0 { &range } else { &[] };
+        let get = |url: String, auth: Option<String>| async move {
+            self.send_full(Method::GET, &url, headers, accept, auth.as_deref(), empty())
+                .await
+        };
         let url = self.url(path);
-        let mut resp = self
-            .send(&url, accept, self.current_auth().as_deref())
-            .await?;
+        let mut resp = get(url.clone(), self.current_auth()).await?;
         if resp.status() == StatusCode::UNAUTHORIZED {
             let challenge = challenge_of(&resp)
                 .ok_or_else(|| RegistryError::Unauthorized(self.repository.clone()))?;
             let header = self.authorize(&challenge).await?;
             *self.authorization.lock().unwrap_or_else(|p| p.into_inner()) = Some(header.clone());
-            resp = self.send(&url, accept, Some(&header)).await?;
+            resp = get(url, Some(header)).await?;
         }
         for _ in 0..5 {
             if !resp.status().is_redirection() {
@@ -363,7 +378,7 @@ impl Session {
             } else {
                 loc
             };
-            resp = self.send(&next, accept, None).await?;
+            resp = get(next, None).await?;
         }
         self.check(resp, path).await
     }

@@ -18,8 +18,10 @@ use tokio::sync::{mpsc, Semaphore};
 
 /// Layers downloaded at once.
 const PARALLEL_LAYERS: usize = 6;
-/// Extra attempts for a layer whose download broke off.
+/// Extra attempts for a layer whose download or unpack failed for a passing reason.
 const MAX_RETRIES: u32 = 2;
+/// Times one download that broke off goes on from where it stopped (a Range request).
+const MAX_RESUMES: u32 = 3;
 /// Largest image config accepted.
 const MAX_CONFIG: usize = 8 << 20;
 
@@ -186,6 +188,33 @@ impl Read for TeeReader {
     }
 }
 
+/// Asks for a blob again from byte `from` on. Returns the response and how many bytes of
+/// its body to drop (all of `from` when the registry answered 200 to the Range request).
+async fn resume(
+    session: &Session,
+    path: &str,
+    from: u64,
+) -> std::result::Result<(hyper::Response<hyper::body::Incoming>, u64), String> {
+    let resp = session
+        .get_from(path, None, from)
+        .await
+        .map_err(|e| e.to_string())?;
+    if resp.status() != http::StatusCode::PARTIAL_CONTENT {
+        return Ok((resp, from));
+    }
+    let range = resp
+        .headers()
+        .get("Content-Range")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !range.starts_with(&format!("bytes {from}-")) {
+        return Err(format!(
+            "asked for bytes {from}- and got a range of {range:?}"
+        ));
+    }
+    Ok((resp, 0))
+}
+
 /// Downloads one layer and unpacks it as it arrives.
 async fn fetch_layer(
     session: Arc<Session>,
@@ -236,39 +265,70 @@ async fn fetch_layer(
             Ok(())
         })
     };
+    let path = format!("blobs/{}", layer.digest);
     let mut body = resp.into_body();
     let mut download_error: Option<String> = None;
     let mut current = 0u64;
     let mut last_report = 0u64;
-    while let Some(frame) = body.frame().await {
-        let data = match frame {
-            Ok(f) => match f.into_data() {
-                Ok(d) => d,
-                Err(_) => continue,
-            },
-            Err(e) => {
-                let msg = format!("download of {blob} failed: {e}");
+    // Bytes to drop from the start of a body: a registry that ignored the Range header.
+    let mut skip = 0u64;
+    let mut resumes = 0u32;
+    loop {
+        let broke = match body.frame().await {
+            None if current >= layer.size => break,
+            None => format!("the body ended after {current} of {} bytes", layer.size),
+            Some(Err(e)) => e.to_string(),
+            Some(Ok(frame)) => {
+                let Ok(mut data) = frame.into_data() else {
+                    continue;
+                };
+                if skip > 0 {
+                    let n = skip.min(data.len() as u64);
+                    data = data.slice(n as usize..);
+                    skip -= n;
+                }
+                if data.is_empty() {
+                    continue;
+                }
+                current += data.len() as u64;
+                if tx.send(Ok(data)).await.is_err() {
+                    break; // the unpack failed; its error is reported below
+                }
+                if current - last_report >= 512 * 1024 {
+                    last_report = current;
+                    send(
+                        &progress,
+                        Progress::Layer {
+                            id: id.clone(),
+                            status: "Downloading",
+                            current: Some(current),
+                            total: Some(layer.size),
+                        },
+                    )
+                    .await;
+                }
+                continue;
+            }
+        };
+        // The download broke off: go on from where it stopped, into the same unpack.
+        let resumed = if resumes < MAX_RESUMES {
+            resumes += 1;
+            layer_event(&progress, id.clone(), "Resuming download").await;
+            resume(&session, &path, current).await
+        } else {
+            Err(broke)
+        };
+        match resumed {
+            Ok((next, to_skip)) => {
+                body = next.into_body();
+                skip = to_skip;
+            }
+            Err(why) => {
+                let msg = format!("download of {blob} failed: {why}");
                 let _ = tx.send(Err(std::io::Error::other(msg.clone()))).await;
                 download_error = Some(msg);
                 break;
             }
-        };
-        current += data.len() as u64;
-        if tx.send(Ok(data)).await.is_err() {
-            break; // the unpack failed; its error is reported below
-        }
-        if current - last_report >= 512 * 1024 {
-            last_report = current;
-            send(
-                &progress,
-                Progress::Layer {
-                    id: id.clone(),
-                    status: "Downloading",
-                    current: Some(current),
-                    total: Some(layer.size),
-                },
-            )
-            .await;
         }
     }
     drop(tx);
