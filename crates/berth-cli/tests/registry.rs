@@ -94,6 +94,40 @@ fn pull_from_a_loopback_registry() {
         stderr(&run)
     );
 
+    // The Engine API's progress stream: Docker's per-layer statuses, in order.
+    ok(d.berth(&["rmi", &name]));
+    let (status, body) = d.raw_http(&format!(
+        "POST /v1.45/images/create?fromImage={}/team/bb&tag=v1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+        reg.addr
+    ));
+    assert_eq!(status, 200, "{body}");
+    let messages: Vec<serde_json::Value> = body
+        .lines()
+        .filter_map(|l| serde_json::from_str(l.trim()).ok())
+        .collect();
+    let statuses: Vec<&str> = messages
+        .iter()
+        .filter_map(|m| m["status"].as_str())
+        .collect();
+    let first = |s: &str| {
+        statuses
+            .iter()
+            .position(|x| x.starts_with(s))
+            .unwrap_or_else(|| panic!("no {s:?} in {statuses:?}"))
+    };
+    assert!(first("Pulling from") < first("Pulling fs layer"));
+    assert!(first("Pulling fs layer") < first("Download complete"));
+    assert!(first("Download complete") < first("Extracting"));
+    assert!(first("Extracting") < first("Pull complete"));
+    assert!(first("Pull complete") < first("Digest: sha256:"));
+    assert!(first("Digest: sha256:") < first("Status: Downloaded newer image"));
+    let extracting = &messages[first("Extracting")];
+    assert!(extracting["id"].as_str().is_some(), "{extracting}");
+    assert!(
+        extracting["progressDetail"]["total"].as_u64().unwrap() > 0,
+        "{extracting}"
+    );
+
     // The docker CLI through berthd.
     if std::path::Path::new(DOCKER).exists() {
         ok(d.docker(&["rmi", &name]));

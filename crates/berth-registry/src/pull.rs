@@ -154,6 +154,8 @@ struct TeeReader {
     ingest: Arc<Mutex<Option<berth_image::content::Ingest>>>,
     seen: u64,
     limit: u64,
+    /// Compressed bytes the unpack has taken so far, for "Extracting" progress.
+    consumed: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Read for TeeReader {
@@ -184,6 +186,8 @@ impl Read for TeeReader {
         let n = buf.len().min(self.current.len());
         buf[..n].copy_from_slice(&self.current[..n]);
         self.current = self.current.slice(n..);
+        self.consumed
+            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
         Ok(n)
     }
 }
@@ -231,9 +235,11 @@ async fn fetch_layer(
     let (tx, rx) = mpsc::channel::<std::io::Result<Bytes>>(16);
     let ingest = Arc::new(Mutex::new(Some(store.content.ingest()?)));
     let blob = layer.digest.clone();
-    let unpack = {
+    let consumed = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let mut unpack = {
         let store = store.clone();
         let ingest = ingest.clone();
+        let consumed = consumed.clone();
         let blob = blob.clone();
         let size = layer.size;
         tokio::task::spawn_blocking(move || -> Result<()> {
@@ -243,6 +249,7 @@ async fn fetch_layer(
                 ingest: ingest.clone(),
                 seen: 0,
                 limit: size,
+                consumed,
             };
             store.layers.apply_checked(
                 parent.as_ref(),
@@ -333,9 +340,25 @@ async fn fetch_layer(
     }
     drop(tx);
     layer_event(&progress, id.clone(), "Download complete").await;
-    let unpacked = unpack
-        .await
-        .map_err(|e| RegistryError::Connect(format!("unpack task: {e}")))?;
+    // Decompression and extraction ran along with the download; report what is left.
+    let extracting = |current: u64| Progress::Layer {
+        id: id.clone(),
+        status: "Extracting",
+        current: Some(current),
+        total: Some(layer.size),
+    };
+    let unpacked = loop {
+        send(
+            &progress,
+            extracting(consumed.load(std::sync::atomic::Ordering::Relaxed)),
+        )
+        .await;
+        tokio::select! {
+            done = &mut unpack => break done,
+            _ = tokio::time::sleep(std::time::Duration::from_millis(100)) => {}
+        }
+    };
+    let unpacked = unpacked.map_err(|e| RegistryError::Connect(format!("unpack task: {e}")))?;
     // A download that broke off is worth another try, whatever the unpack made of it.
     if let Some(msg) = download_error {
         return Err(RegistryError::Connect(msg));
