@@ -182,16 +182,22 @@ impl FakeRegistry {
     }
 }
 
-fn layer_tar() -> Vec<u8> {
+/// A one-file layer; `content` tells layers apart (a broken-off download of one blob is
+/// kept to go on from, so scenarios use blobs of their own).
+fn layer_tar_of(content: &[u8]) -> Vec<u8> {
     let mut b = tar::Builder::new(Vec::new());
     let mut h = tar::Header::new_gnu();
-    h.set_size(5);
+    h.set_size(content.len() as u64);
     h.set_mode(0o644);
     h.set_uid(0);
     h.set_gid(0);
     h.set_mtime(0);
-    b.append_data(&mut h, "file", &b"hello"[..]).unwrap();
+    b.append_data(&mut h, "file", content).unwrap();
     b.into_inner().unwrap()
+}
+
+fn layer_tar() -> Vec<u8> {
+    layer_tar_of(b"hello")
 }
 
 fn assert_nothing_stored(d: &Daemon) {
@@ -251,8 +257,9 @@ fn lying_registry_leaves_nothing_behind() {
 
     // A download that breaks off goes on from where it stopped, whether the registry
     // answers the Range request (206) or sends everything again (200).
-    let path = format!("/v2/flaky/img/blobs/{}", sha(&layer));
     for honor in [false, true] {
+        let layer = layer_tar_of(format!("flaky {honor}").as_bytes());
+        let path = format!("/v2/flaky/img/blobs/{}", sha(&layer));
         reg.honor_range
             .store(honor, std::sync::atomic::Ordering::SeqCst);
         reg.range_requests.lock().unwrap().clear();
@@ -268,7 +275,10 @@ fn lying_registry_leaves_nothing_behind() {
         ok(d.berth(&["rmi", &format!("{}/flaky/img:1", reg.addr)]));
         assert_nothing_stored(&d);
     }
-    // One that keeps breaking off is tried again from the start.
+    // One that keeps breaking off is tried again, from the bytes it got so far.
+    let layer = layer_tar_of(b"keeps breaking");
+    let path = format!("/v2/flaky/img/blobs/{}", sha(&layer));
+    reg.image("flaky/img", "1", &layer, layer.clone(), layer.len(), 1);
     reg.flaky(&path, 5);
     let out = ok(d.berth(&["pull", &format!("{}/flaky/img:1", reg.addr)]));
     assert!(
@@ -302,7 +312,7 @@ fn files_under(dir: &std::path::Path, prefix: &str) -> Vec<std::path::PathBuf> {
 }
 
 #[test]
-fn daemon_killed_mid_pull_leaves_no_broken_image() {
+fn daemon_killed_mid_pull_leaves_no_broken_image_and_the_next_pull_goes_on() {
     let reg = FakeRegistry::start();
     let mut d = Daemon::start();
     let layer = layer_tar();
@@ -318,13 +328,16 @@ fn daemon_killed_mid_pull_leaves_no_broken_image() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    // Mid-pull: the layer is half downloaded and half unpacked.
+    // Mid-pull: the layer is half downloaded (into its partial download) and half unpacked.
     let data = d.dir.join("data");
+    let partial = data
+        .join("content/ingest")
+        .join(format!("{}.partial", &sha(&layer)[7..]));
     wait_until(
         "a half-done layer",
         std::time::Duration::from_secs(20),
         || {
-            !files_under(&data.join("content/ingest"), "").is_empty()
+            std::fs::metadata(&partial).is_ok_and(|m| m.len() > 0)
                 && !files_under(&data.join("layers"), "tmp-").is_empty()
         },
     );
@@ -332,10 +345,18 @@ fn daemon_killed_mid_pull_leaves_no_broken_image() {
     let _ = pull.wait();
     d.restart();
     assert_nothing_stored(&d);
-    assert!(files_under(&data.join("content/ingest"), "").is_empty());
     assert!(files_under(&data.join("layers"), "tmp-").is_empty());
-    // The same pull, served in full, works.
+    // What had arrived is kept as a partial download of that blob...
+    let kept = std::fs::metadata(&partial).map(|m| m.len()).unwrap_or(0) as usize;
+    assert!(kept > 0 && kept < layer.len(), "{kept} of {}", layer.len());
+    assert_eq!(files_under(&data.join("content/ingest"), "").len(), 1);
+    // ...and the same pull, served in full, goes on from it with a Range request.
+    reg.honor_range
+        .store(true, std::sync::atomic::Ordering::SeqCst);
     reg.stall(&blob, false);
-    ok(d.berth(&["pull", &name]));
+    let out = ok(d.berth(&["pull", &name]));
+    assert!(out.contains(": Resuming download"), "{out}");
+    assert_eq!(*reg.range_requests.lock().unwrap(), vec![kept]);
+    assert!(files_under(&data.join("content/ingest"), "").is_empty());
     assert_eq!(ok(d.berth(&["images", "-q"])).lines().count(), 1);
 }

@@ -1,4 +1,8 @@
 //! Blobs by digest: `content/blobs/sha256/<hex>`, written through `content/ingest/`.
+//!
+//! A download of a known digest goes to `ingest/<hex>.partial`: if it breaks off, or the
+//! daemon dies, the bytes so far stay there and the next pull of that blob goes on from
+//! them. Other ingests have random names and never outlive their writer.
 
 use crate::digest::Digest;
 use crate::error::{ImageError, Result};
@@ -19,7 +23,15 @@ pub struct Ingest {
     hasher: Sha256,
     size: u64,
     store: ContentStore,
+    /// Bytes that were already there when a resumable ingest was opened.
+    resumed: u64,
+    /// Kept open to hold the flock that keeps a second writer off a resumable ingest.
+    _lock: Option<nix::fcntl::Flock<File>>,
 }
+
+/// Partial downloads older than this are dropped when the store opens.
+const PARTIAL_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+const PARTIAL_SUFFIX: &str = ".partial";
 
 impl ContentStore {
     pub fn open(root: &Path) -> Result<Self> {
@@ -29,10 +41,19 @@ impl ContentStore {
         for d in [s.blobs_dir(), s.ingest_dir()] {
             fs::create_dir_all(&d).map_err(|e| ImageError::io(d.display().to_string(), e))?;
         }
-        // Partial writes from a crash are never resumed by the local store: drop them.
+        // Unnamed ingests from a crash cannot be resumed: drop them, and stale partials.
         if let Ok(entries) = fs::read_dir(s.ingest_dir()) {
             for e in entries.flatten() {
-                let _ = fs::remove_file(e.path());
+                let partial = e.file_name().to_string_lossy().ends_with(PARTIAL_SUFFIX);
+                let age = e
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.elapsed().ok())
+                    .unwrap_or_default();
+                if !partial || age > PARTIAL_MAX_AGE {
+                    let _ = fs::remove_file(e.path());
+                }
             }
         }
         Ok(s)
@@ -85,6 +106,54 @@ impl ContentStore {
             hasher: Sha256::new(),
             size: 0,
             store: self.clone(),
+            resumed: 0,
+            _lock: None,
+        })
+    }
+
+    /// An ingest for the blob `expected` that goes on from the bytes a broken-off earlier
+    /// download left (see `Ingest::resumed`, `Ingest::resumed_bytes`). When another
+    /// download of the same blob is under way, a fresh unnamed ingest instead.
+    pub fn resumable_ingest(&self, expected: &Digest) -> Result<Ingest> {
+        use nix::fcntl::{Flock, FlockArg};
+        let path = self
+            .ingest_dir()
+            .join(format!("{}{PARTIAL_SUFFIX}", expected.hex()));
+        let err = |e| ImageError::io("opening a partial download", e);
+        let file = fs::OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(&path)
+            .map_err(err)?;
+        let lock = match Flock::lock(
+            file.try_clone().map_err(err)?,
+            FlockArg::LockExclusiveNonblock,
+        ) {
+            Ok(l) => l,
+            Err(_) => return self.ingest(),
+        };
+        // The hash goes on from the bytes already there.
+        let mut hasher = Sha256::new();
+        let mut size = 0u64;
+        let mut reader = File::open(&path).map_err(err)?;
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            let n = reader.read(&mut buf).map_err(err)?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+            size += n as u64;
+        }
+        Ok(Ingest {
+            path,
+            file: Some(file),
+            hasher,
+            size,
+            store: self.clone(),
+            resumed: size,
+            _lock: Some(lock),
         })
     }
 
@@ -159,6 +228,29 @@ impl Ingest {
         self.size
     }
 
+    /// How many bytes a resumable ingest already held when opened.
+    pub fn resumed(&self) -> u64 {
+        self.resumed
+    }
+
+    /// Reads those first `resumed()` bytes, to feed them where the download goes.
+    pub fn resumed_bytes(&self) -> Result<impl Read> {
+        let f =
+            File::open(&self.path).map_err(|e| ImageError::io("reading a partial download", e))?;
+        Ok(f.take(self.resumed))
+    }
+
+    /// Leaves what was written for a later download to go on from (a resumable ingest
+    /// whose download broke off); an unnamed ingest is dropped as usual.
+    pub fn suspend(mut self) {
+        if self._lock.is_some() {
+            self.file = None;
+        }
+    }
+
+    /// Drops what was written, even of a resumable ingest.
+    pub fn discard(self) {}
+
     /// Verifies (when `expected` is given), syncs and publishes the blob.
     pub fn commit(mut self, expected: Option<&Digest>) -> Result<Digest> {
         let file = self.file.take().ok_or_else(|| {
@@ -215,5 +307,41 @@ mod tests {
         // The failed ingest left nothing behind.
         assert_eq!(fs::read_dir(dir.path().join("ingest")).unwrap().count(), 0);
         assert_eq!(s.list(), vec![d]);
+    }
+
+    #[test]
+    fn a_broken_off_download_goes_on_from_its_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = ContentStore::open(dir.path()).unwrap();
+        let blob = b"the whole blob, in two goes";
+        let d = Digest::of(blob);
+        let mut first = s.resumable_ingest(&d).unwrap();
+        assert_eq!(first.resumed(), 0);
+        first.write_all(&blob[..10]).unwrap();
+        // A second download of the same blob meanwhile gets an ingest of its own.
+        let other = s.resumable_ingest(&d).unwrap();
+        assert_eq!(other.resumed(), 0);
+        other.discard();
+        first.suspend();
+        // The store opening again (a daemon restart) keeps the partial download.
+        let s = ContentStore::open(dir.path()).unwrap();
+        let mut again = s.resumable_ingest(&d).unwrap();
+        assert_eq!(again.resumed(), 10);
+        let mut head = Vec::new();
+        again
+            .resumed_bytes()
+            .unwrap()
+            .read_to_end(&mut head)
+            .unwrap();
+        assert_eq!(head, &blob[..10]);
+        again.write_all(&blob[10..]).unwrap();
+        assert_eq!(again.commit(Some(&d)).unwrap(), d);
+        assert_eq!(s.read(&d).unwrap(), blob);
+        assert_eq!(fs::read_dir(dir.path().join("ingest")).unwrap().count(), 0);
+        // Dropped without suspend (a failure that is not the network's): nothing stays.
+        let mut failed = s.resumable_ingest(&Digest::of(b"x")).unwrap();
+        failed.write_all(b"junk").unwrap();
+        drop(failed);
+        assert_eq!(fs::read_dir(dir.path().join("ingest")).unwrap().count(), 0);
     }
 }

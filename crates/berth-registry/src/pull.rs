@@ -156,10 +156,24 @@ struct TeeReader {
     limit: u64,
     /// Compressed bytes the unpack has taken so far, for "Extracting" progress.
     consumed: Arc<std::sync::atomic::AtomicU64>,
+    /// The bytes an earlier, broken-off download left in the ingest: read first, and not
+    /// written again.
+    resumed: Option<Box<dyn Read + Send>>,
 }
 
 impl Read for TeeReader {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if let Some(r) = self.resumed.as_mut() {
+            match r.read(buf)? {
+                0 => self.resumed = None,
+                n => {
+                    self.seen += n as u64;
+                    self.consumed
+                        .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+                    return Ok(n);
+                }
+            }
+        }
         while self.current.is_empty() {
             match self.rx.blocking_recv() {
                 Some(Ok(b)) => {
@@ -229,11 +243,35 @@ async fn fetch_layer(
     progress: mpsc::Sender<Progress>,
 ) -> Result<()> {
     let id = short(&layer.digest);
-    let resp = session
-        .get(&format!("blobs/{}", layer.digest), None)
-        .await?;
+    let path = format!("blobs/{}", layer.digest);
+    // Go on from what an earlier download of this blob left, if anything.
+    let mut ing = store.content.resumable_ingest(&layer.digest)?;
+    if ing.resumed() > layer.size {
+        ing.discard();
+        ing = store.content.resumable_ingest(&layer.digest)?;
+    }
+    let resumed = ing.resumed();
+    let resumed_bytes: Option<Box<dyn Read + Send>> = match resumed {
+        0 => None,
+        _ => Some(Box::new(ing.resumed_bytes()?)),
+    };
+    // The body to read, and how many of its first bytes to drop.
+    let (mut body, mut skip) = if resumed == layer.size {
+        (None, 0) // every byte is here already
+    } else if resumed > 0 {
+        layer_event(&progress, id.clone(), "Resuming download").await;
+        match resume(&session, &path, resumed).await {
+            Ok((resp, skip)) => (Some(resp.into_body()), skip),
+            Err(e) => {
+                ing.suspend(); // the registry may answer next time
+                return Err(RegistryError::Connect(e));
+            }
+        }
+    } else {
+        (Some(session.get(&path, None).await?.into_body()), 0)
+    };
     let (tx, rx) = mpsc::channel::<std::io::Result<Bytes>>(16);
-    let ingest = Arc::new(Mutex::new(Some(store.content.ingest()?)));
+    let ingest = Arc::new(Mutex::new(Some(ing)));
     let blob = layer.digest.clone();
     let consumed = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let mut unpack = {
@@ -250,6 +288,7 @@ async fn fetch_layer(
                 seen: 0,
                 limit: size,
                 consumed,
+                resumed: resumed_bytes,
             };
             store.layers.apply_checked(
                 parent.as_ref(),
@@ -272,16 +311,12 @@ async fn fetch_layer(
             Ok(())
         })
     };
-    let path = format!("blobs/{}", layer.digest);
-    let mut body = resp.into_body();
     let mut download_error: Option<String> = None;
-    let mut current = 0u64;
-    let mut last_report = 0u64;
-    // Bytes to drop from the start of a body: a registry that ignored the Range header.
-    let mut skip = 0u64;
+    let mut current = resumed;
+    let mut last_report = resumed;
     let mut resumes = 0u32;
-    loop {
-        let broke = match body.frame().await {
+    while let Some(b) = body.as_mut() {
+        let broke = match b.frame().await {
             None if current >= layer.size => break,
             None => format!("the body ended after {current} of {} bytes", layer.size),
             Some(Err(e)) => e.to_string(),
@@ -327,7 +362,7 @@ async fn fetch_layer(
         };
         match resumed {
             Ok((next, to_skip)) => {
-                body = next.into_body();
+                body = Some(next.into_body());
                 skip = to_skip;
             }
             Err(why) => {
@@ -359,11 +394,25 @@ async fn fetch_layer(
         }
     };
     let unpacked = unpacked.map_err(|e| RegistryError::Connect(format!("unpack task: {e}")))?;
-    // A download that broke off is worth another try, whatever the unpack made of it.
+    // A download that broke off is worth another try, whatever the unpack made of it; the
+    // bytes so far stay for that try (or the next pull) to go on from.
     if let Some(msg) = download_error {
+        let partial = ingest.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(i) = partial {
+            i.suspend();
+        }
         return Err(RegistryError::Connect(msg));
     }
-    unpacked?;
+    match unpacked {
+        // The kept bytes may be what failed (a power loss can leave garbage at the end of
+        // a file): they are gone now, so one more try starts from nothing.
+        Err(e) if resumed > 0 => {
+            return Err(RegistryError::Connect(format!(
+                "going on from the {resumed} bytes an earlier download left failed ({e}); starting over"
+            )))
+        }
+        r => r?,
+    }
     // Where it came from, for cross-repository mounts on a later push.
     let _ = store.content.add_source(
         &blob,
