@@ -20,6 +20,8 @@ W=$(mktemp -d /tmp/berth-pull.XXXX)
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 RPID= DPID= MOUNTED=
 cleanup() {
+    # Every step runs even when one fails (a process already gone), or mounts would leak.
+    set +e
     [ -n "$DPID" ] && { kill "$DPID" 2>/dev/null; wait "$DPID" 2>/dev/null || true; }
     [ -n "$RPID" ] && { kill "$RPID" 2>/dev/null; wait "$RPID" 2>/dev/null || true; }
     [ -n "$MOUNTED" ] && umount "$W/disk"

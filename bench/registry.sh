@@ -12,6 +12,8 @@ bench/make-big-image.sh "$IMG"
 W=$(mktemp -d /tmp/berth-regbench.XXXX)
 PIDS=()
 cleanup() {
+    # Every step runs even when one fails (a process already gone), or mounts would leak.
+    set +e
     for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null || true; done
     rm -rf "$W"
 }

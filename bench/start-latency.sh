@@ -13,6 +13,8 @@ BERTH=$(./scripts/build-release.sh)
 W=$(mktemp -d /tmp/berth-bench.XXXX)
 DPID=
 cleanup() {
+    # Every step runs even when one fails (a process already gone), or mounts would leak.
+    set +e
     if [ -n "$DPID" ]; then
         for id in $(BERTH_HOST=unix://$W/run/berth.sock "$BERTH" ps -aq 2>/dev/null); do
             BERTH_HOST=unix://$W/run/berth.sock "$BERTH" rm -f "$id" >/dev/null 2>&1 || true
