@@ -12,12 +12,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-3}
-WITH_BENCH=1 ./scripts/install-deps.sh
-BERTH=$(./scripts/build-release.sh)
-IMG=/var/tmp/berth-bench-big-image
-bench/make-big-image.sh "$IMG"
+source bench/lib.sh
+big_image
 W=$(mktemp -d /tmp/berth-pull.XXXX)
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+PORT=$(free_port)
 RPID= DPID= MOUNTED=
 cleanup() {
     # Every step runs even when one fails (a process already gone), or mounts would leak.

@@ -5,10 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-3}
-WITH_BENCH=1 ./scripts/install-deps.sh
-BERTH=$(./scripts/build-release.sh)
-IMG=/var/tmp/berth-bench-big-image
-bench/make-big-image.sh "$IMG"
+source bench/lib.sh
+big_image
 W=$(mktemp -d /tmp/berth-regbench.XXXX)
 PIDS=()
 cleanup() {
@@ -18,7 +16,6 @@ cleanup() {
     rm -rf "$W"
 }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 # A fresh registry (new root, new port) for every run: skopeo remembers where blobs went
 # and would mount them instead of uploading to a registry it has seen.
 start_registry() { # kind run -> sets PORT (not in a subshell, so PIDS reaches the trap)

@@ -8,8 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-50}
-WITH_BENCH=1 ./scripts/install-deps.sh
-BERTH=$(./scripts/build-release.sh)
+source bench/lib.sh
 W=$(mktemp -d /tmp/berth-bench.XXXX)
 DPID=
 cleanup() {

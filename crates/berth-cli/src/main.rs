@@ -136,43 +136,30 @@ fn daemon(a: DaemonArgs) -> i32 {
         insecure_registries: a.insecure_registries,
         registry_certs_dir: a.registry_certs_dir,
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread()
+    serve_until_done("berthd", berth_daemon::server::run(cfg))
+}
+
+/// Runs a server on a multi-threaded runtime; its error goes to stderr, as exit code 1.
+fn serve_until_done<E: std::fmt::Display>(
+    name: &str,
+    server: impl std::future::Future<Output = Result<(), E>>,
+) -> i32 {
+    let result = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("berthd: {e}");
-            return 1;
-        }
-    };
-    match rt.block_on(berth_daemon::server::run(cfg)) {
+        .map_err(|e| e.to_string())
+        .and_then(|rt| rt.block_on(server).map_err(|e| e.to_string()));
+    match result {
         Ok(()) => 0,
         Err(e) => {
-            eprintln!("berthd: {e}");
+            eprintln!("{name}: {e}");
             1
         }
     }
 }
 
 fn registry_serve(opts: berth_registry::server::ServeOptions<'_>) -> i32 {
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("berth registry: {e}");
-            return 1;
-        }
-    };
-    match rt.block_on(berth_registry::server::serve(opts)) {
-        Ok(()) => 0,
-        Err(e) => {
-            eprintln!("berth registry: {e}");
-            1
-        }
-    }
+    serve_until_done("berth registry", berth_registry::server::serve(opts))
 }
 
 fn registry_gc(root: &std::path::Path, dry_run: bool) -> i32 {

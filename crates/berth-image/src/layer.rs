@@ -3,7 +3,7 @@
 
 use crate::digest::{chain_id, Digest};
 use crate::error::{ImageError, Result};
-pub use crate::unpack::unpack;
+use crate::unpack::unpack;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 use std::fs;

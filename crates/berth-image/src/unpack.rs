@@ -45,16 +45,16 @@ pub fn unpack(r: impl Read, dst: &Path) -> Result<()> {
             continue; // the root itself
         };
         let parent = path.parent().unwrap_or(Path::new(""));
-        let refused = |e: io::Error| refused(&path, e);
+        let fail = |e: io::Error| refused(&path, e);
         let kind = entry.header().entry_type();
         if name.as_bytes() == OPAQUE_WHITEOUT.as_bytes() {
-            root.set_opaque(parent).map_err(refused)?;
+            root.set_opaque(parent).map_err(fail)?;
         } else if let Some(hidden) = name.as_bytes().strip_prefix(WHITEOUT_PREFIX.as_bytes()) {
             root.whiteout(parent, OsStr::from_bytes(hidden))
-                .map_err(refused)?;
+                .map_err(fail)?;
         } else if kind == tar::EntryType::Regular || kind == tar::EntryType::Continuous {
             root.write_file(parent, &name, &mut entry, &mut buf)
-                .map_err(refused)?;
+                .map_err(fail)?;
         } else {
             if kind.is_dir() {
                 if let Ok(mtime) = entry.header().mtime() {

@@ -5,7 +5,7 @@ use crate::auth::Credentials;
 use crate::client::Client;
 use crate::error::Result;
 use crate::manifest::{self, Fetched, Platform};
-use crate::pull::{fetch_config, fetch_manifest};
+use crate::pull::{fetch_config, fetch_manifest, manifest_reference};
 use berth_image::reference::Reference;
 use berth_image::Digest;
 
@@ -25,14 +25,14 @@ pub async fn inspect(
     let session = client
         .session(&reference.domain, &reference.path, creds)
         .await?;
-    let wanted = match (&reference.digest, &reference.tag) {
-        (Some(d), _) => d.to_string(),
-        (None, Some(t)) => t.clone(),
-        (None, None) => "latest".to_string(),
-    };
-    let (body, content_type, digest) = fetch_manifest(&session, &wanted).await?;
+    let (body, content_type, digest) =
+        fetch_manifest(&session, &manifest_reference(reference)).await?;
     let fetched = manifest::parse(&content_type, &body)?;
-    let media_type = media_type(&content_type, &body, &fetched);
+    let media_type = match manifest::media_type(&content_type, &body) {
+        t if !t.is_empty() => t,
+        _ if matches!(fetched, Fetched::Index(_)) => manifest::OCI_INDEX.to_string(),
+        _ => manifest::OCI_MANIFEST.to_string(),
+    };
     let platforms = match fetched {
         Fetched::Index(index) => index
             .manifests
@@ -58,27 +58,5 @@ pub async fn inspect(
         digest,
         size: body.len() as u64,
         platforms,
-    })
-}
-
-/// The media type from the header when it names a manifest kind, else the body's own.
-fn media_type(content_type: &str, body: &[u8], fetched: &Fetched) -> String {
-    let header = content_type.split(';').next().unwrap_or("").trim();
-    if [
-        manifest::OCI_INDEX,
-        manifest::DOCKER_LIST,
-        manifest::OCI_MANIFEST,
-        manifest::DOCKER_MANIFEST,
-    ]
-    .contains(&header)
-    {
-        return header.to_string();
-    }
-    let declared = serde_json::from_slice::<serde_json::Value>(body)
-        .ok()
-        .and_then(|v| v.get("mediaType")?.as_str().map(str::to_string));
-    declared.unwrap_or_else(|| match fetched {
-        Fetched::Index(_) => manifest::OCI_INDEX.to_string(),
-        Fetched::Manifest(_) => manifest::OCI_MANIFEST.to_string(),
     })
 }

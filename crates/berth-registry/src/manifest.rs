@@ -94,16 +94,8 @@ pub fn parse_any(content_type: &str, body: &[u8]) -> Result<Fetched> {
     }
     let bad =
         |e: serde_json::Error| RegistryError::InvalidManifest(format!("invalid manifest: {e}"));
-    let declared: Option<String> = serde_json::from_slice::<serde_json::Value>(body)
-        .map_err(bad)?
-        .get("mediaType")
-        .and_then(|m| m.as_str().map(str::to_string));
-    let ct = content_type.split(';').next().unwrap_or("").trim();
-    let kind = match ct {
-        OCI_INDEX | DOCKER_LIST | OCI_MANIFEST | DOCKER_MANIFEST => ct.to_string(),
-        _ => declared.clone().unwrap_or_default(),
-    };
-    match kind.as_str() {
+    serde_json::from_slice::<serde_json::Value>(body).map_err(bad)?;
+    match media_type(content_type, body).as_str() {
         OCI_INDEX | DOCKER_LIST => Ok(Fetched::Index(serde_json::from_slice(body).map_err(bad)?)),
         OCI_MANIFEST | DOCKER_MANIFEST => {
             let m: ImageManifest = serde_json::from_slice(body).map_err(bad)?;
@@ -123,6 +115,19 @@ pub fn parse_any(content_type: &str, body: &[u8]) -> Result<Fetched> {
             "unknown manifest media type {other:?}"
         ))),
     }
+}
+
+/// What a manifest body is: the Content-Type header when it names a manifest or index kind,
+/// else the body's own `mediaType` ("" when it has none).
+pub fn media_type(content_type: &str, body: &[u8]) -> String {
+    let header = content_type.split(';').next().unwrap_or("").trim();
+    if [OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST].contains(&header) {
+        return header.to_string();
+    }
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v.get("mediaType")?.as_str().map(str::to_string))
+        .unwrap_or_default()
 }
 
 /// The index entry for `os/arch[/variant]`.

@@ -67,6 +67,15 @@ async fn send(p: &mpsc::Sender<Progress>, msg: Progress) {
     let _ = p.send(msg).await;
 }
 
+/// What to ask `manifests/` for: the reference's digest, else its tag, else `latest`.
+pub(crate) fn manifest_reference(r: &Reference) -> String {
+    match (&r.digest, &r.tag) {
+        (Some(d), _) => d.to_string(),
+        (None, Some(t)) => t.clone(),
+        (None, None) => "latest".to_string(),
+    }
+}
+
 /// A manifest or index by tag or digest: its body, media type header and digest (checked
 /// against the reference when that is a digest).
 pub(crate) async fn fetch_manifest(
@@ -435,11 +444,7 @@ pub async fn pull(
             .session(&r.domain, &r.path, req.creds.clone())
             .await?,
     );
-    let wanted = match (&r.digest, &r.tag) {
-        (Some(d), _) => d.to_string(),
-        (None, Some(t)) => t.clone(),
-        (None, None) => "latest".to_string(),
-    };
+    let wanted = manifest_reference(r);
     let shown = r.tag.clone().unwrap_or_else(|| wanted.clone());
     send(
         &progress,

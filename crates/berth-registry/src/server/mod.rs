@@ -674,7 +674,7 @@ async fn put_manifest(s: &Arc<Storage>, n: &str, reference: &str, req: Request<I
         }
     };
     // Every blob (or manifest) it references must already be in this repository.
-    let media = match manifest::parse_any(&ct, &body) {
+    match manifest::parse_any(&ct, &body) {
         Ok(Fetched::Manifest(m)) => {
             for d in std::iter::once(&m.config).chain(&m.layers) {
                 if !s.has_blob(n, &d.digest) {
@@ -685,7 +685,6 @@ async fn put_manifest(s: &Arc<Storage>, n: &str, reference: &str, req: Request<I
                     );
                 }
             }
-            m.media_type.unwrap_or(ct)
         }
         Ok(Fetched::Index(i)) => {
             for d in &i.manifests {
@@ -697,16 +696,13 @@ async fn put_manifest(s: &Arc<Storage>, n: &str, reference: &str, req: Request<I
                     );
                 }
             }
-            ct
         }
         Err(e) => return error(StatusCode::BAD_REQUEST, "MANIFEST_INVALID", e.to_string()),
-    };
-    let media = if media.is_empty() {
-        manifest::OCI_MANIFEST.to_string()
-    } else {
-        media
-    };
-    match s.put_manifest(n, &media, &body, tag) {
+    }
+    // It parsed, so this is one of the four manifest and index kinds.
+    let media = manifest::media_type(&ct, &body);
+    let subject = storage::subject_of(&body);
+    match s.put_manifest(n, &media, &body, tag, subject.as_ref()) {
         Ok(d) => {
             let mut headers = vec![
                 ("Location", format!("/v2/{n}/manifests/{d}")),
@@ -714,7 +710,7 @@ async fn put_manifest(s: &Arc<Storage>, n: &str, reference: &str, req: Request<I
                 ("Content-Length", "0".into()),
             ];
             // Tells the client this registry indexes referrers itself.
-            if let Some(subject) = storage::subject_of(&body) {
+            if let Some(subject) = subject {
                 headers.push(("OCI-Subject", subject.to_string()));
             }
             respond(StatusCode::CREATED, &headers, full(Bytes::new()))

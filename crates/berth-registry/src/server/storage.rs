@@ -139,10 +139,11 @@ impl Storage {
         media_type: &str,
         body: &[u8],
         tag: Option<&str>,
+        subject: Option<&Digest>,
     ) -> io::Result<Digest> {
         let d = self.content.write(body).map_err(io::Error::other)?;
-        if let Some(subject) = subject_of(body) {
-            let dir = self.referrers_dir(name, &subject);
+        if let Some(subject) = subject {
+            let dir = self.referrers_dir(name, subject);
             fs::create_dir_all(&dir)?;
             fs::write(dir.join(d.hex()), b"")?;
         }
@@ -351,6 +352,7 @@ mod tests {
                 crate::manifest::OCI_MANIFEST,
                 m.as_bytes(),
                 Some("1"),
+                None,
             )
             .unwrap();
         let dry = s.garbage_collect(true).unwrap();
@@ -393,7 +395,7 @@ mod tests {
         assert!(s.has_blob("a/b", &Digest::of(b"hello")));
         assert!(!s.has_blob("c/d", &Digest::of(b"hello")));
         let d = s
-            .put_manifest("a/b", "application/x", b"{}", Some("v1"))
+            .put_manifest("a/b", "application/x", b"{}", Some("v1"), None)
             .unwrap();
         assert_eq!(s.get_manifest("a/b", "v1").unwrap().0, d);
         assert_eq!(s.tags("a/b"), vec!["v1"]);
