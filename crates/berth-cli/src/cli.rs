@@ -566,6 +566,9 @@ pub struct DaemonArgs {
     /// Shims kept started ahead of time (0: start each one on demand)
     #[arg(long = "warm-shims", default_value_t = 1)]
     pub warm_shims: usize,
+    /// Set no_new_privileges for every container that does not ask otherwise
+    #[arg(long = "no-new-privileges")]
+    pub no_new_privileges: bool,
 }
 
 #[derive(Args, Debug)]

@@ -89,6 +89,8 @@ fn main() {
 }
 
 fn shim(a: cli::ShimArgs) -> i32 {
+    // Nothing the daemon's parent left open may reach a container through the shim.
+    berth_runtime::hygiene::close_fds_except(&[]);
     if a.warm {
         return berth_runtime::shim::run_warm();
     }
@@ -116,6 +118,9 @@ fn shim(a: cli::ShimArgs) -> i32 {
 }
 
 fn daemon(a: DaemonArgs) -> i32 {
+    // Whatever fds whoever started berthd left open (a host directory, a pipe) are closed
+    // before anything else: shims and containers must never inherit them.
+    berth_runtime::hygiene::close_fds_except(&[]);
     let hosts = if a.hosts.is_empty() {
         vec![format!(
             "unix://{}",
@@ -124,7 +129,18 @@ fn daemon(a: DaemonArgs) -> i32 {
     } else {
         a.hosts.clone()
     };
-    let berth_binary = std::env::current_exe().unwrap_or_else(|_| "/proc/self/exe".into());
+    // Shims (and so inits and exec helpers) run from a sealed copy, never the host file.
+    let exe = std::env::current_exe().unwrap_or_else(|_| "/proc/self/exe".into());
+    let sealed = match berth_runtime::sealed_binary::SealedBinary::copy_of(&exe) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("berthd: {e}");
+            return 1;
+        }
+    };
+    let berth_binary = sealed.path();
+    // Lives as long as the daemon: its path is how shims are started.
+    std::mem::forget(sealed);
     let cfg = berth_daemon::DaemonConfig {
         data_root: a.data_root,
         exec_root: a.exec_root,
@@ -135,6 +151,7 @@ fn daemon(a: DaemonArgs) -> i32 {
         warm_shims: a.warm_shims,
         insecure_registries: a.insecure_registries,
         registry_certs_dir: a.registry_certs_dir,
+        no_new_privileges: a.no_new_privileges,
     };
     serve_until_done("berthd", berth_daemon::server::run(cfg))
 }

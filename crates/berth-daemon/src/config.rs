@@ -21,6 +21,9 @@ pub struct DaemonConfig {
     pub insecure_registries: Vec<String>,
     /// Per-registry CAs and client certificates (`<dir>/<host:port>/ca.crt`).
     pub registry_certs_dir: PathBuf,
+    /// `--no-new-privileges`: containers get no_new_privileges unless SecurityOpt says
+    /// `no-new-privileges=false`.
+    pub no_new_privileges: bool,
 }
 
 impl DaemonConfig {

@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod config;
+pub mod dirs;
 pub mod engine;
 pub mod error;
 mod lock;

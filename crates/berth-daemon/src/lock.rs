@@ -10,7 +10,7 @@ pub struct RootLock {
 }
 
 pub fn lock_root(data_root: &Path) -> Result<RootLock> {
-    std::fs::create_dir_all(data_root)?;
+    crate::dirs::ensure(data_root, crate::dirs::DATA_ROOT_MODE)?;
     let path = data_root.join("berthd.lock");
     let file = File::options()
         .create(true)

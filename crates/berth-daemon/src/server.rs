@@ -7,7 +7,8 @@ use crate::error::{DaemonError, Result};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use std::path::PathBuf;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::net::UnixListener;
 
@@ -38,10 +39,7 @@ pub async fn run(cfg: DaemonConfig) -> Result<()> {
         if let Some(dir) = p.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        let _ = std::fs::remove_file(p);
-        let l = UnixListener::bind(p)
-            .map_err(|e| DaemonError::System(format!("listening on {}: {e}", p.display())))?;
-        listeners.push(l);
+        listeners.push(bind_api_socket(p)?);
     }
     if let Some(pf) = &cfg.pidfile {
         if let Some(dir) = pf.parent() {
@@ -69,6 +67,37 @@ pub async fn run(cfg: DaemonConfig) -> Result<()> {
         let _ = std::fs::remove_file(pf);
     }
     Ok(())
+}
+
+/// The API socket, 0660 and owned by root and the `docker` group where that group exists
+/// (dockerd's rule), whatever the umask. It is bound inside a fresh 0700 dir, given its
+/// mode and owner there, and only then renamed into place: at no moment can anyone else
+/// connect to it.
+fn bind_api_socket(path: &Path) -> Result<UnixListener> {
+    use std::os::unix::fs::PermissionsExt;
+    let fail =
+        |e: std::io::Error| DaemonError::System(format!("listening on {}: {e}", path.display()));
+    let parent = path.parent().unwrap_or(Path::new("/"));
+    let staging = parent.join(format!(".berth-sock-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&staging);
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&staging)
+        .map_err(fail)?;
+    let result = (|| {
+        let tmp = staging.join("sock");
+        let listener = UnixListener::bind(&tmp)?;
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o660))?;
+        let group = nix::unistd::Group::from_name("docker")
+            .ok()
+            .flatten()
+            .map(|g| g.gid);
+        nix::unistd::chown(&tmp, Some(nix::unistd::Uid::from_raw(0)), group)?;
+        std::fs::rename(&tmp, path)?;
+        Ok(listener)
+    })();
+    let _ = std::fs::remove_dir_all(&staging);
+    result.map_err(fail)
 }
 
 async fn accept_loop(listener: UnixListener, engine: Arc<Engine>) {

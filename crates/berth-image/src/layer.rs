@@ -338,18 +338,10 @@ impl LayerStore {
     }
 }
 
-/// Finds a file in a stack of layer dirs (top first) as overlay would show it.
+/// Finds a file in a stack of layer dirs (top first) as overlay would show it; symlinks
+/// are resolved inside the stack, never on the host (see `stack`).
 pub fn read_from_stack(dirs: &[PathBuf], rel: &str) -> Option<Vec<u8>> {
-    use std::os::unix::fs::FileTypeExt;
-    for d in dirs {
-        let p = d.join(rel.trim_start_matches('/'));
-        match fs::symlink_metadata(&p) {
-            Ok(m) if m.file_type().is_char_device() && m.len() == 0 => return None,
-            Ok(m) if m.is_file() => return fs::read(&p).ok(),
-            _ => {}
-        }
-    }
-    None
+    crate::stack::read_file(dirs, rel)
 }
 
 #[cfg(test)]

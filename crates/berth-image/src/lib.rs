@@ -11,6 +11,7 @@ pub mod digest;
 pub mod error;
 pub mod layer;
 pub mod reference;
+pub mod stack;
 pub mod store;
 pub mod unpack;
 

@@ -7,16 +7,15 @@ use std::io::{IoSlice, IoSliceMut};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
-/// Opens a new pty pair from the `ptmx` at `ptmx` (a devpts instance's): (master, slave, N).
-pub fn open_pty(ptmx: &Path) -> Result<(OwnedFd, OwnedFd, u32)> {
-    let master = nix::fcntl::open(
-        ptmx,
-        nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_NOCTTY | nix::fcntl::OFlag::O_CLOEXEC,
-        nix::sys::stat::Mode::empty(),
-    )
-    .map_err(|e| RuntimeError::sys(format!("opening {}", ptmx.display()), e))?;
-    // SAFETY: `open` returned a new descriptor we own.
-    let master = unsafe { OwnedFd::from_raw_fd(master) };
+/// Opens `ptmx` (a devpts instance's, resolved beneath `root`) and makes a new pty pair
+/// from it: (master, slave, N).
+pub fn open_pty(root: &crate::root::Root, ptmx: &Path) -> Result<(OwnedFd, OwnedFd, u32)> {
+    let master = root
+        .open_at(
+            ptmx,
+            nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_NOCTTY,
+        )
+        .map_err(|e| RuntimeError::sys(format!("opening {}", ptmx.display()), e))?;
     let mut unlock: libc::c_int = 0;
     let mut n: libc::c_uint = 0;
     // SAFETY: TIOCSPTLCK reads an int, TIOCGPTN writes an unsigned int; both outlive the calls.

@@ -11,6 +11,7 @@ use nix::sched::{setns, CloneFlags};
 use oci_spec::runtime::Process;
 use std::fs::File;
 use std::io::Write;
+use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 
 pub struct ExecArgs {
@@ -26,6 +27,9 @@ pub struct ExecArgs {
 
 /// Runs the exec; returns the exit code for this process.
 pub fn nsexec(args: ExecArgs) -> i32 {
+    // Whatever the shim left open stays out of the container.
+    crate::hygiene::close_fds_except(args.console_socket.as_slice());
+    crate::hygiene::make_undumpable();
     // Opened before joining the mount namespace, where the host path is out of reach.
     let mut errf = File::create(&args.error_file).ok();
     match run(&args, errf.as_mut()) {
@@ -81,7 +85,9 @@ fn run(args: &ExecArgs, errf: Option<&mut File>) -> Result<i32> {
     // Inside the container's mount namespace now: /dev/ptmx is the container's.
     let slave = match (tty, args.console_socket) {
         (true, Some(sock)) => {
-            let (master, slave, _) = crate::console::open_pty(std::path::Path::new("/dev/ptmx"))?;
+            let root = crate::root::Root::open(std::path::Path::new("/"))?;
+            let (master, slave, _) =
+                crate::console::open_pty(&root, std::path::Path::new("/dev/ptmx"))?;
             crate::console::send_fd(sock, std::os::fd::AsRawFd::as_raw_fd(&master))?;
             // SAFETY: fd 3 was given to this process for this purpose and nothing else uses it.
             unsafe { libc::close(sock) };
@@ -89,18 +95,28 @@ fn run(args: &ExecArgs, errf: Option<&mut File>) -> Result<i32> {
         }
         _ => None,
     };
+    // The child reports a failure on a pipe, never through a host file of its own.
+    let (err_read, err_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+        .map_err(|e| RuntimeError::sys("pipe", e))?;
     // SAFETY: this process is single-threaded, so the child may do anything.
     match unsafe { nix::unistd::fork() }.map_err(|e| RuntimeError::sys("fork", e))? {
         nix::unistd::ForkResult::Child => {
-            let e = child(&process, slave.as_ref(), seccomp.as_ref());
-            if let Some(f) = errf {
-                let _ = write!(f, "{}", describe(&e));
-            }
+            drop(err_read);
+            let e = child(&process, slave.as_ref(), seccomp.as_ref(), &err_write);
+            let _ = File::from(err_write).write_all(describe(&e).as_bytes());
             // SAFETY: _exit is always safe to call.
             unsafe { libc::_exit(e.exit_code()) }
         }
         nix::unistd::ForkResult::Parent { child } => {
             use nix::sys::wait::{waitpid, WaitStatus};
+            use std::io::Read;
+            drop(err_write);
+            drop(slave);
+            let mut message = Vec::new();
+            let _ = File::from(err_read).read_to_end(&mut message);
+            if let (false, Some(f)) = (message.is_empty(), errf) {
+                let _ = f.write_all(&message);
+            }
             loop {
                 match waitpid(child, None) {
                     Ok(WaitStatus::Exited(_, c)) => return Ok(c),
@@ -117,6 +133,7 @@ fn child(
     process: &Process,
     slave: Option<&std::os::fd::OwnedFd>,
     seccomp: Option<&crate::seccomp::Filter>,
+    report: &std::os::fd::OwnedFd,
 ) -> RuntimeError {
     let session = match slave {
         Some(s) => crate::console::become_terminal_session(s),
@@ -127,7 +144,10 @@ fn child(
     if let Err(e) = session {
         return e;
     }
-    let prepared = match process::prepare(process) {
+    // Every descriptor but stdio and the error pipe is closed in here; the slave is
+    // stdio by now. (Closed descriptors are never dropped: this process ends in execve
+    // or _exit.)
+    let prepared = match process::prepare(process, &[report.as_raw_fd()]) {
         Ok(p) => p,
         Err(e) => return e,
     };

@@ -7,6 +7,7 @@
 use crate::error::{Result, RuntimeError};
 use crate::mounts::{self, DeviceNode};
 use crate::process;
+use crate::root::{fd_path, Kind, Root};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sched::{unshare, CloneFlags};
 use oci_spec::runtime::{LinuxDeviceType, LinuxNamespaceType, Spec};
@@ -77,20 +78,21 @@ fn setup_pipe_stdio(ctx: &InitContext) -> Result<()> {
 }
 
 /// The container's terminal: made in its own devpts, master sent to the shim, slave
-/// made stdio and /dev/console.
-fn setup_terminal(rootfs: &Path, sock: RawFd) -> Result<()> {
-    let (master, slave, n) = crate::console::open_pty(&rootfs.join("dev/pts/ptmx"))?;
+/// made stdio and /dev/console. Every path is resolved beneath the rootfs.
+fn setup_terminal(root: &Root, sock: RawFd) -> Result<()> {
+    let (master, slave, _) = crate::console::open_pty(root, Path::new("dev/pts/ptmx"))?;
     crate::console::send_fd(sock, master.as_raw_fd())?;
     drop(master);
     crate::console::become_terminal_session(&slave)?;
-    let slave_path = rootfs.join(format!("dev/pts/{n}"));
-    mounts::mount_entry(
-        rootfs,
-        Path::new("/dev/console"),
-        "bind",
-        &slave_path,
-        &["bind".into()],
+    let console = root.ensure(Path::new("dev/console"), Kind::File)?;
+    mount(
+        Some(&fd_path(&slave)),
+        &fd_path(&console),
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
     )
+    .map_err(|e| RuntimeError::sys("binding /dev/console", e))
 }
 
 /// Brings up `lo` in a new network namespace.
@@ -126,7 +128,7 @@ fn has_namespace(spec: &Spec, t: LinuxNamespaceType) -> bool {
         .is_some_and(|ns| ns.iter().any(|n| n.typ() == t && n.path().is_none()))
 }
 
-fn build_rootfs(spec: &Spec, bundle: &Path) -> Result<PathBuf> {
+fn build_rootfs(spec: &Spec, bundle: &Path) -> Result<Root> {
     mount(
         None::<&str>,
         "/",
@@ -170,11 +172,12 @@ fn build_rootfs(spec: &Spec, bundle: &Path) -> Result<PathBuf> {
         )
         .map_err(|e| RuntimeError::sys("binding the root filesystem", e))?,
     }
+    let root = Root::open(&rootfs)?;
     for m in &rest {
         let kind = m.typ().clone().unwrap_or_else(|| "bind".into());
         let src = m.source().clone().unwrap_or_else(|| PathBuf::from(&kind));
         mounts::mount_entry(
-            &rootfs,
+            &root,
             m.destination(),
             &kind,
             &src,
@@ -184,7 +187,7 @@ fn build_rootfs(spec: &Spec, bundle: &Path) -> Result<PathBuf> {
     if let Some(devs) = spec.linux().as_ref().and_then(|l| l.devices().as_ref()) {
         for d in devs {
             mounts::create_device(
-                &rootfs,
+                &root,
                 &DeviceNode {
                     path: d.path(),
                     char_device: !matches!(d.typ(), LinuxDeviceType::B),
@@ -197,8 +200,8 @@ fn build_rootfs(spec: &Spec, bundle: &Path) -> Result<PathBuf> {
             )?;
         }
     }
-    mounts::dev_symlinks(&rootfs);
-    Ok(rootfs)
+    mounts::dev_symlinks(&root)?;
+    Ok(root)
 }
 
 fn pivot(rootfs: &Path) -> Result<()> {
@@ -219,6 +222,7 @@ fn pivot(rootfs: &Path) -> Result<()> {
 }
 
 fn run(ctx: &InitContext, report: &mut File) -> Result<std::convert::Infallible> {
+    crate::hygiene::make_undumpable();
     let spec = ctx.spec;
     let process = spec
         .process()
@@ -254,17 +258,22 @@ fn run(ctx: &InitContext, report: &mut File) -> Result<std::convert::Infallible>
     }
     // Read while the bundle is still reachable (before pivot_root).
     let seccomp = crate::seccomp::for_bundle(ctx.bundle, spec);
-    let rootfs = build_rootfs(spec, ctx.bundle)?;
-    if let Some(sock) = ctx.console_socket {
-        setup_terminal(&rootfs, sock)?;
-    }
-    pivot(&rootfs)?;
-    if let Some(l) = spec.linux() {
-        for p in l.masked_paths().iter().flatten() {
-            mounts::mask_path(Path::new(p))?;
+    {
+        let root = build_rootfs(spec, ctx.bundle)?;
+        if let Some(sock) = ctx.console_socket {
+            setup_terminal(&root, sock)?;
         }
-        for p in l.readonly_paths().iter().flatten() {
-            mounts::readonly_path(Path::new(p))?;
+        pivot(root.path())?;
+    }
+    {
+        let root = Root::open(Path::new("/"))?;
+        if let Some(l) = spec.linux() {
+            for p in l.masked_paths().iter().flatten() {
+                mounts::mask_path(&root, Path::new(p))?;
+            }
+            for p in l.readonly_paths().iter().flatten() {
+                mounts::readonly_path(&root, Path::new(p))?;
+            }
         }
     }
     if spec.root().as_ref().and_then(|r| r.readonly()) == Some(true) {
@@ -277,7 +286,15 @@ fn run(ctx: &InitContext, report: &mut File) -> Result<std::convert::Infallible>
         )
         .map_err(|e| RuntimeError::sys("making the root filesystem read-only", e))?;
     }
-    let prepared = process::prepare(process)?;
+    // Only the sync pipes survive besides stdio: the shim's descriptors (its cgroup
+    // directory on v2, its logs) are closed before the working directory is entered.
+    let keep = [
+        ctx.from_parent.as_raw_fd(),
+        ctx.to_parent.as_raw_fd(),
+        report.as_raw_fd(),
+        from_parent.as_raw_fd(),
+    ];
+    let prepared = process::prepare(process, &keep)?;
     process::drop_privileges(process, seccomp.as_ref())?;
     report
         .write_all(&[MSG_READY])

@@ -9,10 +9,13 @@ pub mod cgroups;
 pub mod console;
 pub mod error;
 pub mod exec;
+pub mod hygiene;
 pub mod init;
 pub mod json_log;
 pub mod mounts;
 pub mod process;
+pub mod root;
+pub mod sealed_binary;
 pub mod seccomp;
 pub mod shim;
 

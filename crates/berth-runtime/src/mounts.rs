@@ -1,10 +1,10 @@
 //! Turning OCI mount entries into mount(2) calls inside the container's mount namespace.
 
 use crate::error::{Result, RuntimeError};
+use crate::root::{fd_path, Kind, Root};
 use nix::mount::{mount, MsFlags};
 use std::fs;
-use std::os::unix::fs::{symlink, PermissionsExt};
-use std::path::{Component, Path, PathBuf};
+use std::path::Path;
 
 /// Mount flags and the leftover data string for one entry's options.
 #[derive(Debug, PartialEq, Eq)]
@@ -54,54 +54,6 @@ pub fn parse_options(options: &[String]) -> ParsedOptions {
     p
 }
 
-/// `dest` resolved inside `root` without leaving it, following no symlinks out.
-pub fn path_in_root(root: &Path, dest: &Path) -> Result<PathBuf> {
-    let mut out = root.to_path_buf();
-    for c in dest.components() {
-        match c {
-            Component::Normal(n) => {
-                out.push(n);
-                // A symlink in the rootfs is resolved relative to the rootfs, not the host.
-                if let Ok(target) = fs::read_link(&out) {
-                    out.pop();
-                    let resolved = if target.is_absolute() {
-                        path_in_root(root, &target)?
-                    } else {
-                        path_in_root(
-                            root,
-                            &out.strip_prefix(root).unwrap_or(Path::new("")).join(target),
-                        )?
-                    };
-                    out = resolved;
-                }
-            }
-            Component::ParentDir if out != root => {
-                out.pop();
-            }
-            _ => {}
-        }
-    }
-    Ok(out)
-}
-
-fn ensure_target(target: &Path, as_file: bool) -> Result<()> {
-    if target.exists() {
-        return Ok(());
-    }
-    if as_file {
-        if let Some(parent) = target.parent() {
-            fs::create_dir_all(parent)
-                .map_err(|e| RuntimeError::sys(format!("mkdir {}", parent.display()), e))?;
-        }
-        fs::File::create(target)
-            .map_err(|e| RuntimeError::sys(format!("create {}", target.display()), e))?;
-    } else {
-        fs::create_dir_all(target)
-            .map_err(|e| RuntimeError::sys(format!("mkdir {}", target.display()), e))?;
-    }
-    Ok(())
-}
-
 fn sys_mount(
     src: Option<&Path>,
     target: &Path,
@@ -122,60 +74,77 @@ fn sys_mount(
     })
 }
 
-/// Performs one OCI mount entry below `rootfs`.
+/// Performs one OCI mount entry at `dest` beneath `root`. The target is resolved by the
+/// kernel inside the root and mounted on through its descriptor.
 pub fn mount_entry(
-    rootfs: &Path,
+    root: &Root,
     dest: &Path,
     kind: &str,
     source: &Path,
     options: &[String],
 ) -> Result<()> {
     let opts = parse_options(options);
-    let target = path_in_root(rootfs, dest)?;
-    if opts.bind || kind == "bind" {
+    // proc and sysfs on a symlink would let an image move them where masking misses
+    // (CVE-2019-19921): they must be the real path.
+    let no_symlink = matches!(kind, "proc" | "sysfs");
+    if no_symlink {
+        match root.lookup(dest, true) {
+            Ok(_) => {}
+            Err(_) if root.lookup(dest, false).is_err() => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let target = if opts.bind || kind == "bind" {
         // Files, devices and sockets are bound onto a file; only dirs onto a dir.
         let src_is_file = !fs::metadata(source)
             .map_err(|e| RuntimeError::sys(format!("bind source {}", source.display()), e))?
             .is_dir();
-        ensure_target(&target, src_is_file)?;
+        let kind = if src_is_file { Kind::File } else { Kind::Dir };
+        let fd = root.ensure(dest, kind)?;
+        let target = fd_path(&fd);
         let mut flags = MsFlags::MS_BIND;
         if opts.recursive {
             flags |= MsFlags::MS_REC;
         }
         sys_mount(Some(source), &target, None, flags, None)?;
-        // Bind mounts ignore other flags until remounted.
+        // Bind mounts ignore other flags until remounted; the new mount is reached by
+        // resolving the destination again (the old descriptor is under it).
         let extra = opts.flags & !MsFlags::MS_REC;
+        let fd = root.lookup(dest, false)?;
         if !extra.is_empty() {
             sys_mount(
                 None,
-                &target,
+                &fd_path(&fd),
                 None,
                 MsFlags::MS_BIND | MsFlags::MS_REMOUNT | extra,
                 None,
             )?;
         }
+        fd
     } else if kind == "cgroup" || kind == "cgroup2" {
-        mount_cgroups(&target, opts.flags)?;
+        mount_cgroups(root, dest, opts.flags)?;
+        root.lookup(dest, false)?
     } else {
-        ensure_target(&target, false)?;
+        let fd = root.ensure(dest, Kind::Dir)?;
         let data = (!opts.data.is_empty()).then_some(opts.data.as_str());
-        sys_mount(Some(source), &target, Some(kind), opts.flags, data)?;
-    }
+        sys_mount(Some(source), &fd_path(&fd), Some(kind), opts.flags, data)?;
+        root.lookup(dest, no_symlink)?
+    };
     if let Some(p) = opts.propagation {
-        sys_mount(None, &target, None, p, None)?;
+        sys_mount(None, &fd_path(&target), None, p, None)?;
     }
     Ok(())
 }
 
 /// /sys/fs/cgroup inside the container: the container's own cgroups (the cgroup namespace
 /// makes them the root), one mount per v1 hierarchy or a single cgroup2 mount.
-fn mount_cgroups(target: &Path, flags: MsFlags) -> Result<()> {
-    ensure_target(target, false)?;
+fn mount_cgroups(root: &Root, dest: &Path, flags: MsFlags) -> Result<()> {
+    let fd = root.ensure(dest, Kind::Dir)?;
     let base = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC | MsFlags::MS_RELATIME;
     if crate::cgroups::detect() == crate::cgroups::Version::V2 {
         return sys_mount(
             Some(Path::new("cgroup2")),
-            target,
+            &fd_path(&fd),
             Some("cgroup2"),
             base | flags,
             None,
@@ -183,7 +152,7 @@ fn mount_cgroups(target: &Path, flags: MsFlags) -> Result<()> {
     }
     sys_mount(
         Some(Path::new("tmpfs")),
-        target,
+        &fd_path(&fd),
         Some("tmpfs"),
         base,
         Some("mode=755"),
@@ -196,8 +165,7 @@ fn mount_cgroups(target: &Path, flags: MsFlags) -> Result<()> {
             continue; // the v2 entry of a hybrid host
         }
         let dir_name = ctrls.trim_start_matches("name=");
-        let dir = target.join(dir_name);
-        ensure_target(&dir, false)?;
+        let dir = root.ensure(&dest.join(dir_name), Kind::Dir)?;
         let data = if ctrls.starts_with("name=") {
             format!("none,{ctrls}")
         } else {
@@ -205,7 +173,7 @@ fn mount_cgroups(target: &Path, flags: MsFlags) -> Result<()> {
         };
         sys_mount(
             Some(Path::new("cgroup")),
-            &dir,
+            &fd_path(&dir),
             Some("cgroup"),
             base | flags,
             Some(&data),
@@ -213,14 +181,15 @@ fn mount_cgroups(target: &Path, flags: MsFlags) -> Result<()> {
         // cpu,cpuacct style hierarchies are also reachable by each controller's name.
         if ctrls.contains(',') {
             for c in ctrls.split(',') {
-                let _ = symlink(dir_name, target.join(c));
+                root.symlink(dir_name, &dest.join(c))?;
             }
         }
     }
     if flags.contains(MsFlags::MS_RDONLY) {
+        let fd = root.lookup(dest, false)?;
         sys_mount(
             None,
-            target,
+            &fd_path(&fd),
             None,
             MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY | base,
             None,
@@ -240,34 +209,24 @@ pub struct DeviceNode<'a> {
     pub gid: u32,
 }
 
-pub fn create_device(rootfs: &Path, d: &DeviceNode) -> Result<()> {
-    use nix::sys::stat::{makedev, mknod, Mode, SFlag};
-    let target = path_in_root(rootfs, d.path)?;
-    if let Some(parent) = target.parent() {
-        fs::create_dir_all(parent).map_err(|e| RuntimeError::sys("mkdir /dev", e))?;
-    }
+pub fn create_device(root: &Root, d: &DeviceNode) -> Result<()> {
+    use nix::sys::stat::{makedev, SFlag};
     let kind = if d.char_device {
         SFlag::S_IFCHR
     } else {
         SFlag::S_IFBLK
     };
-    let _ = fs::remove_file(&target);
-    mknod(
-        &target,
+    root.mknod(
+        d.path,
         kind,
-        Mode::from_bits_truncate(d.mode),
+        d.mode,
         makedev(d.major, d.minor),
+        (d.uid, d.gid),
     )
-    .map_err(|e| RuntimeError::sys(format!("mknod {}", d.path.display()), e))?;
-    fs::set_permissions(&target, fs::Permissions::from_mode(d.mode))
-        .map_err(|e| RuntimeError::sys("chmod device", e))?;
-    nix::unistd::chown(&target, Some(d.uid.into()), Some(d.gid.into()))
-        .map_err(|e| RuntimeError::sys("chown device", e))?;
-    Ok(())
 }
 
 /// The standard /dev symlinks.
-pub fn dev_symlinks(rootfs: &Path) {
+pub fn dev_symlinks(root: &Root) -> Result<()> {
     for (link, target) in [
         ("dev/fd", "/proc/self/fd"),
         ("dev/stdin", "/proc/self/fd/0"),
@@ -276,24 +235,30 @@ pub fn dev_symlinks(rootfs: &Path) {
         ("dev/ptmx", "pts/ptmx"),
         ("dev/core", "/proc/kcore"),
     ] {
-        let _ = symlink(target, rootfs.join(link));
+        root.symlink(target, Path::new(link))?;
     }
+    Ok(())
 }
 
-/// Hides a path: /dev/null over a file, an empty read-only tmpfs over a dir.
-pub fn mask_path(path: &Path) -> Result<()> {
-    match fs::metadata(path) {
+/// Hides a path (after pivot_root, beneath the new `/`): /dev/null over a file, an empty
+/// read-only tmpfs over a dir.
+pub fn mask_path(root: &Root, path: &Path) -> Result<()> {
+    let Ok(fd) = root.lookup(path, false) else {
+        return Ok(());
+    };
+    let target = fd_path(&fd);
+    match fs::metadata(&target) {
         Err(_) => Ok(()),
         Ok(m) if m.is_dir() => sys_mount(
             Some(Path::new("tmpfs")),
-            path,
+            &target,
             Some("tmpfs"),
             MsFlags::MS_RDONLY,
             None,
         ),
         Ok(_) => sys_mount(
             Some(Path::new("/dev/null")),
-            path,
+            &target,
             None,
             MsFlags::MS_BIND,
             None,
@@ -301,20 +266,22 @@ pub fn mask_path(path: &Path) -> Result<()> {
     }
 }
 
-pub fn readonly_path(path: &Path) -> Result<()> {
-    if !path.exists() {
+pub fn readonly_path(root: &Root, path: &Path) -> Result<()> {
+    let Ok(fd) = root.lookup(path, false) else {
         return Ok(());
-    }
+    };
+    let target = fd_path(&fd);
     sys_mount(
-        Some(path),
-        path,
+        Some(&target),
+        &target,
         None,
         MsFlags::MS_BIND | MsFlags::MS_REC,
         None,
     )?;
+    let fd = root.lookup(path, false)?;
     sys_mount(
         None,
-        path,
+        &fd_path(&fd),
         None,
         MsFlags::MS_BIND
             | MsFlags::MS_REMOUNT
@@ -351,26 +318,5 @@ mod tests {
         assert_eq!(p.data, "mode=1777,size=65536k");
         assert_eq!(p.propagation, Some(MsFlags::MS_PRIVATE | MsFlags::MS_REC));
         assert!(!p.bind);
-    }
-
-    #[test]
-    fn paths_stay_inside_root() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path();
-        fs::create_dir_all(root.join("etc")).unwrap();
-        symlink("/etc", root.join("link")).unwrap();
-        symlink("../../../../..", root.join("etc/up")).unwrap();
-        assert_eq!(
-            path_in_root(root, Path::new("/a/../../b")).unwrap(),
-            root.join("b")
-        );
-        assert_eq!(
-            path_in_root(root, Path::new("/link/x")).unwrap(),
-            root.join("etc/x")
-        );
-        assert_eq!(
-            path_in_root(root, Path::new("/etc/up/y")).unwrap(),
-            root.join("y")
-        );
     }
 }

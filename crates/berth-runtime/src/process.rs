@@ -179,11 +179,15 @@ pub struct Prepared {
     pub envp: Vec<CString>,
 }
 
-pub fn prepare(p: &Process) -> Result<Prepared> {
+/// `keep`: the descriptors besides stdio that must survive until `execve` (sync pipes,
+/// close-on-exec); every other one is closed before the working directory is entered.
+pub fn prepare(p: &Process, keep: &[std::os::fd::RawFd]) -> Result<Prepared> {
     let args = p.args().clone().unwrap_or_default();
     let env = p.env().clone().unwrap_or_default();
     let first = args.first().cloned().unwrap_or_default();
     let cwd = p.cwd();
+    crate::hygiene::close_fds_except(keep);
+    crate::hygiene::reset_signals()?;
     if !cwd.as_os_str().is_empty() {
         std::fs::create_dir_all(cwd).ok();
         nix::unistd::chdir(cwd).map_err(|e| {
@@ -196,6 +200,7 @@ pub fn prepare(p: &Process) -> Result<Prepared> {
             )
         })?;
     }
+    crate::hygiene::check_cwd_inside_root()?;
     let program = find_executable(&first, &env, cwd)?;
     let cstr = |s: &str| {
         CString::new(s).map_err(|_| RuntimeError::InvalidSpec("NUL byte in argument".into()))

@@ -164,12 +164,28 @@ pub fn create_body(a: &RunArgs) -> Result<Value> {
             "NetworkMode": a.network.clone().unwrap_or_else(|| "default".into()),
             "ShmSize": shm.unwrap_or(0),
             "GroupAdd": a.group_add,
-            "SecurityOpt": a.security_opt,
+            "SecurityOpt": security_options(&a.security_opt)?,
             "RestartPolicy": restart.unwrap_or(json!({"Name": "no"})),
             "PortBindings": bindings,
             "ConsoleSize": console.unwrap_or(json!([0, 0])),
         }
     }))
+}
+
+/// As the docker CLI does: `seccomp=<file>` is sent as the file's JSON, since the daemon
+/// may not see the client's files.
+fn security_options(opts: &[String]) -> Result<Vec<String>> {
+    opts.iter()
+        .map(|o| match o.split_once('=').or_else(|| o.split_once(':')) {
+            Some(("seccomp", path)) if !matches!(path, "unconfined" | "builtin" | "") => {
+                let json = std::fs::read_to_string(path).map_err(|e| {
+                    CliError::Other(format!("opening seccomp profile ({path}) failed: {e}"))
+                })?;
+                Ok(format!("seccomp={json}"))
+            }
+            _ => Ok(o.clone()),
+        })
+        .collect()
 }
 
 /// Docker's `run` exit code for a daemon error.

@@ -117,14 +117,10 @@ impl Engine {
         name: Option<&str>,
         mut req: CreateRequest,
     ) -> Result<CreateResponse> {
+        // None: a name is generated when the container is registered.
         let name = match name.filter(|n| !n.is_empty()) {
-            Some(n) => names::validate(n)?,
-            None => loop {
-                let n = names::random_name();
-                if self.get(&n).is_err() {
-                    break n;
-                }
-            },
+            Some(n) => Some(names::validate(n)?),
+            None => None,
         };
         if req.config.image.is_empty() {
             return Err(DaemonError::InvalidParameter(
@@ -219,7 +215,7 @@ impl Engine {
             req.host_config.network_mode = "default".into();
         }
         let dir = self.cfg.container_dir(&id);
-        std::fs::create_dir_all(&dir)?;
+        crate::dirs::ensure(&dir, crate::dirs::PRIVATE_MODE)?;
         let hosts = if req.host_config.network_mode == "host" {
             std::fs::read_to_string("/etc/hosts").unwrap_or_else(|_| HOSTS.to_string())
         } else {
@@ -233,7 +229,7 @@ impl Engine {
         )?;
         let record = Record {
             id: id.clone(),
-            name: format!("/{name}"),
+            name: String::new(),
             created: now(),
             image: req.config.image.clone(),
             image_id: image.id.to_string(),
@@ -254,7 +250,7 @@ impl Engine {
             restart_count: 0,
         };
         let c = Arc::new(Container::new(record));
-        if let Err(e) = self.register(c.clone()) {
+        if let Err(e) = self.register_as(c.clone(), name.as_deref()) {
             let _ = std::fs::remove_dir_all(&dir);
             return Err(e);
         }

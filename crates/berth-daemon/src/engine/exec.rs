@@ -212,13 +212,19 @@ impl Engine {
         } else {
             "/".into()
         };
+        // An exec is held to the container's no_new_privileges, as runc does.
+        let no_new_privileges =
+            super::security_opt::parse(rec.host_config.security_opt.as_deref().unwrap_or(&[]))?
+                .no_new_privileges
+                .unwrap_or(self.cfg.no_new_privileges);
         let mut process = serde_json::json!({
             "terminal": tty,
             "user": {"uid": u.uid, "gid": u.gid, "additionalGids": u.additional_gids},
             "args": e.config.cmd.clone().unwrap_or_default(),
             "env": env,
             "cwd": cwd,
-            "capabilities": {"bounding": caps, "effective": caps, "permitted": caps, "inheritable": caps},
+            "capabilities": {"bounding": caps, "effective": caps, "permitted": caps, "inheritable": [], "ambient": []},
+            "noNewPrivileges": no_new_privileges,
         });
         if let Some((h, w)) = console {
             process["consoleSize"] = serde_json::json!({"height": h, "width": w});

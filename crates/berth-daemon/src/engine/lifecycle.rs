@@ -108,6 +108,7 @@ impl Engine {
             user: &resolved,
             cgroup_parent: &self.cfg.cgroup_parent,
             console_size,
+            no_new_privileges_default: self.cfg.no_new_privileges,
         })?;
         spec.save(bundle.join("config.json"))
             .map_err(DaemonError::system)?;
@@ -601,7 +602,6 @@ impl Engine {
             ));
         }
         self.rename_index(&c, &new)?;
-        c.record().name = format!("/{new}");
         c.save(&self.cfg.container_dir(&c.id))
     }
 

@@ -9,6 +9,7 @@ pub mod names;
 pub mod pull;
 pub mod query;
 pub mod seccomp;
+pub mod security_opt;
 pub mod shim_client;
 pub mod spec;
 pub mod system;
@@ -22,12 +23,19 @@ use container::Container;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
+#[derive(Default)]
+struct Index {
+    containers: HashMap<String, Arc<Container>>,
+    /// name (without slash) → id
+    names: HashMap<String, String>,
+}
+
 pub struct Engine {
     pub cfg: DaemonConfig,
     pub images: Arc<ImageStore>,
-    containers: RwLock<HashMap<String, Arc<Container>>>,
-    /// name (without slash) → id
-    names: RwLock<HashMap<String, String>>,
+    /// Containers by ID and by name under one lock, taken alone and never across an
+    /// `.await` or a blocking call: two locks taken in two orders deadlocked the daemon.
+    index: RwLock<Index>,
     pub execs: exec::ExecTable,
     pub warm: warm::WarmPool,
     pub seccomp_filters: seccomp::FilterCache,
@@ -36,10 +44,8 @@ pub struct Engine {
 
 impl Engine {
     pub fn open(cfg: DaemonConfig) -> Result<Arc<Self>> {
-        std::fs::create_dir_all(cfg.containers_dir())?;
-        std::fs::create_dir_all(cfg.exec_root.join("containers"))?;
-        std::fs::create_dir_all(cfg.exec_root.join("s"))?;
         let images = Arc::new(ImageStore::open(&cfg.data_root)?);
+        crate::dirs::secure_roots(&cfg)?;
         Ok(Arc::new(Self {
             registry: berth_registry::client::Client::with_settings(
                 berth_registry::client::Settings {
@@ -50,21 +56,23 @@ impl Engine {
             ),
             cfg,
             images,
-            containers: RwLock::new(HashMap::new()),
-            names: RwLock::new(HashMap::new()),
+            index: RwLock::new(Index::default()),
             execs: exec::ExecTable::default(),
             warm: warm::WarmPool::default(),
             seccomp_filters: seccomp::FilterCache::default(),
         }))
     }
 
+    fn read_index(&self) -> std::sync::RwLockReadGuard<'_, Index> {
+        self.index.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write_index(&self) -> std::sync::RwLockWriteGuard<'_, Index> {
+        self.index.write().unwrap_or_else(|p| p.into_inner())
+    }
+
     pub fn all(&self) -> Vec<Arc<Container>> {
-        self.containers
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .values()
-            .cloned()
-            .collect()
+        self.read_index().containers.values().cloned().collect()
     }
 
     /// Finds a container by full ID, name, or unique ID prefix.
@@ -74,21 +82,15 @@ impl Engine {
         if key.is_empty() {
             return Err(not_found());
         }
-        let containers = self.containers.read().unwrap_or_else(|p| p.into_inner());
-        if let Some(c) = containers.get(key) {
+        let index = self.read_index();
+        if let Some(c) = index.containers.get(key) {
             return Ok(c.clone());
         }
-        if let Some(id) = self
-            .names
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(key)
-        {
-            if let Some(c) = containers.get(id) {
-                return Ok(c.clone());
-            }
+        if let Some(c) = index.names.get(key).and_then(|id| index.containers.get(id)) {
+            return Ok(c.clone());
         }
-        let matches: Vec<_> = containers
+        let matches: Vec<_> = index
+            .containers
             .values()
             .filter(|c| c.id.starts_with(key))
             .collect();
@@ -101,42 +103,58 @@ impl Engine {
         }
     }
 
+    /// Adds a container under its recorded name (restore).
     pub(crate) fn register(&self, c: Arc<Container>) -> Result<()> {
         let name = c.name();
-        let mut names = self.names.write().unwrap_or_else(|p| p.into_inner());
-        if let Some(other) = names.get(&name) {
-            return Err(DaemonError::Conflict(format!(
-                "Conflict. The container name \"/{name}\" is already in use by container \"{other}\". You have to remove (or rename) that container to be able to reuse that name."
-            )));
-        }
-        names.insert(name, c.id.clone());
-        self.containers
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(c.id.clone(), c);
-        Ok(())
+        self.register_as(c, Some(&name)).map(|_| ())
+    }
+
+    /// Adds a container under `name`, or under a generated name that is free: the name is
+    /// picked and taken under one lock, so two creates never get the same one. Returns the
+    /// name, which is also written into the container's record.
+    pub(crate) fn register_as(&self, c: Arc<Container>, name: Option<&str>) -> Result<String> {
+        let mut index = self.write_index();
+        let name = match name {
+            Some(n) => {
+                if let Some(other) = index.names.get(n) {
+                    return Err(DaemonError::Conflict(format!(
+                        "Conflict. The container name \"/{n}\" is already in use by container \"{other}\". You have to remove (or rename) that container to be able to reuse that name."
+                    )));
+                }
+                n.to_string()
+            }
+            None => (0..names::NAME_ATTEMPTS)
+                .map(names::random_name)
+                .find(|n| !index.names.contains_key(n))
+                .ok_or_else(|| {
+                    DaemonError::System(format!(
+                        "error generating a container name: {} tries found only names in use",
+                        names::NAME_ATTEMPTS
+                    ))
+                })?,
+        };
+        c.record().name = format!("/{name}");
+        index.names.insert(name.clone(), c.id.clone());
+        index.containers.insert(c.id.clone(), c);
+        Ok(name)
     }
 
     pub(crate) fn unregister(&self, c: &Container) {
-        self.names
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .retain(|_, id| *id != c.id);
-        self.containers
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&c.id);
+        let mut index = self.write_index();
+        index.names.retain(|_, id| *id != c.id);
+        index.containers.remove(&c.id);
     }
 
     pub(crate) fn rename_index(&self, c: &Container, new: &str) -> Result<()> {
-        let mut names = self.names.write().unwrap_or_else(|p| p.into_inner());
-        if let Some(other) = names.get(new) {
+        let mut index = self.write_index();
+        if let Some(other) = index.names.get(new) {
             return Err(DaemonError::Conflict(format!(
                 "Error when allocating new name: Conflict. The container name \"/{new}\" is already in use by container \"{other}\". You have to remove (or rename) that container to be able to reuse that name."
             )));
         }
-        names.retain(|_, id| *id != c.id);
-        names.insert(new.to_string(), c.id.clone());
+        index.names.retain(|_, id| *id != c.id);
+        index.names.insert(new.to_string(), c.id.clone());
+        c.record().name = format!("/{new}");
         Ok(())
     }
 

@@ -2,6 +2,7 @@
 //! to one container — its capabilities, this architecture, this kernel — and written as
 //! the OCI spec's `linux.seccomp`. The profile is Docker's own, kept as data.
 
+use super::security_opt::Seccomp;
 use crate::error::{DaemonError, Result};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -73,31 +74,21 @@ fn kernel_at_least(min: &str) -> bool {
     parse(&release) >= parse(min)
 }
 
-/// What the security options say about seccomp: None for unconfined, else the profile.
-pub fn profile_for(security_opt: &[String], privileged: bool) -> Result<Option<&'static str>> {
-    for o in security_opt {
-        let (k, v) = o
-            .split_once('=')
-            .or_else(|| o.split_once(':'))
-            .unwrap_or((o.as_str(), ""));
-        if k == "seccomp" {
-            return match v {
-                "unconfined" => Ok(None),
-                "" | "builtin" => Ok(Some(DEFAULT_PROFILE)),
-                _ => Err(DaemonError::InvalidParameter(format!(
-                    "seccomp profile {v:?}: berth supports only the default profile and unconfined"
-                ))),
-            };
-        }
+/// The profile a container gets: None for unconfined (and, as Docker does, for
+/// privileged containers without an explicit profile).
+pub fn profile_for(seccomp: &Seccomp, privileged: bool) -> Option<&str> {
+    match seccomp {
+        Seccomp::Unconfined => None,
+        Seccomp::Custom(json) => Some(json),
+        Seccomp::Default => (!privileged).then_some(DEFAULT_PROFILE),
     }
-    // Docker runs privileged containers without a seccomp filter.
-    Ok((!privileged).then_some(DEFAULT_PROFILE))
 }
 
 /// The OCI `linux.seccomp` object for a container with these capabilities.
 pub fn oci_seccomp(profile: &str, caps: &[String]) -> Result<Value> {
-    let p: Profile = serde_json::from_str(profile)
-        .map_err(|e| DaemonError::System(format!("invalid seccomp profile: {e}")))?;
+    let p: Profile = serde_json::from_str(profile).map_err(|e| {
+        DaemonError::InvalidParameter(format!("decoding seccomp profile failed: {e}"))
+    })?;
     let mut architectures = vec![];
     for a in p.arch_map.iter().flatten() {
         if a.architecture == NATIVE_SCMP_ARCH {
@@ -149,6 +140,8 @@ pub fn oci_seccomp(profile: &str, caps: &[String]) -> Result<Value> {
     Ok(out)
 }
 
+const MAX_CACHED_FILTERS: usize = 64;
+
 /// Compiled filters by their OCI JSON: compiling Docker's profile takes ~14 ms, and most
 /// containers share one of a few filters.
 #[derive(Default)]
@@ -169,10 +162,12 @@ impl FilterCache {
             return Ok(b.clone());
         }
         let bpf = std::sync::Arc::new(berth_runtime::seccomp::compile_bpf(section)?);
-        self.compiled
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(key, bpf.clone());
+        let mut compiled = self.compiled.lock().unwrap_or_else(|p| p.into_inner());
+        // Custom profiles come from users: the cache must not grow without bound.
+        if compiled.len() >= MAX_CACHED_FILTERS {
+            compiled.clear();
+        }
+        compiled.insert(key, bpf.clone());
         Ok(bpf)
     }
 
@@ -245,11 +240,9 @@ mod tests {
 
     #[test]
     fn security_options() {
-        assert!(profile_for(&[], false).unwrap().is_some());
-        assert!(profile_for(&[], true).unwrap().is_none());
-        assert!(profile_for(&["seccomp=unconfined".into()], false)
-            .unwrap()
-            .is_none());
-        assert!(profile_for(&["seccomp=/some/file.json".into()], false).is_err());
+        assert!(profile_for(&Seccomp::Default, false).is_some());
+        assert!(profile_for(&Seccomp::Default, true).is_none());
+        assert!(profile_for(&Seccomp::Unconfined, false).is_none());
+        assert_eq!(profile_for(&Seccomp::Custom("{}".into()), true), Some("{}"));
     }
 }

@@ -202,6 +202,8 @@ pub struct SpecInput<'a> {
     pub user: &'a ResolvedUser,
     pub cgroup_parent: &'a str,
     pub console_size: Option<(u16, u16)>,
+    /// `berthd --no-new-privileges`: the default where SecurityOpt does not say.
+    pub no_new_privileges_default: bool,
 }
 
 pub fn generate(input: &SpecInput) -> Result<Spec> {
@@ -216,6 +218,10 @@ pub fn generate(input: &SpecInput) -> Result<Spec> {
         hc.cap_drop.as_deref().unwrap_or(&[]),
         privileged,
     )?;
+    let security = super::security_opt::parse(hc.security_opt.as_deref().unwrap_or(&[]))?;
+    let no_new_privileges = security
+        .no_new_privileges
+        .unwrap_or(input.no_new_privileges_default);
     // Without --ulimit, the container inherits the daemon's limits, as with dockerd.
     let mut rlimits = vec![];
     for u in hc.ulimits.iter().flatten() {
@@ -245,9 +251,11 @@ pub fn generate(input: &SpecInput) -> Result<Spec> {
         "args": std::iter::once(r.path.clone()).chain(r.args.iter().cloned()).collect::<Vec<_>>(),
         "env": env,
         "cwd": if cfg.working_dir.is_empty() { "/".to_string() } else { cfg.working_dir.clone() },
-        "capabilities": {"bounding": caps, "effective": caps, "permitted": caps, "inheritable": caps},
+        // Inheritable and ambient stay empty, as Docker's: a file's inheritable
+        // capabilities must not reach a non-root user (CVE-2022-24769).
+        "capabilities": {"bounding": caps, "effective": caps, "permitted": caps, "inheritable": [], "ambient": []},
         "rlimits": rlimits,
-        "noNewPrivileges": false,
+        "noNewPrivileges": no_new_privileges,
     });
     if let Some((h, w)) = input.console_size {
         process["consoleSize"] = json!({"height": h, "width": w});
@@ -353,12 +361,10 @@ pub fn generate(input: &SpecInput) -> Result<Spec> {
         "resources": resources,
         "devices": [dev("/dev/null", 1, 3), dev("/dev/zero", 1, 5), dev("/dev/full", 1, 7), dev("/dev/random", 1, 8), dev("/dev/urandom", 1, 9), dev("/dev/tty", 5, 0)],
     });
-    if let Some(profile) =
-        super::seccomp::profile_for(hc.security_opt.as_deref().unwrap_or(&[]), privileged)?
-    {
+    if let Some(profile) = super::seccomp::profile_for(&security.seccomp, privileged) {
         linux["seccomp"] = super::seccomp::oci_seccomp(profile, &caps)?;
     }
-    if !privileged {
+    if !privileged && !security.unconfined_paths {
         linux["maskedPaths"] = json!(hc
             .masked_paths
             .clone()

@@ -100,7 +100,9 @@ pub fn resolve(user: &str, layers: &[PathBuf], group_add: &[String]) -> Result<R
         gid = lookup_group(g)?;
     }
     let mut additional = vec![];
-    if let Some(n) = &name {
+    // Supplementary groups from /etc/group only in the implicit form (`-u name`): with
+    // `-u user:group` the process gets exactly that group, plus --group-add (as runc).
+    if let (Some(n), None) = (&name, g) {
         for (_, id, members) in &groups {
             if members.contains(n) && *id != gid && !additional.contains(id) {
                 additional.push(*id);
@@ -148,6 +150,10 @@ mod tests {
         assert_eq!(r.home, "/var/www");
         let r = resolve("1000:wheel", &layers, &[]).unwrap();
         assert_eq!((r.uid, r.gid), (1000, 10));
+        let r = resolve("www:33", &layers, &[]).unwrap();
+        assert_eq!((r.gid, r.additional_gids.clone()), (33, vec![]));
+        let r = resolve("www:33", &layers, &["wheel".into()]).unwrap();
+        assert_eq!(r.additional_gids, vec![10]);
         assert_eq!(resolve("", &layers, &[]).unwrap().uid, 0);
         let e = resolve("nosuch", &layers, &[]).unwrap_err();
         assert_eq!(
