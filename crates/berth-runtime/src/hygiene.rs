@@ -44,13 +44,35 @@ fn close_range(first: u32, last: u32) {
 /// Every signal back to its default action and none blocked: berth's binary ignores
 /// SIGPIPE (Rust's start-up does), and `execve` keeps ignored signals ignored.
 pub fn reset_signals() -> Result<()> {
-    for sig in 1..=libc::SIGRTMAX() {
+    // The kernel's struct sigaction (x86_64 and aarch64 layout): glibc's own wrapper
+    // refuses the two real-time signals it reserves, which may arrive ignored too.
+    #[repr(C)]
+    struct KernelSigaction {
+        handler: usize,
+        flags: u64,
+        restorer: usize,
+        mask: u64,
+    }
+    let dfl = KernelSigaction {
+        handler: libc::SIG_DFL,
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
+    for sig in 1..=64 {
         if sig == libc::SIGKILL || sig == libc::SIGSTOP {
             continue;
         }
-        // SAFETY: SIG_DFL is always a valid disposition; numbers the kernel rejects
-        // (those glibc reserves) just fail.
-        unsafe { libc::signal(sig, libc::SIG_DFL) };
+        // SAFETY: a valid sigaction of the size passed; SIG_DFL needs no handler.
+        unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                &dfl as *const KernelSigaction,
+                std::ptr::null_mut::<KernelSigaction>(),
+                8usize,
+            )
+        };
     }
     nix::sys::signal::sigprocmask(
         nix::sys::signal::SigmaskHow::SIG_SETMASK,

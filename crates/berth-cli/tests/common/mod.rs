@@ -23,11 +23,38 @@ pub struct Daemon {
     pub dir: PathBuf,
     pub socket: PathBuf,
     pub cgroup_parent: String,
+    pub opts: DaemonOptions,
     child: Option<Child>,
+}
+
+/// How a test's daemon is started, beyond its own dirs.
+#[derive(Default, Clone)]
+pub struct DaemonOptions {
+    /// The cgroup v2 code path on a v1 host: the daemon runs in a private mount namespace
+    /// with /sys/fs/cgroup/unified bound on /sys/fs/cgroup.
+    pub cgroup_v2: bool,
+    /// A descriptor (not close-on-exec) the daemon inherits: (fd number, path opened).
+    pub inherited_fd: Option<(i32, PathBuf)>,
+    /// The umask the daemon starts under.
+    pub umask: Option<u32>,
+    pub extra_args: Vec<String>,
+    /// Made before the daemon starts, with mode 0755 (a data root from an older berth).
+    pub precreate_data_root: bool,
+}
+
+/// Whether the v2 path can be exercised here: a v2 hierarchy is either /sys/fs/cgroup
+/// itself or the hybrid host's /sys/fs/cgroup/unified.
+pub fn cgroup_v2_available() -> bool {
+    Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
+        || Path::new("/sys/fs/cgroup/unified/cgroup.controllers").exists()
 }
 
 impl Daemon {
     pub fn start() -> Self {
+        Self::start_with(DaemonOptions::default())
+    }
+
+    pub fn start_with(opts: DaemonOptions) -> Self {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let tag = format!("bt{}-{n}", std::process::id());
         // Short: unix socket paths are limited to 108 bytes.
@@ -38,8 +65,19 @@ impl Daemon {
             socket: dir.join("run/berth.sock"),
             cgroup_parent: format!("/berth-test-{tag}"),
             dir,
+            opts,
             child: None,
         };
+        if d.opts.precreate_data_root {
+            for sub in ["data", "data/layers", "data/containers"] {
+                std::fs::create_dir_all(d.dir.join(sub)).expect("data root");
+                std::fs::set_permissions(
+                    d.dir.join(sub),
+                    std::os::unix::fs::PermissionsExt::from_mode(0o755),
+                )
+                .expect("chmod");
+            }
+        }
         d.spawn();
         d
     }
@@ -50,8 +88,26 @@ impl Daemon {
             .append(true)
             .open(self.dir.join("daemon.log"))
             .expect("log");
-        let child = Command::new(berth_bin())
-            .args(["daemon", "--data-root"])
+        // On a hybrid host, v2 is reached through a private mount namespace; on a pure v2
+        // host the daemon is on it anyway.
+        let wrap_v2 =
+            self.opts.cgroup_v2 && !Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+        let mut cmd = if wrap_v2 {
+            let mut c = Command::new("unshare");
+            c.args([
+                "-m",
+                "--propagation",
+                "private",
+                "sh",
+                "-c",
+                "mount --bind /sys/fs/cgroup/unified /sys/fs/cgroup && exec \"$0\" \"$@\"",
+                berth_bin(),
+            ]);
+            c
+        } else {
+            Command::new(berth_bin())
+        };
+        cmd.args(["daemon", "--data-root"])
             .arg(self.dir.join("data"))
             .arg("--exec-root")
             .arg(self.dir.join("run"))
@@ -59,11 +115,36 @@ impl Daemon {
             // Its own certs.d: nothing from the machine's /etc/docker/certs.d.
             .arg("--registry-certs-dir")
             .arg(self.dir.join("certs.d"))
+            .args(&self.opts.extra_args)
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .spawn()
-            .expect("start daemon");
+            .stderr(log);
+        let inherited = self.opts.inherited_fd.as_ref().map(|(n, path)| {
+            let f = std::fs::File::open(path).expect("inherited fd");
+            (*n, f)
+        });
+        let umask = self.opts.umask;
+        if inherited.is_some() || umask.is_some() {
+            use std::os::fd::AsRawFd;
+            use std::os::unix::process::CommandExt;
+            let fds = inherited.as_ref().map(|(n, f)| (*n, f.as_raw_fd()));
+            // SAFETY: only async-signal-safe calls (dup2, umask) between fork and exec.
+            unsafe {
+                cmd.pre_exec(move || {
+                    if let Some((to, from)) = fds {
+                        if libc::dup2(from, to) < 0 {
+                            return Err(std::io::Error::last_os_error());
+                        }
+                    }
+                    if let Some(m) = umask {
+                        libc::umask(m);
+                    }
+                    Ok(())
+                });
+            }
+        }
+        let child = cmd.spawn().expect("start daemon");
+        drop(inherited);
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
@@ -393,4 +474,72 @@ pub fn random_rootfs_tar(size: usize) -> Vec<u8> {
     h.set_mtime(0);
     b.append_data(&mut h, "big.bin", &data[..]).expect("tar");
     b.into_inner().expect("tar")
+}
+
+/// A tar header owned by root, of `kind`, `mode` and `size`.
+pub fn tar_header(kind: tar::EntryType, mode: u32, size: u64) -> tar::Header {
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(kind);
+    h.set_mode(mode);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(0);
+    h.set_size(size);
+    h
+}
+
+/// A rootfs tarball like the busybox fixture's (busybox-static, a link per applet,
+/// passwd and group), without the top-level entries named in `skip`, with whatever
+/// `extra` appends: the raw material of hostile images.
+pub fn busybox_rootfs_tar(
+    skip: &[&str],
+    extra: impl FnOnce(&mut tar::Builder<Vec<u8>>),
+) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    let header = tar_header;
+    for dir in ["bin", "etc", "tmp", "root", "proc", "sys", "dev"] {
+        if !skip.contains(&dir) {
+            let mode = if dir == "tmp" { 0o1777 } else { 0o755 };
+            let mut h = header(tar::EntryType::Directory, mode, 0);
+            b.append_data(&mut h, dir, std::io::empty()).expect("tar");
+        }
+    }
+    let bb = std::fs::read("/bin/busybox").expect("busybox-static");
+    let mut h = header(tar::EntryType::Regular, 0o755, bb.len() as u64);
+    b.append_data(&mut h, "bin/busybox", &bb[..]).expect("tar");
+    let list = Command::new("/bin/busybox")
+        .arg("--list")
+        .output()
+        .expect("busybox --list");
+    for app in String::from_utf8_lossy(&list.stdout).split_whitespace() {
+        if app != "busybox" {
+            let mut h = header(tar::EntryType::Symlink, 0o777, 0);
+            b.append_link(&mut h, format!("bin/{app}"), "busybox")
+                .expect("tar");
+        }
+    }
+    if !skip.contains(&"etc") {
+        for (name, data) in [
+            ("etc/passwd", "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\nwww:x:100:101:www:/:/bin/sh\n"),
+            ("etc/group", "root:x:0:\nwww:x:101:\nstaff:x:102:www\nextra:x:103:www\nnogroup:x:65534:\n"),
+        ] {
+            let mut h = header(tar::EntryType::Regular, 0o644, data.len() as u64);
+            b.append_data(&mut h, name, data.as_bytes()).expect("tar");
+        }
+    }
+    extra(&mut b);
+    b.into_inner().expect("tar")
+}
+
+impl Daemon {
+    /// Imports a rootfs tarball as `tag`, with Dockerfile-style `--change`s.
+    pub fn import_image(&self, tag: &str, tar: &[u8], changes: &[&str]) {
+        let mut args = vec!["import"];
+        for c in changes {
+            args.push("--change");
+            args.push(c);
+        }
+        args.extend(["-", tag]);
+        ok(self.berth_stdin(&args, tar));
+    }
 }
