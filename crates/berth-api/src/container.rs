@@ -125,6 +125,37 @@ pub struct HostConfig {
     pub masked_paths: Option<Vec<String>>,
     pub readonly_paths: Option<Vec<String>>,
     pub console_size: Option<Vec<u32>>,
+    #[serde(rename = "Mounts")]
+    pub mounts: Option<Vec<Mount>>,
+    pub sysctls: Option<BTreeMap<String, String>>,
+    /// Fields of the Engine API that berth does not model: kept so that a set one is
+    /// refused by name rather than dropped without a word.
+    #[serde(flatten, skip_serializing)]
+    pub other: BTreeMap<String, serde_json::Value>,
+}
+
+/// `HostConfig.Mounts[]` (`--mount`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct Mount {
+    #[serde(rename = "Type")]
+    pub kind: String,
+    pub source: String,
+    pub target: String,
+    pub read_only: bool,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub consistency: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bind_options: Option<serde_json::Map<String, serde_json::Value>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub volume_options: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image_options: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tmpfs_options: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Fields not modeled here, refused when set.
+    #[serde(flatten, skip_serializing)]
+    pub other: BTreeMap<String, serde_json::Value>,
 }
 
 /// `POST /containers/create` body: Config fields at the top level plus HostConfig.
@@ -135,6 +166,9 @@ pub struct CreateRequest {
     pub config: Config,
     pub host_config: HostConfig,
     pub networking_config: Option<serde_json::Value>,
+    /// Top-level fields that neither Config nor the request models (refused when set).
+    #[serde(flatten, skip_serializing)]
+    pub other: BTreeMap<String, serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -266,6 +266,51 @@ pub struct RunArgs {
     pub security_opt: Vec<String>,
     #[arg(long)]
     pub restart: Option<String>,
+    /// PID namespace to use (host, container:<name|id>)
+    #[arg(long = "pid")]
+    pub pid: Option<String>,
+    /// IPC mode to use (private, shareable, host, none)
+    #[arg(long = "ipc")]
+    pub ipc: Option<String>,
+    /// UTS namespace to use (host)
+    #[arg(long = "uts")]
+    pub uts: Option<String>,
+    /// Cgroup namespace to use (host, private)
+    #[arg(long = "cgroupns")]
+    pub cgroupns: Option<String>,
+    /// User namespace to use (host)
+    #[arg(long = "userns")]
+    pub userns: Option<String>,
+    /// Mount a tmpfs directory (/path[:options])
+    #[arg(long = "tmpfs")]
+    pub tmpfs: Vec<String>,
+    /// Attach a filesystem mount (type=bind|tmpfs,source=,target=,readonly,...)
+    #[arg(long = "mount")]
+    pub mount: Vec<String>,
+    /// Namespaced kernel parameters (key=value)
+    #[arg(long = "sysctl")]
+    pub sysctl: Vec<String>,
+    /// Tune the host's OOM preferences (-1000 to 1000)
+    #[arg(long = "oom-score-adj")]
+    pub oom_score_adj: Option<i64>,
+    /// CPUs in which to allow execution (0-3, 0,1)
+    #[arg(long = "cpuset-cpus")]
+    pub cpuset_cpus: Option<String>,
+    /// Memory nodes in which to allow execution (0-3, 0,1)
+    #[arg(long = "cpuset-mems")]
+    pub cpuset_mems: Option<String>,
+    /// Container NIS domain name
+    #[arg(long = "domainname")]
+    pub domainname: Option<String>,
+    /// Optional parent cgroup for the container
+    #[arg(long = "cgroup-parent")]
+    pub cgroup_parent: Option<String>,
+    /// Logging driver for the container
+    #[arg(long = "log-driver")]
+    pub log_driver: Option<String>,
+    /// Log driver options (max-size, max-file, compress)
+    #[arg(long = "log-opt")]
+    pub log_opt: Vec<String>,
     /// Publish a container's port(s) to the host
     #[arg(short = 'p', long = "publish")]
     pub publish: Vec<String>,
@@ -569,6 +614,10 @@ pub struct DaemonArgs {
     /// Set no_new_privileges for every container that does not ask otherwise
     #[arg(long = "no-new-privileges")]
     pub no_new_privileges: bool,
+    /// Default json-file log options for containers (max-size, max-file, compress);
+    /// berth rotates by default: max-size=20m, max-file=5
+    #[arg(long = "log-opt")]
+    pub log_opts: Vec<String>,
 }
 
 #[derive(Args, Debug)]
@@ -592,6 +641,13 @@ pub struct ShimArgs {
     pub stdin_once: bool,
     #[arg(long = "console-size")]
     pub console_size: Option<String>,
+    /// Rotate the log above this many bytes (none: never)
+    #[arg(long = "log-max-size")]
+    pub log_max_size: Option<u64>,
+    #[arg(long = "log-max-files", default_value_t = 1)]
+    pub log_max_files: u32,
+    #[arg(long = "log-compress")]
+    pub log_compress: bool,
 }
 
 #[derive(Args, Debug)]

@@ -1,3 +1,4 @@
+#![recursion_limit = "256"]
 //! `berth`: the docker-compatible CLI, the daemon (`berth daemon` or `berthd`), and the
 //! internal shim and exec helper. This file only parses arguments and dispatches.
 
@@ -114,6 +115,11 @@ fn shim(a: cli::ShimArgs) -> i32 {
         open_stdin: a.open_stdin,
         stdin_once: a.stdin_once,
         console_size,
+        log_rotation: berth_runtime::json_log::Rotation {
+            max_size: a.log_max_size,
+            max_files: a.log_max_files,
+            compress: a.log_compress,
+        },
     })
 }
 
@@ -129,6 +135,18 @@ fn daemon(a: DaemonArgs) -> i32 {
     } else {
         a.hosts.clone()
     };
+    let mut log_opts = std::collections::BTreeMap::new();
+    for o in &a.log_opts {
+        let Some((k, v)) = o.split_once('=') else {
+            eprintln!("berthd: invalid --log-opt {o:?}: want key=value");
+            return 1;
+        };
+        log_opts.insert(k.to_string(), v.to_string());
+    }
+    if let Err(e) = berth_daemon::engine::logs::LogOptions::parse(None, &log_opts) {
+        eprintln!("berthd: {e}");
+        return 1;
+    }
     // Shims (and so inits and exec helpers) run from a sealed copy, never the host file.
     let exe = std::env::current_exe().unwrap_or_else(|_| "/proc/self/exe".into());
     let sealed = match berth_runtime::sealed_binary::SealedBinary::copy_of(&exe) {
@@ -152,6 +170,7 @@ fn daemon(a: DaemonArgs) -> i32 {
         insecure_registries: a.insecure_registries,
         registry_certs_dir: a.registry_certs_dir,
         no_new_privileges: a.no_new_privileges,
+        log_opts,
     };
     serve_until_done("berthd", berth_daemon::server::run(cfg))
 }

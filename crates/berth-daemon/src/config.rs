@@ -24,6 +24,8 @@ pub struct DaemonConfig {
     /// `--no-new-privileges`: containers get no_new_privileges unless SecurityOpt says
     /// `no-new-privileges=false`.
     pub no_new_privileges: bool,
+    /// `--log-opt key=value`: json-file options for containers that do not set them.
+    pub log_opts: std::collections::BTreeMap<String, String>,
 }
 
 impl DaemonConfig {

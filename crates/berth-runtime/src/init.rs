@@ -95,6 +95,35 @@ fn setup_terminal(root: &Root, sock: RawFd) -> Result<()> {
     .map_err(|e| RuntimeError::sys("binding /dev/console", e))
 }
 
+fn set_domainname(name: &str) -> Result<()> {
+    // SAFETY: a valid buffer of the given length.
+    if unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) } != 0 {
+        return Err(RuntimeError::sys(
+            "setdomainname",
+            std::io::Error::last_os_error(),
+        ));
+    }
+    Ok(())
+}
+
+/// `net.ipv4.ip_forward = 1` as a write to /proc/sys/net/ipv4/ip_forward, resolved
+/// beneath the container's root (the daemon checked that the key is namespaced).
+fn write_sysctl(root: &Root, key: &str, value: &str) -> Result<()> {
+    if key.contains("..") || key.contains('/') && key.contains('.') {
+        return Err(RuntimeError::InvalidSpec(format!("invalid sysctl {key:?}")));
+    }
+    let rel = PathBuf::from("proc/sys").join(key.replace('.', "/"));
+    let fd = root
+        .open_at(
+            &rel,
+            nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_TRUNC,
+        )
+        .map_err(|e| RuntimeError::sys(format!("sysctl {key}"), e))?;
+    std::fs::File::from(fd)
+        .write_all(value.as_bytes())
+        .map_err(|e| RuntimeError::sys(format!("sysctl {key}={value}"), e))
+}
+
 /// Brings up `lo` in a new network namespace.
 pub fn loopback_up() -> Result<()> {
     // SAFETY: plain socket/ioctl calls on a zeroed, correctly sized ifreq.
@@ -243,6 +272,17 @@ fn run(ctx: &InitContext, report: &mut File) -> Result<std::convert::Infallible>
     );
     // The shim says when the child is placed (it may have had to move it itself).
     wait_byte(&mut from_parent)?;
+    // Namespaces shared with another container (`--ipc/--net container:`) are joined
+    // before anything is set up in them.
+    for (t, flag) in [
+        (LinuxNamespaceType::Ipc, CloneFlags::CLONE_NEWIPC),
+        (LinuxNamespaceType::Uts, CloneFlags::CLONE_NEWUTS),
+        (LinuxNamespaceType::Network, CloneFlags::CLONE_NEWNET),
+    ] {
+        if let Some(path) = crate::shim::namespace_path(spec, t) {
+            crate::shim::join_namespace(&path, flag)?;
+        }
+    }
     // Only now, inside the container's cgroup, does a new cgroup namespace root there.
     if has_namespace(spec, LinuxNamespaceType::Cgroup) {
         unshare(CloneFlags::CLONE_NEWCGROUP)
@@ -251,6 +291,9 @@ fn run(ctx: &InitContext, report: &mut File) -> Result<std::convert::Infallible>
     if has_namespace(spec, LinuxNamespaceType::Uts) {
         if let Some(h) = spec.hostname() {
             nix::unistd::sethostname(h).map_err(|e| RuntimeError::sys("sethostname", e))?;
+        }
+        if let Some(d) = spec.domainname().as_deref().filter(|d| !d.is_empty()) {
+            set_domainname(d)?;
         }
     }
     if has_namespace(spec, LinuxNamespaceType::Network) {
@@ -267,6 +310,16 @@ fn run(ctx: &InitContext, report: &mut File) -> Result<std::convert::Infallible>
     }
     {
         let root = Root::open(Path::new("/"))?;
+        // Sysctls first: /proc/sys is made read-only next.
+        if let Some(sysctls) = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) {
+            for (key, value) in sysctls {
+                write_sysctl(&root, key, value)?;
+            }
+        }
+        if let Some(adj) = process.oom_score_adj() {
+            std::fs::write("/proc/self/oom_score_adj", adj.to_string())
+                .map_err(|e| RuntimeError::sys("setting oom_score_adj", e))?;
+        }
         if let Some(l) = spec.linux() {
             for p in l.masked_paths().iter().flatten() {
                 mounts::mask_path(&root, Path::new(p))?;

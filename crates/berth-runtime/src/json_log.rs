@@ -4,7 +4,109 @@
 use serde::{Deserialize, Serialize};
 use std::fs::File;
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+
+/// When a log file is rotated, how many are kept, and whether rotated ones are gzipped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rotation {
+    /// None: the file grows without bound.
+    pub max_size: Option<u64>,
+    /// Files kept, the live one included (1: the live one is truncated).
+    pub max_files: u32,
+    pub compress: bool,
+}
+
+impl Default for Rotation {
+    fn default() -> Self {
+        Self {
+            max_size: Some(20 << 20),
+            max_files: 5,
+            compress: false,
+        }
+    }
+}
+
+/// The name of rotated file `n` (1 is the newest): `<log>.1`, or `<log>.1.gz`.
+pub fn rotated_path(path: &Path, n: u32, compressed: bool) -> PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(format!(".{n}"));
+    if compressed {
+        p.push(".gz");
+    }
+    PathBuf::from(p)
+}
+
+/// The live log file, rotated as Docker's json-file driver does: when a line would take
+/// it past `max_size`, `<log>` becomes `<log>.1` (`.1` becomes `.2`, ...), the oldest
+/// beyond `max_files` is removed, and a new `<log>` is started.
+pub struct LogFile {
+    path: PathBuf,
+    file: File,
+    size: u64,
+    rotation: Rotation,
+}
+
+impl LogFile {
+    pub fn open(path: &Path, rotation: Rotation) -> std::io::Result<Self> {
+        let file = File::options().create(true).append(true).open(path)?;
+        let size = file.metadata()?.len();
+        Ok(Self {
+            path: path.to_path_buf(),
+            file,
+            size,
+            rotation,
+        })
+    }
+
+    pub fn write_line(&mut self, line: &[u8]) -> std::io::Result<()> {
+        if let Some(max) = self.rotation.max_size {
+            if self.size > 0 && self.size + line.len() as u64 > max {
+                self.rotate()?;
+            }
+        }
+        self.file.write_all(line)?;
+        self.size += line.len() as u64;
+        Ok(())
+    }
+
+    fn rotate(&mut self) -> std::io::Result<()> {
+        let r = self.rotation;
+        if r.max_files <= 1 {
+            self.file.set_len(0)?;
+            self.size = 0;
+            return Ok(());
+        }
+        let _ = std::fs::remove_file(rotated_path(&self.path, r.max_files - 1, r.compress));
+        for n in (1..r.max_files - 1).rev() {
+            let _ = std::fs::rename(
+                rotated_path(&self.path, n, r.compress),
+                rotated_path(&self.path, n + 1, r.compress),
+            );
+        }
+        let first = rotated_path(&self.path, 1, false);
+        std::fs::rename(&self.path, &first)?;
+        self.file = File::options().create(true).append(true).open(&self.path)?;
+        self.size = 0;
+        if r.compress {
+            gzip_in_place(&first, &rotated_path(&self.path, 1, true))?;
+        }
+        Ok(())
+    }
+}
+
+/// `from` gzipped into `to` (written aside, renamed into place), then `from` removed.
+fn gzip_in_place(from: &Path, to: &Path) -> std::io::Result<()> {
+    let mut tmp = to.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let mut src = File::open(from)?;
+    let mut gz = flate2::write::GzEncoder::new(File::create(&tmp)?, flate2::Compression::fast());
+    std::io::copy(&mut src, &mut gz)?;
+    gz.finish()?;
+    std::fs::rename(&tmp, to)?;
+    std::fs::remove_file(from)
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LogLine {
@@ -18,13 +120,13 @@ const MAX_LINE: usize = 16 * 1024;
 
 /// Writes one stream's output as log lines; partial lines wait for their newline.
 pub struct StreamLogger {
-    file: Arc<Mutex<File>>,
+    file: Arc<Mutex<LogFile>>,
     stream: &'static str,
     partial: Vec<u8>,
 }
 
 impl StreamLogger {
-    pub fn new(file: Arc<Mutex<File>>, stream: &'static str) -> Self {
+    pub fn new(file: Arc<Mutex<LogFile>>, stream: &'static str) -> Self {
         Self {
             file,
             stream,
@@ -64,7 +166,7 @@ impl StreamLogger {
         if let Ok(mut json) = serde_json::to_vec(&line) {
             json.push(b'\n');
             if let Ok(mut f) = self.file.lock() {
-                let _ = f.write_all(&json);
+                let _ = f.write_line(&json);
             }
         }
     }
@@ -87,7 +189,7 @@ mod tests {
     fn splits_lines_and_keeps_partial() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("log");
-        let f = Arc::new(Mutex::new(File::create(&p).unwrap()));
+        let f = Arc::new(Mutex::new(LogFile::open(&p, Rotation::default()).unwrap()));
         let mut l = StreamLogger::new(f, "stdout");
         l.write(b"a\nb");
         l.write(b"c\n\"q\"");
@@ -100,5 +202,35 @@ mod tests {
         let logs: Vec<_> = lines.iter().map(|l| l.log.as_str()).collect();
         assert_eq!(logs, vec!["a\n", "bc\n", "\"q\""]);
         assert!(lines.iter().all(|l| l.stream == "stdout"));
+    }
+
+    #[test]
+    fn rotates_keeps_max_files_and_compresses() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c-json.log");
+        let rotation = Rotation {
+            max_size: Some(1000),
+            max_files: 3,
+            compress: true,
+        };
+        let mut f = LogFile::open(&p, rotation).unwrap();
+        let line = [b'x'; 99];
+        for _ in 0..100 {
+            f.write_line(&line).unwrap();
+        }
+        let mut names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["c-json.log", "c-json.log.1.gz", "c-json.log.2.gz"]);
+        assert!(std::fs::metadata(&p).unwrap().len() <= 1000);
+        let mut text = Vec::new();
+        std::io::Read::read_to_end(
+            &mut flate2::read::GzDecoder::new(File::open(rotated_path(&p, 1, true)).unwrap()),
+            &mut text,
+        )
+        .unwrap();
+        assert_eq!(text.len(), 990);
     }
 }

@@ -130,6 +130,7 @@ pub fn create_body(a: &RunArgs) -> Result<Value> {
     };
     Ok(json!({
         "Hostname": a.hostname.clone().unwrap_or_default(),
+        "Domainname": a.domainname.clone().unwrap_or_default(),
         "User": a.user.clone().unwrap_or_default(),
         "AttachStdin": attach_in,
         "AttachStdout": attach_out,
@@ -168,8 +169,104 @@ pub fn create_body(a: &RunArgs) -> Result<Value> {
             "RestartPolicy": restart.unwrap_or(json!({"Name": "no"})),
             "PortBindings": bindings,
             "ConsoleSize": console.unwrap_or(json!([0, 0])),
+            "PidMode": a.pid.clone().unwrap_or_default(),
+            "IpcMode": a.ipc.clone().unwrap_or_default(),
+            "UTSMode": a.uts.clone().unwrap_or_default(),
+            "CgroupnsMode": a.cgroupns.clone().unwrap_or_default(),
+            "UsernsMode": a.userns.clone().unwrap_or_default(),
+            "Tmpfs": tmpfs(&a.tmpfs),
+            "Mounts": mounts(&a.mount)?,
+            "Sysctls": key_values("--sysctl", &a.sysctl)?,
+            "OomScoreAdj": a.oom_score_adj.unwrap_or(0),
+            "CpusetCpus": a.cpuset_cpus.clone().unwrap_or_default(),
+            "CpusetMems": a.cpuset_mems.clone().unwrap_or_default(),
+            "CgroupParent": a.cgroup_parent.clone().unwrap_or_default(),
+            "LogConfig": {
+                "Type": a.log_driver.clone().unwrap_or_default(),
+                "Config": key_values("--log-opt", &a.log_opt)?,
+            },
         }
     }))
+}
+
+/// `--tmpfs /run:size=64m` → {"/run": "size=64m"}.
+fn tmpfs(specs: &[String]) -> Value {
+    let m: serde_json::Map<String, Value> = specs
+        .iter()
+        .map(|t| {
+            let (path, opts) = t.split_once(':').unwrap_or((t.as_str(), ""));
+            (path.to_string(), json!(opts))
+        })
+        .collect();
+    Value::Object(m)
+}
+
+/// `key=value` flags as a JSON object.
+fn key_values(flag: &str, items: &[String]) -> Result<Value> {
+    let mut m = serde_json::Map::new();
+    for i in items {
+        let (k, v) = i.split_once('=').ok_or_else(|| {
+            CliError::Other(format!(
+                "invalid argument \"{i}\" for \"{flag}\" flag: want key=value"
+            ))
+        })?;
+        m.insert(k.to_string(), json!(v));
+    }
+    Ok(Value::Object(m))
+}
+
+/// `--mount type=bind,source=/a,target=/b,readonly` as the docker CLI encodes it.
+fn mounts(specs: &[String]) -> Result<Value> {
+    let mut out = vec![];
+    for spec in specs {
+        let mut m = serde_json::Map::new();
+        let mut bind = serde_json::Map::new();
+        let mut tmpfs = serde_json::Map::new();
+        m.insert("Type".into(), json!("volume"));
+        for field in spec.split(',') {
+            let (k, v) = field.split_once('=').unwrap_or((field, ""));
+            let bad = || {
+                CliError::Other(format!("invalid argument \"{spec}\" for \"--mount\" flag: unexpected key '{k}' in '{field}'"))
+            };
+            match k.to_ascii_lowercase().as_str() {
+                "type" => {
+                    m.insert("Type".into(), json!(v));
+                }
+                "source" | "src" => {
+                    m.insert("Source".into(), json!(v));
+                }
+                "target" | "dst" | "destination" => {
+                    m.insert("Target".into(), json!(v));
+                }
+                "readonly" | "ro" => {
+                    m.insert(
+                        "ReadOnly".into(),
+                        json!(v.is_empty() || v == "true" || v == "1"),
+                    );
+                }
+                "bind-propagation" => {
+                    bind.insert("Propagation".into(), json!(v));
+                }
+                "tmpfs-size" => {
+                    let n = crate::units::parse_ram(v).map_err(|_| bad())?;
+                    tmpfs.insert("SizeBytes".into(), json!(n));
+                }
+                "tmpfs-mode" => {
+                    let n = i64::from_str_radix(v, 8).map_err(|_| bad())?;
+                    tmpfs.insert("Mode".into(), json!(n));
+                }
+                _ => return Err(bad()),
+            }
+        }
+        if !bind.is_empty() {
+            m.insert("BindOptions".into(), Value::Object(bind));
+        }
+        if !tmpfs.is_empty() {
+            m.insert("TmpfsOptions".into(), Value::Object(tmpfs));
+        }
+        out.push(Value::Object(m));
+    }
+    Ok(json!(out))
 }
 
 /// As the docker CLI does: `seccomp=<file>` is sent as the file's JSON, since the daemon

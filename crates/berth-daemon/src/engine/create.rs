@@ -8,108 +8,12 @@ use berth_api::strslice::StrSlice;
 use std::sync::Arc;
 
 pub const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
-const MIN_MEMORY: i64 = 6 * 1024 * 1024;
 
 pub fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
 }
 
 const HOSTS: &str = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n";
-
-fn validate_host_config(req: &CreateRequest) -> Result<()> {
-    let hc = &req.host_config;
-    let bad = |m: &str| Err(DaemonError::InvalidParameter(m.to_string()));
-    if hc.memory != 0 && hc.memory < MIN_MEMORY {
-        return bad("Minimum memory limit allowed is 6MB");
-    }
-    if hc.memory < 0 {
-        return bad("invalid memory limit: must be positive");
-    }
-    if hc.memory_swap > 0 && hc.memory > 0 && hc.memory_swap < hc.memory {
-        return bad("Minimum memoryswap limit should be larger than memory limit, see usage");
-    }
-    if hc.memory_swap > 0 && hc.memory == 0 {
-        return bad(
-            "You should always set the Memory limit when using Memoryswap limit, see usage",
-        );
-    }
-    if hc.nano_cpus != 0 && (hc.cpu_quota != 0 || hc.cpu_period != 0) {
-        return bad("Conflicting options: Nano CPUs and CPU Period cannot both be set");
-    }
-    let ncpu = std::thread::available_parallelism()
-        .map(|n| n.get() as i64)
-        .unwrap_or(1);
-    if hc.nano_cpus < 0 || hc.nano_cpus > ncpu * 1_000_000_000 {
-        return Err(DaemonError::InvalidParameter(format!(
-            "Range of CPUs is from 0.01 to {ncpu}.00, as there are only {ncpu} CPUs available"
-        )));
-    }
-    if hc.cpu_period != 0 && !(1000..=1_000_000).contains(&hc.cpu_period) {
-        return bad(
-            "CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)",
-        );
-    }
-    if hc.cpu_quota > 0 && hc.cpu_quota < 1000 {
-        return bad("CPU cfs quota can not be less than 1ms (i.e. 1000)");
-    }
-    if hc.cpu_shares < 0 {
-        return bad("invalid CPU shares: must be positive");
-    }
-    match hc.network_mode.as_str() {
-        "" | "default" | "bridge" | "none" | "host" => {}
-        other => {
-            return Err(DaemonError::NotFound(format!("network {other} not found")));
-        }
-    }
-    match hc.restart_policy.name.as_str() {
-        "" | "no" => {}
-        "always" | "unless-stopped" | "on-failure" => {
-            return Err(DaemonError::InvalidParameter(format!(
-                "restart policy '{}' is not supported by berth yet",
-                hc.restart_policy.name
-            )))
-        }
-        other => {
-            return Err(DaemonError::InvalidParameter(format!(
-                "invalid restart policy '{other}'"
-            )))
-        }
-    }
-    // Accepting these and doing nothing would leave a user wondering why the port is closed.
-    if hc.port_bindings.as_ref().is_some_and(|p| !p.is_empty()) || hc.publish_all_ports {
-        return Err(DaemonError::InvalidParameter(
-            "publishing ports is not supported by berth yet: containers get an isolated network namespace with only loopback".into(),
-        ));
-    }
-    if hc.auto_remove && !matches!(hc.restart_policy.name.as_str(), "" | "no") {
-        return bad("can't create 'AutoRemove' container with restart policy");
-    }
-    for b in hc.binds.iter().flatten() {
-        let parts: Vec<&str> = b.split(':').collect();
-        if !(2..=3).contains(&parts.len()) || parts[0].is_empty() || !parts[1].starts_with('/') {
-            return Err(DaemonError::InvalidParameter(format!(
-                "invalid volume specification: '{b}'"
-            )));
-        }
-    }
-    for u in hc.ulimits.iter().flatten() {
-        if u.soft > u.hard {
-            return Err(DaemonError::InvalidParameter(format!(
-                "ulimit soft limit must be less than or equal to hard limit: {} > {}",
-                u.soft, u.hard
-            )));
-        }
-    }
-    super::spec::capabilities(
-        hc.cap_add.as_deref().unwrap_or(&[]),
-        hc.cap_drop.as_deref().unwrap_or(&[]),
-        hc.privileged,
-    )?;
-    if let Some(s) = &req.config.stop_signal {
-        super::lifecycle::parse_signal(s)?;
-    }
-    Ok(())
-}
 
 impl Engine {
     pub async fn create_container(
@@ -127,7 +31,7 @@ impl Engine {
                 "no image specified: an image is required to create a container".into(),
             ));
         }
-        validate_host_config(&req)?;
+        super::host_config::validate(&req)?;
         let images = self.images.clone();
         let image_name = req.config.image.clone();
         let image = tokio::task::spawn_blocking(move || -> Result<_> {
@@ -196,21 +100,14 @@ impl Engine {
                 id[..12].to_string()
             };
         }
-        // berth's only log driver, as Docker reports its default one.
-        match req.host_config.log_config.kind.as_str() {
-            "" | "json-file" => {
-                req.host_config.log_config.kind = "json-file".into();
-                req.host_config
-                    .log_config
-                    .config
-                    .get_or_insert_with(Default::default);
-            }
-            other => {
-                return Err(DaemonError::InvalidParameter(format!(
-                    "logging driver \"{other}\" is not supported: berth writes json-file logs"
-                )))
-            }
-        }
+        // berth's only log driver, as Docker reports its default one, with the options in
+        // force (the container's over the daemon's `--log-opt`) recorded for start.
+        let log = super::logs::LogOptions::parse(
+            req.host_config.log_config.config.as_ref(),
+            &self.cfg.log_opts,
+        )?;
+        req.host_config.log_config.kind = "json-file".into();
+        req.host_config.log_config.config = Some(log.to_config());
         if req.host_config.network_mode.is_empty() {
             req.host_config.network_mode = "default".into();
         }

@@ -262,6 +262,12 @@ impl Engine {
                 c.id
             )));
         }
+        if !c.record().config.tty {
+            return Err(DaemonError::InvalidParameter(format!(
+                "cannot resize container {}: it has no TTY",
+                c.id
+            )));
+        }
         let req = Request::Resize {
             height: h,
             width: w,

@@ -97,6 +97,7 @@ impl Engine {
             .as_ref()
             .filter(|s| s.len() == 2 && s[0] > 0 && s[1] > 0)
             .map(|s| (s[0] as u16, s[1] as u16));
+        let shared = self.shared_namespaces(&rec)?;
         let spec = spec::generate(&SpecInput {
             record: &rec,
             rootfs: RootfsLayout {
@@ -109,6 +110,7 @@ impl Engine {
             cgroup_parent: &self.cfg.cgroup_parent,
             console_size,
             no_new_privileges_default: self.cfg.no_new_privileges,
+            shared,
         })?;
         spec.save(bundle.join("config.json"))
             .map_err(DaemonError::system)?;
@@ -139,6 +141,17 @@ impl Engine {
             open_stdin: rec.config.open_stdin,
             stdin_once: rec.config.stdin_once,
             console_size,
+            log_rotation: {
+                let o = super::logs::LogOptions::parse(
+                    rec.host_config.log_config.config.as_ref(),
+                    &self.cfg.log_opts,
+                )?;
+                berth_runtime::json_log::Rotation {
+                    max_size: o.max_size,
+                    max_files: o.max_file,
+                    compress: o.compress,
+                }
+            },
         };
         let line = self.launch_shim(&job, &state_dir).await?;
         let hello: berth_runtime::shim::protocol::Reply = serde_json::from_str(&line)?;
@@ -163,6 +176,33 @@ impl Engine {
                 Err(e)
             }
         }
+    }
+
+    /// The host pid of the running container whose pid namespace this one joins.
+    fn shared_namespaces(&self, rec: &super::container::Record) -> Result<spec::SharedNamespaces> {
+        use super::host_config::{pid_mode, NamespaceMode};
+        let pid_of = |mode: NamespaceMode, what: &str| -> Result<Option<i32>> {
+            let NamespaceMode::Container(other) = mode else {
+                return Ok(None);
+            };
+            let c = self.get(&other)?;
+            if c.id == rec.id {
+                return Err(DaemonError::InvalidParameter(format!(
+                    "cannot join the {what} namespace of the container itself"
+                )));
+            }
+            let r = c.record();
+            if !r.state.running || r.state.pid <= 0 {
+                return Err(DaemonError::Conflict(format!(
+                    "cannot join the {what} namespace of container {}: it is not running",
+                    c.id
+                )));
+            }
+            Ok(Some(r.state.pid as i32))
+        };
+        Ok(spec::SharedNamespaces {
+            pid: pid_of(pid_mode(&rec.host_config)?, "pid")?,
+        })
     }
 
     /// After the shim is up: connect waiting attaches, let the program run, record it.
@@ -251,6 +291,14 @@ impl Engine {
                 }
                 if let Some((h, w)) = job.console_size {
                     cmd.arg("--console-size").arg(format!("{h}x{w}"));
+                }
+                let r = job.log_rotation;
+                if let Some(max) = r.max_size {
+                    cmd.arg("--log-max-size").arg(max.to_string());
+                }
+                cmd.arg("--log-max-files").arg(r.max_files.to_string());
+                if r.compress {
+                    cmd.arg("--log-compress");
                 }
                 let shim_log = std::fs::File::create(state_dir.join("shim.log"))?;
                 // No pre_exec: std can then use posix_spawn, much cheaper than forking this large

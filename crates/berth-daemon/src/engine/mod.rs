@@ -3,8 +3,11 @@
 pub mod container;
 pub mod create;
 pub mod exec;
+pub mod host_config;
 pub mod images;
 pub mod lifecycle;
+pub mod log_reader;
+pub mod logs;
 pub mod names;
 pub mod pull;
 pub mod query;

@@ -1,16 +1,13 @@
 //! Read-only views: list, inspect, top, logs.
 
-use super::container::{Container, Record};
+use super::container::Record;
 use super::shim_client;
 use super::Engine;
 use crate::error::{DaemonError, Result};
 use berth_api::container::{ContainerInspect, ContainerSummary, MountPoint, TopResponse};
-use berth_api::stream::StreamKind;
-use berth_runtime::json_log::LogLine;
 use berth_runtime::shim::protocol::Request;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use tokio::io::AsyncBufReadExt;
 use tokio::sync::mpsc;
 
 pub fn labels_match(labels: &Option<BTreeMap<String, String>>, wanted: &[String]) -> bool {
@@ -287,145 +284,12 @@ impl Engine {
         let r = c.snapshot();
         let tty = r.config.tty;
         let (tx, rx) = mpsc::channel(64);
-        tokio::spawn(stream_logs(c, r.log_path, opts, tx));
+        tokio::spawn(super::log_reader::stream(c, r.log_path.into(), opts, tx));
         Ok((tty, rx))
     }
 }
 
-/// One piece of log output and the stream it belongs to.
-pub type LogChunk = (StreamKind, Vec<u8>);
-
-#[derive(Debug, Clone, Default)]
-pub struct LogOptions {
-    pub stdout: bool,
-    pub stderr: bool,
-    pub follow: bool,
-    pub timestamps: bool,
-    /// Lines from the end; none for all.
-    pub tail: Option<usize>,
-    pub since: Option<f64>,
-    pub until: Option<f64>,
-}
-
-fn line_time(l: &LogLine) -> f64 {
-    chrono::DateTime::parse_from_rfc3339(&l.time)
-        .map(|t| t.timestamp() as f64 + t.timestamp_subsec_nanos() as f64 / 1e9)
-        .unwrap_or(0.0)
-}
-
-fn render(l: &LogLine, o: &LogOptions) -> Option<(StreamKind, Vec<u8>)> {
-    let kind = if l.stream == "stderr" {
-        StreamKind::Stderr
-    } else {
-        StreamKind::Stdout
-    };
-    if (kind == StreamKind::Stdout && !o.stdout) || (kind == StreamKind::Stderr && !o.stderr) {
-        return None;
-    }
-    let t = line_time(l);
-    if o.since.is_some_and(|s| t < s) || o.until.is_some_and(|u| t > u) {
-        return None;
-    }
-    let mut data = Vec::new();
-    if o.timestamps {
-        data.extend_from_slice(l.time.as_bytes());
-        data.push(b' ');
-    }
-    data.extend_from_slice(l.log.as_bytes());
-    Some((kind, data))
-}
-
-async fn stream_logs(
-    c: Arc<Container>,
-    path: String,
-    o: LogOptions,
-    tx: mpsc::Sender<(StreamKind, Vec<u8>)>,
-) {
-    let file = match tokio::fs::File::open(&path).await {
-        Ok(f) => f,
-        Err(_) if o.follow => {
-            // Nothing logged yet: wait for the file to appear.
-            loop {
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                if let Ok(f) = tokio::fs::File::open(&path).await {
-                    break f;
-                }
-                if !c.is_running() || tx.is_closed() {
-                    return;
-                }
-            }
-        }
-        Err(_) => return,
-    };
-    let mut reader = tokio::io::BufReader::new(file);
-    let mut backlog: std::collections::VecDeque<(StreamKind, Vec<u8>)> = Default::default();
-    let mut line = String::new();
-    loop {
-        line.clear();
-        match reader.read_line(&mut line).await {
-            Ok(0) | Err(_) => break,
-            Ok(_) => {
-                if let Some(x) = serde_json::from_str::<LogLine>(&line)
-                    .ok()
-                    .and_then(|l| render(&l, &o))
-                {
-                    backlog.push_back(x);
-                    if let Some(n) = o.tail {
-                        while backlog.len() > n {
-                            backlog.pop_front();
-                        }
-                    }
-                }
-            }
-        }
-    }
-    for x in backlog {
-        if tx.send(x).await.is_err() {
-            return;
-        }
-    }
-    if !o.follow {
-        return;
-    }
-    let mut rx = c.lifecycle.subscribe();
-    let mut partial = String::new();
-    loop {
-        line.clear();
-        match reader.read_line(&mut line).await {
-            Ok(n) if n > 0 => {
-                partial.push_str(&line);
-                if !partial.ends_with('\n') {
-                    continue;
-                }
-                if let Some(x) = serde_json::from_str::<LogLine>(&partial)
-                    .ok()
-                    .and_then(|l| render(&l, &o))
-                {
-                    if tx.send(x).await.is_err() {
-                        return;
-                    }
-                }
-                partial.clear();
-            }
-            _ => {
-                if !rx.borrow().running || rx.borrow().removed {
-                    // One last read for lines written just before the exit.
-                    line.clear();
-                    if matches!(reader.read_line(&mut line).await, Ok(n) if n > 0) {
-                        partial.push_str(&line);
-                        continue;
-                    }
-                    return;
-                }
-                tokio::select! {
-                    _ = tokio::time::sleep(std::time::Duration::from_millis(50)) => {}
-                    _ = rx.changed() => {}
-                    _ = tx.closed() => return,
-                }
-            }
-        }
-    }
-}
+pub use super::log_reader::{LogChunk, LogOptions};
 
 /// Keeps the rows of `ps` output whose PID is one of `pids`.
 pub fn parse_ps(out: &str, pids: &[i32]) -> Result<TopResponse> {

@@ -1,6 +1,7 @@
 //! Docker's Config + HostConfig → an OCI runtime spec (the bundle's config.json).
 
 use crate::engine::container::Record;
+use crate::engine::host_config::NamespaceMode;
 use crate::engine::user::ResolvedUser;
 use crate::error::{DaemonError, Result};
 use oci_spec::runtime::Spec;
@@ -177,11 +178,14 @@ fn bind_mount(spec: &str) -> Result<Value> {
         )));
     }
     let mut options = vec!["rbind".to_string()];
+    let mut propagation = "rprivate";
     for m in mode.split(',').filter(|m| !m.is_empty()) {
         match m {
             "ro" | "rw" => options.push(m.into()),
-            "z" | "Z" | "rprivate" | "private" | "rslave" | "slave" | "rshared" | "shared"
-            | "nocopy" => {}
+            "rprivate" | "private" | "rslave" | "slave" | "rshared" | "shared" => propagation = m,
+            // SELinux relabelling: without SELinux on the host there is no label to set,
+            // as with Docker on such a host.
+            "z" | "Z" => {}
             other => {
                 return Err(DaemonError::InvalidParameter(format!(
                     "invalid mode: {other}"
@@ -189,7 +193,7 @@ fn bind_mount(spec: &str) -> Result<Value> {
             }
         }
     }
-    options.push("rprivate".into());
+    options.push(propagation.into());
     if !Path::new(src).exists() {
         std::fs::create_dir_all(src)?;
     }
@@ -204,6 +208,55 @@ pub struct SpecInput<'a> {
     pub console_size: Option<(u16, u16)>,
     /// `berthd --no-new-privileges`: the default where SecurityOpt does not say.
     pub no_new_privileges_default: bool,
+    /// Host pids of the containers whose namespaces this one shares (`container:`).
+    pub shared: SharedNamespaces,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SharedNamespaces {
+    pub pid: Option<i32>,
+}
+
+/// `--tmpfs /run:rw,size=64m`: Docker's defaults (noexec, nosuid, nodev), then the user's.
+fn tmpfs_mount(dst: &str, opts: &str) -> Value {
+    let mut options: Vec<String> = ["nosuid", "nodev", "noexec"].map(String::from).to_vec();
+    options.extend(opts.split(',').filter(|o| !o.is_empty()).map(String::from));
+    json!({"destination": dst, "type": "tmpfs", "source": "tmpfs", "options": options})
+}
+
+/// One `HostConfig.Mounts` entry (bind or tmpfs; the rest was refused at create).
+fn api_mount(m: &berth_api::container::Mount) -> Value {
+    if m.kind == "tmpfs" {
+        let mut opts = vec![];
+        if let Some(t) = &m.tmpfs_options {
+            if let Some(size) = t
+                .get("SizeBytes")
+                .and_then(|v| v.as_i64())
+                .filter(|n| *n > 0)
+            {
+                opts.push(format!("size={size}"));
+            }
+            if let Some(mode) = t.get("Mode").and_then(|v| v.as_i64()).filter(|n| *n > 0) {
+                opts.push(format!("mode={mode:o}"));
+            }
+        }
+        if m.read_only {
+            opts.push("ro".into());
+        }
+        return tmpfs_mount(&m.target, &opts.join(","));
+    }
+    let propagation = m
+        .bind_options
+        .as_ref()
+        .and_then(|b| b.get("Propagation"))
+        .and_then(|p| p.as_str())
+        .filter(|p| !p.is_empty())
+        .unwrap_or("rprivate");
+    let mut options = vec!["rbind", propagation];
+    if m.read_only {
+        options.push("ro");
+    }
+    json!({"destination": m.target, "type": "bind", "source": m.source, "options": options})
 }
 
 pub fn generate(input: &SpecInput) -> Result<Spec> {
@@ -299,8 +352,13 @@ pub fn generate(input: &SpecInput) -> Result<Spec> {
         json!({"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": sys_opts}),
         json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": cgroup_opts}),
         json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]}),
-        json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", format!("size={shm_size}")]}),
     ];
+    let ipc = super::host_config::ipc_mode(hc)?;
+    match ipc {
+        NamespaceMode::Private => mounts.push(json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", format!("size={shm_size}")]})),
+        NamespaceMode::Host => mounts.push(json!({"destination": "/dev/shm", "type": "bind", "source": "/dev/shm", "options": ["rbind", "rprivate"]})),
+        _ => {}
+    }
     for (dst, src) in [
         ("/etc/resolv.conf", &r.resolv_conf_path),
         ("/etc/hostname", &r.hostname_path),
@@ -311,14 +369,38 @@ pub fn generate(input: &SpecInput) -> Result<Spec> {
     for b in hc.binds.iter().flatten() {
         mounts.push(bind_mount(b)?);
     }
+    for (dst, opts) in hc.tmpfs.iter().flatten() {
+        mounts.push(tmpfs_mount(dst, opts));
+    }
+    for m in hc.mounts.iter().flatten() {
+        mounts.push(api_mount(m));
+    }
 
-    let mut namespaces = vec![
-        json!({"type": "pid"}),
-        json!({"type": "ipc"}),
-        json!({"type": "uts"}),
-        json!({"type": "mount"}),
-        json!({"type": "cgroup"}),
-    ];
+    let ns = |t: &str, mode: &NamespaceMode, shared: Option<i32>| -> Result<Option<Value>> {
+        Ok(match mode {
+            NamespaceMode::Host => None,
+            NamespaceMode::Container(c) => {
+                let pid = shared.ok_or_else(|| {
+                    DaemonError::Conflict(format!(
+                        "cannot join the {t} namespace of container {c}: it is not running"
+                    ))
+                })?;
+                Some(json!({"type": t, "path": format!("/proc/{pid}/ns/{t}")}))
+            }
+            _ => Some(json!({"type": t})),
+        })
+    };
+    let uts = super::host_config::uts_mode(hc)?;
+    let mut namespaces: Vec<Value> = [
+        ns("pid", &super::host_config::pid_mode(hc)?, input.shared.pid)?,
+        ns("ipc", &ipc, None)?,
+        ns("uts", &uts, None)?,
+        Some(json!({"type": "mount"})),
+        ns("cgroup", &super::host_config::cgroupns_mode(hc)?, None)?,
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     if !host_net {
         namespaces.push(json!({"type": "network"}));
     }
@@ -348,21 +430,36 @@ pub fn generate(input: &SpecInput) -> Result<Spec> {
             cpu.insert("quota".into(), json!(hc.cpu_quota));
         }
     }
+    if !hc.cpuset_cpus.is_empty() {
+        cpu.insert("cpus".into(), json!(hc.cpuset_cpus));
+    }
+    if !hc.cpuset_mems.is_empty() {
+        cpu.insert("mems".into(), json!(hc.cpuset_mems));
+    }
     if !cpu.is_empty() {
         resources["cpu"] = Value::Object(cpu);
     }
     if let Some(p) = hc.pids_limit.filter(|p| *p > 0) {
         resources["pids"] = json!({"limit": p});
     }
+    // --cgroup-parent of the container, else the daemon's.
+    let cgroup_parent = if hc.cgroup_parent.is_empty() {
+        input.cgroup_parent.to_string()
+    } else {
+        format!("/{}", hc.cgroup_parent.trim_start_matches('/'))
+    };
     let dev = |path: &str, major: i64, minor: i64| json!({"path": path, "type": "c", "major": major, "minor": minor, "fileMode": 0o666, "uid": 0, "gid": 0});
     let mut linux = json!({
         "namespaces": namespaces,
-        "cgroupsPath": format!("{}/{}", input.cgroup_parent.trim_end_matches('/'), r.id),
+        "cgroupsPath": format!("{}/{}", cgroup_parent.trim_end_matches('/'), r.id),
         "resources": resources,
         "devices": [dev("/dev/null", 1, 3), dev("/dev/zero", 1, 5), dev("/dev/full", 1, 7), dev("/dev/random", 1, 8), dev("/dev/urandom", 1, 9), dev("/dev/tty", 5, 0)],
     });
     if let Some(profile) = super::seccomp::profile_for(&security.seccomp, privileged) {
         linux["seccomp"] = super::seccomp::oci_seccomp(profile, &caps)?;
+    }
+    if let Some(sysctls) = hc.sysctls.as_ref().filter(|s| !s.is_empty()) {
+        linux["sysctl"] = json!(sysctls);
     }
     if !privileged && !security.unconfined_paths {
         linux["maskedPaths"] = json!(hc
@@ -374,14 +471,23 @@ pub fn generate(input: &SpecInput) -> Result<Spec> {
             .clone()
             .unwrap_or_else(|| READONLY_PATHS.iter().map(|s| s.to_string()).collect()));
     }
-    let spec = json!({
+    if hc.oom_score_adj != 0 {
+        process["oomScoreAdj"] = json!(hc.oom_score_adj);
+    }
+    let mut spec = json!({
         "ociVersion": "1.0.2",
         "process": process,
         "root": {"path": "rootfs", "readonly": hc.readonly_rootfs},
-        "hostname": hostname,
         "mounts": mounts,
         "linux": linux,
     });
+    // The host's UTS namespace keeps the host's names.
+    if uts == NamespaceMode::Private {
+        spec["hostname"] = json!(hostname);
+        if !cfg.domainname.is_empty() {
+            spec["domainname"] = json!(cfg.domainname);
+        }
+    }
     serde_json::from_value(spec)
         .map_err(|e| DaemonError::System(format!("building the OCI spec: {e}")))
 }

@@ -24,6 +24,9 @@ pub struct Limits {
     pub pids: Option<i64>,
     /// Allow every device (privileged containers).
     pub all_devices: bool,
+    /// `--cpuset-cpus` / `--cpuset-mems` in the kernel's list format (`0-2,4`).
+    pub cpuset_cpus: Option<String>,
+    pub cpuset_mems: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

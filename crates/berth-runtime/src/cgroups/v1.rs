@@ -41,11 +41,15 @@ impl V1Cgroup {
         Path::new(CGROUP_ROOT).join(controller).join(&self.relative)
     }
 
-    fn controllers(&self) -> impl Iterator<Item = &'static str> {
+    /// The hierarchies the container lives in: cpuset only once it has its own dir there
+    /// (made when a cpuset is asked for).
+    fn controllers(&self) -> impl Iterator<Item = &'static str> + '_ {
+        let cpuset = self.path("cpuset").exists().then_some("cpuset");
         CONTROLLERS
             .iter()
             .copied()
             .filter(|c| Path::new(CGROUP_ROOT).join(c).join("cgroup.procs").exists())
+            .chain(cpuset)
     }
 
     /// The container's dir in every mounted hierarchy, each once (`cpu` and `cpuacct`
@@ -93,6 +97,9 @@ impl V1Cgroup {
         if let Some(p) = l.pids.filter(|p| *p > 0) {
             write(&self.path("pids").join("pids.max"), &p.to_string())?;
         }
+        if l.cpuset_cpus.is_some() || l.cpuset_mems.is_some() {
+            self.create_cpuset(l)?;
+        }
         let dev = self.path("devices");
         if dev.exists() {
             if l.all_devices {
@@ -103,6 +110,33 @@ impl V1Cgroup {
                     write(&dev.join("devices.allow"), d)?;
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// The cpuset hierarchy only when asked for: a new v1 cpuset starts with no CPUs and
+    /// no memory nodes, so each missing ancestor gets its parent's before the container's
+    /// own are written.
+    fn create_cpuset(&self, l: &Limits) -> Result<()> {
+        let root = Path::new(CGROUP_ROOT).join("cpuset");
+        let mut dir = root.clone();
+        for part in Path::new(&self.relative).components() {
+            let parent = dir.clone();
+            dir.push(part);
+            mkdir(&dir)?;
+            for f in ["cpuset.cpus", "cpuset.mems"] {
+                let own = std::fs::read_to_string(dir.join(f)).unwrap_or_default();
+                if own.trim().is_empty() {
+                    let inherited = std::fs::read_to_string(parent.join(f)).unwrap_or_default();
+                    write(&dir.join(f), inherited.trim())?;
+                }
+            }
+        }
+        if let Some(c) = &l.cpuset_cpus {
+            write(&dir.join("cpuset.cpus"), c)?;
+        }
+        if let Some(m) = &l.cpuset_mems {
+            write(&dir.join("cpuset.mems"), m)?;
         }
         Ok(())
     }

@@ -5,7 +5,7 @@ use super::{flat_keyed, mkdir, rmdir, write, Limits, CGROUP_ROOT};
 use crate::error::Result;
 use std::path::{Path, PathBuf};
 
-const CONTROLLERS: &[&str] = &["cpu", "memory", "pids", "io"];
+const CONTROLLERS: &[&str] = &["cpu", "cpuset", "memory", "pids", "io"];
 
 #[derive(Debug, Clone)]
 pub struct V2Cgroup {
@@ -94,6 +94,14 @@ impl V2Cgroup {
         }
         if let Some(p) = l.pids.filter(|p| *p > 0) {
             write(&self.path.join("pids.max"), &p.to_string())?;
+        }
+        for (file, value) in [
+            ("cpuset.cpus", &l.cpuset_cpus),
+            ("cpuset.mems", &l.cpuset_mems),
+        ] {
+            if let Some(v) = value {
+                write(&self.path.join(file), v)?;
+            }
         }
         Ok(())
     }

@@ -35,6 +35,9 @@ pub struct ShimConfig {
     pub open_stdin: bool,
     pub stdin_once: bool,
     pub console_size: Option<(u16, u16)>,
+    /// How the json-file log is rotated.
+    #[serde(default)]
+    pub log_rotation: crate::json_log::Rotation,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -76,6 +79,8 @@ fn limits_from_spec(spec: &Spec) -> Limits {
         l.cpu_shares = c.shares();
         l.cpu_quota = c.quota();
         l.cpu_period = c.period();
+        l.cpuset_cpus = c.cpus().clone().filter(|s| !s.is_empty());
+        l.cpuset_mems = c.mems().clone().filter(|s| !s.is_empty());
     }
     if let Some(p) = r.pids() {
         l.pids = Some(p.limit());
@@ -115,6 +120,25 @@ fn clone_flags(spec: &Spec) -> nix::sched::CloneFlags {
     flags
 }
 
+/// The path of a namespace the spec says to join rather than create.
+pub(crate) fn namespace_path(spec: &Spec, t: LinuxNamespaceType) -> Option<PathBuf> {
+    spec.linux()
+        .as_ref()?
+        .namespaces()
+        .as_ref()?
+        .iter()
+        .find(|n| n.typ() == t)?
+        .path()
+        .clone()
+}
+
+pub(crate) fn join_namespace(path: &Path, flag: nix::sched::CloneFlags) -> Result<()> {
+    let f = File::open(path)
+        .map_err(|e| RuntimeError::sys(format!("opening namespace {}", path.display()), e))?;
+    nix::sched::setns(&f, flag)
+        .map_err(|e| RuntimeError::sys(format!("joining namespace {}", path.display()), e))
+}
+
 /// Creates the container's init in its namespaces. Returns its pid and whether it is
 /// already in (or will itself join) its cgroup: on v2 it is created inside it with
 /// `clone3(CLONE_INTO_CGROUP)`; on v1 it joins itself through `tasks`.
@@ -124,6 +148,31 @@ fn spawn_init(
     child_main: impl FnOnce() -> isize,
 ) -> Result<(i32, bool)> {
     let flags = clone_flags(spec);
+    // A pid namespace to share (`--pid container:`) is joined for the init's creation
+    // only: it applies to the children made from then on, and a process whose children's
+    // namespace differs from its own cannot start threads, so the shim returns to its own.
+    let own_pid_ns = match namespace_path(spec, LinuxNamespaceType::Pid) {
+        Some(path) => {
+            let own = File::open("/proc/self/ns/pid")
+                .map_err(|e| RuntimeError::sys("opening own pid namespace", e))?;
+            join_namespace(&path, nix::sched::CloneFlags::CLONE_NEWPID)?;
+            Some(own)
+        }
+        None => None,
+    };
+    let spawned = spawn_init_here(flags, cgroup, child_main);
+    if let Some(own) = own_pid_ns {
+        nix::sched::setns(&own, nix::sched::CloneFlags::CLONE_NEWPID)
+            .map_err(|e| RuntimeError::sys("returning to own pid namespace", e))?;
+    }
+    spawned
+}
+
+fn spawn_init_here(
+    flags: nix::sched::CloneFlags,
+    cgroup: &Cgroup,
+    child_main: impl FnOnce() -> isize,
+) -> Result<(i32, bool)> {
     let mut child_main = Some(child_main);
     if let Some(dir) = cgroup.dir_fd() {
         match clone_into_cgroup(flags, &dir) {
@@ -276,7 +325,13 @@ fn create(cfg: ShimConfig) -> Result<Arc<Shared>> {
     let tty = process.terminal() == Some(true);
     std::fs::create_dir_all(&cfg.state_dir)
         .map_err(|e| RuntimeError::sys("creating state dir", e))?;
-    let io = stdio::ContainerIo::new(tty, cfg.open_stdin, &cfg.log_path, cfg.console_size)?;
+    let io = stdio::ContainerIo::new(
+        tty,
+        cfg.open_stdin,
+        &cfg.log_path,
+        cfg.log_rotation,
+        cfg.console_size,
+    )?;
     let cgroup_path = spec
         .linux()
         .as_ref()
@@ -401,6 +456,12 @@ fn serve_until_exit(shared: Arc<Shared>, listener: UnixListener) {
     spawn_small("accept", move || server::accept_loop(listener, s));
     let pumps = stdio::start_pumps(&shared);
     let code = reap_until_init_exits(&shared);
+    // Without a pid namespace of its own (`--pid host`, `--pid container:`), init's end
+    // does not end the rest: the container's processes go with it, as with Docker. (With
+    // one, the kernel has killed them already and the cgroup is empty.)
+    for p in shared.cgroup.pids() {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), nix::sys::signal::SIGKILL);
+    }
     for p in pumps {
         let _ = p.join();
     }

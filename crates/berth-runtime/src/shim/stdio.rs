@@ -32,7 +32,7 @@ pub(crate) struct ContainerIo {
     /// The child's ends; closed in the shim once the child has its copies.
     child: Mutex<Vec<OwnedFd>>,
     child_raw: (RawFd, RawFd, RawFd),
-    log: Arc<Mutex<File>>,
+    log: Arc<Mutex<crate::json_log::LogFile>>,
     pub subscribers: Mutex<Vec<Subscriber>>,
 }
 
@@ -56,15 +56,13 @@ impl ContainerIo {
         tty: bool,
         open_stdin: bool,
         log_path: &Path,
+        rotation: crate::json_log::Rotation,
         size: Option<(u16, u16)>,
     ) -> Result<Self> {
         if let Some(dir) = log_path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| RuntimeError::sys("log dir", e))?;
         }
-        let log = File::options()
-            .create(true)
-            .append(true)
-            .open(log_path)
+        let log = crate::json_log::LogFile::open(log_path, rotation)
             .map_err(|e| RuntimeError::sys(format!("opening log {}", log_path.display()), e))?;
         let log = Arc::new(Mutex::new(log));
         if tty {

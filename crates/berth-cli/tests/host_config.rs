@@ -1,0 +1,519 @@
+//! Every field of a create request is honoured or refused with a 400 that names it
+//! (issue 7): the namespaces, mounts, sysctls and resources berth implements, checked
+//! from inside the container, and a walk over every HostConfig field of the Engine API
+//! schema that fails on any field accepted without being honoured.
+
+mod common;
+
+use common::*;
+use std::path::Path;
+
+fn readlink(p: &str) -> String {
+    std::fs::read_link(p)
+        .map(|l| l.display().to_string())
+        .unwrap_or_default()
+}
+
+#[test]
+fn namespaces_are_private_shared_or_the_hosts() {
+    let d = Daemon::start();
+    d.make_busybox();
+    // Own pid namespace: the shell is pid 1; the host's: it is not.
+    assert_eq!(
+        ok(d.berth(&["run", "--rm", "busybox", "sh", "-c", "echo $$"])),
+        "1"
+    );
+    let host_pid = ok(d.docker(&[
+        "run", "--rm", "--pid", "host", "busybox", "sh", "-c", "echo $$",
+    ]));
+    assert_ne!(host_pid, "1");
+    ok(d.berth(&["run", "-d", "--name", "owner", "busybox", "sleep", "300"]));
+    let ps = ok(d.berth(&["run", "--rm", "--pid", "container:owner", "busybox", "ps"]));
+    assert!(ps.contains("sleep 300"), "{ps}");
+    let ns = |args: &[&str], which: &str| {
+        let mut a = vec!["run", "--rm"];
+        a.extend_from_slice(args);
+        let p = format!("/proc/self/ns/{which}");
+        a.extend(["busybox", "readlink", p.as_str()]);
+        ok(d.berth(&a))
+    };
+    assert_eq!(ns(&["--ipc", "host"], "ipc"), readlink("/proc/self/ns/ipc"));
+    assert_ne!(ns(&[], "ipc"), readlink("/proc/self/ns/ipc"));
+    assert_eq!(
+        ns(&["--cgroupns", "host"], "cgroup"),
+        readlink("/proc/self/ns/cgroup")
+    );
+    assert_ne!(ns(&[], "cgroup"), readlink("/proc/self/ns/cgroup"));
+    let host_name = nix::unistd::gethostname().unwrap().into_string().unwrap();
+    assert_eq!(
+        ok(d.berth(&["run", "--rm", "--uts", "host", "busybox", "hostname"])),
+        host_name
+    );
+    let no_shm = d.berth(&["run", "--rm", "--ipc", "none", "busybox", "ls", "/dev/shm"]);
+    assert_ne!(code(&no_shm), 0, "--ipc none still has /dev/shm");
+    let shared_ipc = d.berth(&["run", "--rm", "--ipc", "container:owner", "busybox", "true"]);
+    assert_eq!(code(&shared_ipc), 125);
+    assert!(
+        stderr(&shared_ipc).contains("HostConfig.IpcMode"),
+        "{}",
+        stderr(&shared_ipc)
+    );
+    let conflict = d.berth(&[
+        "run",
+        "--rm",
+        "--uts",
+        "host",
+        "--hostname",
+        "x",
+        "busybox",
+        "true",
+    ]);
+    assert!(
+        stderr(&conflict).contains("Conflicting options"),
+        "{}",
+        stderr(&conflict)
+    );
+}
+
+#[test]
+fn mounts_sysctls_and_resources_are_applied() {
+    let d = Daemon::start();
+    d.make_busybox();
+    let bind = d.dir.join("bind-src");
+    std::fs::create_dir_all(&bind).unwrap();
+    std::fs::write(bind.join("f"), "from the host").unwrap();
+    let parent = format!("{}/custom", d.cgroup_parent);
+    let script = "grep -E ' /run | /t ' /proc/mounts; cat /data/f; echo; touch /data/x 2>&1; \
+                  cat /proc/sys/kernel/shmmax /proc/self/oom_score_adj /proc/sys/kernel/domainname; \
+                  grep Cpus_allowed_list /proc/self/status";
+    let mount = format!("type=bind,source={},target=/data,readonly", bind.display());
+    for client in ["berth", "docker"] {
+        let args = [
+            "run",
+            "--rm",
+            "--tmpfs",
+            "/run:size=1m",
+            "--mount",
+            &mount,
+            "--mount",
+            "type=tmpfs,target=/t,tmpfs-size=2m",
+            "--sysctl",
+            "kernel.shmmax=1048576",
+            "--oom-score-adj",
+            "300",
+            "--cpuset-cpus",
+            "0",
+            "--domainname",
+            "example.org",
+            "--cgroup-parent",
+            &parent,
+            "busybox",
+            "sh",
+            "-c",
+            script,
+        ];
+        let out = if client == "berth" {
+            d.berth(&args)
+        } else {
+            d.docker(&args)
+        };
+        let text = ok(out);
+        assert!(
+            text.contains("tmpfs /run tmpfs rw,nosuid,nodev,noexec,relatime,size=1024k"),
+            "{client}: {text}"
+        );
+        assert!(
+            text.contains("tmpfs /t tmpfs rw,nosuid,nodev,noexec,relatime,size=2048k"),
+            "{client}: {text}"
+        );
+        assert!(text.contains("from the host"), "{client}: {text}");
+        assert!(text.contains("Read-only file system"), "{client}: {text}");
+        for want in ["1048576", "300", "example.org", "Cpus_allowed_list:\t0"] {
+            assert!(
+                text.lines().any(|l| l.trim() == want),
+                "{client}: no {want:?} in {text}"
+            );
+        }
+    }
+    // The custom parent held the container's cgroup: gone with it, the parent left.
+    let memory_parent = Path::new("/sys/fs/cgroup/memory").join(parent.trim_start_matches('/'));
+    if memory_parent.exists() {
+        let _ = std::fs::remove_dir(&memory_parent);
+    }
+    let refused = [
+        (
+            vec!["--mount", "type=volume,source=v,target=/v"],
+            "HostConfig.Mounts[].Type",
+        ),
+        (vec!["--sysctl", "kernel.panic=1"], "not namespaced"),
+        (vec!["--log-opt", "frob=1"], "unknown log opt"),
+        (vec!["--cpuset-cpus", "4096"], "not available"),
+        (vec!["--oom-score-adj", "2000"], "oom score adj"),
+    ];
+    for (flags, want) in refused {
+        let mut a = vec!["run", "--rm"];
+        a.extend(flags.iter().copied());
+        a.extend(["busybox", "true"]);
+        let out = d.berth(&a);
+        assert_eq!(code(&out), 125, "{flags:?} accepted");
+        assert!(stderr(&out).contains(want), "{flags:?}: {}", stderr(&out));
+    }
+}
+
+/// The HostConfig (and Resources) properties of the API schema, with their types.
+fn schema_host_config_fields() -> Vec<(String, String)> {
+    let yaml = std::fs::read_to_string(
+        repo_root().join("../shared/reference/docker-engine-api-v1.55.yaml"),
+    )
+    .expect("the Engine API reference in ../shared/reference");
+    let lines: Vec<&str> = yaml.lines().collect();
+    let mut fields = vec![];
+    for (def, indent) in [("  Resources:", 6), ("  HostConfig:", 10)] {
+        let start = lines.iter().position(|l| *l == def).expect("definition");
+        let end = lines[start + 1..]
+            .iter()
+            .position(|l| l.len() > 2 && l.starts_with("  ") && !l.starts_with("   "))
+            .map(|e| start + 1 + e)
+            .unwrap_or(lines.len());
+        let pad = " ".repeat(indent);
+        for i in start + 1..end {
+            let l = lines[i];
+            let Some(name) = l.strip_prefix(&pad).and_then(|n| n.strip_suffix(':')) else {
+                continue;
+            };
+            if name.starts_with(' ') || !name.chars().next().is_some_and(|c| c.is_ascii_uppercase())
+            {
+                continue;
+            }
+            let block: Vec<&str> = lines[i + 1..end]
+                .iter()
+                .take_while(|x| x.starts_with(&format!("{pad}  ")) || x.trim().is_empty())
+                .copied()
+                .collect();
+            let type_of = |from: usize| {
+                block[from..].iter().find_map(|x| {
+                    let t = x.trim();
+                    t.strip_prefix("type: ")
+                        .map(|k| k.trim_matches('"').to_string())
+                        .or_else(|| t.strip_prefix("$ref: ").map(|_| "object".to_string()))
+                })
+            };
+            let mut kind = type_of(0).unwrap_or_else(|| "object".into());
+            if kind == "array" {
+                let items = block.iter().position(|x| x.trim() == "items:").unwrap_or(0);
+                kind = format!(
+                    "array:{}",
+                    type_of(items + 1).unwrap_or_else(|| "object".into())
+                );
+            }
+            fields.push((name.to_string(), kind));
+        }
+    }
+    fields
+}
+
+/// What berth implements, each checked by a functional test (here, in security.rs,
+/// containers.rs): accepted fields must be in this list.
+const HONOURED: &[&str] = &[
+    "CpuShares",
+    "Memory",
+    "CgroupParent",
+    "CpuPeriod",
+    "CpuQuota",
+    "CpusetCpus",
+    "CpusetMems",
+    "MemorySwap",
+    "NanoCpus",
+    "PidsLimit",
+    "Ulimits",
+    "Binds",
+    "ContainerIDFile",
+    "LogConfig",
+    "NetworkMode",
+    "AutoRemove",
+    "Mounts",
+    "ConsoleSize",
+    "CapAdd",
+    "CapDrop",
+    "CgroupnsMode",
+    "GroupAdd",
+    "IpcMode",
+    "OomScoreAdj",
+    "PidMode",
+    "Privileged",
+    "ReadonlyRootfs",
+    "SecurityOpt",
+    "Tmpfs",
+    "UTSMode",
+    "UsernsMode",
+    "ShmSize",
+    "Sysctls",
+    "Runtime",
+    "Isolation",
+    "MaskedPaths",
+    "ReadonlyPaths",
+    "MemorySwappiness",
+    "OomKillDisable",
+    "Init",
+];
+
+fn sample(name: &str, kind: &str) -> serde_json::Value {
+    use serde_json::json;
+    match name {
+        "Memory" => json!(64 << 20),
+        "MemorySwap" => json!(128 << 20),
+        "CpuShares" => json!(512),
+        "CpuPeriod" => json!(50_000),
+        "CpuQuota" => json!(25_000),
+        "NanoCpus" => json!(500_000_000),
+        "PidsLimit" => json!(100),
+        "CpusetCpus" | "CpusetMems" => json!("0"),
+        "CgroupParent" => json!("berth-schema-walk"),
+        "Ulimits" => json!([{"Name": "nofile", "Soft": 1024, "Hard": 2048}]),
+        "Binds" => json!(["/tmp:/mnt/host-tmp:ro"]),
+        "LogConfig" => json!({"Type": "json-file", "Config": {"max-size": "1m"}}),
+        "NetworkMode" => json!("none"),
+        "RestartPolicy" => json!({"Name": "always"}),
+        "Mounts" => json!([{"Type": "tmpfs", "Target": "/t"}]),
+        "ConsoleSize" => json!([24, 80]),
+        "CapAdd" => json!(["CAP_SYS_PTRACE"]),
+        "CapDrop" => json!(["CAP_CHOWN"]),
+        "CgroupnsMode" | "PidMode" | "UTSMode" | "IpcMode" => json!("host"),
+        "UsernsMode" => json!("host"),
+        "GroupAdd" => json!(["10"]),
+        "OomScoreAdj" => json!(100),
+        "SecurityOpt" => json!(["no-new-privileges"]),
+        "Tmpfs" => json!({"/run": "size=1m"}),
+        "ShmSize" => json!(1 << 20),
+        "Sysctls" => json!({"kernel.shmmax": "1048576"}),
+        "Runtime" => json!("berth"),
+        "Isolation" => json!("default"),
+        "MaskedPaths" | "ReadonlyPaths" => json!(["/proc/kcore"]),
+        "MemorySwappiness" => json!(-1),
+        "OomKillDisable" | "Init" => json!(false),
+        "Devices" => {
+            json!([{"PathOnHost": "/dev/null", "PathInContainer": "/dev/n2", "CgroupPermissions": "rwm"}])
+        }
+        _ => match kind {
+            "string" => json!("berth-schema-walk"),
+            "integer" | "number" => json!(7),
+            "boolean" => json!(true),
+            "array:string" => json!(["berth-schema-walk"]),
+            "array:integer" => json!([7]),
+            k if k.starts_with("array") => {
+                json!([{"Path": "/dev/null", "Rate": 1, "Weight": 10, "Count": 1, "Driver": "x"}])
+            }
+            _ => json!({"berth-schema-walk": "1"}),
+        },
+    }
+}
+
+#[test]
+fn every_host_config_field_of_the_api_schema_is_honoured_or_refused() {
+    let d = Daemon::start();
+    d.make_busybox();
+    let fields = schema_host_config_fields();
+    assert!(
+        fields.len() > 60,
+        "the schema walk found only {} fields",
+        fields.len()
+    );
+    let mut accepted_unknown = vec![];
+    for (name, kind) in &fields {
+        let value = sample(name, kind);
+        let body = serde_json::json!({"Image": "busybox", "Cmd": ["true"], "HostConfig": {name.as_str(): value.clone()}});
+        let (status, reply) = d.post_json("/containers/create", &body.to_string());
+        match status {
+            201 => {
+                let id = serde_json::from_str::<serde_json::Value>(&reply).unwrap()["Id"]
+                    .as_str()
+                    .unwrap()
+                    .to_string();
+                let inspect = ok(d.berth(&["inspect", &id]));
+                ok(d.berth(&["rm", "-f", &id]));
+                let v: serde_json::Value = serde_json::from_str(&inspect).unwrap();
+                let shown = &v[0]["HostConfig"][name.as_str()];
+                if !HONOURED.contains(&name.as_str()) {
+                    accepted_unknown.push(format!("{name} (accepted, not known to be honoured)"));
+                } else if shown.is_null() && !value.is_null() {
+                    accepted_unknown.push(format!("{name} (accepted, not shown in inspect)"));
+                }
+            }
+            400..=499 => {
+                let msg = serde_json::from_str::<serde_json::Value>(&reply).unwrap()["message"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+                // A refusal says what it refuses: the field, or what is wrong with its value.
+                assert!(!msg.is_empty(), "{name}: empty refusal");
+                if !HONOURED.contains(&name.as_str()) {
+                    assert!(
+                        msg.contains(name.as_str()),
+                        "{name} refused without naming it: {msg}"
+                    );
+                }
+            }
+            other => panic!("{name}: HTTP {other}: {reply}"),
+        }
+    }
+    assert!(
+        accepted_unknown.is_empty(),
+        "fields dropped silently: {accepted_unknown:?}"
+    );
+}
+
+#[test]
+fn bad_values_are_a_400_at_create_not_a_500_at_start() {
+    let d = Daemon::start();
+    d.make_busybox();
+    for (body, what) in [
+        (
+            r#"{"Image":"busybox","HostConfig":{"Ulimits":[{"Name":"nofile","Soft":-1,"Hard":-1}]}}"#,
+            "ulimit",
+        ),
+        (r#"{"Image":"busybox","Env":["A=\u0000b"]}"#, "NUL"),
+        (r#"{"Image":"busybox","WorkingDir":"/a\u0000b"}"#, "NUL"),
+        (r#"{"Image":"busybox","Cmd":["a\u0000b"]}"#, "NUL"),
+        (
+            r#"{"Image":"busybox","HostConfig":{"Memory":9223372036854775807}}"#,
+            "memory",
+        ),
+        (
+            r#"{"Image":"busybox","HostConfig":{"PidsLimit":9223372036854775807}}"#,
+            "PIDs limit",
+        ),
+        (
+            r#"{"Image":"busybox","HostConfig":{"BlkioWeight":300}}"#,
+            "HostConfig.BlkioWeight",
+        ),
+        (
+            r#"{"Image":"busybox","Healthcheck":{"Test":["CMD","true"]}}"#,
+            "Config.Healthcheck",
+        ),
+    ] {
+        let (status, reply) = d.post_json("/containers/create", body);
+        assert_eq!(status, 400, "{body}: {reply}");
+        assert!(reply.contains(what), "{body}: {reply}");
+    }
+    ok(d.berth(&["run", "-d", "--name", "notty", "busybox", "sleep", "300"]));
+    let (status, reply) = d.raw_http(
+        "POST /containers/notty/resize?h=10&w=10 HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(status, 400, "resize without a TTY: {reply}");
+}
+
+#[test]
+fn logs_rotate_by_default_and_tail_reads_from_the_end() {
+    let d = Daemon::start_with(DaemonOptions {
+        extra_args: vec!["--log-opt".into(), "max-file=3".into()],
+        ..Default::default()
+    });
+    d.make_busybox();
+    // The daemon's defaults with berth's rotation, shown in inspect.
+    ok(d.berth(&["create", "--name", "defaults", "busybox", "true"]));
+    let cfg = ok(d.berth(&[
+        "inspect",
+        "-f",
+        "{{json .HostConfig.LogConfig.Config}}",
+        "defaults",
+    ]));
+    assert!(
+        cfg.contains("\"max-size\":\"20971520\"") && cfg.contains("\"max-file\":\"3\""),
+        "{cfg}"
+    );
+    // 20,000 numbered lines of ~100 bytes into files of at most 100 KiB.
+    let script =
+        "i=0; while [ $i -lt 20000 ]; do echo \"line $i $(printf '%080d' 0)\"; i=$((i+1)); done";
+    ok(d.berth(&[
+        "run",
+        "--name",
+        "chatty",
+        "--log-opt",
+        "max-size=100k",
+        "--log-opt",
+        "compress=true",
+        "busybox",
+        "sh",
+        "-c",
+        script,
+    ]));
+    let log_path = ok(d.berth(&["inspect", "-f", "{{.LogPath}}", "chatty"]));
+    let dir = Path::new(&log_path).parent().unwrap();
+    let mut logs: Vec<(String, u64)> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains("-json.log"))
+        .map(|e| {
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                e.metadata().unwrap().len(),
+            )
+        })
+        .collect();
+    logs.sort();
+    assert_eq!(logs.len(), 3, "max-file=3 kept {logs:?}");
+    assert!(logs.iter().all(|(_, size)| *size <= 100 * 1024), "{logs:?}");
+    assert!(
+        logs.iter().filter(|(n, _)| n.ends_with(".gz")).count() == 2,
+        "{logs:?}"
+    );
+    let tail = ok(d.berth(&["logs", "--tail", "3", "chatty"]));
+    let firsts: Vec<&str> = tail
+        .lines()
+        .map(|l| l.split(' ').nth(1).unwrap_or(""))
+        .collect();
+    assert_eq!(firsts, ["19997", "19998", "19999"]);
+    let all = ok(d.docker(&["logs", "chatty"]));
+    let numbers: Vec<u32> = all
+        .lines()
+        .filter_map(|l| l.split(' ').nth(1)?.parse().ok())
+        .collect();
+    assert!(
+        numbers.len() > 1000 && numbers.len() < 20000,
+        "rotation dropped nothing? {}",
+        numbers.len()
+    );
+    assert!(
+        numbers.windows(2).all(|w| w[1] == w[0] + 1),
+        "lines out of order across rotated files"
+    );
+    assert_eq!(numbers.last(), Some(&19999));
+}
+
+#[test]
+fn reading_a_large_log_keeps_the_daemon_small() {
+    let d = Daemon::start();
+    d.make_busybox();
+    // ~60 MB of log, never rotated.
+    let script = "yes \"$(printf '%01000d' 0)\" | head -n 60000";
+    ok(d.berth(&[
+        "run",
+        "--name",
+        "big",
+        "--log-opt",
+        "max-size=-1",
+        "busybox",
+        "sh",
+        "-c",
+        script,
+    ]));
+    let rss = || -> u64 {
+        std::fs::read_to_string(format!("/proc/{}/status", d.pid()))
+            .unwrap()
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
+    };
+    let before = rss();
+    let out = d.berth(&["logs", "big"]);
+    assert!(out.status.success());
+    assert_eq!(out.stdout.iter().filter(|b| **b == b'\n').count(), 60000);
+    let tail = ok(d.berth(&["logs", "--tail", "1", "big"]));
+    assert_eq!(tail.len(), 1000);
+    let grown = rss().saturating_sub(before);
+    assert!(
+        grown < 24 * 1024,
+        "the daemon grew by {grown} KiB reading a 60 MB log"
+    );
+}

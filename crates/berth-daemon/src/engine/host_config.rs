@@ -1,0 +1,649 @@
+//! What berth does with each field of a create request: every one is honoured, or refused
+//! with a 400 that names it. A user who asked for something and silently did not get it
+//! has been lied to, so a field berth does not implement is an error as soon as it is set.
+
+use crate::error::{DaemonError, Result};
+use berth_api::container::{CreateRequest, HostConfig, Mount};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+const MIN_MEMORY: i64 = 6 * 1024 * 1024;
+
+/// How a container gets one of its namespaces (`--pid`, `--ipc`, `--uts`, `--cgroupns`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NamespaceMode {
+    /// Its own, new namespace.
+    Private,
+    /// The host's: no new namespace.
+    Host,
+    /// Another container's (name or ID).
+    Container(String),
+    /// `--ipc none`: its own namespace without /dev/shm.
+    PrivateWithoutShm,
+}
+
+fn refuse(field: &str, why: &str) -> DaemonError {
+    DaemonError::InvalidParameter(format!("{field} is not supported by berth: {why}"))
+}
+
+/// Unset as Docker's clients send it: null, false, 0, "", [] or {}.
+pub fn is_unset(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Bool(b) => !b,
+        Value::Number(n) => n.as_f64() == Some(0.0),
+        Value::String(s) => s.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.is_empty(),
+    }
+}
+
+/// Fields berth does not model at all: refused by name when set.
+fn refuse_unmodeled(prefix: &str, other: &BTreeMap<String, Value>) -> Result<()> {
+    match other.iter().find(|(_, v)| !is_unset(v)) {
+        Some((k, _)) => Err(refuse(
+            &format!("{prefix}{k}"),
+            "this setting is not implemented, and berth never accepts a setting it would ignore",
+        )),
+        None => Ok(()),
+    }
+}
+
+pub fn pid_mode(hc: &HostConfig) -> Result<NamespaceMode> {
+    match hc.pid_mode.as_str() {
+        "" | "private" => Ok(NamespaceMode::Private),
+        "host" => Ok(NamespaceMode::Host),
+        m => match m.strip_prefix("container:") {
+            Some(c) if !c.is_empty() => Ok(NamespaceMode::Container(c.into())),
+            _ => Err(DaemonError::InvalidParameter(format!(
+                "invalid PID mode: {m}"
+            ))),
+        },
+    }
+}
+
+pub fn ipc_mode(hc: &HostConfig) -> Result<NamespaceMode> {
+    match hc.ipc_mode.as_str() {
+        // "shareable": others may join it, which `container:` does; otherwise private.
+        "" | "private" | "shareable" => Ok(NamespaceMode::Private),
+        "host" => Ok(NamespaceMode::Host),
+        "none" => Ok(NamespaceMode::PrivateWithoutShm),
+        // Joining the namespace alone would share SysV IPC but not POSIX shm, which lives
+        // in /dev/shm: a half-shared IPC is refused until /dev/shm can be shared too.
+        m if m.starts_with("container:") => Err(refuse(
+            "HostConfig.IpcMode",
+            "sharing another container's IPC namespace (with its /dev/shm) is not implemented yet",
+        )),
+        m => Err(DaemonError::InvalidParameter(format!(
+            "invalid IPC mode: {m}"
+        ))),
+    }
+}
+
+pub fn uts_mode(hc: &HostConfig) -> Result<NamespaceMode> {
+    match hc.uts_mode.as_str() {
+        "" | "private" => Ok(NamespaceMode::Private),
+        "host" => Ok(NamespaceMode::Host),
+        m => Err(DaemonError::InvalidParameter(format!(
+            "invalid UTS mode: {m}"
+        ))),
+    }
+}
+
+pub fn cgroupns_mode(hc: &HostConfig) -> Result<NamespaceMode> {
+    match hc.cgroupns_mode.as_str() {
+        "" | "private" => Ok(NamespaceMode::Private),
+        "host" => Ok(NamespaceMode::Host),
+        m => Err(DaemonError::InvalidParameter(format!(
+            "invalid cgroup namespace mode: {m}"
+        ))),
+    }
+}
+
+/// Namespaced sysctls a container may set (Docker's rule): IPC ones unless the IPC
+/// namespace is the host's, network ones unless the network namespace is.
+fn check_sysctl(key: &str, hc: &HostConfig) -> Result<()> {
+    let ipc = matches!(
+        key,
+        "kernel.msgmax"
+            | "kernel.msgmnb"
+            | "kernel.msgmni"
+            | "kernel.sem"
+            | "kernel.shmall"
+            | "kernel.shmmax"
+            | "kernel.shmmni"
+            | "kernel.shm_rmid_forced"
+    ) || key.starts_with("fs.mqueue.");
+    let net = key.starts_with("net.");
+    let bad = |why: &str| {
+        Err(DaemonError::InvalidParameter(format!(
+            "sysctl '{key}' is not allowed{why}"
+        )))
+    };
+    let valid_key = !key.is_empty()
+        && key.split('.').all(|p| {
+            !p.is_empty()
+                && p.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        });
+    if !valid_key {
+        return bad(": not a sysctl name");
+    }
+    if ipc && hc.ipc_mode == "host" {
+        return bad(" in the host's IPC namespace");
+    }
+    if net && hc.network_mode == "host" {
+        return bad(" in the host's network namespace");
+    }
+    if !ipc && !net {
+        return bad(": it is not namespaced, so it would change the host");
+    }
+    Ok(())
+}
+
+/// A CPU or memory-node list (`0-2,4`), checked against what the machine has.
+fn check_cpuset(field: &str, list: &str, online: &str) -> Result<()> {
+    let parse = |s: &str| -> Option<Vec<u32>> {
+        let mut out = vec![];
+        for part in s.trim().split(',').filter(|p| !p.is_empty()) {
+            match part.split_once('-') {
+                Some((a, b)) => {
+                    let (a, b): (u32, u32) = (a.parse().ok()?, b.parse().ok()?);
+                    if a > b || b - a > 4096 {
+                        return None;
+                    }
+                    out.extend(a..=b);
+                }
+                None => out.push(part.parse().ok()?),
+            }
+        }
+        Some(out)
+    };
+    let Some(wanted) = parse(list) else {
+        return Err(DaemonError::InvalidParameter(format!(
+            "invalid value {list:?} for {field}"
+        )));
+    };
+    let have = parse(online).unwrap_or_default();
+    if let Some(missing) = wanted.iter().find(|c| !have.contains(c)) {
+        return Err(DaemonError::InvalidParameter(format!(
+            "Requested {field} are not available - requested {list}, available: {} (missing {missing})",
+            online.trim()
+        )));
+    }
+    Ok(())
+}
+
+fn check_mount(m: &Mount) -> Result<()> {
+    refuse_unmodeled("HostConfig.Mounts[].", &m.other)?;
+    if !m.target.starts_with('/') {
+        return Err(DaemonError::InvalidParameter(format!(
+            "invalid mount config for type \"{}\": invalid mount path: '{}' mount path must be absolute",
+            m.kind, m.target
+        )));
+    }
+    match m.kind.as_str() {
+        "bind" => {
+            if !m.source.starts_with('/') {
+                return Err(DaemonError::InvalidParameter(format!(
+                    "invalid mount config for type \"bind\": invalid mount path: '{}' mount path must be absolute",
+                    m.source
+                )));
+            }
+            if !std::path::Path::new(&m.source).exists() {
+                return Err(DaemonError::InvalidParameter(format!(
+                    "invalid mount config for type \"bind\": bind source path does not exist: {}",
+                    m.source
+                )));
+            }
+            for (k, v) in m.bind_options.iter().flatten() {
+                match k.as_str() {
+                    "Propagation" => {
+                        let p = v.as_str().unwrap_or_default();
+                        if !matches!(
+                            p,
+                            "" | "private" | "rprivate" | "slave" | "rslave" | "shared" | "rshared"
+                        ) {
+                            return Err(DaemonError::InvalidParameter(format!(
+                                "invalid propagation mode: {p}"
+                            )));
+                        }
+                    }
+                    _ if is_unset(v) => {}
+                    other => {
+                        return Err(refuse(
+                            &format!("HostConfig.Mounts[].BindOptions.{other}"),
+                            "this bind option is not implemented",
+                        ))
+                    }
+                }
+            }
+        }
+        "tmpfs" => {
+            for (k, v) in m.tmpfs_options.iter().flatten() {
+                match k.as_str() {
+                    "SizeBytes" | "Mode" => {
+                        if v.as_i64().is_none_or(|n| n < 0) && !v.is_null() {
+                            return Err(DaemonError::InvalidParameter(format!(
+                                "invalid tmpfs option {k}: {v}"
+                            )));
+                        }
+                    }
+                    _ if is_unset(v) => {}
+                    other => {
+                        return Err(refuse(
+                            &format!("HostConfig.Mounts[].TmpfsOptions.{other}"),
+                            "this tmpfs option is not implemented",
+                        ))
+                    }
+                }
+            }
+        }
+        "volume" | "image" | "npipe" | "cluster" => {
+            return Err(refuse(
+                "HostConfig.Mounts[].Type",
+                &format!(
+                    "mounts of type \"{}\" are not implemented yet (bind and tmpfs are)",
+                    m.kind
+                ),
+            ))
+        }
+        other => {
+            return Err(DaemonError::InvalidParameter(format!(
+                "mount type unknown: \"{other}\""
+            )))
+        }
+    }
+    if m.volume_options.as_ref().is_some_and(|v| !is_unset(v))
+        || m.image_options.as_ref().is_some_and(|v| !is_unset(v))
+    {
+        return Err(DaemonError::InvalidParameter(format!(
+            "VolumeOptions and ImageOptions do not apply to a mount of type \"{}\"",
+            m.kind
+        )));
+    }
+    Ok(())
+}
+
+/// Checks a create request: Docker's validation messages where Docker has them, and a
+/// refusal naming the field for everything berth does not (yet) do.
+pub fn validate(req: &CreateRequest) -> Result<()> {
+    refuse_unmodeled("", &req.other)?;
+    let hc = &req.host_config;
+    refuse_unmodeled("HostConfig.", &hc.other)?;
+    validate_config(req)?;
+    validate_resources(hc)?;
+    pid_mode(hc)?;
+    ipc_mode(hc)?;
+    cgroupns_mode(hc)?;
+    if uts_mode(hc)? == NamespaceMode::Host && !req.config.hostname.is_empty() {
+        return Err(DaemonError::InvalidParameter(
+            "Conflicting options: hostname and the UTS mode".into(),
+        ));
+    }
+    let bad = |m: &str| Err(DaemonError::InvalidParameter(m.to_string()));
+    match hc.network_mode.as_str() {
+        "" | "default" | "bridge" | "none" | "host" => {}
+        other => {
+            return Err(DaemonError::NotFound(format!("network {other} not found")));
+        }
+    }
+    match hc.restart_policy.name.as_str() {
+        "" | "no" => {}
+        "always" | "unless-stopped" | "on-failure" => {
+            return Err(refuse(
+                "HostConfig.RestartPolicy",
+                &format!(
+                    "restart policy '{}' is not implemented yet",
+                    hc.restart_policy.name
+                ),
+            ))
+        }
+        other => {
+            return Err(DaemonError::InvalidParameter(format!(
+                "invalid restart policy '{other}'"
+            )))
+        }
+    }
+    // Accepting these and doing nothing would leave a user wondering why the port is closed.
+    if hc.port_bindings.as_ref().is_some_and(|p| !p.is_empty()) || hc.publish_all_ports {
+        let field = if hc.publish_all_ports {
+            "HostConfig.PublishAllPorts"
+        } else {
+            "HostConfig.PortBindings"
+        };
+        return Err(refuse(
+            field,
+            "publishing ports is not implemented yet: containers get an isolated network namespace with only loopback",
+        ));
+    }
+    if hc.auto_remove && !matches!(hc.restart_policy.name.as_str(), "" | "no") {
+        return bad("can't create 'AutoRemove' container with restart policy");
+    }
+    for b in hc.binds.iter().flatten() {
+        let parts: Vec<&str> = b.split(':').collect();
+        if !(2..=3).contains(&parts.len()) || parts[0].is_empty() || !parts[1].starts_with('/') {
+            return Err(DaemonError::InvalidParameter(format!(
+                "invalid volume specification: '{b}'"
+            )));
+        }
+    }
+    for m in hc.mounts.iter().flatten() {
+        check_mount(m)?;
+    }
+    for (dst, _) in hc.tmpfs.iter().flatten() {
+        if !dst.starts_with('/') {
+            return Err(DaemonError::InvalidParameter(format!(
+                "invalid mount path: '{dst}' mount path must be absolute"
+            )));
+        }
+    }
+    for u in hc.ulimits.iter().flatten() {
+        if u.soft < 0 || u.hard < 0 {
+            return Err(DaemonError::InvalidParameter(format!(
+                "invalid ulimit {}: soft and hard limits must be 0 or more (got {}:{})",
+                u.name, u.soft, u.hard
+            )));
+        }
+        if u.soft > u.hard {
+            return Err(DaemonError::InvalidParameter(format!(
+                "ulimit soft limit must be less than or equal to hard limit: {} > {}",
+                u.soft, u.hard
+            )));
+        }
+    }
+    for (key, _) in hc.sysctls.iter().flatten() {
+        check_sysctl(key, hc)?;
+    }
+    if !(-1000..=1000).contains(&hc.oom_score_adj) {
+        return Err(DaemonError::InvalidParameter(format!(
+            "Invalid value {}, range for oom score adj is [-1000, 1000]",
+            hc.oom_score_adj
+        )));
+    }
+    super::spec::capabilities(
+        hc.cap_add.as_deref().unwrap_or(&[]),
+        hc.cap_drop.as_deref().unwrap_or(&[]),
+        hc.privileged,
+    )?;
+    super::security_opt::parse(hc.security_opt.as_deref().unwrap_or(&[]))?;
+    if let Some(s) = &req.config.stop_signal {
+        super::lifecycle::parse_signal(s)?;
+    }
+    // Fields berth models but does not implement yet: named, never ignored.
+    let not_yet: [(&str, bool, &str); 16] = [
+        (
+            "HostConfig.VolumeDriver",
+            !hc.volume_driver.is_empty(),
+            "volumes are not implemented yet",
+        ),
+        (
+            "HostConfig.VolumesFrom",
+            hc.volumes_from.as_ref().is_some_and(|v| !v.is_empty()),
+            "volumes are not implemented yet",
+        ),
+        (
+            "HostConfig.Dns",
+            hc.dns.as_ref().is_some_and(|v| !v.is_empty()),
+            "container networking is not implemented yet",
+        ),
+        (
+            "HostConfig.DnsOptions",
+            hc.dns_options.as_ref().is_some_and(|v| !v.is_empty()),
+            "container networking is not implemented yet",
+        ),
+        (
+            "HostConfig.DnsSearch",
+            hc.dns_search.as_ref().is_some_and(|v| !v.is_empty()),
+            "container networking is not implemented yet",
+        ),
+        (
+            "HostConfig.ExtraHosts",
+            hc.extra_hosts.as_ref().is_some_and(|v| !v.is_empty()),
+            "container networking is not implemented yet",
+        ),
+        (
+            "HostConfig.Links",
+            hc.links.as_ref().is_some_and(|v| !v.is_empty()),
+            "container networking is not implemented yet",
+        ),
+        (
+            "HostConfig.Cgroup",
+            !hc.cgroup.is_empty(),
+            "sharing another container's cgroup is not implemented",
+        ),
+        (
+            "HostConfig.UsernsMode",
+            !matches!(hc.userns_mode.as_str(), "" | "host"),
+            "user namespaces are not implemented; containers run in the host's",
+        ),
+        (
+            "HostConfig.Runtime",
+            !matches!(hc.runtime.as_str(), "" | "berth"),
+            "berth runs containers with its built-in runtime only",
+        ),
+        (
+            "HostConfig.Isolation",
+            !matches!(hc.isolation.as_str(), "" | "default"),
+            "only the default isolation exists on Linux",
+        ),
+        (
+            "HostConfig.CpuRealtimePeriod",
+            hc.cpu_realtime_period != 0,
+            "real-time CPU scheduling is not implemented",
+        ),
+        (
+            "HostConfig.CpuRealtimeRuntime",
+            hc.cpu_realtime_runtime != 0,
+            "real-time CPU scheduling is not implemented",
+        ),
+        (
+            "HostConfig.Devices",
+            hc.devices.as_ref().is_some_and(|v| !v.is_empty()),
+            "device passthrough is not implemented yet",
+        ),
+        (
+            "HostConfig.MemoryReservation",
+            hc.memory_reservation != 0,
+            "memory reservations are not implemented yet",
+        ),
+        (
+            "HostConfig.Init",
+            hc.init == Some(true),
+            "an init process (--init) is not implemented yet",
+        ),
+    ];
+    if let Some((field, _, why)) = not_yet.iter().find(|(_, set, _)| *set) {
+        return Err(refuse(field, why));
+    }
+    if hc.oom_kill_disable == Some(true) {
+        return Err(refuse(
+            "HostConfig.OomKillDisable",
+            "disabling the OOM killer is not implemented",
+        ));
+    }
+    if hc.memory_swappiness.is_some_and(|s| s != -1) {
+        return Err(refuse(
+            "HostConfig.MemorySwappiness",
+            "setting swappiness is not implemented",
+        ));
+    }
+    if !matches!(hc.log_config.kind.as_str(), "" | "json-file") {
+        return Err(DaemonError::InvalidParameter(format!(
+            "logging driver \"{}\" is not supported: berth writes json-file logs",
+            hc.log_config.kind
+        )));
+    }
+    super::logs::LogOptions::parse(hc.log_config.config.as_ref(), &Default::default())?;
+    Ok(())
+}
+
+fn validate_config(req: &CreateRequest) -> Result<()> {
+    let cfg = &req.config;
+    let nul = |field: &str, s: &str| -> Result<()> {
+        if s.contains('\0') {
+            return Err(DaemonError::InvalidParameter(format!(
+                "{field} contains a NUL byte"
+            )));
+        }
+        Ok(())
+    };
+    for e in cfg.env.iter().flatten() {
+        nul("Config.Env", e)?;
+    }
+    for a in cfg.cmd.iter().flat_map(|c| c.0.iter()) {
+        nul("Config.Cmd", a)?;
+    }
+    for a in cfg.entrypoint.iter().flat_map(|c| c.0.iter()) {
+        nul("Config.Entrypoint", a)?;
+    }
+    nul("Config.WorkingDir", &cfg.working_dir)?;
+    nul("Config.User", &cfg.user)?;
+    nul("Config.Hostname", &cfg.hostname)?;
+    if cfg.healthcheck.as_ref().is_some_and(|h| !is_unset(h)) {
+        return Err(refuse(
+            "Config.Healthcheck",
+            "health checks are not implemented yet",
+        ));
+    }
+    if cfg.volumes.as_ref().is_some_and(|v| !v.is_empty()) {
+        return Err(refuse(
+            "Config.Volumes",
+            "anonymous volumes (-v /path) are not implemented yet; bind a host dir with -v /host:/path",
+        ));
+    }
+    if cfg.mac_address.as_deref().is_some_and(|m| !m.is_empty()) {
+        return Err(refuse(
+            "Config.MacAddress",
+            "container networking is not implemented yet",
+        ));
+    }
+    if cfg.network_disabled == Some(true)
+        && !matches!(req.host_config.network_mode.as_str(), "none")
+    {
+        return Err(refuse(
+            "Config.NetworkDisabled",
+            "use NetworkMode \"none\" for a container without a network",
+        ));
+    }
+    Ok(())
+}
+
+fn validate_resources(hc: &HostConfig) -> Result<()> {
+    let bad = |m: &str| Err(DaemonError::InvalidParameter(m.to_string()));
+    if hc.memory < 0 {
+        return bad("invalid memory limit: must be positive");
+    }
+    if hc.memory != 0 && hc.memory < MIN_MEMORY {
+        return bad("Minimum memory limit allowed is 6MB");
+    }
+    // The kernel takes a page-aligned i64 at most; above the machine's memory is no limit.
+    if hc.memory > i64::MAX / 2 || hc.memory_swap > i64::MAX / 2 {
+        return bad("invalid memory limit: too large");
+    }
+    if hc.memory_swap > 0 && hc.memory > 0 && hc.memory_swap < hc.memory {
+        return bad("Minimum memoryswap limit should be larger than memory limit, see usage");
+    }
+    if hc.memory_swap > 0 && hc.memory == 0 {
+        return bad(
+            "You should always set the Memory limit when using Memoryswap limit, see usage",
+        );
+    }
+    if hc.memory_swap < -1 {
+        return bad("invalid memory swap limit: must be -1 (unlimited), 0 or positive");
+    }
+    if hc.nano_cpus != 0 && (hc.cpu_quota != 0 || hc.cpu_period != 0) {
+        return bad("Conflicting options: Nano CPUs and CPU Period cannot both be set");
+    }
+    let ncpu = std::thread::available_parallelism()
+        .map(|n| n.get() as i64)
+        .unwrap_or(1);
+    if hc.nano_cpus < 0 || hc.nano_cpus > ncpu * 1_000_000_000 {
+        return Err(DaemonError::InvalidParameter(format!(
+            "Range of CPUs is from 0.01 to {ncpu}.00, as there are only {ncpu} CPUs available"
+        )));
+    }
+    if hc.cpu_period != 0 && !(1000..=1_000_000).contains(&hc.cpu_period) {
+        return bad(
+            "CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)",
+        );
+    }
+    if hc.cpu_quota > 0 && hc.cpu_quota < 1000 {
+        return bad("CPU cfs quota can not be less than 1ms (i.e. 1000)");
+    }
+    if hc.cpu_shares < 0 {
+        return bad("invalid CPU shares: must be positive");
+    }
+    // pids.max takes at most 2^22 (PID_MAX_LIMIT) meaningfully; 0 and -1 mean unlimited.
+    if let Some(p) = hc.pids_limit {
+        if !(-1..=4_194_304).contains(&p) {
+            return bad("invalid PIDs limit: must be -1 (unlimited), 0 or at most 4194304");
+        }
+    }
+    if hc.shm_size < 0 {
+        return bad("SHM size can not be less than 0");
+    }
+    if !hc.cpuset_cpus.is_empty() {
+        let online = std::fs::read_to_string("/sys/devices/system/cpu/online").unwrap_or_default();
+        check_cpuset("cpusets", &hc.cpuset_cpus, &online)?;
+    }
+    if !hc.cpuset_mems.is_empty() {
+        let online = std::fs::read_to_string("/sys/devices/system/node/online")
+            .unwrap_or_else(|_| "0".into());
+        check_cpuset("memory nodes", &hc.cpuset_mems, &online)?;
+    }
+    if !hc.cgroup_parent.is_empty() && hc.cgroup_parent.split('/').any(|p| p == ".." || p == ".") {
+        return bad("invalid CgroupParent: it may not contain '.' or '..'");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(v: serde_json::Value) -> CreateRequest {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn unmodeled_fields_are_refused_by_name_when_set() {
+        let ok = req(
+            serde_json::json!({"Image": "x", "HostConfig": {"BlkioWeight": 0, "DeviceCgroupRules": null, "Annotations": {}}}),
+        );
+        validate(&ok).unwrap();
+        let e = validate(&req(
+            serde_json::json!({"Image": "x", "HostConfig": {"BlkioWeight": 300}}),
+        ))
+        .unwrap_err();
+        assert!(e.to_string().contains("HostConfig.BlkioWeight"), "{e}");
+        let e = validate(&req(serde_json::json!({"Image": "x", "Frobnicate": true}))).unwrap_err();
+        assert!(e.to_string().contains("Frobnicate"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_are_refused_at_create() {
+        for v in [
+            serde_json::json!({"Image": "x", "HostConfig": {"Ulimits": [{"Name": "nofile", "Soft": -1, "Hard": -1}]}}),
+            serde_json::json!({"Image": "x", "Env": ["A=\u{0}"]}),
+            serde_json::json!({"Image": "x", "WorkingDir": "/a\u{0}b"}),
+            serde_json::json!({"Image": "x", "Cmd": ["a\u{0}"]}),
+            serde_json::json!({"Image": "x", "HostConfig": {"Memory": i64::MAX}}),
+            serde_json::json!({"Image": "x", "HostConfig": {"PidsLimit": i64::MAX}}),
+            serde_json::json!({"Image": "x", "HostConfig": {"OomScoreAdj": 5000}}),
+            serde_json::json!({"Image": "x", "HostConfig": {"Sysctls": {"kernel.hostname": "x"}}}),
+            serde_json::json!({"Image": "x", "HostConfig": {"CpusetCpus": "0-4095"}}),
+            serde_json::json!({"Image": "x", "HostConfig": {"PidMode": "bogus"}}),
+        ] {
+            assert!(validate(&req(v.clone())).is_err(), "{v} was accepted");
+        }
+    }
+
+    #[test]
+    fn cpusets_are_checked_against_the_machine() {
+        check_cpuset("cpusets", "0-1", "0-3").unwrap();
+        check_cpuset("cpusets", "0,2", "0-3").unwrap();
+        assert!(check_cpuset("cpusets", "5", "0-3").is_err());
+        assert!(check_cpuset("cpusets", "x", "0-3").is_err());
+    }
+}
