@@ -618,6 +618,12 @@ pub struct DaemonArgs {
     /// berth rotates by default: max-size=20m, max-file=5
     #[arg(long = "log-opt")]
     pub log_opts: Vec<String>,
+    /// Seconds a client may take to send a request's headers
+    #[arg(long = "api-header-timeout", default_value_t = 30)]
+    pub api_header_timeout: u64,
+    /// Connections one client (peer uid) may have open at once
+    #[arg(long = "api-max-connections-per-client", default_value_t = 1024)]
+    pub api_max_connections_per_client: usize,
 }
 
 #[derive(Args, Debug)]

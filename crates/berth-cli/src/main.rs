@@ -171,6 +171,8 @@ fn daemon(a: DaemonArgs) -> i32 {
         registry_certs_dir: a.registry_certs_dir,
         no_new_privileges: a.no_new_privileges,
         log_opts,
+        api_header_timeout: std::time::Duration::from_secs(a.api_header_timeout.max(1)),
+        api_max_connections_per_client: a.api_max_connections_per_client.max(1),
     };
     serve_until_done("berthd", berth_daemon::server::run(cfg))
 }

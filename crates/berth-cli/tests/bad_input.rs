@@ -122,7 +122,8 @@ fn unsupported_settings_are_refused_not_ignored() {
     let p = d.berth(&["run", "--rm", "-p", "8080:80", "busybox", "true"]);
     assert_eq!(code(&p), 125);
     assert!(
-        stderr(&p).contains("publishing ports is not supported"),
+        stderr(&p).contains("HostConfig.PortBindings is not supported")
+            && stderr(&p).contains("publishing ports"),
         "{}",
         stderr(&p)
     );

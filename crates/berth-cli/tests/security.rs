@@ -647,3 +647,70 @@ fn ping_with_timeout(socket: &Path, timeout: Duration) -> (u16, String) {
         .unwrap_or(0);
     (status, out)
 }
+
+#[test]
+fn half_sent_requests_time_out_and_a_client_cannot_hold_every_connection() {
+    use std::io::{Read, Write};
+    use std::os::unix::net::UnixStream;
+    let d = Daemon::start_with(DaemonOptions {
+        extra_args: [
+            "--api-header-timeout",
+            "1",
+            "--api-max-connections-per-client",
+            "4",
+        ]
+        .map(String::from)
+        .to_vec(),
+        ..Default::default()
+    });
+    // Headers that never end: closed after the timeout.
+    let mut slow = UnixStream::connect(&d.socket).expect("connect");
+    slow.write_all(b"GET /_ping HTTP/1.1\r\nHost: x\r\n")
+        .expect("write");
+    slow.set_read_timeout(Some(Duration::from_secs(15)))
+        .unwrap();
+    let t = Instant::now();
+    let mut buf = [0u8; 512];
+    let n = slow.read(&mut buf).unwrap_or(0);
+    let waited = t.elapsed();
+    assert!(
+        waited < Duration::from_secs(10),
+        "a half-sent request stayed open for {waited:?}"
+    );
+    let reply = String::from_utf8_lossy(&buf[..n]);
+    assert!(n == 0 || reply.contains("408"), "{reply}");
+    drop(slow);
+    // Four open connections are this client's share; a fifth is closed at once.
+    let held: Vec<UnixStream> = (0..4)
+        .map(|_| {
+            let mut s = UnixStream::connect(&d.socket).expect("connect");
+            s.write_all(b"GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n")
+                .expect("write");
+            let mut b = [0u8; 256];
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let n = s.read(&mut b).expect("reply");
+            assert!(String::from_utf8_lossy(&b[..n]).starts_with("HTTP/1.1 200"));
+            s
+        })
+        .collect();
+    let mut fifth = UnixStream::connect(&d.socket).expect("connect");
+    let _ = fifth.write_all(b"GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n");
+    fifth
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut b = [0u8; 256];
+    let n = fifth.read(&mut b).unwrap_or(0);
+    assert_eq!(
+        n,
+        0,
+        "a fifth connection was served: {}",
+        String::from_utf8_lossy(&b[..n])
+    );
+    drop(held);
+    std::thread::sleep(Duration::from_millis(200));
+    let (status, _) = ping_with_timeout(&d.socket, Duration::from_secs(10));
+    assert_eq!(
+        status, 200,
+        "the client's share came back once it closed its connections"
+    );
+}

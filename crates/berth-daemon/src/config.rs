@@ -26,6 +26,10 @@ pub struct DaemonConfig {
     pub no_new_privileges: bool,
     /// `--log-opt key=value`: json-file options for containers that do not set them.
     pub log_opts: std::collections::BTreeMap<String, String>,
+    /// How long a client may take to send a request's headers.
+    pub api_header_timeout: std::time::Duration,
+    /// Connections one client (peer uid) may have open at once.
+    pub api_max_connections_per_client: usize,
 }
 
 impl DaemonConfig {

@@ -100,7 +100,50 @@ fn bind_api_socket(path: &Path) -> Result<UnixListener> {
     result.map_err(fail)
 }
 
+/// Connections open per client (peer uid): a client that opens connections without end
+/// is refused past this, instead of exhausting the daemon's descriptors.
+#[derive(Default)]
+struct ConnectionCounts {
+    by_uid: std::sync::Mutex<std::collections::HashMap<u32, usize>>,
+}
+
+/// One open connection of a client; its count goes down when this is dropped.
+struct ConnectionSlot {
+    counts: Arc<ConnectionCounts>,
+    uid: u32,
+}
+
+impl ConnectionCounts {
+    fn take(self: &Arc<Self>, uid: u32, max: usize) -> Option<ConnectionSlot> {
+        let mut m = self.by_uid.lock().unwrap_or_else(|p| p.into_inner());
+        let n = m.entry(uid).or_insert(0);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(ConnectionSlot {
+            counts: self.clone(),
+            uid,
+        })
+    }
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        let mut m = self.counts.by_uid.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = m.get_mut(&self.uid) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                m.remove(&self.uid);
+            }
+        }
+    }
+}
+
 async fn accept_loop(listener: UnixListener, engine: Arc<Engine>) {
+    let counts = Arc::new(ConnectionCounts::default());
+    let header_timeout = engine.cfg.api_header_timeout;
+    let max_per_client = engine.cfg.api_max_connections_per_client;
     loop {
         let (stream, _) = match listener.accept().await {
             Ok(s) => s,
@@ -110,13 +153,24 @@ async fn accept_loop(listener: UnixListener, engine: Arc<Engine>) {
                 continue;
             }
         };
+        let uid = stream.peer_cred().map(|c| c.uid()).unwrap_or(u32::MAX);
+        let Some(slot) = counts.take(uid, max_per_client) else {
+            eprintln!("berthd: refusing a connection: uid {uid} has {max_per_client} open");
+            drop(stream);
+            continue;
+        };
         let engine = engine.clone();
         tokio::spawn(async move {
+            let _slot = slot;
             let svc = service_fn(move |req| {
                 let engine = engine.clone();
                 async move { Ok::<_, std::convert::Infallible>(api::handle(engine, req).await) }
             });
+            // A request's headers must arrive in time: a half-sent request is closed,
+            // not kept open for ever.
             let _ = http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(header_timeout)
                 .serve_connection(TokioIo::new(stream), svc)
                 .with_upgrades()
                 .await;

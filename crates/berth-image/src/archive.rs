@@ -161,12 +161,29 @@ fn read_json_file(path: &Path, what: &str) -> Result<Vec<u8>> {
     Ok(data)
 }
 
+/// An error with its causes: "failed to unpack `x`: the archive expands to ...".
+fn causes(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
+}
+
 /// Reads a docker-archive and adds its images and tags to the store.
 pub fn load(store: &ImageStore, input: impl Read) -> Result<Loaded> {
     let scratch = store.scratch_dir()?;
     let dir = scratch.path();
-    let mut ar =
-        tar::Archive::new(decompress(input).map_err(|e| ImageError::io("reading archive", e))?);
+    // Bounded as a layer is: a small archive must not write gigabytes before it fails.
+    let input = crate::layer::bounded_decompress(input, store.layers.bomb_limit())
+        .map_err(|e| ImageError::io("reading archive", e))?;
+    let mut ar = tar::Archive::new(input);
     for entry in ar
         .entries()
         .map_err(|e| ImageError::InvalidArchive(format!("invalid tar archive: {e}")))?
@@ -178,9 +195,9 @@ pub fn load(store: &ImageStore, input: impl Read) -> Result<Loaded> {
         if !(kind.is_file() || kind.is_dir()) {
             continue;
         }
-        entry
-            .unpack_in(dir)
-            .map_err(|e| ImageError::InvalidArchive(format!("invalid tar archive: {e}")))?;
+        entry.unpack_in(dir).map_err(|e| {
+            ImageError::InvalidArchive(format!("invalid tar archive: {}", causes(&e)))
+        })?;
     }
     let manifest_bytes = read_json_file(&dir.join("manifest.json"), "manifest.json")?;
     let manifest: Vec<ManifestEntry> = serde_json::from_slice(&manifest_bytes)
@@ -287,6 +304,35 @@ mod tests {
         let data = b.into_inner().unwrap();
         let err = load(&s, &data[..]).unwrap_err();
         assert!(err.to_string().contains("outside"), "{err}");
+        assert!(s.ids().is_empty());
+    }
+
+    #[test]
+    fn a_small_archive_cannot_write_gigabytes() {
+        let a = tempfile::tempdir().unwrap();
+        let mut s = ImageStore::open(a.path()).unwrap();
+        let bomb = crate::layer::BombLimit {
+            ratio: 10,
+            floor: 1 << 20,
+        };
+        s.layers = crate::layer::LayerStore::open(&a.path().join("layers"))
+            .unwrap()
+            .with_bomb_limit(bomb);
+        // 16 MiB of zeros in a gzipped archive of ~16 KiB.
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(16 << 20);
+        h.set_mode(0o644);
+        h.set_mtime(0);
+        h.set_uid(0);
+        h.set_gid(0);
+        b.append_data(&mut h, "big", std::io::repeat(0).take(16 << 20))
+            .unwrap();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        std::io::copy(&mut &b.into_inner().unwrap()[..], &mut gz).unwrap();
+        let data = gz.finish().unwrap();
+        let err = load(&s, &data[..]).unwrap_err();
+        assert!(err.to_string().contains("decompression bomb"), "{err}");
         assert!(s.ids().is_empty());
     }
 }

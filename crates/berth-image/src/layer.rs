@@ -61,6 +61,55 @@ impl<R: Read> Read for CountingReader<R> {
     }
 }
 
+impl BombLimit {
+    /// The most `compressed` bytes may expand to.
+    pub fn bound(&self, compressed: u64) -> u64 {
+        compressed.saturating_mul(self.ratio).max(self.floor)
+    }
+}
+
+/// A (possibly compressed) stream, decompressed, that fails once it has expanded beyond
+/// the bomb limit for the compressed bytes read so far: what `load` reads an archive
+/// through, as a layer is read.
+pub fn bounded_decompress<'a>(
+    input: impl Read + 'a,
+    bomb: BombLimit,
+) -> io::Result<impl Read + 'a> {
+    let compressed = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let inner = decompress(CountingReader {
+        inner: input,
+        count: compressed.clone(),
+    })?;
+    Ok(BoundedReader {
+        inner,
+        compressed,
+        count: 0,
+        bomb,
+    })
+}
+
+struct BoundedReader<R> {
+    inner: R,
+    compressed: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    count: u64,
+    bomb: BombLimit,
+}
+
+impl<R: Read> Read for BoundedReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count += n as u64;
+        let compressed = self.compressed.load(std::sync::atomic::Ordering::Relaxed);
+        let bound = self.bomb.bound(compressed);
+        if self.count > bound {
+            return Err(io::Error::other(format!(
+                "the archive expands to more than {bound} bytes from {compressed} compressed bytes: refused as a decompression bomb"
+            )));
+        }
+        Ok(n)
+    }
+}
+
 /// Reader that hashes what passes through it, counts bytes, and stops a layer that
 /// expands beyond its bound.
 struct HashingReader<R> {
@@ -77,9 +126,7 @@ impl<R: Read> Read for HashingReader<R> {
         self.hasher.update(&buf[..n]);
         self.count += n as u64;
         let compressed = self.compressed.load(std::sync::atomic::Ordering::Relaxed);
-        let bound = compressed
-            .saturating_mul(self.bomb.ratio)
-            .max(self.bomb.floor);
+        let bound = self.bomb.bound(compressed);
         if self.count > bound {
             return Err(io::Error::other(format!(
                 "the layer expands to more than {bound} bytes from {compressed} compressed bytes: refused as a decompression bomb"
@@ -154,6 +201,10 @@ impl LayerStore {
             root: root.to_path_buf(),
             bomb: BombLimit::default(),
         })
+    }
+
+    pub fn bomb_limit(&self) -> BombLimit {
+        self.bomb
     }
 
     /// Sets how far a layer may expand (tests use small limits).
