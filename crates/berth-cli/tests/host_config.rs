@@ -135,10 +135,10 @@ fn mounts_sysctls_and_resources_are_applied() {
             );
         }
     }
-    // The custom parent held the container's cgroup: gone with it, the parent left.
-    let memory_parent = Path::new("/sys/fs/cgroup/memory").join(parent.trim_start_matches('/'));
-    if memory_parent.exists() {
-        let _ = std::fs::remove_dir(&memory_parent);
+    // The custom parent held the containers' cgroups (gone with them); the parent itself
+    // is the test's to remove, in every hierarchy.
+    for h in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+        let _ = std::fs::remove_dir(h.path().join(parent.trim_start_matches('/')));
     }
     let refused = [
         (

@@ -714,3 +714,130 @@ fn half_sent_requests_time_out_and_a_client_cannot_hold_every_connection() {
         "the client's share came back once it closed its connections"
     );
 }
+
+/// Container ids under `dir` (64 hex chars).
+fn ids_in(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.len() == 64 && n.bytes().all(|b| b.is_ascii_hexdigit()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn kill_9_during_create_start_and_rm_leaves_no_orphans() {
+    let mut d = Daemon::start();
+    d.make_busybox();
+    let mut seed: u64 = std::process::id() as u64 * 2_654_435_761 + 1;
+    let mut random = move |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    for _round in 0..15 {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let workers: Vec<_> = (0..3)
+            .map(|_| {
+                let (host, stop) = (d.host(), stop.clone());
+                std::thread::spawn(move || {
+                    let berth = |args: &[&str]| {
+                        std::process::Command::new("timeout")
+                            .arg("30")
+                            .arg(berth_bin())
+                            .args(args)
+                            .env("BERTH_HOST", &host)
+                            .output()
+                            .expect("berth")
+                    };
+                    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                        let id = stdout(&berth(&["create", "busybox", "sleep", "300"]));
+                        let id = id.trim();
+                        if id.is_empty() {
+                            continue;
+                        }
+                        berth(&["start", id]);
+                        berth(&["rm", "-f", id]);
+                    }
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(150 + random(600)));
+        d.kill9();
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        for w in workers {
+            let _ = w.join();
+        }
+        d.restart();
+    }
+    // What the daemon knows after the last restart.
+    let listed = ok(d.berth(&["ps", "-a", "--no-trunc", "--format", "{{.ID}} {{.State}}"]));
+    let known: std::collections::HashMap<String, String> = listed
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .map(|(id, st)| (id.to_string(), st.to_string()))
+        .collect();
+    let running = |id: &String| known.get(id).is_some_and(|s| s == "running");
+    let mut orphans = vec![];
+    for id in ids_in(&d.dir.join("data/containers")) {
+        if !known.contains_key(&id) {
+            orphans.push(format!("container dir {id}"));
+        }
+    }
+    for id in ids_in(&d.dir.join("run/containers")) {
+        if !running(&id) {
+            orphans.push(format!("runtime state {id}"));
+        }
+    }
+    for hierarchy in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+        let parent = hierarchy
+            .path()
+            .join(d.cgroup_parent.trim_start_matches('/'));
+        for id in ids_in(&parent) {
+            if !running(&id) {
+                orphans.push(format!("cgroup {}", parent.join(&id).display()));
+            }
+        }
+    }
+    // Processes: any in a cgroup of this daemon's, or a shim holding files of it, must
+    // belong to a running container.
+    for p in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = p.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+        let mut ids: Vec<String> = vec![];
+        if let Some(rest) = cgroup.split(&d.cgroup_parent).nth(1) {
+            ids.push(rest.trim_start_matches('/').chars().take(64).collect());
+        }
+        for fd in std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let target = std::fs::read_link(fd.path()).unwrap_or_default();
+            if let Ok(rest) = target.strip_prefix(d.dir.join("data/containers")) {
+                if let Some(id) = rest.components().next() {
+                    ids.push(id.as_os_str().to_string_lossy().into_owned());
+                }
+            }
+        }
+        for id in ids {
+            if !running(&id) {
+                orphans.push(format!("process {pid} of container {id}"));
+            }
+        }
+    }
+    assert!(
+        orphans.is_empty(),
+        "left behind after kill -9 rounds: {orphans:#?}"
+    );
+    // And the daemon works.
+    assert_eq!(
+        ok(d.berth(&["run", "--rm", "busybox", "echo", "alive"])),
+        "alive"
+    );
+}

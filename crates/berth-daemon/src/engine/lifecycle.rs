@@ -671,6 +671,12 @@ impl Engine {
     pub async fn restore(self: &Arc<Self>) -> Result<()> {
         let entries = std::fs::read_dir(self.cfg.containers_dir())?;
         for e in entries.flatten() {
+            // The record is written last (atomically) by create: a dir without one is a
+            // create that died half-way, and holds nothing anyone asked to keep.
+            if !e.path().join("config.v2.json").exists() {
+                let _ = std::fs::remove_dir_all(e.path());
+                continue;
+            }
             let rec = match Container::load(&e.path()) {
                 Ok(r) => r,
                 Err(err) => {
@@ -715,6 +721,7 @@ impl Engine {
                 let _ = self.remove(&c.id, true).await;
             }
         }
+        self.reconcile().await;
         Ok(())
     }
 

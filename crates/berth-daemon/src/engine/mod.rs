@@ -11,6 +11,7 @@ pub mod logs;
 pub mod names;
 pub mod pull;
 pub mod query;
+pub mod reconcile;
 pub mod seccomp;
 pub mod security_opt;
 pub mod shim_client;

@@ -442,16 +442,10 @@ pub fn generate(input: &SpecInput) -> Result<Spec> {
     if let Some(p) = hc.pids_limit.filter(|p| *p > 0) {
         resources["pids"] = json!({"limit": p});
     }
-    // --cgroup-parent of the container, else the daemon's.
-    let cgroup_parent = if hc.cgroup_parent.is_empty() {
-        input.cgroup_parent.to_string()
-    } else {
-        format!("/{}", hc.cgroup_parent.trim_start_matches('/'))
-    };
     let dev = |path: &str, major: i64, minor: i64| json!({"path": path, "type": "c", "major": major, "minor": minor, "fileMode": 0o666, "uid": 0, "gid": 0});
     let mut linux = json!({
         "namespaces": namespaces,
-        "cgroupsPath": format!("{}/{}", cgroup_parent.trim_end_matches('/'), r.id),
+        "cgroupsPath": super::reconcile::cgroup_path(&hc.cgroup_parent, input.cgroup_parent, &r.id),
         "resources": resources,
         "devices": [dev("/dev/null", 1, 3), dev("/dev/zero", 1, 5), dev("/dev/full", 1, 7), dev("/dev/random", 1, 8), dev("/dev/urandom", 1, 9), dev("/dev/tty", 5, 0)],
     });

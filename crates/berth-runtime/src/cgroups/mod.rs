@@ -147,6 +147,38 @@ impl Cgroup {
         }
     }
 
+    /// Kills whatever is left in the cgroup, then removes its dirs: for what a crashed
+    /// daemon or a failed start left behind.
+    pub fn kill_and_destroy(&self) {
+        for p in self.pids() {
+            let _ =
+                nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), nix::sys::signal::SIGKILL);
+        }
+        self.destroy();
+    }
+
+    /// The names of the cgroups directly under `parent` (relative to the hierarchies'
+    /// roots), in any hierarchy berth uses.
+    pub fn children_of(parent: &str) -> Vec<String> {
+        let parent = parent.trim_start_matches('/');
+        let roots: Vec<PathBuf> = match detect() {
+            Version::V2 => vec![Path::new(CGROUP_ROOT).join(parent)],
+            Version::V1 => fs::read_dir(CGROUP_ROOT)
+                .map(|d| d.flatten().map(|e| e.path().join(parent)).collect())
+                .unwrap_or_default(),
+        };
+        let mut names: Vec<String> = roots
+            .iter()
+            .filter_map(|r| fs::read_dir(r).ok())
+            .flat_map(|d| d.flatten())
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
     /// Removes the cgroup dirs; the cgroup must be empty.
     pub fn destroy(&self) {
         match self {

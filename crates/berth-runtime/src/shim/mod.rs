@@ -339,7 +339,11 @@ fn create(cfg: ShimConfig) -> Result<Arc<Shared>> {
         .unwrap_or_else(|| PathBuf::from(format!("/berth/{}", cfg.id)));
     let cgroup_rel = cgroup_path.to_string_lossy().into_owned();
     let cgroup = Cgroup::new(&cgroup_rel);
-    cgroup.create(&limits_from_spec(&spec))?;
+    // A limit the kernel refuses leaves the dirs made so far: remove them.
+    if let Err(e) = cgroup.create(&limits_from_spec(&spec)) {
+        cgroup.destroy();
+        return Err(e);
+    }
 
     let (child_read, parent_write) = pipe_pair()?;
     let (parent_read, child_write) = pipe_pair()?;
