@@ -15,8 +15,30 @@ pub struct Cli {
     /// Daemon socket to connect to (also BERTH_HOST, DOCKER_HOST)
     #[arg(short = 'H', long = "host")]
     pub host: Option<String>,
+    #[command(flatten)]
+    pub tls: ClientTls,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// The docker CLI's TLS flags (with DOCKER_TLS_VERIFY and DOCKER_CERT_PATH).
+#[derive(Args, Debug, Clone, Default)]
+pub struct ClientTls {
+    /// Use TLS; implied by --tlsverify
+    #[arg(long)]
+    pub tls: bool,
+    /// Use TLS and verify the remote
+    #[arg(long)]
+    pub tlsverify: bool,
+    /// Trust certs signed only by this CA (default $DOCKER_CERT_PATH/ca.pem)
+    #[arg(long)]
+    pub tlscacert: Option<PathBuf>,
+    /// Path to TLS certificate file (default $DOCKER_CERT_PATH/cert.pem)
+    #[arg(long)]
+    pub tlscert: Option<PathBuf>,
+    /// Path to TLS key file (default $DOCKER_CERT_PATH/key.pem)
+    #[arg(long)]
+    pub tlskey: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -621,9 +643,24 @@ pub struct DaemonArgs {
     /// Seconds a client may take to send a request's headers
     #[arg(long = "api-header-timeout", default_value_t = 30)]
     pub api_header_timeout: u64,
-    /// Connections one client (peer uid) may have open at once
+    /// Connections one client (peer uid or address) may have open at once
     #[arg(long = "api-max-connections-per-client", default_value_t = 1024)]
     pub api_max_connections_per_client: usize,
+    /// Use TLS on tcp:// hosts (--tls=false: plain TCP, which gives the network root)
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    pub tls: Option<bool>,
+    /// Use TLS and require clients to present a certificate signed by --tlscacert
+    #[arg(long)]
+    pub tlsverify: bool,
+    /// CA that client certificates must be signed by (default $DOCKER_CERT_PATH/ca.pem)
+    #[arg(long)]
+    pub tlscacert: Option<PathBuf>,
+    /// The daemon's certificate (default $DOCKER_CERT_PATH/cert.pem)
+    #[arg(long)]
+    pub tlscert: Option<PathBuf>,
+    /// The daemon's key (default $DOCKER_CERT_PATH/key.pem)
+    #[arg(long)]
+    pub tlskey: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]

@@ -53,10 +53,66 @@ pub fn full(data: impl Into<Bytes>) -> ReqBody {
 #[derive(Clone)]
 pub struct Client {
     pub host: String,
-    socket: PathBuf,
+    transport: Transport,
 }
 
-/// Query string builder.
+#[derive(Clone)]
+enum Transport {
+    Unix(PathBuf),
+    /// `tcp://host:port`, with TLS when asked for.
+    Tcp {
+        addr: String,
+        tls: Option<(
+            std::sync::Arc<rustls::ClientConfig>,
+            rustls_pki_types::ServerName<'static>,
+        )>,
+    },
+}
+
+/// The TLS files in use: the flags, else $DOCKER_CERT_PATH (or ~/.docker) as the docker
+/// CLI finds them; None when TLS is not asked for (neither --tls, --tlsverify nor
+/// DOCKER_TLS_VERIFY).
+fn tls_config(t: &crate::cli::ClientTls) -> Result<Option<rustls::ClientConfig>> {
+    let env_verify = std::env::var("DOCKER_TLS_VERIFY").is_ok_and(|v| !v.is_empty());
+    let verify = t.tlsverify || env_verify;
+    if !verify && !t.tls {
+        return Ok(None);
+    }
+    let dir = std::env::var_os("DOCKER_CERT_PATH")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".docker")))
+        .unwrap_or_default();
+    let pick = |flag: &Option<PathBuf>, name: &str| -> Option<PathBuf> {
+        flag.clone()
+            .or_else(|| Some(dir.join(name)).filter(|p| p.exists()))
+    };
+    let ca = pick(&t.tlscacert, "ca.pem");
+    let cert = pick(&t.tlscert, "cert.pem");
+    let key = pick(&t.tlskey, "key.pem");
+    let pair = match (&cert, &key) {
+        (Some(c), Some(k)) => Some((c.as_path(), k.as_path())),
+        _ => None,
+    };
+    berth_registry::tls::client_config_from_files(ca.as_deref(), pair, verify)
+        .map(Some)
+        .map_err(|e| CliError::Other(format!("could not read the TLS files: {e}")))
+}
+
+/// HTTP/1.1 (with upgrades) on a connected stream.
+async fn handshake<I>(io: I) -> Result<hyper::client::conn::http1::SendRequest<ReqBody>>
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+        .await
+        .map_err(|e| CliError::Connect(e.to_string()))?;
+    tokio::spawn(async move {
+        let _ = conn.with_upgrades().await;
+    });
+    Ok(sender)
+}
+
+/// Query string builder./// Query string builder.
 pub fn query(pairs: &[(&str, String)]) -> String {
     let mut s = url::form_urlencoded::Serializer::new(String::new());
     for (k, v) in pairs {
@@ -66,30 +122,66 @@ pub fn query(pairs: &[(&str, String)]) -> String {
 }
 
 impl Client {
-    pub fn new(host: &str) -> Result<Self> {
-        let socket = host
-            .strip_prefix("unix://")
-            .ok_or_else(|| CliError::Other(format!("unsupported host {host}: use unix:///path")))?;
+    pub fn new(host: &str, tls: &crate::cli::ClientTls) -> Result<Self> {
+        let transport = if let Some(socket) = host.strip_prefix("unix://") {
+            Transport::Unix(PathBuf::from(socket))
+        } else if let Some(addr) = host.strip_prefix("tcp://") {
+            let addr = addr.trim_end_matches('/').to_string();
+            let tls = match tls_config(tls)? {
+                Some(config) => {
+                    let name = addr.rsplit_once(':').map(|(h, _)| h).unwrap_or(&addr);
+                    let name = name.trim_start_matches('[').trim_end_matches(']');
+                    let server = rustls_pki_types::ServerName::try_from(name.to_string())
+                        .map_err(|e| CliError::Other(format!("invalid host {host}: {e}")))?;
+                    Some((std::sync::Arc::new(config), server))
+                }
+                None => None,
+            };
+            Transport::Tcp { addr, tls }
+        } else {
+            return Err(CliError::Other(format!(
+                "unsupported host {host}: use unix:///path or tcp://host:port"
+            )));
+        };
         Ok(Self {
             host: host.to_string(),
-            socket: PathBuf::from(socket),
+            transport,
         })
     }
 
     async fn connect(&self) -> Result<hyper::client::conn::http1::SendRequest<ReqBody>> {
-        let stream = UnixStream::connect(&self.socket).await.map_err(|_| {
+        let unreachable = |e: std::io::Error| {
             CliError::Connect(format!(
-                "Cannot connect to the berth daemon at {}. Is the berth daemon running?",
+                "Cannot connect to the berth daemon at {}. Is the berth daemon running? ({e})",
                 self.host
             ))
-        })?;
-        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| CliError::Connect(e.to_string()))?;
-        tokio::spawn(async move {
-            let _ = conn.with_upgrades().await;
-        });
-        Ok(sender)
+        };
+        match &self.transport {
+            Transport::Unix(socket) => {
+                let stream = UnixStream::connect(socket).await.map_err(unreachable)?;
+                handshake(stream).await
+            }
+            Transport::Tcp { addr, tls } => {
+                let stream = tokio::net::TcpStream::connect(addr)
+                    .await
+                    .map_err(unreachable)?;
+                match tls {
+                    None => handshake(stream).await,
+                    Some((config, name)) => {
+                        let tls = tokio_rustls::TlsConnector::from(config.clone())
+                            .connect(name.clone(), stream)
+                            .await
+                            .map_err(|e| {
+                                CliError::Connect(format!(
+                                    "TLS handshake with {} failed: {e}",
+                                    self.host
+                                ))
+                            })?;
+                        handshake(tls).await
+                    }
+                }
+            }
+        }
     }
 
     /// POST to pull `image`, with the stored credentials of its registry.

@@ -81,7 +81,7 @@ fn main() {
             Command::Registry(cli::RegistryCommand::GarbageCollect { root, dry_run }) => {
                 registry_gc(&root, dry_run)
             }
-            command => client_main(cli.host, command),
+            command => client_main(cli.host, cli.tls, command),
         }
     };
     use std::io::Write;
@@ -125,8 +125,28 @@ fn shim(a: cli::ShimArgs) -> i32 {
 
 fn daemon(a: DaemonArgs) -> i32 {
     // Whatever fds whoever started berthd left open (a host directory, a pipe) are closed
-    // before anything else: shims and containers must never inherit them.
-    berth_runtime::hygiene::close_fds_except(&[]);
+    // before anything else: shims and containers must never inherit them. Only the sockets
+    // systemd passed for fd:// hosts are kept.
+    let activation_fds = if a.hosts.iter().any(|h| h.starts_with("fd://")) {
+        berth_daemon::listen::activation_fds()
+    } else {
+        vec![]
+    };
+    berth_runtime::hygiene::close_fds_except(&activation_fds);
+    for fd in &activation_fds {
+        // SAFETY: fcntl on a descriptor this process owns; close-on-exec keeps it from shims.
+        unsafe { libc::fcntl(*fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+    }
+    std::env::remove_var("LISTEN_FDS");
+    std::env::remove_var("LISTEN_PID");
+    std::env::remove_var("LISTEN_FDNAMES");
+    let tls = match daemon_tls(&a) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("berthd: {e}");
+            return 1;
+        }
+    };
     let hosts = if a.hosts.is_empty() {
         vec![format!(
             "unix://{}",
@@ -173,8 +193,41 @@ fn daemon(a: DaemonArgs) -> i32 {
         log_opts,
         api_header_timeout: std::time::Duration::from_secs(a.api_header_timeout.max(1)),
         api_max_connections_per_client: a.api_max_connections_per_client.max(1),
+        tls,
+        activation_fds,
     };
     serve_until_done("berthd", berth_daemon::server::run(cfg))
+}
+
+/// dockerd's TLS flags as settings: --tlsverify (mutual), --tls (server only), --tls=false
+/// (plain TCP, asked for), or nothing said. Files default to $DOCKER_CERT_PATH or ~/.docker.
+fn daemon_tls(a: &DaemonArgs) -> Result<berth_daemon::listen::TlsSettings, String> {
+    use berth_daemon::listen::TlsSettings;
+    let dir = std::env::var_os("DOCKER_CERT_PATH")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".docker")))
+        .unwrap_or_default();
+    let file = |flag: &Option<std::path::PathBuf>, name: &str| {
+        flag.clone().unwrap_or_else(|| dir.join(name))
+    };
+    if a.tlsverify {
+        if a.tls == Some(false) {
+            return Err("--tlsverify and --tls=false contradict each other".into());
+        }
+        return Ok(TlsSettings::Mutual {
+            ca: file(&a.tlscacert, "ca.pem"),
+            cert: file(&a.tlscert, "cert.pem"),
+            key: file(&a.tlskey, "key.pem"),
+        });
+    }
+    Ok(match a.tls {
+        Some(true) => TlsSettings::Server {
+            cert: file(&a.tlscert, "cert.pem"),
+            key: file(&a.tlskey, "key.pem"),
+        },
+        Some(false) => TlsSettings::Disabled,
+        None => TlsSettings::Unset,
+    })
 }
 
 /// Runs a server on a multi-threaded runtime; its error goes to stderr, as exit code 1.
@@ -229,7 +282,7 @@ fn host(flag: Option<String>) -> String {
         .unwrap_or_else(|| cli::DEFAULT_HOST.to_string())
 }
 
-fn client_main(host_flag: Option<String>, command: Command) -> i32 {
+fn client_main(host_flag: Option<String>, tls: cli::ClientTls, command: Command) -> i32 {
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -241,7 +294,7 @@ fn client_main(host_flag: Option<String>, command: Command) -> i32 {
         }
     };
     let result = rt.block_on(async move {
-        let client = Client::new(&host(host_flag))?;
+        let client = Client::new(&host(host_flag), &tls)?;
         dispatch(&client, command).await
     });
     match result {

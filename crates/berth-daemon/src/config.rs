@@ -28,8 +28,12 @@ pub struct DaemonConfig {
     pub log_opts: std::collections::BTreeMap<String, String>,
     /// How long a client may take to send a request's headers.
     pub api_header_timeout: std::time::Duration,
-    /// Connections one client (peer uid) may have open at once.
+    /// Connections one client (peer uid or address) may have open at once.
     pub api_max_connections_per_client: usize,
+    /// TLS of `tcp://` hosts.
+    pub tls: crate::listen::TlsSettings,
+    /// Sockets systemd passed for `fd://` hosts.
+    pub activation_fds: Vec<std::os::fd::RawFd>,
 }
 
 impl DaemonConfig {

@@ -9,6 +9,7 @@ pub mod config;
 pub mod dirs;
 pub mod engine;
 pub mod error;
+pub mod listen;
 mod lock;
 pub mod server;
 

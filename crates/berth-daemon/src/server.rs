@@ -1,55 +1,43 @@
-//! Listening on the daemon's sockets and serving HTTP/1.1 with upgrades.
+//! Serving the Engine API: HTTP/1.1 with upgrades on every listener (see `listen`), with
+//! a deadline for request headers and a bound on each client's open connections.
 
 use crate::api;
 use crate::config::DaemonConfig;
 use crate::engine::Engine;
-use crate::error::{DaemonError, Result};
+use crate::error::Result;
+use crate::listen::{self, Host, Listener, TlsSettings};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use std::os::unix::fs::DirBuilderExt;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use tokio::net::UnixListener;
-
-fn unix_path(host: &str) -> Result<PathBuf> {
-    match host.strip_prefix("unix://") {
-        Some(p) if !p.is_empty() => Ok(PathBuf::from(p)),
-        _ => Err(DaemonError::InvalidParameter(format!(
-            "unsupported host {host}: berth listens on unix:///path sockets"
-        ))),
-    }
-}
 
 /// Runs the daemon until SIGTERM or SIGINT. Containers keep running after it stops.
 pub async fn run(cfg: DaemonConfig) -> Result<()> {
     let _lock = crate::lock::lock_root(&cfg.data_root)?;
-    let paths: Vec<PathBuf> = cfg
+    let hosts: Vec<Host> = cfg
         .hosts
         .iter()
-        .map(|h| unix_path(h))
+        .map(|h| listen::parse_host(h))
         .collect::<Result<_>>()?;
+    if cfg.tls == TlsSettings::Unset && hosts.iter().any(|h| matches!(h, Host::Tcp(_))) {
+        // Refused before anything else happens: a misconfigured daemon changes nothing.
+        listen::bind_all(&hosts, &cfg.tls, &[])?;
+    }
     let engine = Engine::open(cfg.clone())?;
     engine.restore().await?;
     engine.refill_warm();
     let e = engine.clone();
     tokio::task::spawn_blocking(move || e.seccomp_filters.warm_default());
-    let mut listeners = vec![];
-    for p in &paths {
-        if let Some(dir) = p.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        listeners.push(bind_api_socket(p)?);
-    }
+    let listeners = listen::bind_all(&hosts, &cfg.tls, &cfg.activation_fds)?;
     if let Some(pf) = &cfg.pidfile {
         if let Some(dir) = pf.parent() {
             std::fs::create_dir_all(dir)?;
         }
         std::fs::write(pf, std::process::id().to_string())?;
     }
+    let counts = Arc::new(ConnectionCounts::default());
     for l in listeners {
-        let engine = engine.clone();
-        tokio::spawn(accept_loop(l, engine));
+        tokio::spawn(accept_loop(l, engine.clone(), counts.clone()));
     }
     eprintln!("berthd: API listening on {}", cfg.hosts.join(", "));
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
@@ -60,8 +48,10 @@ pub async fn run(cfg: DaemonConfig) -> Result<()> {
     }
     eprintln!("berthd: shutting down; containers keep running");
     engine.shutdown_warm().await;
-    for p in &paths {
-        let _ = std::fs::remove_file(p);
+    for h in &hosts {
+        if let Host::Unix(p) = h {
+            let _ = std::fs::remove_file(p);
+        }
     }
     if let Some(pf) = &cfg.pidfile {
         let _ = std::fs::remove_file(pf);
@@ -69,111 +59,123 @@ pub async fn run(cfg: DaemonConfig) -> Result<()> {
     Ok(())
 }
 
-/// The API socket, 0660 and owned by root and the `docker` group where that group exists
-/// (dockerd's rule), whatever the umask. It is bound inside a fresh 0700 dir, given its
-/// mode and owner there, and only then renamed into place: at no moment can anyone else
-/// connect to it.
-fn bind_api_socket(path: &Path) -> Result<UnixListener> {
-    use std::os::unix::fs::PermissionsExt;
-    let fail =
-        |e: std::io::Error| DaemonError::System(format!("listening on {}: {e}", path.display()));
-    let parent = path.parent().unwrap_or(Path::new("/"));
-    let staging = parent.join(format!(".berth-sock-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&staging);
-    std::fs::DirBuilder::new()
-        .mode(0o700)
-        .create(&staging)
-        .map_err(fail)?;
-    let result = (|| {
-        let tmp = staging.join("sock");
-        let listener = UnixListener::bind(&tmp)?;
-        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o660))?;
-        let group = nix::unistd::Group::from_name("docker")
-            .ok()
-            .flatten()
-            .map(|g| g.gid);
-        nix::unistd::chown(&tmp, Some(nix::unistd::Uid::from_raw(0)), group)?;
-        std::fs::rename(&tmp, path)?;
-        Ok(listener)
-    })();
-    let _ = std::fs::remove_dir_all(&staging);
-    result.map_err(fail)
-}
-
-/// Connections open per client (peer uid): a client that opens connections without end
-/// is refused past this, instead of exhausting the daemon's descriptors.
+/// Connections open per client (a unix peer's uid, a TCP peer's address): a client that
+/// opens connections without end is refused past the limit, instead of exhausting the
+/// daemon's descriptors.
 #[derive(Default)]
 struct ConnectionCounts {
-    by_uid: std::sync::Mutex<std::collections::HashMap<u32, usize>>,
+    by_client: std::sync::Mutex<std::collections::HashMap<String, usize>>,
 }
 
 /// One open connection of a client; its count goes down when this is dropped.
 struct ConnectionSlot {
     counts: Arc<ConnectionCounts>,
-    uid: u32,
+    client: String,
 }
 
 impl ConnectionCounts {
-    fn take(self: &Arc<Self>, uid: u32, max: usize) -> Option<ConnectionSlot> {
-        let mut m = self.by_uid.lock().unwrap_or_else(|p| p.into_inner());
-        let n = m.entry(uid).or_insert(0);
+    fn take(self: &Arc<Self>, client: &str, max: usize) -> Option<ConnectionSlot> {
+        let mut m = self.by_client.lock().unwrap_or_else(|p| p.into_inner());
+        let n = m.entry(client.to_string()).or_insert(0);
         if *n >= max {
             return None;
         }
         *n += 1;
         Some(ConnectionSlot {
             counts: self.clone(),
-            uid,
+            client: client.to_string(),
         })
     }
 }
 
 impl Drop for ConnectionSlot {
     fn drop(&mut self) {
-        let mut m = self.counts.by_uid.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(n) = m.get_mut(&self.uid) {
+        let mut m = self
+            .counts
+            .by_client
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = m.get_mut(&self.client) {
             *n = n.saturating_sub(1);
             if *n == 0 {
-                m.remove(&self.uid);
+                m.remove(&self.client);
             }
         }
     }
 }
 
-async fn accept_loop(listener: UnixListener, engine: Arc<Engine>) {
-    let counts = Arc::new(ConnectionCounts::default());
-    let header_timeout = engine.cfg.api_header_timeout;
-    let max_per_client = engine.cfg.api_max_connections_per_client;
+enum Stream {
+    Unix(tokio::net::UnixStream),
+    Tcp(tokio::net::TcpStream),
+}
+
+async fn accept_loop(listener: Listener, engine: Arc<Engine>, counts: Arc<ConnectionCounts>) {
+    let max = engine.cfg.api_max_connections_per_client;
     loop {
-        let (stream, _) = match listener.accept().await {
-            Ok(s) => s,
+        // Each client is counted by who it is: its uid on a unix socket, its address on TCP.
+        let accepted = match &listener {
+            Listener::Unix(l) => l.accept().await.map(|(s, _)| {
+                let uid = s.peer_cred().map(|c| c.uid()).unwrap_or(u32::MAX);
+                (Stream::Unix(s), format!("uid {uid}"))
+            }),
+            Listener::Tcp(l, _) => l
+                .accept()
+                .await
+                .map(|(s, addr)| (Stream::Tcp(s), format!("address {}", addr.ip()))),
+        };
+        let (stream, client) = match accepted {
+            Ok(x) => x,
             Err(e) => {
                 eprintln!("berthd: accept: {e}");
                 tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                 continue;
             }
         };
-        let uid = stream.peer_cred().map(|c| c.uid()).unwrap_or(u32::MAX);
-        let Some(slot) = counts.take(uid, max_per_client) else {
-            eprintln!("berthd: refusing a connection: uid {uid} has {max_per_client} open");
-            drop(stream);
+        let Some(slot) = counts.take(&client, max) else {
+            eprintln!("berthd: refusing a connection: {client} has {max} open");
             continue;
+        };
+        let tls = match &listener {
+            Listener::Tcp(_, tls) => tls.clone(),
+            Listener::Unix(_) => None,
         };
         let engine = engine.clone();
         tokio::spawn(async move {
             let _slot = slot;
-            let svc = service_fn(move |req| {
-                let engine = engine.clone();
-                async move { Ok::<_, std::convert::Infallible>(api::handle(engine, req).await) }
-            });
-            // A request's headers must arrive in time: a half-sent request is closed,
-            // not kept open for ever.
-            let _ = http1::Builder::new()
-                .timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(header_timeout)
-                .serve_connection(TokioIo::new(stream), svc)
-                .with_upgrades()
-                .await;
+            let timeout = engine.cfg.api_header_timeout;
+            match (stream, tls) {
+                (Stream::Unix(s), _) => serve(s, engine).await,
+                (Stream::Tcp(s), None) => serve(s, engine).await,
+                (Stream::Tcp(s), Some(acceptor)) => {
+                    // The handshake is bounded like the headers; with --tlsverify a client
+                    // without a certificate of the CA ends here.
+                    match tokio::time::timeout(timeout, acceptor.accept(s)).await {
+                        Ok(Ok(tls)) => serve(tls, engine).await,
+                        Ok(Err(e)) => eprintln!("berthd: TLS handshake with {client}: {e}"),
+                        Err(_) => {}
+                    }
+                }
+            }
         });
     }
+}
+
+/// Serves HTTP/1.1 (with upgrades for attach and exec) on one connection.
+async fn serve<I>(io: I, engine: Arc<Engine>)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let timeout = engine.cfg.api_header_timeout;
+    let svc = service_fn(move |req| {
+        let engine = engine.clone();
+        async move { Ok::<_, std::convert::Infallible>(api::handle(engine, req).await) }
+    });
+    // A request's headers must arrive in time: a half-sent request is closed, not kept
+    // open for ever.
+    let _ = http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(timeout)
+        .serve_connection(TokioIo::new(io), svc)
+        .with_upgrades()
+        .await;
 }

@@ -98,6 +98,47 @@ pub fn client_config(certs_dir: &Path, host: &str, verify: bool) -> io::Result<C
     Ok(config)
 }
 
+/// A client's TLS from explicit PEM files (the Engine API's `--tlscacert`, `--tlscert`,
+/// `--tlskey`): the server is checked against `ca` when given (else the system roots),
+/// or not at all without `verify`.
+pub fn client_config_from_files(
+    ca: Option<&Path>,
+    cert_and_key: Option<(&Path, &Path)>,
+    verify: bool,
+) -> io::Result<ClientConfig> {
+    let builder = ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(invalid)?;
+    let builder = if verify {
+        let mut roots = RootCertStore::empty();
+        match ca {
+            Some(ca) => {
+                for cert in read_certs(ca)? {
+                    roots
+                        .add(cert)
+                        .map_err(|e| invalid(format!("{}: {e}", ca.display())))?;
+                }
+            }
+            None => {
+                roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+            }
+        }
+        builder.with_root_certificates(roots)
+    } else {
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider())))
+    };
+    let mut config = match cert_and_key {
+        Some((cert, key)) => builder
+            .with_client_auth_cert(read_certs(cert)?, read_key(key)?)
+            .map_err(|e| invalid(format!("{}: {e}", cert.display())))?,
+        None => builder.with_no_client_auth(),
+    };
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
 /// The PEM files of `berth registry serve`'s HTTPS.
 #[derive(Debug, Clone, Copy)]
 pub struct ServerFiles<'a> {
@@ -108,7 +149,7 @@ pub struct ServerFiles<'a> {
     pub client_ca: Option<&'a Path>,
 }
 
-/// The server side of `berth registry serve`.
+/// The server side of `berth registry serve`, and of the daemon's TCP listeners.
 pub fn server_config(files: ServerFiles<'_>) -> io::Result<ServerConfig> {
     let ServerFiles {
         cert,

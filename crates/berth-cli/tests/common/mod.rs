@@ -115,8 +115,12 @@ impl Daemon {
             // Its own certs.d: nothing from the machine's /etc/docker/certs.d.
             .arg("--registry-certs-dir")
             .arg(self.dir.join("certs.d"))
-            .args(&self.opts.extra_args)
-            .stdin(Stdio::null())
+            .args(&self.opts.extra_args);
+        // Other hosts asked for: the test's own socket is one of them.
+        if self.opts.extra_args.iter().any(|a| a == "-H") {
+            cmd.arg("-H").arg(self.host());
+        }
+        cmd.stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log);
         let inherited = self.opts.inherited_fd.as_ref().map(|(n, path)| {
