@@ -3,6 +3,7 @@
 #   berth run --rm busybox true           (berth CLI → berthd → shim → container → removed)
 #   docker run --rm busybox true          (the docker CLI against berthd)
 #   runc run  (same busybox rootfs)       (the standard OCI runtime alone, no daemon)
+#   berth exec / docker exec / runc exec  (a process in a running container)
 # and memory per running container (shim RSS).
 #   bench/start-latency.sh [RUNS]      needs root, runc and hyperfine (WITH_BENCH=1 scripts/install-deps.sh)
 set -euo pipefail
@@ -22,6 +23,7 @@ cleanup() {
         wait "$DPID" 2>/dev/null || true
     fi
     runc delete -f "bench-$$" >/dev/null 2>&1 || true
+    runc delete -f "bench-exec-$$" >/dev/null 2>&1 || true
     # The cgroup parent this run's containers lived under.
     for d in /sys/fs/cgroup/*/berth-bench-$$ /sys/fs/cgroup/berth-bench-$$; do
         [ -d "$d" ] && rmdir "$d" 2>/dev/null || true
@@ -57,10 +59,24 @@ PY
 
 # Let earlier work (namespace teardown runs in the kernel, asynchronously) settle.
 sleep 3
+# Containers to exec into: berth's, and runc's from the same bundle (sleeping).
+"$BERTH" run -d --name bench-exec busybox sleep 600 >/dev/null
+(cd "$W/bundle" && python3 - <<'PY'
+import json
+s = json.load(open("config.json"))
+s["process"]["args"] = ["sleep", "600"]
+json.dump(s, open("config-exec.json", "w"))
+PY
+)
+mkdir -p "$W/bundle-exec" && cp "$W/bundle/config-exec.json" "$W/bundle-exec/config.json" && ln -s "$W/bundle/rootfs" "$W/bundle-exec/rootfs"
+runc run -d -b "$W/bundle-exec" "bench-exec-$$" >/dev/null 2>&1 </dev/null
 hyperfine -N --warmup 10 --runs "$RUNS" --export-json "$W/latency.json" \
     -n "berth run --rm busybox true" "$BERTH run --rm busybox true" \
     -n "docker run --rm busybox true (docker CLI -> berthd)" "docker run --rm busybox true" \
-    -n "runc run (same rootfs)" "runc run -b $W/bundle bench-$$" >/dev/null
+    -n "runc run (same rootfs)" "runc run -b $W/bundle bench-$$" \
+    -n "berth exec bench-exec true" "$BERTH exec bench-exec true" \
+    -n "docker exec bench-exec true (docker CLI -> berthd)" "docker exec bench-exec true" \
+    -n "runc exec (same rootfs)" "runc exec bench-exec-$$ true" >/dev/null
 python3 - "$W/latency.json" <<'PY'
 import json, sys
 r = {x["command"]: x for x in json.load(open(sys.argv[1]))["results"]}
@@ -69,9 +85,13 @@ for name, x in r.items():
     print("  %-55s %7.1f ms" % (name, x["median"] * 1000))
 b = r["berth run --rm busybox true"]["median"]
 c = r["runc run (same rootfs)"]["median"]
-print("  berth / runc = %.2f (goal: <= 0.5)" % (b / c))
+print("  berth run / runc run = %.2f (goal: <= 0.5)" % (b / c))
+e = r["berth exec bench-exec true"]["median"]
+x = r["runc exec (same rootfs)"]["median"]
+print("  berth exec / runc exec = %.2f" % (e / x))
 PY
 
+"$BERTH" rm -f bench-exec >/dev/null
 # Memory: the shim of each of N sleeping containers (the parent of the container's init).
 N=20
 for i in $(seq $N); do "$BERTH" run -d busybox sleep 600 >/dev/null; done
