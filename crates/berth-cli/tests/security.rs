@@ -841,3 +841,59 @@ fn kill_9_during_create_start_and_rm_leaves_no_orphans() {
         "alive"
     );
 }
+
+/// A container with the default CAP_MKNOD makes nodes for host devices outside Docker's
+/// allow list and tries to open them: refused by the devices cgroup on v1 and by the
+/// eBPF device filter on v2 (without one, v2 let it open the host's disks).
+fn device_attack(d: &Daemon) {
+    d.make_busybox();
+    // Devices this host itself can open (a sandbox may refuse some), never on the list.
+    let candidates = [("b", 7u32, 0u32, "/dev/loop0"), ("c", 1, 11, "/dev/kmsg")];
+    let mut tried = 0;
+    for (kind, major, minor, host_path) in candidates {
+        if std::fs::File::open(host_path).is_err() {
+            continue;
+        }
+        tried += 1;
+        let script = format!(
+            "mknod /tmp/dev {kind} {major} {minor} || exit 9; if (exec 3</tmp/dev); then echo OPENED; else echo DENIED; fi"
+        );
+        let out = ok(d.berth(&["run", "--rm", "busybox", "sh", "-c", &script]));
+        assert_eq!(
+            out, "DENIED",
+            "{kind} {major}:{minor} ({host_path}) was opened"
+        );
+        // Docker's list still works.
+        assert_eq!(
+            ok(d.berth(&[
+                "run",
+                "--rm",
+                "busybox",
+                "sh",
+                "-c",
+                "echo x > /dev/null && head -c 1 /dev/urandom | wc -c"
+            ])),
+            "1"
+        );
+    }
+    if tried == 0 {
+        eprintln!("skipping: this host opens none of the candidate devices");
+    }
+}
+
+#[test]
+fn devices_outside_the_allow_list_cannot_be_opened_on_cgroup_v1() {
+    device_attack(&Daemon::start());
+}
+
+#[test]
+fn devices_outside_the_allow_list_cannot_be_opened_on_cgroup_v2() {
+    if !cgroup_v2_available() {
+        eprintln!("skipping: no cgroup v2 hierarchy on this machine");
+        return;
+    }
+    device_attack(&Daemon::start_with(DaemonOptions {
+        cgroup_v2: true,
+        ..Default::default()
+    }));
+}

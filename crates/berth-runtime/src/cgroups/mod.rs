@@ -2,6 +2,7 @@
 //! v2 when `/sys/fs/cgroup` itself is a cgroup2 mount, v1 otherwise (a v2 mount beside
 //! the v1 controllers, as on hybrid hosts, carries no controllers and is ignored).
 
+pub mod devices;
 pub mod v1;
 pub mod v2;
 

@@ -9,22 +9,6 @@ const CONTROLLERS: &[&str] = &[
     "memory", "cpu", "cpuacct", "pids", "freezer", "devices", "blkio",
 ];
 
-/// Devices every container may use (Docker's default allow list).
-const DEFAULT_DEVICES: &[&str] = &[
-    "c *:* m",
-    "b *:* m",
-    "c 1:3 rwm",
-    "c 1:5 rwm",
-    "c 1:7 rwm",
-    "c 1:8 rwm",
-    "c 1:9 rwm",
-    "c 5:0 rwm",
-    "c 5:1 rwm",
-    "c 5:2 rwm",
-    "c 136:* rwm",
-    "c 10:200 rwm",
-];
-
 #[derive(Debug, Clone)]
 pub struct V1Cgroup {
     relative: String,
@@ -106,7 +90,7 @@ impl V1Cgroup {
                 write(&dev.join("devices.allow"), "a")?;
             } else {
                 write(&dev.join("devices.deny"), "a")?;
-                for d in DEFAULT_DEVICES {
+                for d in super::devices::DEFAULT_RULES {
                     write(&dev.join("devices.allow"), d)?;
                 }
             }

@@ -103,6 +103,14 @@ impl V2Cgroup {
                 write(&self.path.join(file), v)?;
             }
         }
+        // v2 has no devices controller: access is checked by an eBPF program attached to
+        // the cgroup, Docker's allow list (privileged containers get every device).
+        if !l.all_devices {
+            let dir = std::fs::File::open(&self.path).map_err(|e| {
+                crate::error::RuntimeError::sys(format!("opening {}", self.path.display()), e)
+            })?;
+            super::devices::attach_filter(&dir.into(), &super::devices::default_rules())?;
+        }
         Ok(())
     }
 
