@@ -198,16 +198,24 @@ fn bind_unix(path: &Path) -> Result<tokio::net::UnixListener> {
         let tmp = staging.join("sock");
         let listener = tokio::net::UnixListener::bind(&tmp)?;
         std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o660))?;
-        let group = nix::unistd::Group::from_name("docker")
-            .ok()
-            .flatten()
-            .map(|g| g.gid);
+        let group = docker_group().map(nix::unistd::Gid::from_raw);
         nix::unistd::chown(&tmp, Some(nix::unistd::Uid::from_raw(0)), group)?;
         std::fs::rename(&tmp, path)?;
         Ok(listener)
     })();
     let _ = std::fs::remove_dir_all(&staging);
     result.map_err(fail)
+}
+
+/// The `docker` group's gid, read from /etc/group itself: getgrnam goes through NSS,
+/// which a static binary cannot load (it crashed the release build).
+fn docker_group() -> Option<u32> {
+    let groups = std::fs::read_to_string("/etc/group").ok()?;
+    groups.lines().find_map(|l| {
+        let mut f = l.split(':');
+        (f.next()? == "docker").then_some(())?;
+        f.nth(1)?.parse().ok()
+    })
 }
 
 #[cfg(test)]
