@@ -68,7 +68,7 @@ s["process"]["args"] = ["sleep", "600"]
 json.dump(s, open("config-exec.json", "w"))
 PY
 )
-mkdir -p "$W/bundle-exec" && cp "$W/bundle/config-exec.json" "$W/bundle-exec/config.json" && ln -s "$W/bundle/rootfs" "$W/bundle-exec/rootfs"
+mkdir -p "$W/bundle-exec" && cp "$W/bundle/config-exec.json" "$W/bundle-exec/config.json" && cp -a "$W/bundle/rootfs" "$W/bundle-exec/rootfs"
 runc run -d -b "$W/bundle-exec" "bench-exec-$$" >/dev/null 2>&1 </dev/null
 hyperfine -N --warmup 10 --runs "$RUNS" --export-json "$W/latency.json" \
     -n "berth run --rm busybox true" "$BERTH run --rm busybox true" \
