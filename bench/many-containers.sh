@@ -33,10 +33,12 @@ BERTH=$BERTH ./scripts/make-busybox-image.sh >/dev/null
 
 # Throughput first, on an empty daemon: CLIENTS clients, each running 20 containers.
 start=$(date +%s.%N)
+clients=()
 for c in $(seq "$CLIENTS"); do
     (for _ in $(seq 20); do "$BERTH" run --rm busybox true >/dev/null || echo "run failed" >&2; done) &
+    clients+=($!)
 done
-wait
+wait "${clients[@]}" # not the daemon, also a child of this shell
 end=$(date +%s.%N)
 echo "parallel: $CLIENTS clients x 20 run --rm: $(echo "$CLIENTS * 20 / ($end - $start)" | bc -l | xargs printf '%.1f') runs/s"
 

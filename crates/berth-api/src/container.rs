@@ -128,6 +128,8 @@ pub struct HostConfig {
     #[serde(rename = "Mounts")]
     pub mounts: Option<Vec<Mount>>,
     pub sysctls: Option<BTreeMap<String, String>>,
+    /// `--device-cgroup-rule`: `c 10:229 rwm`.
+    pub device_cgroup_rules: Option<Vec<String>>,
     /// Fields of the Engine API that berth does not model: kept so that a set one is
     /// refused by name rather than dropped without a word.
     #[serde(flatten, skip_serializing)]

@@ -309,6 +309,12 @@ pub struct RunArgs {
     /// Attach a filesystem mount (type=bind|tmpfs,source=,target=,readonly,...)
     #[arg(long = "mount")]
     pub mount: Vec<String>,
+    /// Add a host device to the container (/dev/x[:/dev/y[:rwm]])
+    #[arg(long = "device")]
+    pub device: Vec<String>,
+    /// Add a rule to the cgroup allowed devices list (c 10:229 rwm)
+    #[arg(long = "device-cgroup-rule")]
+    pub device_cgroup_rule: Vec<String>,
     /// Namespaced kernel parameters (key=value)
     #[arg(long = "sysctl")]
     pub sysctl: Vec<String>,

@@ -255,6 +255,8 @@ const HONOURED: &[&str] = &[
     "MemorySwappiness",
     "OomKillDisable",
     "Init",
+    "Devices",
+    "DeviceCgroupRules",
 ];
 
 fn sample(name: &str, kind: &str) -> serde_json::Value {
@@ -291,6 +293,7 @@ fn sample(name: &str, kind: &str) -> serde_json::Value {
         "MaskedPaths" | "ReadonlyPaths" => json!(["/proc/kcore"]),
         "MemorySwappiness" => json!(-1),
         "OomKillDisable" | "Init" => json!(false),
+        "DeviceCgroupRules" => json!(["c 1:3 rwm"]),
         "Devices" => {
             json!([{"PathOnHost": "/dev/null", "PathInContainer": "/dev/n2", "CgroupPermissions": "rwm"}])
         }

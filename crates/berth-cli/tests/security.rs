@@ -897,3 +897,64 @@ fn devices_outside_the_allow_list_cannot_be_opened_on_cgroup_v2() {
         ..Default::default()
     }));
 }
+
+/// `--device` and `--device-cgroup-rule` open exactly what they name.
+fn device_grants(d: &Daemon) {
+    d.make_busybox();
+    let Some((host, kind, major, minor)) =
+        [("/dev/loop0", "b", 7u32, 0u32), ("/dev/kmsg", "c", 1, 11)]
+            .into_iter()
+            .find(|(p, ..)| std::fs::File::open(p).is_ok())
+    else {
+        eprintln!("skipping: this host opens none of the candidate devices");
+        return;
+    };
+    let mapped = format!("{host}:/dev/granted");
+    let open = "if (exec 3</dev/granted); then echo OPENED; else echo DENIED; fi";
+    assert_eq!(
+        ok(d.berth(&["run", "--rm", "--device", &mapped, "busybox", "sh", "-c", open])),
+        "OPENED"
+    );
+    assert_eq!(
+        ok(d.docker(&["run", "--rm", "--device", &mapped, "busybox", "sh", "-c", open])),
+        "OPENED"
+    );
+    let rule = format!("{kind} {major}:* rwm");
+    let script = format!("mknod /tmp/dev {kind} {major} {minor} && if (exec 3</tmp/dev); then echo OPENED; else echo DENIED; fi");
+    assert_eq!(
+        ok(d.berth(&[
+            "run",
+            "--rm",
+            "--device-cgroup-rule",
+            &rule,
+            "busybox",
+            "sh",
+            "-c",
+            &script
+        ])),
+        "OPENED"
+    );
+    let bad = d.berth(&["run", "--rm", "--device", "/etc/passwd", "busybox", "true"]);
+    assert!(
+        stderr(&bad).contains("not a device node"),
+        "{}",
+        stderr(&bad)
+    );
+}
+
+#[test]
+fn devices_asked_for_are_granted_on_cgroup_v1() {
+    device_grants(&Daemon::start());
+}
+
+#[test]
+fn devices_asked_for_are_granted_on_cgroup_v2() {
+    if !cgroup_v2_available() {
+        eprintln!("skipping: no cgroup v2 hierarchy on this machine");
+        return;
+    }
+    device_grants(&Daemon::start_with(DaemonOptions {
+        cgroup_v2: true,
+        ..Default::default()
+    }));
+}

@@ -177,6 +177,8 @@ pub fn create_body(a: &RunArgs) -> Result<Value> {
             "Tmpfs": tmpfs(&a.tmpfs),
             "Mounts": mounts(&a.mount)?,
             "Sysctls": key_values("--sysctl", &a.sysctl)?,
+            "Devices": device_mappings(&a.device),
+            "DeviceCgroupRules": a.device_cgroup_rule,
             "OomScoreAdj": a.oom_score_adj.unwrap_or(0),
             "CpusetCpus": a.cpuset_cpus.clone().unwrap_or_default(),
             "CpusetMems": a.cpuset_mems.clone().unwrap_or_default(),
@@ -199,6 +201,25 @@ fn tmpfs(specs: &[String]) -> Value {
         })
         .collect();
     Value::Object(m)
+}
+
+/// `--device /dev/x[:/dev/y[:rwm]]` as the docker CLI encodes it.
+fn device_mappings(specs: &[String]) -> Value {
+    let out: Vec<Value> = specs
+        .iter()
+        .map(|d| {
+            let parts: Vec<&str> = d.split(':').collect();
+            let host = parts[0];
+            let (inside, perms) = match parts.as_slice() {
+                [_, p] if p.chars().all(|c| "rwm".contains(c)) => (host, *p),
+                [_, i] => (*i, "rwm"),
+                [_, i, p, ..] => (*i, *p),
+                _ => (host, "rwm"),
+            };
+            json!({"PathOnHost": host, "PathInContainer": inside, "CgroupPermissions": perms})
+        })
+        .collect();
+    json!(out)
 }
 
 /// `key=value` flags as a JSON object.

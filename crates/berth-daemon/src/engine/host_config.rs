@@ -141,6 +141,76 @@ fn check_sysctl(key: &str, hc: &HostConfig) -> Result<()> {
     Ok(())
 }
 
+/// One `--device` as berth applies it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceMapping {
+    pub path_in_container: String,
+    /// 'c' or 'b'.
+    pub kind: char,
+    pub major: u64,
+    pub minor: u64,
+    pub file_mode: u32,
+    /// Some of "rwm".
+    pub permissions: String,
+}
+
+/// `HostConfig.Devices`, each checked against the host: the path must be a device node.
+pub fn devices(hc: &HostConfig) -> Result<Vec<DeviceMapping>> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let mut out = vec![];
+    for d in hc.devices.iter().flatten() {
+        let field = |k: &str| {
+            d.get(k)
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_string()
+        };
+        let on_host = field("PathOnHost");
+        let mut in_container = field("PathInContainer");
+        let mut permissions = field("CgroupPermissions");
+        if in_container.is_empty() {
+            in_container = on_host.clone();
+        }
+        if permissions.is_empty() {
+            permissions = "rwm".into();
+        }
+        if !permissions.chars().all(|c| "rwm".contains(c)) {
+            return Err(DaemonError::InvalidParameter(format!(
+                "invalid device cgroup permissions {permissions:?} for {on_host}"
+            )));
+        }
+        if !in_container.starts_with('/') {
+            return Err(DaemonError::InvalidParameter(format!(
+                "{in_container} is not an absolute path"
+            )));
+        }
+        let meta = std::fs::metadata(&on_host).map_err(|e| {
+            DaemonError::InvalidParameter(format!(
+                "error gathering device information while adding custom device \"{on_host}\": {e}"
+            ))
+        })?;
+        let kind = if meta.file_type().is_char_device() {
+            'c'
+        } else if meta.file_type().is_block_device() {
+            'b'
+        } else {
+            return Err(DaemonError::InvalidParameter(format!(
+                "error gathering device information while adding custom device \"{on_host}\": not a device node"
+            )));
+        };
+        let rdev = meta.rdev();
+        out.push(DeviceMapping {
+            path_in_container: in_container,
+            kind,
+            major: nix::sys::stat::major(rdev),
+            minor: nix::sys::stat::minor(rdev),
+            file_mode: meta.mode() & 0o7777,
+            permissions,
+        });
+    }
+    Ok(out)
+}
+
 /// A CPU or memory-node list (`0-2,4`), checked against what the machine has.
 fn check_cpuset(field: &str, list: &str, online: &str) -> Result<()> {
     let parse = |s: &str| -> Option<Vec<u32>> {
@@ -355,6 +425,12 @@ pub fn validate(req: &CreateRequest) -> Result<()> {
     for (key, _) in hc.sysctls.iter().flatten() {
         check_sysctl(key, hc)?;
     }
+    devices(hc)?;
+    for rule in hc.device_cgroup_rules.iter().flatten() {
+        berth_runtime::cgroups::devices::Rule::parse(rule).map_err(|_| {
+            DaemonError::InvalidParameter(format!("invalid device cgroup rule: {rule:?}"))
+        })?;
+    }
     if !(-1000..=1000).contains(&hc.oom_score_adj) {
         return Err(DaemonError::InvalidParameter(format!(
             "Invalid value {}, range for oom score adj is [-1000, 1000]",
@@ -371,7 +447,7 @@ pub fn validate(req: &CreateRequest) -> Result<()> {
         super::lifecycle::parse_signal(s)?;
     }
     // Fields berth models but does not implement yet: named, never ignored.
-    let not_yet: [(&str, bool, &str); 16] = [
+    let not_yet: [(&str, bool, &str); 15] = [
         (
             "HostConfig.VolumeDriver",
             !hc.volume_driver.is_empty(),
@@ -436,11 +512,6 @@ pub fn validate(req: &CreateRequest) -> Result<()> {
             "HostConfig.CpuRealtimeRuntime",
             hc.cpu_realtime_runtime != 0,
             "real-time CPU scheduling is not implemented",
-        ),
-        (
-            "HostConfig.Devices",
-            hc.devices.as_ref().is_some_and(|v| !v.is_empty()),
-            "device passthrough is not implemented yet",
         ),
         (
             "HostConfig.MemoryReservation",

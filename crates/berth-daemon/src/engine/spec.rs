@@ -404,9 +404,31 @@ pub fn generate(input: &SpecInput) -> Result<Spec> {
     if !host_net {
         namespaces.push(json!({"type": "network"}));
     }
-    let mut resources = json!({
-        "devices": if privileged { json!([{"allow": true, "access": "rwm"}]) } else { json!([{"allow": false, "access": "rwm"}]) },
-    });
+    let mut device_rules = if privileged {
+        vec![json!({"allow": true, "access": "rwm"})]
+    } else {
+        vec![json!({"allow": false, "access": "rwm"})]
+    };
+    let added = super::host_config::devices(hc)?;
+    for d in &added {
+        device_rules.push(json!({"allow": true, "type": d.kind.to_string(), "major": d.major, "minor": d.minor, "access": d.permissions}));
+    }
+    for rule in hc.device_cgroup_rules.iter().flatten() {
+        // `c 10:229 rwm`: checked at create.
+        let mut parts = rule.split_whitespace();
+        let (kind, nums, access) = (parts.next(), parts.next(), parts.next());
+        let (major, minor) = nums.and_then(|n| n.split_once(':')).unwrap_or(("*", "*"));
+        let mut entry =
+            json!({"allow": true, "type": kind.unwrap_or("a"), "access": access.unwrap_or("rwm")});
+        if let Ok(m) = major.parse::<i64>() {
+            entry["major"] = json!(m);
+        }
+        if let Ok(m) = minor.parse::<i64>() {
+            entry["minor"] = json!(m);
+        }
+        device_rules.push(entry);
+    }
+    let mut resources = json!({ "devices": device_rules });
     if hc.memory > 0 {
         let swap = match hc.memory_swap {
             0 => hc.memory * 2,
@@ -443,11 +465,22 @@ pub fn generate(input: &SpecInput) -> Result<Spec> {
         resources["pids"] = json!({"limit": p});
     }
     let dev = |path: &str, major: i64, minor: i64| json!({"path": path, "type": "c", "major": major, "minor": minor, "fileMode": 0o666, "uid": 0, "gid": 0});
+    let mut devices = vec![
+        dev("/dev/null", 1, 3),
+        dev("/dev/zero", 1, 5),
+        dev("/dev/full", 1, 7),
+        dev("/dev/random", 1, 8),
+        dev("/dev/urandom", 1, 9),
+        dev("/dev/tty", 5, 0),
+    ];
+    for d in &added {
+        devices.push(json!({"path": d.path_in_container, "type": d.kind.to_string(), "major": d.major, "minor": d.minor, "fileMode": d.file_mode, "uid": 0, "gid": 0}));
+    }
     let mut linux = json!({
         "namespaces": namespaces,
         "cgroupsPath": super::reconcile::cgroup_path(&hc.cgroup_parent, input.cgroup_parent, &r.id),
         "resources": resources,
-        "devices": [dev("/dev/null", 1, 3), dev("/dev/zero", 1, 5), dev("/dev/full", 1, 7), dev("/dev/random", 1, 8), dev("/dev/urandom", 1, 9), dev("/dev/tty", 5, 0)],
+        "devices": devices,
     });
     if let Some(profile) = super::seccomp::profile_for(&security.seccomp, privileged) {
         linux["seccomp"] = super::seccomp::oci_seccomp(profile, &caps)?;

@@ -28,6 +28,8 @@ pub struct Limits {
     /// `--cpuset-cpus` / `--cpuset-mems` in the kernel's list format (`0-2,4`).
     pub cpuset_cpus: Option<String>,
     pub cpuset_mems: Option<String>,
+    /// Allow rules beyond Docker's list (`--device`, `--device-cgroup-rule`): `c 10:229 rwm`.
+    pub device_rules: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -93,6 +93,9 @@ impl V1Cgroup {
                 for d in super::devices::DEFAULT_RULES {
                     write(&dev.join("devices.allow"), d)?;
                 }
+                for d in &l.device_rules {
+                    write(&dev.join("devices.allow"), d)?;
+                }
             }
         }
         Ok(())

@@ -109,7 +109,11 @@ impl V2Cgroup {
             let dir = std::fs::File::open(&self.path).map_err(|e| {
                 crate::error::RuntimeError::sys(format!("opening {}", self.path.display()), e)
             })?;
-            super::devices::attach_filter(&dir.into(), &super::devices::default_rules())?;
+            let mut rules = super::devices::default_rules();
+            for r in &l.device_rules {
+                rules.push(super::devices::Rule::parse(r)?);
+            }
+            super::devices::attach_filter(&dir.into(), &rules)?;
         }
         Ok(())
     }

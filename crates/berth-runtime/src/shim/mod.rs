@@ -91,6 +91,27 @@ fn limits_from_spec(spec: &Spec) -> Limits {
             && d.major().is_none()
             && d.access().as_deref() == Some("rwm")
     });
+    // The other allow entries: devices the user added.
+    let num = |n: Option<i64>| n.map_or("*".to_string(), |n| n.to_string());
+    l.device_rules = r
+        .devices()
+        .iter()
+        .flatten()
+        .filter(|d| d.allow() && d.typ().is_some())
+        .map(|d| {
+            let kind = match d.typ() {
+                Some(oci_spec::runtime::LinuxDeviceType::B) => "b",
+                Some(oci_spec::runtime::LinuxDeviceType::A) => "a",
+                _ => "c",
+            };
+            format!(
+                "{kind} {}:{} {}",
+                num(d.major()),
+                num(d.minor()),
+                d.access().as_deref().unwrap_or("rwm")
+            )
+        })
+        .collect();
     l
 }
 
