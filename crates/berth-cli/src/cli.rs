@@ -309,6 +309,9 @@ pub struct RunArgs {
     /// Attach a filesystem mount (type=bind|tmpfs,source=,target=,readonly,...)
     #[arg(long = "mount")]
     pub mount: Vec<String>,
+    /// Run an init inside the container that forwards signals and reaps processes
+    #[arg(long)]
+    pub init: bool,
     /// Add a host device to the container (/dev/x[:/dev/y[:rwm]])
     #[arg(long = "device")]
     pub device: Vec<String>,

@@ -35,6 +35,14 @@ struct ShimCli {
 
 fn main() {
     let argv0 = std::env::args().next().unwrap_or_default();
+    // Bound at /sbin/docker-init in a container started with --init.
+    if std::path::Path::new(&argv0)
+        .file_name()
+        .is_some_and(|n| n == "docker-init")
+    {
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        std::process::exit(berth_runtime::init_process::run(&args));
+    }
     if std::env::args().nth(1).as_deref() == Some("shim") {
         let code = shim(ShimCli::parse_from(std::env::args().skip(1)).args);
         std::process::exit(code);

@@ -292,7 +292,8 @@ fn sample(name: &str, kind: &str) -> serde_json::Value {
         "Isolation" => json!("default"),
         "MaskedPaths" | "ReadonlyPaths" => json!(["/proc/kcore"]),
         "MemorySwappiness" => json!(-1),
-        "OomKillDisable" | "Init" => json!(false),
+        "OomKillDisable" => json!(false),
+        "Init" => json!(true),
         "DeviceCgroupRules" => json!(["c 1:3 rwm"]),
         "Devices" => {
             json!([{"PathOnHost": "/dev/null", "PathInContainer": "/dev/n2", "CgroupPermissions": "rwm"}])
@@ -519,4 +520,38 @@ fn reading_a_large_log_keeps_the_daemon_small() {
         grown < 24 * 1024,
         "the daemon grew by {grown} KiB reading a 60 MB log"
     );
+}
+
+#[test]
+fn init_is_pid_1_reaps_orphans_and_forwards_signals() {
+    let d = Daemon::start();
+    d.make_busybox();
+    let script = "cat /proc/1/cmdline | tr '\\0' ' '; echo; sh -c 'sleep 0.2 & exec true'; sleep 1; \
+                  ps -o stat,comm | grep -c '^Z' ; grep ' /sbin/docker-init ' /proc/mounts | grep -c ' ro,'";
+    let out = ok(d.berth(&["run", "--rm", "--init", "busybox", "sh", "-c", script]));
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("/sbin/docker-init -- sh -c"), "{out}");
+    assert_eq!(lines[1], "0", "a zombie was left: {out}");
+    assert_eq!(lines[2], "1", "the init is not mounted read-only: {out}");
+    // SIGTERM reaches the program (which as pid 1 would ignore it) at once.
+    ok(d.berth(&[
+        "run", "-d", "--init", "--name", "initc", "busybox", "sleep", "300",
+    ]));
+    let t = std::time::Instant::now();
+    ok(d.berth(&["stop", "-t", "30", "initc"]));
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(10),
+        "stop waited for the timeout"
+    );
+    assert_eq!(
+        ok(d.berth(&[
+            "inspect",
+            "-f",
+            "{{.State.ExitCode}} {{.HostConfig.Init}}",
+            "initc"
+        ])),
+        "143 true"
+    );
+    let docker = d.docker(&["run", "--rm", "--init", "busybox", "sh", "-c", "exit 3"]);
+    assert_eq!(code(&docker), 3, "{}", stderr(&docker));
 }

@@ -11,6 +11,7 @@ pub mod error;
 pub mod exec;
 pub mod hygiene;
 pub mod init;
+pub mod init_process;
 pub mod json_log;
 pub mod mounts;
 pub mod process;

@@ -178,6 +178,7 @@ pub fn create_body(a: &RunArgs) -> Result<Value> {
             "Mounts": mounts(&a.mount)?,
             "Sysctls": key_values("--sysctl", &a.sysctl)?,
             "Devices": device_mappings(&a.device),
+            "Init": if a.init { json!(true) } else { Value::Null },
             "DeviceCgroupRules": a.device_cgroup_rule,
             "OomScoreAdj": a.oom_score_adj.unwrap_or(0),
             "CpusetCpus": a.cpuset_cpus.clone().unwrap_or_default(),

@@ -447,7 +447,7 @@ pub fn validate(req: &CreateRequest) -> Result<()> {
         super::lifecycle::parse_signal(s)?;
     }
     // Fields berth models but does not implement yet: named, never ignored.
-    let not_yet: [(&str, bool, &str); 15] = [
+    let not_yet: [(&str, bool, &str); 14] = [
         (
             "HostConfig.VolumeDriver",
             !hc.volume_driver.is_empty(),
@@ -517,11 +517,6 @@ pub fn validate(req: &CreateRequest) -> Result<()> {
             "HostConfig.MemoryReservation",
             hc.memory_reservation != 0,
             "memory reservations are not implemented yet",
-        ),
-        (
-            "HostConfig.Init",
-            hc.init == Some(true),
-            "an init process (--init) is not implemented yet",
         ),
     ];
     if let Some((field, _, why)) = not_yet.iter().find(|(_, set, _)| *set) {

@@ -13,6 +13,36 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::AsyncBufReadExt;
 
+/// Whether `path` is an ELF executable without an interpreter (PT_INTERP): one that runs
+/// in any container, whatever libraries its image has.
+fn is_static_elf(path: &std::path::Path) -> bool {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return false;
+    };
+    let mut h = [0u8; 64];
+    if f.read_exact(&mut h).is_err() || &h[..4] != b"\x7fELF" || h[4] != 2 {
+        return false;
+    }
+    let phoff = u64::from_le_bytes(h[0x20..0x28].try_into().unwrap_or_default());
+    let phentsize = u16::from_le_bytes([h[0x36], h[0x37]]) as u64;
+    let phnum = u16::from_le_bytes([h[0x38], h[0x39]]) as u64;
+    if phentsize < 4 || phnum > 256 {
+        return false;
+    }
+    for i in 0..phnum {
+        let mut t = [0u8; 4];
+        if f.seek(SeekFrom::Start(phoff + i * phentsize)).is_err() || f.read_exact(&mut t).is_err()
+        {
+            return false;
+        }
+        if u32::from_le_bytes(t) == 3 {
+            return false; // PT_INTERP
+        }
+    }
+    true
+}
+
 /// `SIGTERM`, `TERM`, `15` → 15.
 pub fn parse_signal(s: &str) -> Result<i32> {
     let bad = || DaemonError::InvalidParameter(format!("Invalid signal: {s}"));
@@ -98,6 +128,11 @@ impl Engine {
             .filter(|s| s.len() == 2 && s[0] > 0 && s[1] > 0)
             .map(|s| (s[0] as u16, s[1] as u16));
         let shared = self.shared_namespaces(&rec)?;
+        let init_binary = if rec.host_config.init == Some(true) {
+            Some(self.init_binary()?)
+        } else {
+            None
+        };
         let spec = spec::generate(&SpecInput {
             record: &rec,
             rootfs: RootfsLayout {
@@ -111,6 +146,7 @@ impl Engine {
             console_size,
             no_new_privileges_default: self.cfg.no_new_privileges,
             shared,
+            init_binary: init_binary.as_deref(),
         })?;
         spec.save(bundle.join("config.json"))
             .map_err(DaemonError::system)?;
@@ -176,6 +212,39 @@ impl Engine {
                 Err(e)
             }
         }
+    }
+
+    /// The init bound at /sbin/docker-init for `--init`, copied once, root-owned and
+    /// 0555, under the exec root: berth's own (a copy of the sealed binary berth runs
+    /// from; a memfd cannot be bind-mounted) when it is statically linked, as the release
+    /// build is; else a static `docker-init` or Debian's `tini-static`, as dockerd uses.
+    /// The container sees it only through a read-only mount, never the host's berth.
+    fn init_binary(&self) -> Result<std::path::PathBuf> {
+        let path = self.cfg.exec_root.join("docker-init");
+        if path.exists() {
+            return Ok(path);
+        }
+        let source = if is_static_elf(&self.cfg.berth_binary) {
+            self.cfg.berth_binary.clone()
+        } else {
+            ["/usr/local/bin", "/usr/bin", "/bin"]
+                .iter()
+                .flat_map(|d| ["docker-init", "tini-static"].map(|n| std::path::Path::new(d).join(n)))
+                .find(|p| is_static_elf(p))
+                .ok_or_else(|| {
+                    DaemonError::InvalidParameter(
+                        "--init needs a statically linked init: this berth is not static (use the release build) and no docker-init or tini-static was found".into(),
+                    )
+                })?
+        };
+        let tmp = self
+            .cfg
+            .exec_root
+            .join(format!(".docker-init-{}", std::process::id()));
+        std::fs::copy(&source, &tmp)?;
+        std::fs::set_permissions(&tmp, std::os::unix::fs::PermissionsExt::from_mode(0o555))?;
+        std::fs::rename(&tmp, &path)?;
+        Ok(path)
     }
 
     /// The host pid of the running container whose pid namespace this one joins.
@@ -769,6 +838,16 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn static_executables_are_told_apart() {
+        // The test binary itself is dynamic; busybox-static is not.
+        assert!(!is_static_elf(&std::env::current_exe().unwrap()));
+        if std::path::Path::new("/bin/busybox").exists() {
+            assert!(is_static_elf(std::path::Path::new("/bin/busybox")));
+        }
+        assert!(!is_static_elf(std::path::Path::new("/etc/passwd")));
+    }
 
     #[test]
     fn signals() {

@@ -210,6 +210,8 @@ pub struct SpecInput<'a> {
     pub no_new_privileges_default: bool,
     /// Host pids of the containers whose namespaces this one shares (`container:`).
     pub shared: SharedNamespaces,
+    /// The file bound at /sbin/docker-init for `--init`.
+    pub init_binary: Option<&'a Path>,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -298,10 +300,21 @@ pub fn generate(input: &SpecInput) -> Result<Spec> {
         &input.user.home,
         cfg.tty,
     );
+    // --init: berth's own init is pid 1 and runs the command.
+    let init = hc.init == Some(true);
+    let mut args: Vec<String> = vec![];
+    if init {
+        args.extend([
+            berth_runtime::init_process::PATH.to_string(),
+            "--".to_string(),
+        ]);
+    }
+    args.push(r.path.clone());
+    args.extend(r.args.iter().cloned());
     let mut process = json!({
         "terminal": cfg.tty,
         "user": {"uid": input.user.uid, "gid": input.user.gid, "additionalGids": input.user.additional_gids},
-        "args": std::iter::once(r.path.clone()).chain(r.args.iter().cloned()).collect::<Vec<_>>(),
+        "args": args,
         "env": env,
         "cwd": if cfg.working_dir.is_empty() { "/".to_string() } else { cfg.working_dir.clone() },
         // Inheritable and ambient stay empty, as Docker's: a file's inheritable
@@ -374,6 +387,10 @@ pub fn generate(input: &SpecInput) -> Result<Spec> {
     }
     for m in hc.mounts.iter().flatten() {
         mounts.push(api_mount(m));
+    }
+    if let Some(binary) = input.init_binary.filter(|_| init) {
+        // berth's init, a copy the daemon made (never the host's binary), read-only.
+        mounts.push(json!({"destination": berth_runtime::init_process::PATH, "type": "bind", "source": binary, "options": ["bind", "ro", "nosuid", "nodev"]}));
     }
 
     let ns = |t: &str, mode: &NamespaceMode, shared: Option<i32>| -> Result<Option<Value>> {
