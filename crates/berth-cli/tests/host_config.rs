@@ -51,12 +51,52 @@ fn namespaces_are_private_shared_or_the_hosts() {
     );
     let no_shm = d.berth(&["run", "--rm", "--ipc", "none", "busybox", "ls", "/dev/shm"]);
     assert_ne!(code(&no_shm), 0, "--ipc none still has /dev/shm");
-    let shared_ipc = d.berth(&["run", "--rm", "--ipc", "container:owner", "busybox", "true"]);
-    assert_eq!(code(&shared_ipc), 125);
+    // IPC is shared only with a shareable donor (as Docker): SysV IPC through the
+    // namespace, POSIX shm through the same /dev/shm.
+    let not_shareable = d.berth(&["run", "--rm", "--ipc", "container:owner", "busybox", "true"]);
+    assert_eq!(code(&not_shareable), 125);
     assert!(
-        stderr(&shared_ipc).contains("HostConfig.IpcMode"),
+        stderr(&not_shareable).contains("non-shareable IPC"),
         "{}",
-        stderr(&shared_ipc)
+        stderr(&not_shareable)
+    );
+    ok(d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "donor",
+        "--ipc",
+        "shareable",
+        "busybox",
+        "sh",
+        "-c",
+        "touch /dev/mqueue/q; echo from-donor > /dev/shm/f; sleep 300",
+    ]));
+    wait_until(
+        "the donor's shm",
+        std::time::Duration::from_secs(20),
+        || code(&d.berth(&["exec", "donor", "test", "-e", "/dev/shm/f"])) == 0,
+    );
+    let joined = ok(d.berth(&[
+        "run",
+        "--rm",
+        "--ipc",
+        "container:donor",
+        "busybox",
+        "sh",
+        "-c",
+        "cat /dev/shm/f; ls /dev/mqueue; readlink /proc/self/ns/ipc",
+    ]));
+    let donor_ns = ok(d.berth(&["exec", "donor", "readlink", "/proc/self/ns/ipc"]));
+    let lines: Vec<&str> = joined.lines().collect();
+    // POSIX shm (the same /dev/shm), message queues and the namespace itself.
+    assert_eq!(lines, ["from-donor", "q", donor_ns.as_str()], "{joined}");
+    let donor_id = ok(d.berth(&["inspect", "-f", "{{.Id}}", "donor"]));
+    ok(d.berth(&["rm", "-f", "donor"]));
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        !mounts.contains(&donor_id),
+        "the donor's /dev/shm stayed mounted"
     );
     let conflict = d.berth(&[
         "run",

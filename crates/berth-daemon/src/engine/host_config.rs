@@ -20,6 +20,8 @@ pub enum NamespaceMode {
     Container(String),
     /// `--ipc none`: its own namespace without /dev/shm.
     PrivateWithoutShm,
+    /// `--ipc shareable`: its own namespace, whose /dev/shm other containers may share.
+    Shareable,
 }
 
 fn refuse(field: &str, why: &str) -> DaemonError {
@@ -64,19 +66,16 @@ pub fn pid_mode(hc: &HostConfig) -> Result<NamespaceMode> {
 
 pub fn ipc_mode(hc: &HostConfig) -> Result<NamespaceMode> {
     match hc.ipc_mode.as_str() {
-        // "shareable": others may join it, which `container:` does; otherwise private.
-        "" | "private" | "shareable" => Ok(NamespaceMode::Private),
+        "" | "private" => Ok(NamespaceMode::Private),
+        "shareable" => Ok(NamespaceMode::Shareable),
         "host" => Ok(NamespaceMode::Host),
         "none" => Ok(NamespaceMode::PrivateWithoutShm),
-        // Joining the namespace alone would share SysV IPC but not POSIX shm, which lives
-        // in /dev/shm: a half-shared IPC is refused until /dev/shm can be shared too.
-        m if m.starts_with("container:") => Err(refuse(
-            "HostConfig.IpcMode",
-            "sharing another container's IPC namespace (with its /dev/shm) is not implemented yet",
-        )),
-        m => Err(DaemonError::InvalidParameter(format!(
-            "invalid IPC mode: {m}"
-        ))),
+        m => match m.strip_prefix("container:") {
+            Some(c) if !c.is_empty() => Ok(NamespaceMode::Container(c.into())),
+            _ => Err(DaemonError::InvalidParameter(format!(
+                "invalid IPC mode: {m}"
+            ))),
+        },
     }
 }
 

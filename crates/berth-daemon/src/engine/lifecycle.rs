@@ -75,6 +75,7 @@ impl Engine {
         }
         let result = self.start_locked(&c).await;
         if let Err(e) = &result {
+            self.unmount_shm(&c.id);
             // Attaches waiting for this start get nothing: close them.
             c.pending_attach
                 .lock()
@@ -247,9 +248,10 @@ impl Engine {
         Ok(path)
     }
 
-    /// The host pid of the running container whose pid namespace this one joins.
+    /// The namespaces this container shares: the running donors' host pids (`--pid` and
+    /// `--ipc container:`) and a shareable /dev/shm, mounted here.
     fn shared_namespaces(&self, rec: &super::container::Record) -> Result<spec::SharedNamespaces> {
-        use super::host_config::{pid_mode, NamespaceMode};
+        use super::host_config::{ipc_mode, pid_mode, NamespaceMode};
         let pid_of = |mode: NamespaceMode, what: &str| -> Result<Option<i32>> {
             let NamespaceMode::Container(other) = mode else {
                 return Ok(None);
@@ -269,8 +271,35 @@ impl Engine {
             }
             Ok(Some(r.state.pid as i32))
         };
+        let ipc = match ipc_mode(&rec.host_config)? {
+            NamespaceMode::Container(other) => {
+                let donor = self.get(&other)?;
+                let shareable = donor.record().host_config.ipc_mode == "shareable";
+                if !shareable {
+                    return Err(DaemonError::Conflict(format!(
+                        "cannot join the IPC namespace of container {}: non-shareable IPC (hint: use IpcMode:shareable for the donor container)",
+                        donor.id
+                    )));
+                }
+                let pid = pid_of(NamespaceMode::Container(other), "IPC")?;
+                pid.map(|p| (p, self.shm_dir(&donor.id)))
+            }
+            _ => None,
+        };
+        let own_shm = if ipc_mode(&rec.host_config)? == NamespaceMode::Shareable {
+            let size = if rec.host_config.shm_size > 0 {
+                rec.host_config.shm_size
+            } else {
+                64 << 20
+            };
+            Some(self.mount_shm(&rec.id, size)?)
+        } else {
+            None
+        };
         Ok(spec::SharedNamespaces {
             pid: pid_of(pid_mode(&rec.host_config)?, "pid")?,
+            ipc,
+            own_shm,
         })
     }
 
@@ -457,6 +486,7 @@ impl Engine {
         // create these paths again.
         let _ = std::fs::remove_dir_all(self.cfg.state_dir(&c.id));
         let _ = std::fs::remove_file(self.cfg.shim_socket(&c.id));
+        self.unmount_shm(&c.id);
         let auto_remove = {
             let mut r = c.record();
             r.state.status = "exited".into();
@@ -698,6 +728,7 @@ impl Engine {
         }
         self.unregister(&c);
         self.execs.container_removed(&c.id);
+        self.unmount_shm(&c.id);
         let dir = self.cfg.container_dir(&c.id);
         let state = self.cfg.state_dir(&c.id);
         tokio::task::spawn_blocking(move || {

@@ -15,6 +15,7 @@ pub mod reconcile;
 pub mod seccomp;
 pub mod security_opt;
 pub mod shim_client;
+pub mod shm;
 pub mod spec;
 pub mod system;
 pub mod user;

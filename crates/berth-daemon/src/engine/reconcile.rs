@@ -45,6 +45,12 @@ impl Engine {
             }
             self.remove_leftover_task(&id, known.as_deref()).await;
         }
+        // Shareable /dev/shm mounts of containers that are not running.
+        for c in self.all() {
+            if !c.is_running() && c.record().host_config.ipc_mode == "shareable" {
+                self.unmount_shm(&c.id);
+            }
+        }
         // Shim sockets whose container has no runtime state any more.
         let live: HashSet<_> = self
             .all()
@@ -140,6 +146,7 @@ impl Engine {
         let _ = tokio::task::spawn_blocking(move || Cgroup::new(&path).kill_and_destroy()).await;
         let _ = std::fs::remove_dir_all(&state);
         let _ = std::fs::remove_file(&socket);
+        self.unmount_shm(id);
         if let Some(c) = known {
             let mut r = c.record();
             if r.state.status == "running" || r.state.status == "removing" {

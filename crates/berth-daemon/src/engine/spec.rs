@@ -214,9 +214,13 @@ pub struct SpecInput<'a> {
     pub init_binary: Option<&'a Path>,
 }
 
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct SharedNamespaces {
     pub pid: Option<i32>,
+    /// The IPC donor's host pid and its /dev/shm dir (`--ipc container:`), or this
+    /// container's own shareable /dev/shm (`--ipc shareable`).
+    pub ipc: Option<(i32, PathBuf)>,
+    pub own_shm: Option<PathBuf>,
 }
 
 /// `--tmpfs /run:rw,size=64m`: Docker's defaults (noexec, nosuid, nodev), then the user's.
@@ -367,8 +371,17 @@ pub fn generate(input: &SpecInput) -> Result<Spec> {
         json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]}),
     ];
     let ipc = super::host_config::ipc_mode(hc)?;
-    match ipc {
+    match &ipc {
         NamespaceMode::Private => mounts.push(json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", format!("size={shm_size}")]})),
+        NamespaceMode::Shareable | NamespaceMode::Container(_) => {
+            let dir = match &ipc {
+                NamespaceMode::Shareable => input.shared.own_shm.clone(),
+                _ => input.shared.ipc.as_ref().map(|(_, d)| d.clone()),
+            };
+            if let Some(dir) = dir {
+                mounts.push(json!({"destination": "/dev/shm", "type": "bind", "source": dir, "options": ["rbind", "rprivate"]}));
+            }
+        }
         NamespaceMode::Host => mounts.push(json!({"destination": "/dev/shm", "type": "bind", "source": "/dev/shm", "options": ["rbind", "rprivate"]})),
         _ => {}
     }
@@ -410,7 +423,7 @@ pub fn generate(input: &SpecInput) -> Result<Spec> {
     let uts = super::host_config::uts_mode(hc)?;
     let mut namespaces: Vec<Value> = [
         ns("pid", &super::host_config::pid_mode(hc)?, input.shared.pid)?,
-        ns("ipc", &ipc, None)?,
+        ns("ipc", &ipc, input.shared.ipc.as_ref().map(|(pid, _)| *pid))?,
         ns("uts", &uts, None)?,
         Some(json!({"type": "mount"})),
         ns("cgroup", &super::host_config::cgroupns_mode(hc)?, None)?,
