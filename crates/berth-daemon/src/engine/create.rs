@@ -81,8 +81,12 @@ impl Engine {
         if cfg.exposed_ports.is_none() {
             cfg.exposed_ports = ic.exposed_ports.clone();
         }
-        if cfg.volumes.as_ref().is_none_or(|v| v.is_empty()) {
-            cfg.volumes = ic.volumes.clone();
+        // The image's VOLUMEs would each need an anonymous volume: refused, never
+        // silently left as a plain dir of the container, until volumes exist.
+        if let Some(v) = ic.volumes.as_ref().and_then(|v| v.keys().next()) {
+            return Err(DaemonError::InvalidParameter(format!(
+                "Config.Volumes is not supported by berth: the image declares VOLUME {v}, and anonymous volumes are not implemented yet"
+            )));
         }
         let mut argv: Vec<String> = cfg.entrypoint.clone().unwrap_or_default().0;
         argv.extend(cfg.cmd.clone().unwrap_or_default().0);
