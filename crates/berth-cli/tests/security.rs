@@ -70,14 +70,9 @@ fn a_leaked_fd_cannot_become_the_working_directory_on_cgroup_v1() {
 
 #[test]
 fn a_leaked_fd_cannot_become_the_working_directory_on_cgroup_v2() {
-    if !cgroup_v2_available() {
-        eprintln!("skipping: no cgroup v2 hierarchy on this machine");
-        return;
+    if let Some(d) = Daemon::start_v2() {
+        workdir_attack(&d);
     }
-    workdir_attack(&Daemon::start_with(DaemonOptions {
-        cgroup_v2: true,
-        ..Default::default()
-    }));
 }
 
 #[test]
@@ -888,14 +883,9 @@ fn devices_outside_the_allow_list_cannot_be_opened_on_cgroup_v1() {
 
 #[test]
 fn devices_outside_the_allow_list_cannot_be_opened_on_cgroup_v2() {
-    if !cgroup_v2_available() {
-        eprintln!("skipping: no cgroup v2 hierarchy on this machine");
-        return;
+    if let Some(d) = Daemon::start_v2() {
+        device_attack(&d);
     }
-    device_attack(&Daemon::start_with(DaemonOptions {
-        cgroup_v2: true,
-        ..Default::default()
-    }));
 }
 
 /// `--device` and `--device-cgroup-rule` open exactly what they name.
@@ -949,12 +939,7 @@ fn devices_asked_for_are_granted_on_cgroup_v1() {
 
 #[test]
 fn devices_asked_for_are_granted_on_cgroup_v2() {
-    if !cgroup_v2_available() {
-        eprintln!("skipping: no cgroup v2 hierarchy on this machine");
-        return;
+    if let Some(d) = Daemon::start_v2() {
+        device_grants(&d);
     }
-    device_grants(&Daemon::start_with(DaemonOptions {
-        cgroup_v2: true,
-        ..Default::default()
-    }));
 }

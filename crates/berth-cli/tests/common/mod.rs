@@ -54,6 +54,19 @@ impl Daemon {
         Self::start_with(DaemonOptions::default())
     }
 
+    /// A daemon on the cgroup v2 code path, or None (said on stderr) where this machine
+    /// has no v2 hierarchy.
+    pub fn start_v2() -> Option<Self> {
+        if !cgroup_v2_available() {
+            eprintln!("skipping: no cgroup v2 hierarchy on this machine");
+            return None;
+        }
+        Some(Self::start_with(DaemonOptions {
+            cgroup_v2: true,
+            ..Default::default()
+        }))
+    }
+
     pub fn start_with(opts: DaemonOptions) -> Self {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let tag = format!("bt{}-{n}", std::process::id());
