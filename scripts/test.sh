@@ -10,3 +10,5 @@ fi
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace -- --test-threads="${TEST_THREADS:-4}"
+# The static release binary that the quick start installs, once.
+./scripts/release-smoke.sh
