@@ -73,7 +73,7 @@ fn main() {
                 tls_cert,
                 tls_key,
                 tls_client_ca,
-            }) => registry_serve(berth_registry::server::ServeOptions {
+            }) => registry_serve(berth_registry_server::ServeOptions {
                 addr: &addr,
                 root: &root,
                 htpasswd: htpasswd.as_deref(),
@@ -257,12 +257,12 @@ fn serve_until_done<E: std::fmt::Display>(
     }
 }
 
-fn registry_serve(opts: berth_registry::server::ServeOptions<'_>) -> i32 {
-    serve_until_done("berth registry", berth_registry::server::serve(opts))
+fn registry_serve(opts: berth_registry_server::ServeOptions<'_>) -> i32 {
+    serve_until_done("berth registry", berth_registry_server::serve(opts))
 }
 
 fn registry_gc(root: &std::path::Path, dry_run: bool) -> i32 {
-    let result = berth_registry::server::storage::Storage::open(root)
+    let result = berth_registry_server::storage::Storage::open(root)
         .and_then(|s| s.garbage_collect(dry_run));
     match result {
         Ok(c) => {

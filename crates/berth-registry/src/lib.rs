@@ -9,7 +9,6 @@ pub mod inspect;
 pub mod manifest;
 pub mod pull;
 pub mod push;
-pub mod server;
 pub mod tls;
 
 pub use error::RegistryError;

@@ -296,12 +296,12 @@ impl Storage {
                 let Ok(body) = self.content.read(&d) else {
                     continue;
                 };
-                match crate::manifest::parse(&media, &body) {
-                    Ok(crate::manifest::Fetched::Manifest(m)) => {
+                match berth_registry::manifest::parse(&media, &body) {
+                    Ok(berth_registry::manifest::Fetched::Manifest(m)) => {
                         keep.insert(m.config.digest);
                         keep.extend(m.layers.into_iter().map(|l| l.digest));
                     }
-                    Ok(crate::manifest::Fetched::Index(i)) => {
+                    Ok(berth_registry::manifest::Fetched::Index(i)) => {
                         keep.extend(i.manifests.into_iter().map(|m| m.digest))
                     }
                     Err(_) => {}
@@ -349,7 +349,7 @@ mod tests {
         let md = s
             .put_manifest(
                 "r/x",
-                crate::manifest::OCI_MANIFEST,
+                berth_registry::manifest::OCI_MANIFEST,
                 m.as_bytes(),
                 Some("1"),
                 None,

@@ -5,8 +5,8 @@
 
 use berth_registry::auth::Credentials;
 use berth_registry::client::{Client, Settings};
-use berth_registry::server::{serve, ServeOptions};
 use berth_registry::tls::ServerFiles;
+use berth_registry_server::{serve, ServeOptions};
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
     KeyUsagePurpose,

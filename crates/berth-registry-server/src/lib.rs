@@ -5,8 +5,8 @@
 pub mod htpasswd;
 pub mod storage;
 
-use crate::manifest::{self, Fetched};
 use berth_image::Digest;
+use berth_registry::manifest::{self, Fetched};
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{combinators::BoxBody, BodyExt, Full};
@@ -52,7 +52,7 @@ pub struct ServeOptions<'a> {
     /// Every request needs basic auth from this htpasswd file.
     pub htpasswd: Option<&'a std::path::Path>,
     /// HTTPS with these certificates.
-    pub tls: Option<crate::tls::ServerFiles<'a>>,
+    pub tls: Option<berth_registry::tls::ServerFiles<'a>>,
 }
 
 /// Runs the registry until the process ends.
@@ -61,7 +61,7 @@ pub async fn serve(opts: ServeOptions<'_>) -> std::io::Result<()> {
     let auth = Arc::new(opts.htpasswd.map(htpasswd::Htpasswd::load).transpose()?);
     let tls = opts
         .tls
-        .map(crate::tls::server_config)
+        .map(berth_registry::tls::server_config)
         .transpose()?
         .map(|c| tokio_rustls::TlsAcceptor::from(Arc::new(c)));
     let listener = tokio::net::TcpListener::bind(opts.addr).await?;
