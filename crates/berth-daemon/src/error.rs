@@ -82,7 +82,11 @@ impl From<berth_registry::RegistryError> for DaemonError {
             R::InvalidManifest(_) => Self::InvalidParameter(e.to_string()),
             R::LoginFailed(_) => Self::Unauthorized(e.to_string()),
             R::Image(i) => i.into(),
-            R::Protocol { .. } | R::Connect(_) => Self::System(e.to_string()),
+            R::Protocol { .. }
+            | R::Connect(_)
+            | R::DownloadInterrupted(_)
+            | R::ResumeFailed(_)
+            | R::Task(_) => Self::System(e.to_string()),
         }
     }
 }

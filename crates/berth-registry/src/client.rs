@@ -238,6 +238,7 @@ impl Client {
             return Err(RegistryError::Protocol {
                 registry: registry.to_string(),
                 message: format!("{url}: {}", resp.status()),
+                status: Some(resp.status().as_u16()),
             });
         }
         let challenge =
@@ -399,6 +400,7 @@ impl Session {
                 Err(RegistryError::Protocol {
                     registry: self.registry.clone(),
                     message: format!("{s}: {}", String::from_utf8_lossy(&body).trim()),
+                    status: Some(s.as_u16()),
                 })
             }
         }

@@ -273,7 +273,7 @@ async fn fetch_layer(
             Ok((resp, skip)) => (Some(resp.into_body()), skip),
             Err(e) => {
                 ing.suspend(); // the registry may answer next time
-                return Err(RegistryError::Connect(e));
+                return Err(RegistryError::DownloadInterrupted(e));
             }
         }
     } else {
@@ -402,7 +402,7 @@ async fn fetch_layer(
             _ = tokio::time::sleep(std::time::Duration::from_millis(100)) => {}
         }
     };
-    let unpacked = unpacked.map_err(|e| RegistryError::Connect(format!("unpack task: {e}")))?;
+    let unpacked = unpacked.map_err(|e| RegistryError::Task(format!("unpack task: {e}")))?;
     // A download that broke off is worth another try, whatever the unpack made of it; the
     // bytes so far stay for that try (or the next pull) to go on from.
     if let Some(msg) = download_error {
@@ -410,13 +410,13 @@ async fn fetch_layer(
         if let Some(i) = partial {
             i.suspend();
         }
-        return Err(RegistryError::Connect(msg));
+        return Err(RegistryError::DownloadInterrupted(msg));
     }
     match unpacked {
         // The kept bytes may be what failed (a power loss can leave garbage at the end of
         // a file): they are gone now, so one more try starts from nothing.
         Err(e) if resumed > 0 => {
-            return Err(RegistryError::Connect(format!(
+            return Err(RegistryError::ResumeFailed(format!(
                 "going on from the {resumed} bytes an earlier download left failed ({e}); starting over"
             )))
         }
@@ -526,7 +526,7 @@ pub async fn pull(
             }
             Err(e) => {
                 tasks.abort_all();
-                return Err(RegistryError::Connect(format!("layer task: {e}")));
+                return Err(RegistryError::Task(format!("layer task: {e}")));
             }
         }
     }

@@ -150,6 +150,7 @@ async fn upload(
         return Err(RegistryError::Protocol {
             registry: session.registry.clone(),
             message: "the registry did not start an upload".into(),
+            status: None,
         });
     }
     let location = started
@@ -159,6 +160,7 @@ async fn upload(
         .ok_or_else(|| RegistryError::Protocol {
             registry: session.registry.clone(),
             message: "upload without a Location".into(),
+            status: None,
         })?
         .to_string();
     let size = store
@@ -193,6 +195,7 @@ async fn upload(
                         "chunk {offset}-{} of {digest} was not accepted",
                         offset + len - 1
                     ),
+                    status: None,
                 });
             }
             if let Some(l) = resp.headers().get("Location").and_then(|v| v.to_str().ok()) {
@@ -232,6 +235,7 @@ async fn upload(
         return Err(RegistryError::Protocol {
             registry: session.registry.clone(),
             message: format!("upload of {digest} was not accepted"),
+            status: None,
         });
     }
     if let Some(p) = report("Pushed", None, None) {
@@ -331,6 +335,7 @@ pub async fn push(
                 "manifest refused ({status}): {}",
                 String::from_utf8_lossy(&body).trim()
             ),
+            status: Some(status.as_u16()),
         });
     }
     let _ = progress
