@@ -598,9 +598,10 @@ fn parallel_clients_never_stall_the_daemon() {
                     assert_eq!(ok(out), "hi", "client {i} run {j}");
                     let id = ok(berth(&["create", "busybox", "true"]));
                     ok(berth(&["start", &id]));
+                    // Kept until the end: names must differ among containers that
+                    // exist at the same time (a removed one's name may come again).
                     names.push(ok(berth(&["inspect", "-f", "{{.Name}}", &id])));
                     ok(berth(&["ps", "-a", "-q"]));
-                    ok(berth(&["rm", "-f", &id]));
                 }
                 names
             })
@@ -623,7 +624,11 @@ fn parallel_clients_never_stall_the_daemon() {
         names.len(),
         "a generated name was given twice"
     );
-    assert_eq!(ok(d.berth(&["ps", "-aq"])), "", "containers left behind");
+    let all = ok(d.berth(&["ps", "-aq"]));
+    assert_eq!(all.lines().count(), names.len(), "containers missing");
+    for id in all.lines() {
+        ok(d.berth(&["rm", "-f", id]));
+    }
 }
 
 fn ping_with_timeout(socket: &Path, timeout: Duration) -> (u16, String) {

@@ -5,6 +5,7 @@ use super::container::{Container, PendingAttach};
 use super::create::{now, ZERO_TIME};
 use super::shim_client::{self, ShimStream};
 use super::spec::{self, RootfsLayout, SpecInput};
+use super::status::{Event, Status};
 use super::{user, Engine};
 use crate::error::{DaemonError, Result};
 use berth_runtime::shim::protocol::{read_exit_status, ExitStatus, Request};
@@ -335,9 +336,7 @@ impl Engine {
         }
         {
             let mut r = c.record();
-            r.state.status = "running".into();
-            r.state.running = true;
-            r.state.paused = false;
+            Status::apply(&mut r.state, Event::Started);
             r.state.pid = pid as i64;
             r.state.exit_code = 0;
             r.state.error.clear();
@@ -432,7 +431,7 @@ impl Engine {
         let text = format!("failed to create task for container: OCI runtime create failed: unable to start container process: {msg}: unknown");
         {
             let mut r = c.record();
-            r.state.status = "exited".into();
+            Status::apply(&mut r.state, Event::Exited);
             r.state.exit_code = code as i64;
             r.state.error = text.clone();
             r.state.finished_at = now();
@@ -489,9 +488,7 @@ impl Engine {
         self.unmount_shm(&c.id);
         let auto_remove = {
             let mut r = c.record();
-            r.state.status = "exited".into();
-            r.state.running = false;
-            r.state.paused = false;
+            Status::apply(&mut r.state, Event::Exited);
             r.state.pid = 0;
             r.state.exit_code = exit.exit_code as i64;
             r.state.oom_killed = exit.oom_killed;
@@ -696,8 +693,8 @@ impl Engine {
         shim_client::call(&self.cfg.shim_socket(&c.id), &req).await?;
         {
             let mut r = c.record();
-            r.state.paused = pause;
-            r.state.status = if pause { "paused" } else { "running" }.into();
+            let event = if pause { Event::Paused } else { Event::Resumed };
+            Status::apply(&mut r.state, event);
         }
         c.save(&self.cfg.container_dir(&c.id))
     }
@@ -724,7 +721,7 @@ impl Engine {
         }
         {
             let mut r = c.record();
-            r.state.status = "removing".into();
+            Status::apply(&mut r.state, Event::RemovalBegun);
         }
         self.unregister(&c);
         self.execs.container_removed(&c.id);

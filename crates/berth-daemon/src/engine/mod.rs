@@ -17,6 +17,7 @@ pub mod security_opt;
 pub mod shim_client;
 pub mod shm;
 pub mod spec;
+pub mod status;
 pub mod system;
 pub mod user;
 pub mod warm;

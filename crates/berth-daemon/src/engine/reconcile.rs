@@ -4,6 +4,7 @@
 
 use super::container::Container;
 use super::shim_client;
+use super::status::{Event, Status};
 use super::Engine;
 use berth_runtime::cgroups::Cgroup;
 use berth_runtime::shim::protocol::{Request, PID_FILE};
@@ -97,8 +98,7 @@ impl Engine {
         }
         {
             let mut r = c.record();
-            r.state.status = "running".into();
-            r.state.running = true;
+            Status::apply(&mut r.state, Event::Started);
             r.state.pid = reply.pid.unwrap_or(0) as i64;
             r.state.error.clear();
             if r.state.started_at.starts_with("0001") {
@@ -148,9 +148,10 @@ impl Engine {
         let _ = std::fs::remove_file(&socket);
         self.unmount_shm(id);
         if let Some(c) = known {
+            // Its task is gone: whatever the record said, it is not running.
             let mut r = c.record();
-            if r.state.status == "running" || r.state.status == "removing" {
-                r.state.status = "exited".into();
+            if Status::apply(&mut r.state, Event::RemovalAbandoned).is_none() {
+                Status::apply(&mut r.state, Event::Exited);
             }
         }
     }
