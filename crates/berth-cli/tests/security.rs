@@ -570,7 +570,7 @@ fn parallel_clients_never_stall_the_daemon() {
             let mut worst = Duration::ZERO;
             while !stop.load(std::sync::atomic::Ordering::SeqCst) {
                 let t = Instant::now();
-                let (status, _) = ping_with_timeout(&d.socket, Duration::from_secs(5));
+                let (status, _) = ping_with_timeout(&d, Duration::from_secs(5));
                 worst = worst.max(t.elapsed());
                 assert_eq!(status, 200, "/_ping went unanswered for 5 s");
                 std::thread::sleep(Duration::from_millis(100));
@@ -631,21 +631,11 @@ fn parallel_clients_never_stall_the_daemon() {
     }
 }
 
-fn ping_with_timeout(socket: &Path, timeout: Duration) -> (u16, String) {
-    use std::io::{Read, Write};
-    let Ok(mut s) = std::os::unix::net::UnixStream::connect(socket) else {
-        return (0, String::new());
-    };
-    let _ = s.set_read_timeout(Some(timeout));
-    let _ = s.write_all(b"GET /_ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out);
-    let status = out
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    (status, out)
+fn ping_with_timeout(d: &Daemon, timeout: Duration) -> (u16, String) {
+    d.raw_http_timeout(
+        "GET /_ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        Some(timeout),
+    )
 }
 
 #[test]
@@ -708,7 +698,7 @@ fn half_sent_requests_time_out_and_a_client_cannot_hold_every_connection() {
     );
     drop(held);
     std::thread::sleep(Duration::from_millis(200));
-    let (status, _) = ping_with_timeout(&d.socket, Duration::from_secs(10));
+    let (status, _) = ping_with_timeout(&d, Duration::from_secs(10));
     assert_eq!(
         status, 200,
         "the client's share came back once it closed its connections"

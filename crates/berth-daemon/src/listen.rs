@@ -88,8 +88,19 @@ pub fn activation_fds() -> Vec<RawFd> {
     (3..3 + n.min(64)).collect()
 }
 
+/// Refuses a `tcp://` host when nothing was said about TLS: plain TCP must be asked for.
+pub fn check_tls(hosts: &[Host], tls: &TlsSettings) -> Result<()> {
+    match hosts.iter().find(|h| matches!(h, Host::Tcp(_))) {
+        Some(Host::Tcp(addr)) if *tls == TlsSettings::Unset => Err(DaemonError::InvalidParameter(format!(
+            "refusing to listen on tcp://{addr} without TLS: anyone who reaches it is root on this machine. Use --tlsverify with --tlscacert, --tlscert and --tlskey (or --tls=false to accept that)"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// Binds every host. `activation` are the fds systemd passed (see `activation_fds`).
 pub fn bind_all(hosts: &[Host], tls: &TlsSettings, activation: &[RawFd]) -> Result<Vec<Listener>> {
+    check_tls(hosts, tls)?;
     let acceptor = match tls {
         TlsSettings::Unset | TlsSettings::Disabled => None,
         TlsSettings::Server { cert, key } => Some(acceptor(cert, key, None)?),
@@ -100,11 +111,6 @@ pub fn bind_all(hosts: &[Host], tls: &TlsSettings, activation: &[RawFd]) -> Resu
         match h {
             Host::Unix(p) => out.push(Listener::Unix(bind_unix(p)?)),
             Host::Tcp(addr) => {
-                if *tls == TlsSettings::Unset {
-                    return Err(DaemonError::InvalidParameter(format!(
-                        "refusing to listen on tcp://{addr} without TLS: anyone who reaches it is root on this machine. Use --tlsverify with --tlscacert, --tlscert and --tlskey (or --tls=false to accept that)"
-                    )));
-                }
                 if *tls == TlsSettings::Disabled {
                     eprintln!("berthd: WARNING: the API listens on tcp://{addr} WITHOUT TLS OR AUTHENTICATION: anyone who can reach this port controls this machine as root");
                 }
@@ -244,7 +250,9 @@ mod tests {
 
     #[test]
     fn plain_tcp_is_refused_unless_asked_for() {
-        let hosts = [Host::Tcp("127.0.0.1:0".into())];
-        assert!(bind_all(&hosts, &TlsSettings::Unset, &[]).is_err());
+        let hosts = [Host::Fd(None), Host::Tcp("127.0.0.1:0".into())];
+        let e = check_tls(&hosts, &TlsSettings::Unset).unwrap_err();
+        assert!(e.to_string().contains("without TLS"), "{e}");
+        assert!(check_tls(&hosts, &TlsSettings::Disabled).is_ok());
     }
 }

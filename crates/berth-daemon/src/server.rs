@@ -5,7 +5,7 @@ use crate::api;
 use crate::config::DaemonConfig;
 use crate::engine::Engine;
 use crate::error::Result;
-use crate::listen::{self, Host, Listener, TlsSettings};
+use crate::listen::{self, Host, Listener};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
@@ -19,10 +19,8 @@ pub async fn run(cfg: DaemonConfig) -> Result<()> {
         .iter()
         .map(|h| listen::parse_host(h))
         .collect::<Result<_>>()?;
-    if cfg.tls == TlsSettings::Unset && hosts.iter().any(|h| matches!(h, Host::Tcp(_))) {
-        // Refused before anything else happens: a misconfigured daemon changes nothing.
-        listen::bind_all(&hosts, &cfg.tls, &[])?;
-    }
+    // Refused before anything else happens: a misconfigured daemon changes nothing.
+    listen::check_tls(&hosts, &cfg.tls)?;
     let engine = Engine::open(cfg.clone())?;
     engine.restore().await?;
     engine.refill_warm();

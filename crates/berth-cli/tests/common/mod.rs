@@ -263,9 +263,18 @@ impl Daemon {
 
     /// Sends raw bytes as an HTTP request and returns (status, body).
     pub fn raw_http(&self, request: &str) -> (u16, String) {
+        self.raw_http_timeout(request, None)
+    }
+
+    /// As `raw_http`, waiting at most `timeout` for the reply; status 0 when the daemon
+    /// cannot be reached or does not answer.
+    pub fn raw_http_timeout(&self, request: &str, timeout: Option<Duration>) -> (u16, String) {
         use std::io::{Read, Write};
-        let mut s = std::os::unix::net::UnixStream::connect(&self.socket).expect("connect");
-        s.write_all(request.as_bytes()).expect("write");
+        let Ok(mut s) = std::os::unix::net::UnixStream::connect(&self.socket) else {
+            return (0, String::new());
+        };
+        let _ = s.set_read_timeout(timeout);
+        let _ = s.write_all(request.as_bytes());
         let mut out = String::new();
         let _ = s.read_to_string(&mut out);
         let status = out
