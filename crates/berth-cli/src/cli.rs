@@ -112,12 +112,6 @@ pub enum Command {
     /// A registry of your own
     #[command(subcommand)]
     Registry(RegistryCommand),
-    /// Internal: the per-container shim
-    #[command(hide = true)]
-    Shim(ShimArgs),
-    /// Internal: run a process inside a container's namespaces
-    #[command(hide = true)]
-    Nsexec(NsexecArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -670,50 +664,4 @@ pub struct DaemonArgs {
     /// The daemon's key (default $DOCKER_CERT_PATH/key.pem)
     #[arg(long)]
     pub tlskey: Option<PathBuf>,
-}
-
-#[derive(Args, Debug)]
-pub struct ShimArgs {
-    /// Start ahead of time and read the container's job as a JSON line from stdin
-    #[arg(long)]
-    pub warm: bool,
-    #[arg(long, required_unless_present = "warm")]
-    pub id: Option<String>,
-    #[arg(long, required_unless_present = "warm")]
-    pub bundle: Option<PathBuf>,
-    #[arg(long = "state-dir", required_unless_present = "warm")]
-    pub state_dir: Option<PathBuf>,
-    #[arg(long, required_unless_present = "warm")]
-    pub socket: Option<PathBuf>,
-    #[arg(long, required_unless_present = "warm")]
-    pub log: Option<PathBuf>,
-    #[arg(long = "open-stdin")]
-    pub open_stdin: bool,
-    #[arg(long = "stdin-once")]
-    pub stdin_once: bool,
-    #[arg(long = "console-size")]
-    pub console_size: Option<String>,
-    /// Rotate the log above this many bytes (none: never)
-    #[arg(long = "log-max-size")]
-    pub log_max_size: Option<u64>,
-    #[arg(long = "log-max-files", default_value_t = 1)]
-    pub log_max_files: u32,
-    #[arg(long = "log-compress")]
-    pub log_compress: bool,
-}
-
-#[derive(Args, Debug)]
-pub struct NsexecArgs {
-    #[arg(long)]
-    pub pid: i32,
-    #[arg(long)]
-    pub cgroup: String,
-    #[arg(long)]
-    pub process: PathBuf,
-    #[arg(long = "error-file")]
-    pub error_file: PathBuf,
-    #[arg(long = "console-socket")]
-    pub console_socket: Option<i32>,
-    #[arg(long)]
-    pub bundle: Option<PathBuf>,
 }

@@ -24,15 +24,6 @@ struct DaemonCli {
     args: DaemonArgs,
 }
 
-/// `berth shim ...` alone: the shim starts once per container, so it parses only its own
-/// arguments rather than building the whole CLI.
-#[derive(Parser)]
-#[command(name = "berth shim")]
-struct ShimCli {
-    #[command(flatten)]
-    args: cli::ShimArgs,
-}
-
 fn main() {
     let argv0 = std::env::args().next().unwrap_or_default();
     // Bound at /sbin/docker-init in a container started with --init.
@@ -43,9 +34,13 @@ fn main() {
         let args: Vec<String> = std::env::args().skip(1).collect();
         std::process::exit(berth_runtime::init_process::run(&args));
     }
-    if std::env::args().nth(1).as_deref() == Some("shim") {
-        let code = shim(ShimCli::parse_from(std::env::args().skip(1)).args);
-        std::process::exit(code);
+    // The runtime's own processes (a container's shim, the exec helper) are started by
+    // berth-runtime, which alone knows their arguments. They stay single-threaded.
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("shim") => std::process::exit(berth_runtime::shim::main(&args[1..])),
+        Some("nsexec") => std::process::exit(berth_runtime::exec::main(&args[1..])),
+        _ => {}
     }
     let code = if std::path::Path::new(&argv0)
         .file_name()
@@ -55,16 +50,6 @@ fn main() {
     } else {
         let cli = Cli::parse();
         match cli.command {
-            // The shim and the exec helper stay single-threaded: no async runtime.
-            Command::Shim(a) => shim(a),
-            Command::Nsexec(a) => berth_runtime::exec::nsexec(berth_runtime::exec::ExecArgs {
-                pid: a.pid,
-                cgroup: a.cgroup,
-                process: a.process,
-                error_file: a.error_file,
-                console_socket: a.console_socket,
-                bundle: a.bundle,
-            }),
             Command::Daemon(a) => daemon(a),
             Command::Registry(cli::RegistryCommand::Serve {
                 addr,
@@ -95,40 +80,6 @@ fn main() {
     use std::io::Write;
     let _ = std::io::stdout().flush();
     std::process::exit(code);
-}
-
-fn shim(a: cli::ShimArgs) -> i32 {
-    // Nothing the daemon's parent left open may reach a container through the shim.
-    berth_runtime::hygiene::close_fds_except(&[]);
-    if a.warm {
-        return berth_runtime::shim::run_warm();
-    }
-    let console_size = a.console_size.as_deref().and_then(|s| {
-        let (h, w) = s.split_once('x')?;
-        Some((h.parse().ok()?, w.parse().ok()?))
-    });
-    // clap requires these unless --warm.
-    let (Some(id), Some(bundle), Some(state_dir), Some(socket), Some(log_path)) =
-        (a.id, a.bundle, a.state_dir, a.socket, a.log)
-    else {
-        eprintln!("berth shim: --id, --bundle, --state-dir, --socket and --log are required");
-        return 2;
-    };
-    berth_runtime::shim::run(berth_runtime::shim::ShimConfig {
-        id,
-        bundle,
-        state_dir,
-        socket,
-        log_path,
-        open_stdin: a.open_stdin,
-        stdin_once: a.stdin_once,
-        console_size,
-        log_rotation: berth_runtime::json_log::Rotation {
-            max_size: a.log_max_size,
-            max_files: a.log_max_files,
-            compress: a.log_compress,
-        },
-    })
 }
 
 fn daemon(a: DaemonArgs) -> i32 {
@@ -385,6 +336,6 @@ async fn dispatch(c: &Client, command: Command) -> client::Result<i32> {
         Command::Logout { server } => system::logout(server.as_deref()),
         Command::Version(a) => system::version(c, a).await,
         Command::Info(a) => system::info(c, a).await,
-        Command::Daemon(_) | Command::Shim(_) | Command::Nsexec(_) | Command::Registry(_) => Ok(0),
+        Command::Daemon(_) | Command::Registry(_) => Ok(0),
     }
 }

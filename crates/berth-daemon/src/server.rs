@@ -23,9 +23,7 @@ pub async fn run(cfg: DaemonConfig) -> Result<()> {
     listen::check_tls(&hosts, &cfg.tls)?;
     let engine = Engine::open(cfg.clone())?;
     engine.restore().await?;
-    engine.refill_warm();
-    let e = engine.clone();
-    tokio::task::spawn_blocking(move || e.seccomp_filters.warm_default());
+    engine.prepare_runtime();
     let listeners = listen::bind_all(&hosts, &cfg.tls, &cfg.activation_fds)?;
     if let Some(pf) = &cfg.pidfile {
         if let Some(dir) = pf.parent() {
@@ -45,7 +43,7 @@ pub async fn run(cfg: DaemonConfig) -> Result<()> {
         _ = int.recv() => {}
     }
     eprintln!("berthd: shutting down; containers keep running");
-    engine.shutdown_warm().await;
+    engine.shutdown_runtime().await;
     for h in &hosts {
         if let Host::Unix(p) = h {
             let _ = std::fs::remove_file(p);

@@ -26,6 +26,9 @@ pub enum RuntimeError {
         #[source]
         source: std::io::Error,
     },
+    /// The container's init (or an exec helper) reported this before the program ran.
+    #[error("{0}")]
+    Init(String),
     /// The shim protocol was violated or the shim is gone.
     #[error("shim: {0}")]
     Shim(String),
@@ -36,6 +39,19 @@ impl RuntimeError {
         Self::Sys {
             context: context.into(),
             source: source.into(),
+        }
+    }
+
+    /// An error a shim reported with Docker's exit code for it (125, 126, 127).
+    pub fn reported(exit_code: i32, message: &str) -> Self {
+        let text = message
+            .strip_prefix("exec: ")
+            .unwrap_or(message)
+            .to_string();
+        match exit_code {
+            127 => Self::NotFound(text),
+            126 => Self::PermissionDenied(text),
+            _ => Self::Init(message.to_string()),
         }
     }
 

@@ -1,4 +1,5 @@
-//! `berth nsexec`: runs one process inside a running container (docker exec).
+//! `berth nsexec <json>`: runs one process inside a running container (docker exec).
+//! The shim starts it with its `ExecArgs` as the one argument.
 //!
 //! A fresh single-threaded process joins the container's cgroup and namespaces, then
 //! forks (a pid namespace applies to children only); the child becomes the user's
@@ -14,7 +15,8 @@ use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 
-pub struct ExecArgs {
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub(crate) struct ExecArgs {
     pub pid: i32,
     pub cgroup: String,
     pub process: PathBuf,
@@ -25,8 +27,34 @@ pub struct ExecArgs {
     pub bundle: Option<PathBuf>,
 }
 
+impl ExecArgs {
+    /// The helper's command line: this executable, `nsexec`, and these arguments.
+    pub(crate) fn command(&self) -> std::io::Result<std::process::Command> {
+        let mut cmd = std::process::Command::new("/proc/self/exe");
+        cmd.arg("nsexec").arg(serde_json::to_string(self)?);
+        Ok(cmd)
+    }
+}
+
+/// `berth nsexec`'s main: `args` are the arguments after `nsexec`.
+pub fn main(args: &[String]) -> i32 {
+    match args {
+        [json] => match serde_json::from_str(json) {
+            Ok(a) => nsexec(a),
+            Err(e) => {
+                eprintln!("berth nsexec: bad arguments: {e}");
+                2
+            }
+        },
+        _ => {
+            eprintln!("usage: berth nsexec <json> (started by a shim)");
+            2
+        }
+    }
+}
+
 /// Runs the exec; returns the exit code for this process.
-pub fn nsexec(args: ExecArgs) -> i32 {
+fn nsexec(args: ExecArgs) -> i32 {
     // Whatever the shim left open stays out of the container.
     crate::hygiene::close_fds_except(args.console_socket.as_slice());
     crate::hygiene::make_undumpable();

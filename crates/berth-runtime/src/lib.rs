@@ -1,6 +1,7 @@
 //! berth's built-in OCI runtime and per-container shim.
 //!
-//! The shim (`shim::run`) reads an OCI bundle, creates the container with one `clone` (new
+//! The daemon uses the typed task API (`task`): a `Runtime` creates tasks, a `Task` is
+//! one container's shim. The shim (`shim::main`) reads an OCI bundle, creates the container with one `clone` (new
 //! mount/pid/uts/ipc/net namespaces), places it in its cgroup, and then stays beside it:
 //! holding its stdio, writing the json-file log, serving attach/exec/kill/resize on a unix
 //! socket, and recording the exit status atomically. Nothing here knows about HTTP.
@@ -19,5 +20,6 @@ pub mod root;
 pub mod sealed_binary;
 pub mod seccomp;
 pub mod shim;
+pub mod task;
 
 pub use error::RuntimeError;

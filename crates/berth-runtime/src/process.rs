@@ -240,12 +240,6 @@ pub fn drop_privileges(p: &Process, seccomp: Option<&crate::seccomp::Filter>) ->
     Ok(())
 }
 
-/// The spec's `linux.seccomp`, if any, as JSON.
-pub fn seccomp_of(spec: &oci_spec::runtime::Spec) -> Option<serde_json::Value> {
-    let s = spec.linux().as_ref()?.seccomp().as_ref()?;
-    serde_json::to_value(s).ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

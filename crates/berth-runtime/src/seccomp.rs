@@ -5,12 +5,17 @@ use crate::error::{Result, RuntimeError};
 use libseccomp::{
     ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall,
 };
+use oci_spec::runtime::LinuxSeccomp;
 use serde::Deserialize;
+use std::collections::HashMap;
 use std::str::FromStr;
+use std::sync::{Arc, Mutex};
 
+/// The spec's section as libseccomp needs it: oci-spec's `LinuxSeccomp` read back through
+/// its serde names, which are the names libseccomp's constants have.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct SeccompSpec {
+struct SeccompSpec {
     default_action: String,
     #[serde(default)]
     default_errno_ret: Option<u32>,
@@ -80,12 +85,13 @@ fn compare(a: &Arg) -> Result<ScmpArgCompare> {
 }
 
 impl SeccompSpec {
-    pub fn from_value(v: &serde_json::Value) -> Result<Self> {
-        serde_json::from_value(v.clone()).map_err(|e| invalid(e.to_string()))
+    fn from_oci(section: &LinuxSeccomp) -> Result<Self> {
+        let v = serde_json::to_value(section).map_err(|e| invalid(e.to_string()))?;
+        serde_json::from_value(v).map_err(|e| invalid(e.to_string()))
     }
 
     /// Builds the filter. Syscalls this libseccomp does not know are skipped, as runc does.
-    pub fn compile(&self, no_new_privileges: bool) -> Result<ScmpFilterContext> {
+    fn compile(&self, no_new_privileges: bool) -> Result<ScmpFilterContext> {
         let err = |what: &str, e: libseccomp::error::SeccompError| invalid(format!("{what}: {e}"));
         let default = action(&self.default_action, self.default_errno_ret)?;
         let mut ctx = ScmpFilterContext::new(default).map_err(|e| err("new filter", e))?;
@@ -131,13 +137,13 @@ pub const BPF_FILE: &str = "seccomp.bpf";
 /// takes ~14 ms, so the daemon does it once per distinct filter) or the spec to compile.
 pub enum Filter {
     Bpf(Vec<u8>),
-    Spec(serde_json::Value),
+    Spec(LinuxSeccomp),
 }
 
 /// The filter as classic BPF instructions (8 bytes each), as the kernel takes them.
-pub fn compile_bpf(spec: &serde_json::Value) -> Result<Vec<u8>> {
+pub fn compile_bpf(section: &LinuxSeccomp) -> Result<Vec<u8>> {
     use std::io::{Read, Seek};
-    let ctx = SeccompSpec::from_value(spec)?.compile(false)?;
+    let ctx = SeccompSpec::from_oci(section)?.compile(false)?;
     let fd = nix::sys::memfd::memfd_create(
         c"berth-seccomp",
         nix::sys::memfd::MemFdCreateFlag::MFD_CLOEXEC,
@@ -188,8 +194,8 @@ fn load_bpf(bpf: &[u8]) -> Result<()> {
 pub fn apply(filter: &Filter, no_new_privileges: bool) -> Result<()> {
     match filter {
         Filter::Bpf(b) => load_bpf(b),
-        Filter::Spec(spec) => {
-            let ctx = SeccompSpec::from_value(spec)?.compile(no_new_privileges)?;
+        Filter::Spec(section) => {
+            let ctx = SeccompSpec::from_oci(section)?.compile(no_new_privileges)?;
             ctx.load()
                 .map_err(|e| invalid(format!("loading the filter: {e}")))
         }
@@ -198,10 +204,47 @@ pub fn apply(filter: &Filter, no_new_privileges: bool) -> Result<()> {
 
 /// The filter for a bundle: its compiled BPF if present, else its spec's seccomp section.
 pub fn for_bundle(bundle: &std::path::Path, spec: &oci_spec::runtime::Spec) -> Option<Filter> {
-    let section = crate::process::seccomp_of(spec)?;
+    let section = section_of(spec)?;
     match std::fs::read(bundle.join(BPF_FILE)) {
         Ok(b) => Some(Filter::Bpf(b)),
-        Err(_) => Some(Filter::Spec(section)),
+        Err(_) => Some(Filter::Spec(section.clone())),
+    }
+}
+
+/// The spec's `linux.seccomp`, if any.
+pub fn section_of(spec: &oci_spec::runtime::Spec) -> Option<&LinuxSeccomp> {
+    spec.linux().as_ref()?.seccomp().as_ref()
+}
+
+const MAX_CACHED_FILTERS: usize = 64;
+
+/// Compiled filters by their section: compiling Docker's profile takes ~14 ms, and most
+/// containers share one of a few filters.
+#[derive(Default)]
+pub struct FilterCache {
+    compiled: Mutex<HashMap<String, Arc<Vec<u8>>>>,
+}
+
+impl FilterCache {
+    /// The compiled filter for a section (compiling it on first use).
+    pub fn get(&self, section: &LinuxSeccomp) -> Result<Arc<Vec<u8>>> {
+        let key = serde_json::to_string(section).map_err(|e| invalid(e.to_string()))?;
+        if let Some(b) = self
+            .compiled
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+        {
+            return Ok(b.clone());
+        }
+        let bpf = Arc::new(compile_bpf(section)?);
+        let mut compiled = self.compiled.lock().unwrap_or_else(|p| p.into_inner());
+        // Custom profiles come from users: the cache must not grow without bound.
+        if compiled.len() >= MAX_CACHED_FILTERS {
+            compiled.clear();
+        }
+        compiled.insert(key, bpf.clone());
+        Ok(bpf)
     }
 }
 
@@ -221,14 +264,14 @@ mod tests {
                 {"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38}
             ]
         });
-        let s = SeccompSpec::from_value(&v).unwrap();
+        let section: LinuxSeccomp = serde_json::from_value(v).unwrap();
+        let s = SeccompSpec::from_oci(&section).unwrap();
         assert!(s.compile(false).is_ok());
-        let bpf = compile_bpf(&v).unwrap();
+        let bpf = compile_bpf(&section).unwrap();
         assert!(!bpf.is_empty() && bpf.len().is_multiple_of(8));
+        let cache = FilterCache::default();
+        assert_eq!(*cache.get(&section).unwrap(), bpf);
         let bad = serde_json::json!({"defaultAction": "SCMP_ACT_NOPE"});
-        assert!(SeccompSpec::from_value(&bad)
-            .unwrap()
-            .compile(false)
-            .is_err());
+        assert!(serde_json::from_value::<LinuxSeccomp>(bad).is_err());
     }
 }

@@ -127,13 +127,20 @@ pub async fn attach(
             "Bad parameters: you must choose at least one stream".into(),
         ));
     }
-    let connect = engine.attach(&c, stdin, stdout, stderr);
+    let connect = engine.attach(
+        &c,
+        berth_runtime::task::AttachStreams {
+            stdin,
+            stdout,
+            stderr,
+        },
+    );
     if !hijack::wants_upgrade(&req) {
         return Ok(hijack::stream_body(tty, move |w| {
             Box::pin(async move {
                 let mut w = w;
-                if let Ok(Some(shim)) = connect.await {
-                    hijack::proxy(shim, tokio::io::empty(), &mut w, tty).await;
+                if let Ok(Some(session)) = connect.await {
+                    hijack::proxy(session, tokio::io::empty(), &mut w, tty).await;
                 }
             })
         }));
@@ -141,8 +148,8 @@ pub async fn attach(
     Ok(hijack::upgrade(&mut req, tty, move |io| async move {
         use tokio::io::AsyncWriteExt;
         let (r, mut w) = tokio::io::split(io);
-        if let Ok(Some(shim)) = connect.await {
-            hijack::proxy(shim, r, &mut w, tty).await;
+        if let Ok(Some(session)) = connect.await {
+            hijack::proxy(session, r, &mut w, tty).await;
         }
         let _ = w.shutdown().await;
     }))

@@ -24,14 +24,9 @@ pub async fn start(engine: &Arc<Engine>, id: &str, req: Request<Incoming>) -> Re
         .map(|s| (s[0] as u16, s[1] as u16));
     let exec = engine.execs.get(id)?;
     let tty = start.tty || exec.config.tty;
-    let shim = engine.exec_start(id, tty, console).await?;
-    let id = id.to_string();
-    let eng = engine.clone();
+    // The engine records the exec's exit from its task, whoever reads the output.
+    let session = engine.exec_start(id, tty, console).await?;
     if start.detach {
-        tokio::spawn(async move {
-            let code = hijack::proxy(shim, tokio::io::empty(), &mut tokio::io::sink(), tty).await;
-            eng.execs.finished(&id, code.unwrap_or(126));
-        });
         return Ok(body::with_status(200, None, body::empty()));
     }
     let mut req = Request::from_parts(parts, ());
@@ -40,22 +35,17 @@ pub async fn start(engine: &Arc<Engine>, id: &str, req: Request<Incoming>) -> Re
         return Ok(hijack::stream_body(tty, move |w| {
             Box::pin(async move {
                 let mut w = w;
-                let code = hijack::proxy(shim, tokio::io::empty(), &mut w, tty).await;
-                eng.execs.finished(&id, code.unwrap_or(126));
+                hijack::proxy(session, tokio::io::empty(), &mut w, tty).await;
             })
         }));
     }
     let on_upgrade = hyper::upgrade::on(&mut req);
     tokio::spawn(async move {
-        match on_upgrade.await {
-            Ok(up) => {
-                let (r, mut w) = tokio::io::split(hyper_util::rt::TokioIo::new(up));
-                let code = hijack::proxy(shim, r, &mut w, tty).await;
-                // Recorded before the client sees the end, so its inspect sees the code.
-                eng.execs.finished(&id, code.unwrap_or(126));
-                let _ = w.shutdown().await;
-            }
-            Err(_) => eng.execs.finished(&id, 126),
+        if let Ok(up) = on_upgrade.await {
+            let (r, mut w) = tokio::io::split(hyper_util::rt::TokioIo::new(up));
+            // The output ends after the exit is recorded, so the client's inspect sees it.
+            hijack::proxy(session, r, &mut w, tty).await;
+            let _ = w.shutdown().await;
         }
     });
     Ok(http::Response::builder()

@@ -2,14 +2,15 @@
 //! multiplexed frames, with stdin flowing the other way.
 
 use super::body::{channel_body, empty, Resp};
-use crate::engine::shim_client::ShimStream;
-use berth_api::stream::{decode_header, encode_frame, StreamKind, HEADER_LEN};
+use crate::engine::session::Session;
+use berth_api::stream::{encode_frame, StreamKind};
+use berth_runtime::task::Output;
 use bytes::Bytes;
 use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use std::future::Future;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 pub fn wants_upgrade(req: &Request<Incoming>) -> bool {
     req.headers().get(http::header::UPGRADE).is_some()
@@ -44,55 +45,34 @@ where
         .unwrap_or_else(|_| Response::new(empty()))
 }
 
-/// Copies the shim's frames to `out` (raw payloads with a TTY), and `input` into the
-/// shim's stdin. Returns the exit code when the shim reports one.
+/// Copies the session's output to `out` in Docker's format (raw bytes with a TTY, else
+/// multiplexed frames), and `input` into the process's stdin, until the output ends.
 /// The caller closes `out` afterwards.
-pub async fn proxy<R, W>(shim: ShimStream, mut input: R, out: &mut W, tty: bool) -> Option<i64>
+pub async fn proxy<R, W>(session: Session, mut input: R, out: &mut W, tty: bool)
 where
     R: AsyncRead + Unpin + Send + 'static,
     W: AsyncWrite + Unpin,
 {
-    let ShimStream {
-        mut reader,
-        mut writer,
-        ..
-    } = shim;
+    let Session {
+        mut output,
+        input: mut stdin_writer,
+    } = session;
     let stdin = tokio::spawn(async move {
-        let _ = tokio::io::copy(&mut input, &mut writer).await;
-        let _ = writer.shutdown().await;
+        let _ = tokio::io::copy(&mut input, &mut stdin_writer).await;
+        let _ = stdin_writer.shutdown().await;
     });
-    let mut code = None;
-    let mut header = [0u8; HEADER_LEN];
-    loop {
-        if reader.read_exact(&mut header).await.is_err() {
-            break;
-        }
-        let Some((kind, len)) = decode_header(&header) else {
-            break;
+    while let Some(event) = output.recv().await {
+        let (kind, payload) = match event {
+            Output::Stdout(b) => (StreamKind::Stdout, b),
+            Output::Stderr(b) => (StreamKind::Stderr, b),
+            // Docker prints a failed exec's error on the stream's stdout.
+            Output::Error(msg) => (StreamKind::Stdout, format!("{msg}\r\n").into_bytes()),
+            Output::Exit(_) => break,
         };
-        let mut payload = vec![0u8; len];
-        if reader.read_exact(&mut payload).await.is_err() {
-            break;
-        }
-        let res = match kind {
-            StreamKind::Exit => {
-                code = String::from_utf8_lossy(&payload).trim().parse().ok();
-                break;
-            }
-            StreamKind::Error => {
-                let mut msg = payload;
-                msg.extend_from_slice(b"\r\n");
-                if tty {
-                    out.write_all(&msg).await
-                } else {
-                    out.write_all(&encode_frame(StreamKind::Stdout, &msg)).await
-                }
-            }
-            StreamKind::Stdout | StreamKind::Stderr if tty => out.write_all(&payload).await,
-            StreamKind::Stdout | StreamKind::Stderr => {
-                out.write_all(&encode_frame(kind, &payload)).await
-            }
-            StreamKind::Stdin => Ok(()),
+        let res = if tty {
+            out.write_all(&payload).await
+        } else {
+            out.write_all(&encode_frame(kind, &payload)).await
         };
         if res.is_err() {
             break;
@@ -100,7 +80,6 @@ where
         let _ = out.flush().await;
     }
     stdin.abort();
-    code
 }
 
 /// For clients that do not upgrade: output only, as a streamed 200 body.

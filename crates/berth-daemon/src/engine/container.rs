@@ -50,10 +50,8 @@ pub struct Container {
 
 /// An attach that arrived before start: start connects it to the shim first.
 pub struct PendingAttach {
-    pub stdin: bool,
-    pub stdout: bool,
-    pub stderr: bool,
-    pub deliver: tokio::sync::oneshot::Sender<crate::engine::shim_client::ShimStream>,
+    pub streams: berth_runtime::task::AttachStreams,
+    pub deliver: tokio::sync::oneshot::Sender<crate::engine::session::Session>,
 }
 
 impl Container {

@@ -1,17 +1,12 @@
 //! `docker create`: validate, merge with the image's config, record.
 
 use super::container::{Container, Record};
+use super::time::{now, ZERO_TIME};
 use super::{names, Engine};
 use crate::error::{DaemonError, Result};
 use berth_api::container::{ContainerState, CreateRequest, CreateResponse};
 use berth_api::strslice::StrSlice;
 use std::sync::Arc;
-
-pub const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
-
-pub fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
-}
 
 const HOSTS: &str = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n";
 

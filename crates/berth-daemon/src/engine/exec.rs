@@ -1,10 +1,12 @@
 //! `docker exec`: exec instances live in memory, like Docker's.
 
-use super::shim_client::{self, ShimStream};
+use super::session::{self, Session};
 use super::{names, spec, user, Engine};
 use crate::error::{DaemonError, Result};
 use berth_api::exec::{ExecCreateRequest, ExecInspect, ProcessConfig};
-use berth_runtime::shim::protocol::Request;
+use oci_spec::runtime::{
+    BoxBuilder, Capability, LinuxCapabilitiesBuilder, Process, ProcessBuilder, UserBuilder,
+};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -44,6 +46,7 @@ impl ExecTable {
             .collect()
     }
 
+    /// Records an exec's end, from its task's exit event.
     pub fn finished(&self, id: &str, code: i64) {
         if let Some(e) = self.lock().get_mut(id) {
             e.running = false;
@@ -126,13 +129,14 @@ impl Engine {
         })
     }
 
-    /// Starts the exec in the container's shim; the stream carries its output and exit.
+    /// Starts the exec in the container's task. The session carries its output; its exit
+    /// code is recorded here, whether or not anyone still reads the output.
     pub async fn exec_start(
         self: &Arc<Self>,
         id: &str,
         tty: bool,
         console: Option<(u16, u16)>,
-    ) -> Result<ShimStream> {
+    ) -> Result<Session> {
         let e = {
             let mut execs = self.execs.lock();
             let e = execs
@@ -147,18 +151,25 @@ impl Engine {
             e.running = true;
             e.clone()
         };
-        let result = self
+        let io = match self
             .exec_start_inner(&e, tty || e.config.tty, console)
-            .await;
-        match &result {
-            Ok(s) => {
-                if let Some(e) = self.execs.lock().get_mut(id) {
-                    e.pid = s.reply.pid.unwrap_or(0) as i64;
-                }
+            .await
+        {
+            Ok(io) => io,
+            Err(err) => {
+                self.execs.finished(id, 126);
+                return Err(err);
             }
-            Err(_) => self.execs.finished(id, 126),
+        };
+        if let Some(e) = self.execs.lock().get_mut(id) {
+            e.pid = io.pid.unwrap_or(0) as i64;
         }
-        result
+        let engine = self.clone();
+        let id = id.to_string();
+        Ok(session::forward(io, move |code| {
+            // No exit event: the shim went away, and the container with it (SIGKILL).
+            engine.execs.finished(&id, code.map_or(137, i64::from));
+        }))
     }
 
     async fn exec_start_inner(
@@ -166,7 +177,7 @@ impl Engine {
         e: &super::exec::ExecRecord,
         tty: bool,
         console: Option<(u16, u16)>,
-    ) -> Result<ShimStream> {
+    ) -> Result<berth_runtime::task::TaskIo> {
         let c = self.get(&e.container_id)?;
         if !c.is_running() {
             return Err(DaemonError::Conflict(format!(
@@ -217,40 +228,25 @@ impl Engine {
             super::security_opt::parse(rec.host_config.security_opt.as_deref().unwrap_or(&[]))?
                 .no_new_privileges
                 .unwrap_or(self.cfg.no_new_privileges);
-        let mut process = serde_json::json!({
-            "terminal": tty,
-            "user": {"uid": u.uid, "gid": u.gid, "additionalGids": u.additional_gids},
-            "args": e.config.cmd.clone().unwrap_or_default(),
-            "env": env,
-            "cwd": cwd,
-            "capabilities": {"bounding": caps, "effective": caps, "permitted": caps, "inheritable": [], "ambient": []},
-            "noNewPrivileges": no_new_privileges,
-        });
-        if let Some((h, w)) = console {
-            process["consoleSize"] = serde_json::json!({"height": h, "width": w});
-        }
-        let req = Request::Exec {
-            id: e.id.clone(),
-            process,
-            stdin: e.config.attach_stdin,
-        };
-        let s = shim_client::open(&self.cfg.shim_socket(&c.id), &req).await?;
-        if !s.reply.ok {
-            return Err(DaemonError::System(
-                s.reply.error.clone().unwrap_or_default(),
-            ));
-        }
-        Ok(s)
+        let process = exec_process(ExecProcess {
+            tty,
+            user: &u,
+            args: e.config.cmd.clone().unwrap_or_default(),
+            env,
+            cwd,
+            caps: &caps,
+            no_new_privileges,
+            console,
+        })?;
+        Ok(self
+            .task(&c.id)
+            .exec(&e.id, &process, e.config.attach_stdin)
+            .await?)
     }
 
     pub async fn exec_resize(&self, id: &str, h: u16, w: u16) -> Result<()> {
         let e = self.execs.get(id)?;
-        let req = Request::Resize {
-            height: h,
-            width: w,
-            exec: Some(id.to_string()),
-        };
-        shim_client::call(&self.cfg.shim_socket(&e.container_id), &req).await?;
+        self.task(&e.container_id).resize(h, w, Some(id)).await?;
         Ok(())
     }
 
@@ -268,12 +264,65 @@ impl Engine {
                 c.id
             )));
         }
-        let req = Request::Resize {
-            height: h,
-            width: w,
-            exec: None,
-        };
-        shim_client::call(&self.cfg.shim_socket(&c.id), &req).await?;
+        self.task(&c.id).resize(h, w, None).await?;
         Ok(())
     }
+}
+
+/// What an exec's OCI process is made of.
+struct ExecProcess<'a> {
+    tty: bool,
+    user: &'a user::ResolvedUser,
+    args: Vec<String>,
+    env: Vec<String>,
+    cwd: String,
+    caps: &'a [String],
+    no_new_privileges: bool,
+    console: Option<(u16, u16)>,
+}
+
+fn exec_process(p: ExecProcess) -> Result<Process> {
+    let built = |e: oci_spec::OciSpecError| DaemonError::System(format!("exec process: {e}"));
+    let caps = p
+        .caps
+        .iter()
+        .map(|c| {
+            serde_json::from_value::<Capability>(serde_json::Value::String(c.clone()))
+                .map_err(|_| DaemonError::InvalidParameter(format!("unknown capability: {c}")))
+        })
+        .collect::<Result<std::collections::HashSet<_>>>()?;
+    let capabilities = LinuxCapabilitiesBuilder::default()
+        .bounding(caps.clone())
+        .effective(caps.clone())
+        .permitted(caps)
+        .inheritable(std::collections::HashSet::new())
+        .ambient(std::collections::HashSet::new())
+        .build()
+        .map_err(built)?;
+    let user = UserBuilder::default()
+        .uid(p.user.uid)
+        .gid(p.user.gid)
+        .additional_gids(p.user.additional_gids.clone())
+        .build()
+        .map_err(built)?;
+    let mut process = ProcessBuilder::default()
+        .terminal(p.tty)
+        .user(user)
+        .args(p.args)
+        .env(p.env)
+        .cwd(p.cwd)
+        .capabilities(capabilities)
+        .no_new_privileges(p.no_new_privileges)
+        .build()
+        .map_err(built)?;
+    if let Some((h, w)) = p.console {
+        process.set_console_size(Some(
+            BoxBuilder::default()
+                .height(u64::from(h))
+                .width(u64::from(w))
+                .build()
+                .map_err(built)?,
+        ));
+    }
+    Ok(process)
 }

@@ -443,7 +443,7 @@ pub fn validate(req: &CreateRequest) -> Result<()> {
     )?;
     super::security_opt::parse(hc.security_opt.as_deref().unwrap_or(&[]))?;
     if let Some(s) = &req.config.stop_signal {
-        super::lifecycle::parse_signal(s)?;
+        super::parse_signal(s)?;
     }
     // Fields berth models but does not implement yet: named, never ignored.
     let not_yet: [(&str, bool, &str); 14] = [

@@ -1,26 +1,41 @@
 //! The engine: containers, execs and images, with no knowledge of HTTP.
 
+//!
+//! Each verb of the container API has its own file (`start`, `stop`, `pause`, `remove`,
+//! `rename`, `wait`, `attach`, `exec`, `restore`); containers run as tasks of
+//! `berth_runtime::task`, whose exit events `monitor` records.
+
+mod attach;
 pub mod container;
 pub mod create;
 pub mod exec;
 pub mod host_config;
 pub mod images;
-pub mod lifecycle;
 pub mod log_reader;
 pub mod logs;
+mod monitor;
 pub mod names;
+mod pause;
 pub mod pull;
 pub mod query;
 pub mod reconcile;
+mod remove;
+mod rename;
+mod restore;
 pub mod seccomp;
 pub mod security_opt;
-pub mod shim_client;
+pub mod session;
 pub mod shm;
 pub mod spec;
+mod start;
 pub mod status;
+mod stop;
 pub mod system;
+pub mod time;
 pub mod user;
-pub mod warm;
+mod wait;
+
+pub use stop::parse_signal;
 
 use crate::config::DaemonConfig;
 use crate::error::{DaemonError, Result};
@@ -43,8 +58,8 @@ pub struct Engine {
     /// `.await` or a blocking call: two locks taken in two orders deadlocked the daemon.
     index: RwLock<Index>,
     pub execs: exec::ExecTable,
-    pub warm: warm::WarmPool,
-    pub seccomp_filters: seccomp::FilterCache,
+    /// Creates the containers' tasks (shims, warm ones among them).
+    runtime: Arc<berth_runtime::task::Runtime>,
     pub registry: berth_registry::client::Client,
 }
 
@@ -60,13 +75,38 @@ impl Engine {
                     loopback_insecure: true,
                 },
             ),
+            runtime: berth_runtime::task::Runtime::new(berth_runtime::task::RuntimeOptions {
+                binary: cfg.berth_binary.clone(),
+                warm_shims: cfg.warm_shims,
+                warm_log: cfg.exec_root.join("warm-shims.log"),
+            }),
             cfg,
             images,
             index: RwLock::new(Index::default()),
             execs: exec::ExecTable::default(),
-            warm: warm::WarmPool::default(),
-            seccomp_filters: seccomp::FilterCache::default(),
         }))
+    }
+
+    /// The task of a container (whether or not its shim is still there).
+    pub(crate) fn task(&self, id: &str) -> berth_runtime::task::Task {
+        berth_runtime::task::Task::open(&self.cfg.shim_socket(id), &self.cfg.state_dir(id))
+    }
+
+    /// Starts the pool of warm shims and compiles the default seccomp filter, so that the
+    /// first container starts as fast as the rest.
+    pub fn prepare_runtime(self: &Arc<Self>) {
+        self.runtime.refill_warm();
+        let runtime = self.runtime.clone();
+        tokio::task::spawn_blocking(move || {
+            if let Ok(section) = seccomp::default_section() {
+                let _ = runtime.precompile_seccomp(&section);
+            }
+        });
+    }
+
+    /// Lets the warm shims go (on shutdown; running containers keep theirs).
+    pub async fn shutdown_runtime(&self) {
+        self.runtime.shutdown_warm().await;
     }
 
     fn read_index(&self) -> std::sync::RwLockReadGuard<'_, Index> {

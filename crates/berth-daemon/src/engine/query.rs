@@ -1,11 +1,9 @@
 //! Read-only views: list, inspect, top, logs.
 
 use super::container::Record;
-use super::shim_client;
 use super::Engine;
 use crate::error::{DaemonError, Result};
 use berth_api::container::{ContainerInspect, ContainerSummary, MountPoint, TopResponse};
-use berth_runtime::shim::protocol::Request;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -253,8 +251,7 @@ impl Engine {
                 c.id
             )));
         }
-        let reply = shim_client::call(&self.cfg.shim_socket(&c.id), &Request::Pids).await?;
-        let pids = reply.pids.unwrap_or_default();
+        let pids = self.task(&c.id).pids().await?;
         let args: Vec<&str> = if ps_args.is_empty() {
             vec!["-ef"]
         } else {

@@ -3,11 +3,10 @@
 //! or removed (one whose start never finished, or that is not recorded at all).
 
 use super::container::Container;
-use super::shim_client;
 use super::status::{Event, Status};
 use super::Engine;
 use berth_runtime::cgroups::Cgroup;
-use berth_runtime::shim::protocol::{Request, PID_FILE};
+use berth_runtime::task::TaskState;
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -89,20 +88,16 @@ impl Engine {
     /// A container recorded as not running whose shim says it is: the daemon died after
     /// the start and before recording it. It is running, so it is adopted.
     async fn adopt_if_running(self: &Arc<Self>, c: &Arc<Container>) -> bool {
-        let socket = self.cfg.shim_socket(&c.id);
-        let Ok(reply) = shim_client::request(&socket, &Request::State).await else {
+        let Ok(TaskState::Running { pid }) = self.task(&c.id).state().await else {
             return false;
         };
-        if reply.status.as_deref() != Some("running") {
-            return false;
-        }
         {
             let mut r = c.record();
             Status::apply(&mut r.state, Event::Started);
-            r.state.pid = reply.pid.unwrap_or(0) as i64;
+            r.state.pid = pid as i64;
             r.state.error.clear();
             if r.state.started_at.starts_with("0001") {
-                r.state.started_at = super::create::now();
+                r.state.started_at = super::time::now();
             }
         }
         let _ = c.save_state(&self.cfg.container_dir(&c.id));
@@ -116,20 +111,10 @@ impl Engine {
     async fn remove_leftover_task(&self, id: &str, known: Option<&Container>) {
         let socket = self.cfg.shim_socket(id);
         let state = self.cfg.state_dir(id);
-        let kill = Request::Kill {
-            signal: libc::SIGKILL,
-            all: true,
-        };
-        if shim_client::request(&socket, &kill).await.is_ok() {
-            let _ = tokio::time::timeout(
-                Duration::from_secs(10),
-                shim_client::request(&socket, &Request::Wait),
-            )
-            .await;
-        } else if let Some(pid) = std::fs::read_to_string(state.join(PID_FILE))
-            .ok()
-            .and_then(|p| p.trim().parse::<i32>().ok())
-        {
+        let task = self.task(id);
+        if task.kill(libc::SIGKILL, true).await.is_ok() {
+            let _ = tokio::time::timeout(Duration::from_secs(10), task.wait()).await;
+        } else if let Some(pid) = berth_runtime::task::recorded_pid(&state) {
             // No shim to ask: the init, if the pid is still that container's.
             let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
             if cgroup.contains(id) {

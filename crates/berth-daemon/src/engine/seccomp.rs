@@ -1,11 +1,15 @@
 //! Docker's default seccomp profile, narrowed (as dockerd does) to the rules that apply
 //! to one container — its capabilities, this architecture, this kernel — and written as
-//! the OCI spec's `linux.seccomp`. The profile is Docker's own, kept as data.
+//! the OCI spec's `linux.seccomp` (oci-spec's `LinuxSeccomp`, which the runtime compiles
+//! and caches). The profile is Docker's own, kept as data.
 
 use super::security_opt::Seccomp;
 use crate::error::{DaemonError, Result};
+use oci_spec::runtime::{
+    Arch, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArg, LinuxSeccompBuilder,
+    LinuxSyscallBuilder,
+};
 use serde::Deserialize;
-use serde_json::{json, Value};
 
 const DEFAULT_PROFILE: &str = include_str!("seccomp_default.json");
 /// Docker's name for this machine's architecture in the profile.
@@ -15,7 +19,7 @@ const NATIVE_SCMP_ARCH: &str = "SCMP_ARCH_X86_64";
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Profile {
-    default_action: String,
+    default_action: LinuxSeccompAction,
     #[serde(default)]
     default_errno_ret: Option<u32>,
     #[serde(default)]
@@ -47,11 +51,11 @@ struct Filter {
 #[serde(rename_all = "camelCase")]
 struct Rule {
     names: Vec<String>,
-    action: String,
+    action: LinuxSeccompAction,
     #[serde(default)]
     errno_ret: Option<u32>,
     #[serde(default)]
-    args: Option<Vec<Value>>,
+    args: Option<Vec<LinuxSeccompArg>>,
     #[serde(default)]
     includes: Option<Filter>,
     #[serde(default)]
@@ -84,16 +88,26 @@ pub fn profile_for(seccomp: &Seccomp, privileged: bool) -> Option<&str> {
     }
 }
 
-/// The OCI `linux.seccomp` object for a container with these capabilities.
-pub fn oci_seccomp(profile: &str, caps: &[String]) -> Result<Value> {
+/// The OCI `linux.seccomp` section for a container with these capabilities.
+pub fn oci_seccomp(profile: &str, caps: &[String]) -> Result<LinuxSeccomp> {
     let p: Profile = serde_json::from_str(profile).map_err(|e| {
         DaemonError::InvalidParameter(format!("decoding seccomp profile failed: {e}"))
     })?;
-    let mut architectures = vec![];
+    let mut architectures: Vec<Arch> = vec![];
     for a in p.arch_map.iter().flatten() {
         if a.architecture == NATIVE_SCMP_ARCH {
-            architectures.push(a.architecture.clone());
-            architectures.extend(a.sub_architectures.iter().flatten().cloned());
+            for name in std::iter::once(&a.architecture).chain(a.sub_architectures.iter().flatten())
+            {
+                architectures.push(
+                    serde_json::from_value(serde_json::Value::String(name.clone())).map_err(
+                        |_| {
+                            DaemonError::InvalidParameter(format!(
+                                "seccomp profile: unknown architecture {name}"
+                            ))
+                        },
+                    )?,
+                );
+            }
         }
     }
     let mut syscalls = vec![];
@@ -120,77 +134,38 @@ pub fn oci_seccomp(profile: &str, caps: &[String]) -> Result<Value> {
                 continue 'rules;
             }
         }
-        let mut rule = json!({"names": r.names, "action": r.action});
+        let mut rule = LinuxSyscallBuilder::default()
+            .names(r.names.clone())
+            .action(r.action);
         if let Some(e) = r.errno_ret {
-            rule["errnoRet"] = json!(e);
+            rule = rule.errno_ret(e);
         }
         if let Some(args) = &r.args {
-            rule["args"] = json!(args);
+            rule = rule.args(args.clone());
         }
-        syscalls.push(rule);
+        syscalls.push(rule.build().map_err(invalid_profile)?);
     }
-    let mut out = json!({
-        "defaultAction": p.default_action,
-        "architectures": architectures,
-        "syscalls": syscalls,
-    });
+    let mut out = LinuxSeccompBuilder::default()
+        .default_action(p.default_action)
+        .architectures(architectures)
+        .syscalls(syscalls);
     if let Some(e) = p.default_errno_ret {
-        out["defaultErrnoRet"] = json!(e);
+        out = out.default_errno_ret(e);
     }
-    Ok(out)
+    out.build().map_err(invalid_profile)
 }
 
-const MAX_CACHED_FILTERS: usize = 64;
-
-/// Compiled filters by their OCI JSON: compiling Docker's profile takes ~14 ms, and most
-/// containers share one of a few filters.
-#[derive(Default)]
-pub struct FilterCache {
-    compiled: std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<Vec<u8>>>>,
+fn invalid_profile(e: oci_spec::OciSpecError) -> DaemonError {
+    DaemonError::InvalidParameter(format!("seccomp profile: {e}"))
 }
 
-impl FilterCache {
-    /// The compiled filter for a spec's seccomp section (compiling it on first use).
-    pub fn get(&self, section: &Value) -> Result<std::sync::Arc<Vec<u8>>> {
-        let key = section.to_string();
-        if let Some(b) = self
-            .compiled
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&key)
-        {
-            return Ok(b.clone());
-        }
-        let bpf = std::sync::Arc::new(berth_runtime::seccomp::compile_bpf(section)?);
-        let mut compiled = self.compiled.lock().unwrap_or_else(|p| p.into_inner());
-        // Custom profiles come from users: the cache must not grow without bound.
-        if compiled.len() >= MAX_CACHED_FILTERS {
-            compiled.clear();
-        }
-        compiled.insert(key, bpf.clone());
-        Ok(bpf)
-    }
-
-    /// Compiles the filter a default container gets, ahead of the first start.
-    pub fn warm_default(&self) {
-        let caps: Vec<String> = super::spec::DEFAULT_CAPS
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        let section = oci_seccomp(DEFAULT_PROFILE, &caps).and_then(|v| as_in_spec(&v));
-        if let Ok(section) = section {
-            let _ = self.get(&section);
-        }
-    }
-}
-
-/// The section as it reads back from a saved spec (the form `FilterCache` keys on).
-pub fn as_in_spec(section: &Value) -> Result<Value> {
-    let spec: oci_spec::runtime::Spec =
-        serde_json::from_value(json!({"ociVersion": "1.0.2", "linux": {"seccomp": section}}))
-            .map_err(|e| DaemonError::System(format!("seccomp section: {e}")))?;
-    berth_runtime::process::seccomp_of(&spec)
-        .ok_or_else(|| DaemonError::System("seccomp section lost".into()))
+/// The section a container with Docker's default capabilities gets.
+pub fn default_section() -> Result<LinuxSeccomp> {
+    let caps: Vec<String> = super::spec::DEFAULT_CAPS
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    oci_seccomp(DEFAULT_PROFILE, &caps)
 }
 
 #[cfg(test)]
@@ -204,17 +179,11 @@ mod tests {
             .map(|s| s.to_string())
             .collect();
         let s = oci_seccomp(DEFAULT_PROFILE, &caps).unwrap();
-        let names: Vec<String> = s["syscalls"]
-            .as_array()
-            .unwrap()
+        let names: Vec<String> = s
+            .syscalls()
             .iter()
-            .flat_map(|r| {
-                r["names"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|n| n.as_str().unwrap().to_string())
-            })
+            .flatten()
+            .flat_map(|r| r.names().clone())
             .collect();
         assert!(names.contains(&"read".to_string()));
         assert!(
@@ -230,12 +199,16 @@ mod tests {
             "CAP_SYS_ADMIN rules are out"
         );
         assert!(!names.contains(&"reboot".to_string()));
-        assert_eq!(s["defaultAction"], "SCMP_ACT_ERRNO");
-        assert_eq!(s["architectures"][0], "SCMP_ARCH_X86_64");
+        assert_eq!(s.default_action(), LinuxSeccompAction::ScmpActErrno);
+        assert_eq!(s.architectures().as_ref().unwrap()[0], Arch::ScmpArchX86_64);
         let mut with_admin = caps.clone();
         with_admin.push("CAP_SYS_ADMIN".into());
         let s = oci_seccomp(DEFAULT_PROFILE, &with_admin).unwrap();
-        assert!(s.to_string().contains("\"mount\""));
+        assert!(s
+            .syscalls()
+            .iter()
+            .flatten()
+            .any(|r| r.names().contains(&"mount".to_string())));
     }
 
     #[test]

@@ -513,7 +513,7 @@ pub fn generate(input: &SpecInput) -> Result<Spec> {
         "devices": devices,
     });
     if let Some(profile) = super::seccomp::profile_for(&security.seccomp, privileged) {
-        linux["seccomp"] = super::seccomp::oci_seccomp(profile, &caps)?;
+        linux["seccomp"] = json!(super::seccomp::oci_seccomp(profile, &caps)?);
     }
     if let Some(sysctls) = hc.sysctls.as_ref().filter(|s| !s.is_empty()) {
         linux["sysctl"] = json!(sysctls);

@@ -1,19 +1,22 @@
-//! The per-container shim: `berth shim ...`.
+//! The per-container shim: `berth shim [--warm]`, started by `task::Runtime`.
 //!
-//! One process per container, in its own session so it outlives the daemon. It creates
-//! the container (one `clone`), reports `{"ok":true,"pid":N}` on stdout, then serves its
-//! socket until the container exits, and records the exit status atomically.
+//! One process per container, in its own session so it outlives the daemon. It reads its
+//! `TaskConfig` as one JSON line on stdin, creates the container (one `clone`), reports
+//! `{"ok":true,"pid":N}` on stdout, then serves its socket until the container exits, and
+//! records the exit status atomically.
 //! No async runtime: a few threads that block, and fixed buffers in the steady state.
 
-pub mod protocol;
+pub(crate) mod frames;
+pub(crate) mod protocol;
 mod server;
 mod stdio;
 
 use crate::cgroups::{Cgroup, Limits};
 use crate::error::{Result, RuntimeError};
 use crate::init::{self, InitContext, MSG_ERROR, MSG_READY};
+use crate::task::TaskConfig;
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
-use protocol::{ExitStatus, Reply, EXIT_FILE, PID_FILE};
+use protocol::{ExitStatus, Reply, ShimStatus, EXIT_FILE, PID_FILE};
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{Read, Write};
@@ -22,24 +25,6 @@ use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
 
-/// What the daemon tells a shim to run (as arguments, or as one JSON line to a warm shim).
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct ShimConfig {
-    pub id: String,
-    pub bundle: PathBuf,
-    /// Runtime state: pid file, exit status, exec specs.
-    pub state_dir: PathBuf,
-    pub socket: PathBuf,
-    /// The json-file log.
-    pub log_path: PathBuf,
-    pub open_stdin: bool,
-    pub stdin_once: bool,
-    pub console_size: Option<(u16, u16)>,
-    /// How the json-file log is rotated.
-    #[serde(default)]
-    pub log_rotation: crate::json_log::Rotation,
-}
-
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Status {
     Created,
@@ -47,9 +32,19 @@ pub(crate) enum Status {
     Exited(ExitStatus),
 }
 
+impl Status {
+    pub fn name(&self) -> ShimStatus {
+        match self {
+            Status::Created => ShimStatus::Created,
+            Status::Running => ShimStatus::Running,
+            Status::Exited(_) => ShimStatus::Exited,
+        }
+    }
+}
+
 /// State shared by the shim's threads.
 pub(crate) struct Shared {
-    pub cfg: ShimConfig,
+    pub cfg: TaskConfig,
     pub pid: i32,
     pub cgroup: Cgroup,
     /// The cgroup path relative to each hierarchy's root, for exec'd processes to join.
@@ -264,43 +259,65 @@ fn pipe_pair() -> Result<(OwnedFd, OwnedFd)> {
     nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| RuntimeError::sys("pipe", e))
 }
 
-/// Writes the one-line handshake for the daemon, then points stdout at /dev/null so a
-/// daemon that goes away never breaks the shim.
-fn handshake(reply: &Reply) {
+fn handshake_line(reply: &Reply) {
     let mut out = std::io::stdout();
     let _ = serde_json::to_writer(&mut out, reply);
     let _ = out.write_all(b"\n");
     let _ = out.flush();
+}
+
+/// Writes the one-line handshake for the daemon, then points stdout at /dev/null so a
+/// daemon that goes away never breaks the shim.
+fn handshake(reply: &Reply) {
+    handshake_line(reply);
     if let Ok(null) = File::options().write(true).open("/dev/null") {
         let _ = nix::unistd::dup2(null.as_raw_fd(), 1);
     }
 }
 
-/// `berth shim --warm`: a shim started ahead of time. It says it is ready, then reads the
-/// container it will run as one JSON line on stdin; EOF means it is not needed. This takes
-/// the exec and start-up of a process (~2 ms) off the path of a container start.
-pub fn run_warm() -> i32 {
+/// `berth shim [--warm]`: reads the container's `TaskConfig` as one JSON line on stdin
+/// and runs it. With `--warm` the shim is started ahead of time: it first says it is
+/// ready, and EOF instead of a job means it is not needed. That takes the exec and
+/// start-up of a process (~2 ms) off the path of a container start.
+pub fn main(args: &[String]) -> i32 {
     use std::io::BufRead;
+    // Nothing the daemon's parent left open may reach a container through the shim.
+    crate::hygiene::close_fds_except(&[]);
+    let warm = match args {
+        [] => false,
+        [flag] if flag == "--warm" => true,
+        _ => {
+            eprintln!(
+                "usage: berth shim [--warm] (started by berthd, which sends the job on stdin)"
+            );
+            return 2;
+        }
+    };
     let _ = nix::unistd::setsid();
-    let mut out = std::io::stdout();
-    let _ = out.write_all(b"{\"ok\":true,\"status\":\"warm\"}\n");
-    let _ = out.flush();
+    if warm {
+        handshake_line(&Reply {
+            warm: true,
+            ..Reply::ok()
+        });
+    }
     let mut line = String::new();
-    match std::io::stdin().lock().read_line(&mut line) {
+    match std::io::stdin().lock().take(1 << 20).read_line(&mut line) {
         Ok(n) if n > 0 => {}
         _ => return 0,
     }
-    let cfg: ShimConfig = match serde_json::from_str(&line) {
+    let cfg: TaskConfig = match serde_json::from_str(&line) {
         Ok(c) => c,
         Err(e) => {
             handshake(&Reply::err(format!("shim: invalid job: {e}")));
             return 1;
         }
     };
-    // From here on this shim's messages belong with its container's state.
-    let _ = std::fs::create_dir_all(&cfg.state_dir);
-    if let Ok(log) = File::create(cfg.state_dir.join("shim.log")) {
-        let _ = nix::unistd::dup2(log.as_raw_fd(), 2);
+    if warm {
+        // From here on this shim's messages belong with its container's state.
+        let _ = std::fs::create_dir_all(&cfg.state_dir);
+        if let Ok(log) = File::create(cfg.state_dir.join("shim.log")) {
+            let _ = nix::unistd::dup2(log.as_raw_fd(), 2);
+        }
     }
     if let Ok(null) = File::open("/dev/null") {
         let _ = nix::unistd::dup2(null.as_raw_fd(), 0);
@@ -308,10 +325,8 @@ pub fn run_warm() -> i32 {
     run(cfg)
 }
 
-/// The shim's main: creates the container, serves it, returns the shim's exit code.
-pub fn run(cfg: ShimConfig) -> i32 {
-    // Its own session: the shim outlives the daemon and never gets its terminal's signals.
-    let _ = nix::unistd::setsid();
+/// Creates the container, serves it, returns the shim's exit code.
+fn run(cfg: TaskConfig) -> i32 {
     match create(cfg).and_then(|shared| {
         let listener = bind(&shared.cfg.socket)?;
         Ok((shared, listener))
@@ -327,16 +342,13 @@ pub fn run(cfg: ShimConfig) -> i32 {
             0
         }
         Err(e) => {
-            handshake(&Reply {
-                exit_code: Some(e.exit_code()),
-                ..Reply::err(&e)
-            });
+            handshake(&Reply::failed(&e));
             1
         }
     }
 }
 
-fn create(cfg: ShimConfig) -> Result<Arc<Shared>> {
+fn create(cfg: TaskConfig) -> Result<Arc<Shared>> {
     let spec = Spec::load(cfg.bundle.join("config.json"))
         .map_err(|e| RuntimeError::InvalidSpec(e.to_string()))?;
     let process = spec
@@ -459,12 +471,7 @@ pub(crate) fn read_error(report: &mut File) -> RuntimeError {
     let _ = report.read_to_end(&mut rest);
     let code = rest.first().copied().unwrap_or(125);
     let text = String::from_utf8_lossy(rest.get(1..).unwrap_or(&[])).into_owned();
-    let text = text.strip_prefix("exec: ").unwrap_or(&text).to_string();
-    match code {
-        127 => RuntimeError::NotFound(text),
-        126 => RuntimeError::PermissionDenied(text),
-        _ => RuntimeError::Shim(text),
-    }
+    RuntimeError::reported(code as i32, &text)
 }
 
 fn bind(socket: &Path) -> Result<UnixListener> {

@@ -1,13 +1,13 @@
-//! The shim's socket protocol. A client sends one JSON request line and gets one JSON
-//! reply line. `attach` and `exec` then carry Docker-style frames from the shim
-//! (stdout, stderr, and berth's exit/error frames) and raw stdin bytes from the client.
+//! The shim's socket protocol, private to this crate: a client sends one JSON request
+//! line and gets one JSON reply line. `attach` and `exec` then carry frames (see
+//! `frames`) from the shim and raw stdin bytes from the client.
 
+pub(crate) use crate::task::ExitStatus;
 use serde::{Deserialize, Serialize};
-use std::path::Path;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
-pub enum Request {
+pub(crate) enum Request {
     /// The container's pid and status.
     State,
     /// Let the created container exec its program.
@@ -32,8 +32,7 @@ pub enum Request {
     },
     Exec {
         id: String,
-        /// An OCI `process` object.
-        process: serde_json::Value,
+        process: Box<oci_spec::runtime::Process>,
         stdin: bool,
     },
     Pause,
@@ -42,9 +41,21 @@ pub enum Request {
     Pids,
 }
 
+/// What the shim says its container is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum ShimStatus {
+    Created,
+    Running,
+    Exited,
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct Reply {
+pub(crate) struct Reply {
     pub ok: bool,
+    /// A warm shim's first line: started, waiting for its job.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub warm: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// Docker's exit code for a failed start (125, 126, 127).
@@ -53,7 +64,7 @@ pub struct Reply {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pid: Option<i32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<String>,
+    pub status: Option<ShimStatus>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit: Option<ExitStatus>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -74,20 +85,14 @@ impl Reply {
             ..Default::default()
         }
     }
+    /// A failure with Docker's exit code for it.
+    pub fn failed(e: &crate::RuntimeError) -> Self {
+        Self {
+            exit_code: Some(e.exit_code()),
+            ..Self::err(e)
+        }
+    }
 }
 
-/// How the container ended; written atomically to `exit.json` in the state dir.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct ExitStatus {
-    pub exit_code: i32,
-    pub oom_killed: bool,
-    pub finished_at: String,
-}
-
-pub const EXIT_FILE: &str = "exit.json";
-pub const PID_FILE: &str = "init.pid";
-
-pub fn read_exit_status(state_dir: &Path) -> Option<ExitStatus> {
-    let data = std::fs::read(state_dir.join(EXIT_FILE)).ok()?;
-    serde_json::from_slice(&data).ok()
-}
+pub(crate) const EXIT_FILE: &str = "exit.json";
+pub(crate) const PID_FILE: &str = "init.pid";

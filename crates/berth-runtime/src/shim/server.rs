@@ -1,14 +1,14 @@
 //! The shim's socket: one thread per connection, one request per connection.
 
+use super::frames::{encode, FrameKind};
 use super::protocol::{Reply, Request};
 use super::stdio::{set_winsize, Subscriber};
 use super::{read_error, spawn_small, Shared, Status};
-use berth_api::stream::{encode_frame, StreamKind};
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 
 /// Largest request line accepted.
@@ -30,14 +30,6 @@ fn send(mut conn: &UnixStream, r: &Reply) -> io::Result<()> {
     conn.write_all(&line)
 }
 
-fn status_name(st: &Status) -> &'static str {
-    match st {
-        Status::Created => "created",
-        Status::Running => "running",
-        Status::Exited(_) => "exited",
-    }
-}
-
 fn handle(conn: UnixStream, s: Arc<Shared>) -> io::Result<()> {
     let mut reader = BufReader::new(conn.try_clone()?);
     let mut line = String::new();
@@ -51,7 +43,7 @@ fn handle(conn: UnixStream, s: Arc<Shared>) -> io::Result<()> {
             let st = s.status.lock().unwrap_or_else(|p| p.into_inner());
             let mut r = Reply::ok();
             r.pid = Some(s.pid);
-            r.status = Some(status_name(&st).into());
+            r.status = Some(st.name());
             if let Status::Exited(e) = &*st {
                 r.exit = Some(e.clone());
             }
@@ -124,7 +116,7 @@ fn handle(conn: UnixStream, s: Arc<Shared>) -> io::Result<()> {
             stdout,
             stderr,
         } => attach(conn, reader, &s, stdin, stdout, stderr),
-        Request::Exec { id, process, stdin } => exec(conn, reader, &s, id, process, stdin),
+        Request::Exec { id, process, stdin } => exec(conn, reader, &s, id, &process, stdin),
     }
 }
 
@@ -148,13 +140,7 @@ fn start(s: &Shared) -> Reply {
             s.status_changed.notify_all();
             Reply::ok()
         }
-        _ => {
-            let e = read_error(&mut report);
-            Reply {
-                exit_code: Some(e.exit_code()),
-                ..Reply::err(e)
-            }
-        }
+        _ => Reply::failed(&read_error(&mut report)),
     }
 }
 
@@ -171,10 +157,7 @@ fn attach(
         let st = s.status.lock().unwrap_or_else(|p| p.into_inner());
         send(&conn, &Reply::ok())?;
         if let Status::Exited(e) = &*st {
-            (&conn).write_all(&encode_frame(
-                StreamKind::Exit,
-                e.exit_code.to_string().as_bytes(),
-            ))?;
+            (&conn).write_all(&encode(FrameKind::Exit, e.exit_code.to_string().as_bytes()))?;
             return Ok(());
         }
         s.io.add_subscriber(Subscriber {
@@ -206,15 +189,15 @@ fn attach(
 struct FrameSink(Mutex<UnixStream>);
 
 impl FrameSink {
-    fn send(&self, kind: StreamKind, data: &[u8]) -> io::Result<()> {
+    fn send(&self, kind: FrameKind, data: &[u8]) -> io::Result<()> {
         let mut c = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        c.write_all(&encode_frame(kind, data))
+        c.write_all(&encode(kind, data))
     }
 }
 
 fn pump(
     mut src: File,
-    kind: StreamKind,
+    kind: FrameKind,
     sink: Arc<FrameSink>,
 ) -> Option<std::thread::JoinHandle<()>> {
     std::thread::Builder::new()
@@ -243,7 +226,7 @@ fn exec(
     mut reader: BufReader<UnixStream>,
     s: &Shared,
     id: String,
-    process: serde_json::Value,
+    process: &oci_spec::runtime::Process,
     want_stdin: bool,
 ) -> io::Result<()> {
     if !matches!(
@@ -255,36 +238,30 @@ fn exec(
             &Reply::err(format!("container {} is not running", s.cfg.id)),
         );
     }
-    let tty = process
-        .get("terminal")
-        .and_then(|v| v.as_bool())
-        .unwrap_or(false);
+    let tty = process.terminal() == Some(true);
     let spec_path = s.cfg.state_dir.join(format!("exec-{id}.json"));
     let err_path = s.cfg.state_dir.join(format!("exec-{id}.err"));
-    std::fs::write(&spec_path, process.to_string())?;
+    std::fs::write(&spec_path, serde_json::to_vec(process)?)?;
     let _ = std::fs::remove_file(&err_path);
 
-    let mut cmd = Command::new("/proc/self/exe");
-    cmd.arg("nsexec")
-        .arg("--pid")
-        .arg(s.pid.to_string())
-        .arg("--cgroup")
-        .arg(&s.cgroup_rel)
-        .arg("--process")
-        .arg(&spec_path)
-        .arg("--error-file")
-        .arg(&err_path)
-        .arg("--bundle")
-        .arg(&s.cfg.bundle);
-    let mut outputs: Vec<(File, StreamKind)> = vec![];
+    let mut helper = crate::exec::ExecArgs {
+        pid: s.pid,
+        cgroup: s.cgroup_rel.clone(),
+        process: spec_path.clone(),
+        error_file: err_path.clone(),
+        console_socket: None,
+        bundle: Some(s.cfg.bundle.clone()),
+    };
+    let mut outputs: Vec<(File, FrameKind)> = vec![];
     let mut stdin_w: Option<File> = None;
     let mut master: Option<Arc<File>> = None;
     let mut console: Option<(OwnedFd, OwnedFd)> = None;
-    if tty {
+    let mut cmd = if tty {
         // The helper makes the pty inside the container and sends the master on fd 3.
         let (ours, theirs) = crate::console::socketpair().map_err(io::Error::other)?;
         let raw = theirs.as_raw_fd();
-        cmd.arg("--console-socket").arg("3");
+        helper.console_socket = Some(3);
+        let mut cmd = helper.command()?;
         // SAFETY: dup2 is async-signal-safe; it only places the socket at fd 3 (which
         // clears close-on-exec there) in the child before exec.
         unsafe {
@@ -300,7 +277,9 @@ fn exec(
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         console = Some((ours, theirs));
+        cmd
     } else {
+        let mut cmd = helper.command()?;
         let pipe = || nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(io::Error::from);
         if want_stdin {
             let (r, w) = pipe()?;
@@ -312,9 +291,10 @@ fn exec(
         let (or, ow): (OwnedFd, OwnedFd) = pipe()?;
         let (er, ew): (OwnedFd, OwnedFd) = pipe()?;
         cmd.stdout(Stdio::from(ow)).stderr(Stdio::from(ew));
-        outputs.push((File::from(or), StreamKind::Stdout));
-        outputs.push((File::from(er), StreamKind::Stderr));
-    }
+        outputs.push((File::from(or), FrameKind::Stdout));
+        outputs.push((File::from(er), FrameKind::Stderr));
+        cmd
+    };
     let child = cmd.spawn();
     drop(cmd); // closes the child's ends in the shim
     let helper_pid = match child {
@@ -326,17 +306,10 @@ fn exec(
         // None: the helper failed before making the pty; its error file says why.
         if let Ok(Some(m)) = crate::console::recv_fd(ours.as_raw_fd()) {
             let m = File::from(m);
-            if let (Some(h), Some(w)) = (
-                process
-                    .pointer("/consoleSize/height")
-                    .and_then(|v| v.as_u64()),
-                process
-                    .pointer("/consoleSize/width")
-                    .and_then(|v| v.as_u64()),
-            ) {
-                set_winsize(m.as_raw_fd(), h as u16, w as u16);
+            if let Some(size) = process.console_size() {
+                set_winsize(m.as_raw_fd(), size.height() as u16, size.width() as u16);
             }
-            outputs.push((m.try_clone()?, StreamKind::Stdout));
+            outputs.push((m.try_clone()?, FrameKind::Stdout));
             stdin_w = Some(m.try_clone()?);
             master = Some(Arc::new(m));
         }
@@ -406,10 +379,10 @@ fn exec(
     }
     if let Ok(msg) = std::fs::read_to_string(&err_path) {
         if !msg.is_empty() {
-            let _ = sink.send(StreamKind::Error, msg.as_bytes());
+            let _ = sink.send(FrameKind::Error, msg.as_bytes());
         }
     }
-    let _ = sink.send(StreamKind::Exit, code.to_string().as_bytes());
+    let _ = sink.send(FrameKind::Exit, code.to_string().as_bytes());
     let _ = conn.shutdown(std::net::Shutdown::Both);
     let _ = std::fs::remove_file(&spec_path);
     let _ = std::fs::remove_file(&err_path);

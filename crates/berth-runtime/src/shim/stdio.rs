@@ -1,10 +1,10 @@
 //! The container's stdio as the shim holds it: a pty or three pipes, the json-file log,
-//! and the attached clients that receive output as Docker frames.
+//! and the attached clients that receive output as frames.
 
+use super::frames::{header, FrameKind};
 use super::Shared;
 use crate::error::{Result, RuntimeError};
 use crate::json_log::StreamLogger;
-use berth_api::stream::{frame_header, StreamKind};
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -174,13 +174,13 @@ impl ContainerIo {
             .push(s);
     }
 
-    fn broadcast(&self, kind: StreamKind, data: &[u8]) {
-        let header = frame_header(kind, data.len());
+    fn broadcast(&self, kind: FrameKind, data: &[u8]) {
+        let header = header(kind, data.len());
         let mut subs = self.subscribers.lock().unwrap_or_else(|p| p.into_inner());
         subs.retain_mut(|s| {
             let wanted = match kind {
-                StreamKind::Stdout => s.stdout,
-                StreamKind::Stderr => s.stderr,
+                FrameKind::Stdout => s.stdout,
+                FrameKind::Stderr => s.stderr,
                 _ => true,
             };
             !wanted || (s.stream.write_all(&header).is_ok() && s.stream.write_all(data).is_ok())
@@ -189,7 +189,7 @@ impl ContainerIo {
 
     /// Tells every attached client the exit code and closes them.
     pub fn close_subscribers(&self, code: i32) {
-        self.broadcast(StreamKind::Exit, code.to_string().as_bytes());
+        self.broadcast(FrameKind::Exit, code.to_string().as_bytes());
         let mut subs = self.subscribers.lock().unwrap_or_else(|p| p.into_inner());
         for s in subs.drain(..) {
             let _ = s.stream.shutdown(std::net::Shutdown::Both);
@@ -200,17 +200,17 @@ impl ContainerIo {
 /// Output pumps: read the container's output, log it, send it to attached clients.
 pub(crate) fn start_pumps(shared: &Arc<Shared>) -> Vec<JoinHandle<()>> {
     let io = &shared.io;
-    let mut sources: Vec<(File, StreamKind, &'static str)> = vec![];
+    let mut sources: Vec<(File, FrameKind, &'static str)> = vec![];
     if let Some(m) = io.master.get() {
         if let Ok(f) = m.try_clone() {
-            sources.push((f, StreamKind::Stdout, "stdout"));
+            sources.push((f, FrameKind::Stdout, "stdout"));
         }
     }
     if let Some(f) = io.stdout_r.lock().unwrap_or_else(|p| p.into_inner()).take() {
-        sources.push((f, StreamKind::Stdout, "stdout"));
+        sources.push((f, FrameKind::Stdout, "stdout"));
     }
     if let Some(f) = io.stderr_r.lock().unwrap_or_else(|p| p.into_inner()).take() {
-        sources.push((f, StreamKind::Stderr, "stderr"));
+        sources.push((f, FrameKind::Stderr, "stderr"));
     }
     let mut handles = vec![];
     for (mut src, kind, name) in sources {

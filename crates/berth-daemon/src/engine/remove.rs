@@ -1,0 +1,61 @@
+//! `docker rm` and `container prune`.
+
+use super::status::{Event, Status};
+use super::Engine;
+use crate::error::{DaemonError, Result};
+use std::sync::Arc;
+
+impl Engine {
+    pub async fn remove(self: &Arc<Self>, name: &str, force: bool) -> Result<()> {
+        let c = self.get(name)?;
+        let _op = c.op_lock.lock().await;
+        if self.get(&c.id).is_err() {
+            return Ok(()); // removed while we waited
+        }
+        if c.is_running() {
+            if !force {
+                let what = if c.record().state.paused {
+                    "paused"
+                } else {
+                    "running"
+                };
+                return Err(DaemonError::Conflict(format!(
+                    "cannot remove container \"{}\": container is {what}: stop the container before removing or force remove",
+                    c.record().name
+                )));
+            }
+            self.kill_all_and_wait(c.as_ref()).await?;
+        }
+        {
+            let mut r = c.record();
+            Status::apply(&mut r.state, Event::RemovalBegun);
+        }
+        self.unregister(&c);
+        self.execs.container_removed(&c.id);
+        self.unmount_shm(&c.id);
+        let dir = self.cfg.container_dir(&c.id);
+        let state = self.cfg.state_dir(&c.id);
+        tokio::task::spawn_blocking(move || {
+            let _ = std::fs::remove_dir_all(dir);
+            let _ = std::fs::remove_dir_all(state);
+        })
+        .await
+        .map_err(DaemonError::system)?;
+        c.lifecycle.send_modify(|l| l.removed = true);
+        Ok(())
+    }
+
+    /// Removes every stopped container; returns their IDs.
+    pub async fn prune(self: &Arc<Self>, labels: &[String]) -> Result<Vec<String>> {
+        let mut removed = vec![];
+        for c in self.all() {
+            if c.is_running() || !super::query::labels_match(&c.record().config.labels, labels) {
+                continue;
+            }
+            if self.remove(&c.id, false).await.is_ok() {
+                removed.push(c.id.clone());
+            }
+        }
+        Ok(removed)
+    }
+}

@@ -1,0 +1,57 @@
+//! On daemon start: every container loaded, live tasks found again.
+
+use super::container::Container;
+use super::Engine;
+use crate::error::Result;
+use berth_runtime::task::TaskState;
+use std::sync::Arc;
+
+impl Engine {
+    /// On daemon start: load every container and reconnect to the shims of running ones.
+    pub async fn restore(self: &Arc<Self>) -> Result<()> {
+        let entries = std::fs::read_dir(self.cfg.containers_dir())?;
+        for e in entries.flatten() {
+            // The record is written last (atomically) by create: a dir without one is a
+            // create that died half-way, and holds nothing anyone asked to keep.
+            if !e.path().join("config.v2.json").exists() {
+                let _ = std::fs::remove_dir_all(e.path());
+                continue;
+            }
+            let rec = match Container::load(&e.path()) {
+                Ok(r) => r,
+                Err(err) => {
+                    eprintln!("berthd: skipping container {}: {err}", e.path().display());
+                    continue;
+                }
+            };
+            let was_running = rec.state.running;
+            let auto_remove = rec.host_config.auto_remove;
+            let c = Arc::new(Container::new(rec));
+            if let Err(err) = self.register(c.clone()) {
+                eprintln!("berthd: skipping container {}: {err}", c.id);
+                continue;
+            }
+            if was_running {
+                let task = self.task(&c.id);
+                match task.state().await {
+                    Ok(TaskState::Running { .. }) => self.spawn_monitor(c.clone()),
+                    // Started by a daemon that died before the program ran: not kept.
+                    Ok(TaskState::Created { .. }) => {
+                        let _ = task.kill(libc::SIGKILL, true).await;
+                        self.spawn_monitor(c.clone());
+                    }
+                    Ok(TaskState::Exited(exit)) => self.handle_exit(&c, exit).await,
+                    // No shim: the status it recorded, if any.
+                    Err(_) => {
+                        let exit = task.wait().await;
+                        self.handle_exit(&c, exit).await
+                    }
+                }
+            } else if auto_remove {
+                let _ = self.remove(&c.id, true).await;
+            }
+        }
+        self.reconcile().await;
+        Ok(())
+    }
+}

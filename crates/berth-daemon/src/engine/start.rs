@@ -1,0 +1,327 @@
+//! `docker start`: the bundle (rootfs layout, spec, init, shared namespaces), then a
+//! task created and started through the runtime.
+
+use super::container::{Container, PendingAttach};
+use super::spec::{self, RootfsLayout, SpecInput};
+use super::status::{Event, Status};
+use super::time::{now, ZERO_TIME};
+use super::{session, user, Engine};
+use crate::error::{DaemonError, Result};
+use berth_runtime::task::{Task, TaskConfig};
+use berth_runtime::RuntimeError;
+use std::sync::Arc;
+
+/// Whether `path` is an ELF executable without an interpreter (PT_INTERP): one that runs
+/// in any container, whatever libraries its image has.
+fn is_static_elf(path: &std::path::Path) -> bool {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return false;
+    };
+    let mut h = [0u8; 64];
+    if f.read_exact(&mut h).is_err() || &h[..4] != b"\x7fELF" || h[4] != 2 {
+        return false;
+    }
+    let phoff = u64::from_le_bytes(h[0x20..0x28].try_into().unwrap_or_default());
+    let phentsize = u16::from_le_bytes([h[0x36], h[0x37]]) as u64;
+    let phnum = u16::from_le_bytes([h[0x38], h[0x39]]) as u64;
+    if phentsize < 4 || phnum > 256 {
+        return false;
+    }
+    for i in 0..phnum {
+        let mut t = [0u8; 4];
+        if f.seek(SeekFrom::Start(phoff + i * phentsize)).is_err() || f.read_exact(&mut t).is_err()
+        {
+            return false;
+        }
+        if u32::from_le_bytes(t) == 3 {
+            return false; // PT_INTERP
+        }
+    }
+    true
+}
+
+impl Engine {
+    pub async fn start(self: &Arc<Self>, name: &str) -> Result<()> {
+        let c = self.get(name)?;
+        let _op = c.op_lock.lock().await;
+        if c.is_running() {
+            return Err(DaemonError::NotModified("container already started".into()));
+        }
+        let result = self.start_locked(&c).await;
+        if let Err(e) = &result {
+            self.unmount_shm(&c.id);
+            // Attaches waiting for this start get nothing: close them.
+            c.pending_attach
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clear();
+            let mut r = c.record();
+            r.state.error = e.to_string();
+        }
+        let _ = c.save(&self.cfg.container_dir(&c.id));
+        if result.is_err() && c.record().host_config.auto_remove {
+            let engine = self.clone();
+            let id = c.id.clone();
+            drop(_op);
+            let _ = engine.remove(&id, true).await;
+        }
+        result
+    }
+
+    async fn start_locked(self: &Arc<Self>, c: &Arc<Container>) -> Result<()> {
+        let rec = c.snapshot();
+        let dir = self.cfg.container_dir(&c.id);
+        let images = self.images.clone();
+        let image_id = rec.image_id.clone();
+        let lower = tokio::task::spawn_blocking(move || -> Result<_> {
+            let id = image_id.parse().map_err(DaemonError::from)?;
+            let img = images.get(&id)?;
+            Ok(images.layer_dirs(&img))
+        })
+        .await
+        .map_err(DaemonError::system)??;
+        let (upper, work, empty, bundle) = (
+            dir.join("fs/upper"),
+            dir.join("fs/work"),
+            dir.join("fs/empty"),
+            dir.join("bundle"),
+        );
+        for d in [&upper, &work, &empty, &bundle.join("rootfs")] {
+            std::fs::create_dir_all(d)?;
+        }
+        let mut search = vec![upper.clone()];
+        search.extend(lower.iter().cloned());
+        let resolved = user::resolve(
+            &rec.config.user,
+            &search,
+            rec.host_config.group_add.as_deref().unwrap_or(&[]),
+        )?;
+        let console_size = rec
+            .host_config
+            .console_size
+            .as_ref()
+            .filter(|s| s.len() == 2 && s[0] > 0 && s[1] > 0)
+            .map(|s| (s[0] as u16, s[1] as u16));
+        let shared = self.shared_namespaces(&rec)?;
+        let init_binary = if rec.host_config.init == Some(true) {
+            Some(self.init_binary()?)
+        } else {
+            None
+        };
+        let spec = spec::generate(&SpecInput {
+            record: &rec,
+            rootfs: RootfsLayout {
+                lower: &lower,
+                upper: &upper,
+                work: &work,
+                empty: &empty,
+            },
+            user: &resolved,
+            cgroup_parent: &self.cfg.cgroup_parent,
+            console_size,
+            no_new_privileges_default: self.cfg.no_new_privileges,
+            shared,
+            init_binary: init_binary.as_deref(),
+        })?;
+        let config = TaskConfig {
+            id: c.id.clone(),
+            bundle,
+            state_dir: self.cfg.state_dir(&c.id),
+            socket: self.cfg.shim_socket(&c.id),
+            log_path: rec.log_path.clone().into(),
+            open_stdin: rec.config.open_stdin,
+            stdin_once: rec.config.stdin_once,
+            console_size,
+            log_rotation: {
+                let o = super::logs::LogOptions::parse(
+                    rec.host_config.log_config.config.as_ref(),
+                    &self.cfg.log_opts,
+                )?;
+                berth_runtime::json_log::Rotation {
+                    max_size: o.max_size,
+                    max_files: o.max_file,
+                    compress: o.compress,
+                }
+            },
+        };
+        let (task, pid) = match self.runtime.create(&spec, &config).await {
+            Ok(created) => created,
+            Err(e) => return Err(self.failed_start(c, &e)),
+        };
+        match self.finish_start(c, &task, pid).await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                // The shim and its held init exist: end them, or they wait forever.
+                if pid > 0 {
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(pid),
+                        nix::sys::signal::SIGKILL,
+                    );
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// The init bound at /sbin/docker-init for `--init`, copied once, root-owned and
+    /// 0555, under the exec root: berth's own (a copy of the sealed binary berth runs
+    /// from; a memfd cannot be bind-mounted) when it is statically linked, as the release
+    /// build is; else a static `docker-init` or Debian's `tini-static`, as dockerd uses.
+    /// The container sees it only through a read-only mount, never the host's berth.
+    fn init_binary(&self) -> Result<std::path::PathBuf> {
+        let path = self.cfg.exec_root.join("docker-init");
+        if path.exists() {
+            return Ok(path);
+        }
+        let source = if is_static_elf(&self.cfg.berth_binary) {
+            self.cfg.berth_binary.clone()
+        } else {
+            ["/usr/local/bin", "/usr/bin", "/bin"]
+                .iter()
+                .flat_map(|d| ["docker-init", "tini-static"].map(|n| std::path::Path::new(d).join(n)))
+                .find(|p| is_static_elf(p))
+                .ok_or_else(|| {
+                    DaemonError::InvalidParameter(
+                        "--init needs a statically linked init: this berth is not static (use the release build) and no docker-init or tini-static was found".into(),
+                    )
+                })?
+        };
+        let tmp = self
+            .cfg
+            .exec_root
+            .join(format!(".docker-init-{}", std::process::id()));
+        std::fs::copy(&source, &tmp)?;
+        std::fs::set_permissions(&tmp, std::os::unix::fs::PermissionsExt::from_mode(0o555))?;
+        std::fs::rename(&tmp, &path)?;
+        Ok(path)
+    }
+
+    /// The namespaces this container shares: the running donors' host pids (`--pid` and
+    /// `--ipc container:`) and a shareable /dev/shm, mounted here.
+    fn shared_namespaces(&self, rec: &super::container::Record) -> Result<spec::SharedNamespaces> {
+        use super::host_config::{ipc_mode, pid_mode, NamespaceMode};
+        let pid_of = |mode: NamespaceMode, what: &str| -> Result<Option<i32>> {
+            let NamespaceMode::Container(other) = mode else {
+                return Ok(None);
+            };
+            let c = self.get(&other)?;
+            if c.id == rec.id {
+                return Err(DaemonError::InvalidParameter(format!(
+                    "cannot join the {what} namespace of the container itself"
+                )));
+            }
+            let r = c.record();
+            if !r.state.running || r.state.pid <= 0 {
+                return Err(DaemonError::Conflict(format!(
+                    "cannot join the {what} namespace of container {}: it is not running",
+                    c.id
+                )));
+            }
+            Ok(Some(r.state.pid as i32))
+        };
+        let ipc = match ipc_mode(&rec.host_config)? {
+            NamespaceMode::Container(other) => {
+                let donor = self.get(&other)?;
+                let shareable = donor.record().host_config.ipc_mode == "shareable";
+                if !shareable {
+                    return Err(DaemonError::Conflict(format!(
+                        "cannot join the IPC namespace of container {}: non-shareable IPC (hint: use IpcMode:shareable for the donor container)",
+                        donor.id
+                    )));
+                }
+                let pid = pid_of(NamespaceMode::Container(other), "IPC")?;
+                pid.map(|p| (p, self.shm_dir(&donor.id)))
+            }
+            _ => None,
+        };
+        let own_shm = if ipc_mode(&rec.host_config)? == NamespaceMode::Shareable {
+            let size = if rec.host_config.shm_size > 0 {
+                rec.host_config.shm_size
+            } else {
+                64 << 20
+            };
+            Some(self.mount_shm(&rec.id, size)?)
+        } else {
+            None
+        };
+        Ok(spec::SharedNamespaces {
+            pid: pid_of(pid_mode(&rec.host_config)?, "pid")?,
+            ipc,
+            own_shm,
+        })
+    }
+
+    /// After the shim is up: connect waiting attaches, let the program run, record it.
+    async fn finish_start(
+        self: &Arc<Self>,
+        c: &Arc<Container>,
+        task: &Task,
+        pid: i32,
+    ) -> Result<()> {
+        let dir = self.cfg.container_dir(&c.id);
+        // Attaches that arrived before start are connected before the program runs, so
+        // they see all of its output.
+        let pending: Vec<PendingAttach> =
+            std::mem::take(&mut *c.pending_attach.lock().unwrap_or_else(|p| p.into_inner()));
+        for p in pending {
+            if let Ok(io) = task.attach(p.streams).await {
+                let _ = p.deliver.send(session::forward(io, |_| {}));
+            }
+        }
+        if let Err(e) = task.start().await {
+            return Err(self.failed_start(c, &e));
+        }
+        {
+            let mut r = c.record();
+            Status::apply(&mut r.state, Event::Started);
+            r.state.pid = pid as i64;
+            r.state.exit_code = 0;
+            r.state.error.clear();
+            r.state.oom_killed = false;
+            r.state.started_at = now();
+            r.state.finished_at = ZERO_TIME.into();
+        }
+        c.save_state(&dir)?;
+        c.lifecycle.send_modify(|l| l.running = true);
+        self.spawn_monitor(c.clone());
+        Ok(())
+    }
+
+    /// Records a start that failed in the runtime; returns Docker's error for it.
+    fn failed_start(&self, c: &Container, e: &RuntimeError) -> DaemonError {
+        let (msg, code) = (e.to_string(), e.exit_code());
+        let text = format!("failed to create task for container: OCI runtime create failed: unable to start container process: {msg}: unknown");
+        {
+            let mut r = c.record();
+            Status::apply(&mut r.state, Event::Exited);
+            r.state.exit_code = code as i64;
+            r.state.error = text.clone();
+            r.state.finished_at = now();
+        }
+        c.lifecycle.send_modify(|l| {
+            l.exits += 1;
+            l.exit_code = code as i64;
+        });
+        if code == 126 || code == 127 {
+            DaemonError::InvalidParameter(text)
+        } else {
+            DaemonError::System(text)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn static_executables_are_told_apart() {
+        // The test binary itself is dynamic; busybox-static is not.
+        assert!(!is_static_elf(&std::env::current_exe().unwrap()));
+        if std::path::Path::new("/bin/busybox").exists() {
+            assert!(is_static_elf(std::path::Path::new("/bin/busybox")));
+        }
+        assert!(!is_static_elf(std::path::Path::new("/etc/passwd")));
+    }
+}
