@@ -557,3 +557,54 @@ fn survives_daemon_kill9_and_restart() {
         stderr(&second)
     );
 }
+
+/// An exec's exit code comes from its task, not from the client that started it: a client
+/// that leaves early, or one that detaches, still finds the true code in inspect
+/// (before the task API, a client that left got 126 recorded).
+#[test]
+fn exec_exit_code_survives_the_client_leaving() {
+    let d = Daemon::start();
+    d.make_busybox();
+    ok(d.berth(&["run", "-d", "--name", "host", "busybox", "sleep", "1000"]));
+    let exec_create = |cmd: &str| -> String {
+        let (status, body) = d.post_json(
+            "/containers/host/exec",
+            &format!(r#"{{"AttachStdout":true,"AttachStderr":true,"Cmd":["sh","-c","{cmd}"]}}"#),
+        );
+        assert_eq!(status, 201, "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        v["Id"].as_str().unwrap().to_string()
+    };
+    let exit_code = |id: &str| -> Option<i64> {
+        let (_, body) = d.raw_http(&format!(
+            "GET /exec/{id}/json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        ));
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        (v["Running"] == false && v["ExitCode"].is_i64()).then(|| v["ExitCode"].as_i64().unwrap())
+    };
+    // The client reads the first output, then hangs up while the exec still runs.
+    let left = exec_create("echo started; sleep 1; exit 7");
+    let start = r#"{"Detach":false,"Tty":false}"#;
+    let (status, _) = d.raw_http_timeout(
+        &format!(
+            "POST /exec/{left}/start HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{start}",
+            start.len()
+        ),
+        Some(Duration::from_millis(300)),
+    );
+    assert_eq!(status, 200);
+    // Detached: nobody reads the output at all.
+    let detached = exec_create("sleep 0.5; exit 3");
+    let (status, body) = d.post_json(
+        &format!("/exec/{detached}/start"),
+        r#"{"Detach":true,"Tty":false}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    let mut codes = (None, None);
+    wait_until("both execs to be recorded", Duration::from_secs(15), || {
+        codes = (exit_code(&left), exit_code(&detached));
+        codes.0.is_some() && codes.1.is_some()
+    });
+    assert_eq!(codes, (Some(7), Some(3)));
+    ok(d.berth(&["rm", "-f", "host"]));
+}

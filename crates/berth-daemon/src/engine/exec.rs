@@ -4,9 +4,7 @@ use super::session::{self, Session};
 use super::{names, spec, user, Engine};
 use crate::error::{DaemonError, Result};
 use berth_api::exec::{ExecCreateRequest, ExecInspect, ProcessConfig};
-use oci_spec::runtime::{
-    BoxBuilder, Capability, LinuxCapabilitiesBuilder, Process, ProcessBuilder, UserBuilder,
-};
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -228,7 +226,7 @@ impl Engine {
             super::security_opt::parse(rec.host_config.security_opt.as_deref().unwrap_or(&[]))?
                 .no_new_privileges
                 .unwrap_or(self.cfg.no_new_privileges);
-        let process = exec_process(ExecProcess {
+        let process = spec::process::oci_process(spec::ProcessParts {
             tty,
             user: &u,
             args: e.config.cmd.clone().unwrap_or_default(),
@@ -236,7 +234,12 @@ impl Engine {
             cwd,
             caps: &caps,
             no_new_privileges,
-            console,
+            console_size: console,
+            // The container's --ulimit settings, as Docker gives an exec its container's.
+            rlimits: Some(spec::process::rlimits(
+                rec.host_config.ulimits.as_deref().unwrap_or(&[]),
+            )?),
+            oom_score_adj: None,
         })?;
         Ok(self
             .task(&c.id)
@@ -267,62 +270,4 @@ impl Engine {
         self.task(&c.id).resize(h, w, None).await?;
         Ok(())
     }
-}
-
-/// What an exec's OCI process is made of.
-struct ExecProcess<'a> {
-    tty: bool,
-    user: &'a user::ResolvedUser,
-    args: Vec<String>,
-    env: Vec<String>,
-    cwd: String,
-    caps: &'a [String],
-    no_new_privileges: bool,
-    console: Option<(u16, u16)>,
-}
-
-fn exec_process(p: ExecProcess) -> Result<Process> {
-    let built = |e: oci_spec::OciSpecError| DaemonError::System(format!("exec process: {e}"));
-    let caps = p
-        .caps
-        .iter()
-        .map(|c| {
-            serde_json::from_value::<Capability>(serde_json::Value::String(c.clone()))
-                .map_err(|_| DaemonError::InvalidParameter(format!("unknown capability: {c}")))
-        })
-        .collect::<Result<std::collections::HashSet<_>>>()?;
-    let capabilities = LinuxCapabilitiesBuilder::default()
-        .bounding(caps.clone())
-        .effective(caps.clone())
-        .permitted(caps)
-        .inheritable(std::collections::HashSet::new())
-        .ambient(std::collections::HashSet::new())
-        .build()
-        .map_err(built)?;
-    let user = UserBuilder::default()
-        .uid(p.user.uid)
-        .gid(p.user.gid)
-        .additional_gids(p.user.additional_gids.clone())
-        .build()
-        .map_err(built)?;
-    let mut process = ProcessBuilder::default()
-        .terminal(p.tty)
-        .user(user)
-        .args(p.args)
-        .env(p.env)
-        .cwd(p.cwd)
-        .capabilities(capabilities)
-        .no_new_privileges(p.no_new_privileges)
-        .build()
-        .map_err(built)?;
-    if let Some((h, w)) = p.console {
-        process.set_console_size(Some(
-            BoxBuilder::default()
-                .height(u64::from(h))
-                .width(u64::from(w))
-                .build()
-                .map_err(built)?,
-        ));
-    }
-    Ok(process)
 }

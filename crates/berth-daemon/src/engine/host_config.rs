@@ -390,12 +390,7 @@ pub fn validate(req: &CreateRequest) -> Result<()> {
         return bad("can't create 'AutoRemove' container with restart policy");
     }
     for b in hc.binds.iter().flatten() {
-        let parts: Vec<&str> = b.split(':').collect();
-        if !(2..=3).contains(&parts.len()) || parts[0].is_empty() || !parts[1].starts_with('/') {
-            return Err(DaemonError::InvalidParameter(format!(
-                "invalid volume specification: '{b}'"
-            )));
-        }
+        super::bind::Bind::parse(b)?;
     }
     for m in hc.mounts.iter().flatten() {
         check_mount(m)?;
@@ -408,6 +403,7 @@ pub fn validate(req: &CreateRequest) -> Result<()> {
         }
     }
     for u in hc.ulimits.iter().flatten() {
+        super::spec::process::rlimit_type(&u.name)?;
         if u.soft < 0 || u.hard < 0 {
             return Err(DaemonError::InvalidParameter(format!(
                 "invalid ulimit {}: soft and hard limits must be 0 or more (got {}:{})",

@@ -6,6 +6,7 @@
 //! `berth_runtime::task`, whose exit events `monitor` records.
 
 mod attach;
+pub mod bind;
 pub mod container;
 pub mod create;
 pub mod exec;

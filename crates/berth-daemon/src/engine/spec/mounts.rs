@@ -1,0 +1,196 @@
+//! The container's mounts: rootfs overlay, the kernel filesystems, /dev/shm, the files
+//! berth writes (/etc/hosts, ...), and the user's binds, tmpfs and `Mounts`.
+
+use super::process::built;
+use super::SpecInput;
+use crate::engine::bind::Bind;
+use crate::engine::host_config::NamespaceMode;
+use crate::error::Result;
+use oci_spec::runtime::{Mount, MountBuilder};
+use std::path::Path;
+
+/// One mount; `source` is a path or a filesystem's name.
+fn mount(
+    destination: &str,
+    typ: &str,
+    source: impl AsRef<Path>,
+    options: &[&str],
+) -> Result<Mount> {
+    MountBuilder::default()
+        .destination(destination)
+        .typ(typ)
+        .source(source.as_ref())
+        .options(options.iter().map(|o| o.to_string()).collect::<Vec<_>>())
+        .build()
+        .map_err(built)
+}
+
+fn bind(destination: &str, source: impl AsRef<Path>) -> Result<Mount> {
+    mount(destination, "bind", source, &["rbind", "rprivate"])
+}
+
+/// A `-v /host:/ctr` bind; its host dir is made if missing, as Docker does.
+fn user_bind(b: &Bind) -> Result<Mount> {
+    if !Path::new(&b.source).exists() {
+        std::fs::create_dir_all(&b.source)?;
+    }
+    let mut options = vec!["rbind"];
+    if b.read_only {
+        options.push("ro");
+    }
+    options.push(b.propagation);
+    mount(&b.destination, "bind", &b.source, &options)
+}
+
+/// `--tmpfs /run:rw,size=64m`: Docker's defaults (noexec, nosuid, nodev), then the user's.
+fn tmpfs_mount(dst: &str, opts: &str) -> Result<Mount> {
+    let mut options = vec!["nosuid", "nodev", "noexec"];
+    options.extend(opts.split(',').filter(|o| !o.is_empty()));
+    mount(dst, "tmpfs", "tmpfs", &options)
+}
+
+/// One `HostConfig.Mounts` entry (bind or tmpfs; the rest was refused at create).
+fn api_mount(m: &berth_api::container::Mount) -> Result<Mount> {
+    if m.kind == "tmpfs" {
+        let mut opts = vec![];
+        if let Some(t) = &m.tmpfs_options {
+            if let Some(size) = t
+                .get("SizeBytes")
+                .and_then(|v| v.as_i64())
+                .filter(|n| *n > 0)
+            {
+                opts.push(format!("size={size}"));
+            }
+            if let Some(mode) = t.get("Mode").and_then(|v| v.as_i64()).filter(|n| *n > 0) {
+                opts.push(format!("mode={mode:o}"));
+            }
+        }
+        if m.read_only {
+            opts.push("ro".into());
+        }
+        return tmpfs_mount(&m.target, &opts.join(","));
+    }
+    let propagation = m
+        .bind_options
+        .as_ref()
+        .and_then(|b| b.get("Propagation"))
+        .and_then(|p| p.as_str())
+        .filter(|p| !p.is_empty())
+        .unwrap_or("rprivate");
+    let mut options = vec!["rbind", propagation];
+    if m.read_only {
+        options.push("ro");
+    }
+    mount(&m.target, "bind", &m.source, &options)
+}
+
+pub(super) fn mounts(input: &SpecInput, ipc: &NamespaceMode) -> Result<Vec<Mount>> {
+    let r = input.record;
+    let hc = &r.host_config;
+    let privileged = hc.privileged;
+    let lower: Vec<String> = if input.rootfs.lower.is_empty() {
+        vec![input.rootfs.empty.display().to_string()]
+    } else {
+        input
+            .rootfs
+            .lower
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect()
+    };
+    let overlay_opts = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        lower.join(":"),
+        input.rootfs.upper.display(),
+        input.rootfs.work.display()
+    );
+    let mut sys_opts = vec!["nosuid", "noexec", "nodev"];
+    let mut cgroup_opts = vec!["nosuid", "noexec", "nodev", "relatime"];
+    if !privileged {
+        sys_opts.push("ro");
+        cgroup_opts.push("ro");
+    }
+    let shm_size = if hc.shm_size > 0 {
+        hc.shm_size
+    } else {
+        64 << 20
+    };
+    let shm_size = format!("size={shm_size}");
+    let mut mounts = vec![
+        mount("/", "overlay", "overlay", &[&overlay_opts])?,
+        mount("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"])?,
+        mount(
+            "/dev",
+            "tmpfs",
+            "tmpfs",
+            &["nosuid", "strictatime", "mode=755", "size=65536k"],
+        )?,
+        mount(
+            "/dev/pts",
+            "devpts",
+            "devpts",
+            &[
+                "nosuid",
+                "noexec",
+                "newinstance",
+                "ptmxmode=0666",
+                "mode=0620",
+                "gid=5",
+            ],
+        )?,
+        mount("/sys", "sysfs", "sysfs", &sys_opts)?,
+        mount("/sys/fs/cgroup", "cgroup", "cgroup", &cgroup_opts)?,
+        mount(
+            "/dev/mqueue",
+            "mqueue",
+            "mqueue",
+            &["nosuid", "noexec", "nodev"],
+        )?,
+    ];
+    match ipc {
+        NamespaceMode::Private => mounts.push(mount(
+            "/dev/shm",
+            "tmpfs",
+            "shm",
+            &["nosuid", "noexec", "nodev", "mode=1777", &shm_size],
+        )?),
+        NamespaceMode::Shareable => {
+            if let Some(dir) = &input.shared.own_shm {
+                mounts.push(bind("/dev/shm", dir)?);
+            }
+        }
+        NamespaceMode::Container(_) => {
+            if let Some((_, dir)) = &input.shared.ipc {
+                mounts.push(bind("/dev/shm", dir)?);
+            }
+        }
+        NamespaceMode::Host => mounts.push(bind("/dev/shm", "/dev/shm")?),
+        _ => {}
+    }
+    for (dst, src) in [
+        ("/etc/resolv.conf", &r.resolv_conf_path),
+        ("/etc/hostname", &r.hostname_path),
+        ("/etc/hosts", &r.hosts_path),
+    ] {
+        mounts.push(bind(dst, src)?);
+    }
+    for b in hc.binds.iter().flatten() {
+        mounts.push(user_bind(&Bind::parse(b)?)?);
+    }
+    for (dst, opts) in hc.tmpfs.iter().flatten() {
+        mounts.push(tmpfs_mount(dst, opts)?);
+    }
+    for m in hc.mounts.iter().flatten() {
+        mounts.push(api_mount(m)?);
+    }
+    if let Some(binary) = input.init_binary.filter(|_| hc.init == Some(true)) {
+        // berth's init, a copy the daemon made (never the host's binary), read-only.
+        mounts.push(mount(
+            berth_runtime::init_process::PATH,
+            "bind",
+            binary,
+            &["bind", "ro", "nosuid", "nodev"],
+        )?);
+    }
+    Ok(mounts)
+}
