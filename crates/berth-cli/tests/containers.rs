@@ -582,17 +582,23 @@ fn exec_exit_code_survives_the_client_leaving() {
         let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
         (v["Running"] == false && v["ExitCode"].is_i64()).then(|| v["ExitCode"].as_i64().unwrap())
     };
-    // The client reads the first output, then hangs up while the exec still runs.
-    let left = exec_create("echo started; sleep 1; exit 7");
+    // The client reads the first output, then hangs up while the exec still runs and
+    // writes more: once as the docker CLI connects (upgraded), once as a plain stream.
+    let chatty = "echo started; sleep 1; i=0; while [ $i -lt 500 ]; do echo line $i; i=$((i+1)); done; exit 7";
     let start = r#"{"Detach":false,"Tty":false}"#;
-    let (status, _) = d.raw_http_timeout(
-        &format!(
-            "POST /exec/{left}/start HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{start}",
-            start.len()
-        ),
-        Some(Duration::from_millis(300)),
-    );
-    assert_eq!(status, 200);
+    let mut left = vec![];
+    for upgrade in ["Connection: Upgrade\r\nUpgrade: tcp\r\n", ""] {
+        let id = exec_create(chatty);
+        let (status, _) = d.raw_http_timeout(
+            &format!(
+                "POST /exec/{id}/start HTTP/1.1\r\nHost: x\r\n{upgrade}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{start}",
+                start.len()
+            ),
+            Some(Duration::from_millis(300)),
+        );
+        assert!(status == 101 || status == 200, "{status}");
+        left.push(id);
+    }
     // Detached: nobody reads the output at all.
     let detached = exec_create("sleep 0.5; exit 3");
     let (status, body) = d.post_json(
@@ -600,11 +606,14 @@ fn exec_exit_code_survives_the_client_leaving() {
         r#"{"Detach":true,"Tty":false}"#,
     );
     assert_eq!(status, 200, "{body}");
-    let mut codes = (None, None);
-    wait_until("both execs to be recorded", Duration::from_secs(15), || {
-        codes = (exit_code(&left), exit_code(&detached));
-        codes.0.is_some() && codes.1.is_some()
+    let mut codes = vec![];
+    wait_until("the execs to be recorded", Duration::from_secs(15), || {
+        codes = [&left[0], &left[1], &detached]
+            .iter()
+            .map(|id| exit_code(id))
+            .collect();
+        codes.iter().all(Option::is_some)
     });
-    assert_eq!(codes, (Some(7), Some(3)));
+    assert_eq!(codes, [Some(7), Some(7), Some(3)]);
     ok(d.berth(&["rm", "-f", "host"]));
 }

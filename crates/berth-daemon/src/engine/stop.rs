@@ -1,10 +1,13 @@
 //! `docker kill`, `stop` and `restart`.
 
-use super::container::Container;
+use super::container::{Container, Lifecycle};
 use super::Engine;
 use crate::error::{DaemonError, Result};
+use berth_runtime::task::Task;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::watch;
 
 /// `SIGTERM`, `TERM`, `15` → 15.
 pub fn parse_signal(s: &str) -> Result<i32> {
@@ -29,6 +32,98 @@ pub(crate) fn not_running(id: &str) -> DaemonError {
     DaemonError::Conflict(format!("Container {id} is not running"))
 }
 
+/// What stopping needs of a task: the seam where the unit tests put a fake task.
+pub(crate) trait Signals {
+    fn kill(&self, signal: i32, all: bool) -> impl Future<Output = Result<()>> + Send;
+    fn resume(&self) -> impl Future<Output = Result<()>> + Send;
+}
+
+impl Signals for Task {
+    async fn kill(&self, signal: i32, all: bool) -> Result<()> {
+        Ok(Task::kill(self, signal, all).await?)
+    }
+    async fn resume(&self) -> Result<()> {
+        Ok(Task::resume(self).await?)
+    }
+}
+
+/// The signal `docker stop` sends: the request's, else the container's StopSignal, else
+/// SIGTERM.
+pub(crate) fn stop_signal(requested: Option<&str>, configured: Option<&str>) -> Result<i32> {
+    let name = requested
+        .filter(|s| !s.is_empty())
+        .or(configured.filter(|s| !s.is_empty()))
+        .unwrap_or("SIGTERM");
+    parse_signal(name)
+}
+
+/// Waits for the recorded exit; false after `timeout` (None: no limit).
+async fn exited(lifecycle: &watch::Sender<Lifecycle>, timeout: Option<Duration>) -> bool {
+    let mut rx = lifecycle.subscribe();
+    let wait = rx.wait_for(|l| !l.running);
+    match timeout {
+        None => wait.await.is_ok(),
+        Some(t) => matches!(tokio::time::timeout(t, wait).await, Ok(Ok(_))),
+    }
+}
+
+/// `docker kill`: the signal to init (a paused container is thawed first for SIGKILL,
+/// which a frozen process cannot act on); for SIGKILL, waits a while for the exit.
+pub(crate) async fn kill_task(
+    task: &impl Signals,
+    lifecycle: &watch::Sender<Lifecycle>,
+    paused: bool,
+    signal: i32,
+) -> Result<()> {
+    if paused && signal == libc::SIGKILL {
+        let _ = task.resume().await;
+    }
+    task.kill(signal, false).await?;
+    if signal == libc::SIGKILL {
+        exited(lifecycle, Some(KILL_WAIT)).await;
+    }
+    Ok(())
+}
+
+/// `docker stop`: the stop signal to init (after a thaw); if the task has not exited
+/// within `timeout` seconds (negative: wait for ever), SIGKILL to every process.
+pub(crate) async fn stop_task(
+    task: &impl Signals,
+    lifecycle: &watch::Sender<Lifecycle>,
+    paused: bool,
+    signal: i32,
+    timeout: i64,
+) -> Result<()> {
+    if paused {
+        let _ = task.resume().await;
+    }
+    // A task that is already gone has nothing to signal; the exit decides.
+    let _ = task.kill(signal, false).await;
+    let limit = u64::try_from(timeout).ok().map(Duration::from_secs);
+    if !exited(lifecycle, limit).await {
+        kill_all(task, lifecycle).await?;
+    }
+    Ok(())
+}
+
+/// SIGKILL to every process of the task (thawed first), then waits for the exit.
+pub(crate) async fn kill_all(
+    task: &impl Signals,
+    lifecycle: &watch::Sender<Lifecycle>,
+) -> Result<()> {
+    let _ = task.resume().await;
+    let _ = task.kill(libc::SIGKILL, true).await;
+    if !exited(lifecycle, Some(KILL_ALL_WAIT)).await {
+        return Err(DaemonError::System("did not stop after SIGKILL".into()));
+    }
+    Ok(())
+}
+
+/// How long `docker kill` waits for a SIGKILLed container's exit to be recorded.
+const KILL_WAIT: Duration = Duration::from_secs(10);
+/// How long a stop or a forced removal waits after SIGKILL to every process.
+const KILL_ALL_WAIT: Duration = Duration::from_secs(30);
+
 impl Engine {
     pub async fn kill(self: &Arc<Self>, name: &str, signal: Option<&str>) -> Result<()> {
         let c = self.get(name)?;
@@ -36,17 +131,8 @@ impl Engine {
             return Err(not_running(&c.id));
         }
         let sig = parse_signal(signal.filter(|s| !s.is_empty()).unwrap_or("SIGKILL"))?;
-        let mut rx = c.lifecycle.subscribe();
-        let task = self.task(&c.id);
-        if c.record().state.paused && sig == libc::SIGKILL {
-            let _ = task.resume().await;
-        }
-        task.kill(sig, false).await?;
-        if sig == libc::SIGKILL {
-            let _ =
-                tokio::time::timeout(Duration::from_secs(10), rx.wait_for(|l| !l.running)).await;
-        }
-        Ok(())
+        let paused = c.record().state.paused;
+        kill_task(&self.task(&c.id), &c.lifecycle, paused, sig).await
     }
 
     pub async fn stop(
@@ -70,48 +156,24 @@ impl Engine {
         timeout: Option<i64>,
     ) -> Result<()> {
         let rec = c.snapshot();
-        let sig_name = signal
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-            .or(rec.config.stop_signal.clone())
-            .unwrap_or_else(|| "SIGTERM".into());
-        let sig = parse_signal(&sig_name)?;
+        let sig = stop_signal(signal, rec.config.stop_signal.as_deref())?;
         let timeout = timeout.or(rec.config.stop_timeout).unwrap_or(10);
-        let task = self.task(&c.id);
-        let mut rx = c.lifecycle.subscribe();
-        if rec.state.paused {
-            let _ = task.resume().await;
-        }
-        let _ = task.kill(sig, false).await;
-        let graceful = if timeout < 0 {
-            rx.wait_for(|l| !l.running).await.is_ok()
-        } else {
-            tokio::time::timeout(
-                Duration::from_secs(timeout as u64),
-                rx.wait_for(|l| !l.running),
-            )
-            .await
-            .is_ok()
-        };
-        if !graceful {
-            self.kill_all_and_wait(c).await?;
-        }
-        Ok(())
+        stop_task(
+            &self.task(&c.id),
+            &c.lifecycle,
+            rec.state.paused,
+            sig,
+            timeout,
+        )
+        .await
+        .map_err(|e| DaemonError::System(format!("container {}: {e}", c.id)))
     }
 
     /// SIGKILL to every process of the container (thawed first), then waits for the exit.
     pub(crate) async fn kill_all_and_wait(&self, c: &Container) -> Result<()> {
-        let mut rx = c.lifecycle.subscribe();
-        let task = self.task(&c.id);
-        let _ = task.resume().await;
-        let _ = task.kill(libc::SIGKILL, true).await;
-        tokio::time::timeout(Duration::from_secs(30), rx.wait_for(|l| !l.running))
+        kill_all(&self.task(&c.id), &c.lifecycle)
             .await
-            .map_err(|_| {
-                DaemonError::System(format!("container {} did not stop after SIGKILL", c.id))
-            })?
-            .map_err(DaemonError::system)?;
-        Ok(())
+            .map_err(|e| DaemonError::System(format!("container {}: {e}", c.id)))
     }
 
     pub async fn restart(
@@ -138,6 +200,108 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Mutex;
+
+    /// A task that records the signals it gets and exits on the ones it is told to.
+    struct FakeTask {
+        calls: Mutex<Vec<String>>,
+        dies_on: Vec<i32>,
+        lifecycle: watch::Sender<Lifecycle>,
+    }
+
+    impl FakeTask {
+        fn new(dies_on: &[i32]) -> Self {
+            Self {
+                calls: Mutex::new(vec![]),
+                dies_on: dies_on.to_vec(),
+                lifecycle: watch::Sender::new(Lifecycle {
+                    running: true,
+                    ..Default::default()
+                }),
+            }
+        }
+        fn calls(&self) -> Vec<String> {
+            self.calls.lock().unwrap().clone()
+        }
+    }
+
+    impl Signals for FakeTask {
+        async fn kill(&self, signal: i32, all: bool) -> Result<()> {
+            self.calls
+                .lock()
+                .unwrap()
+                .push(format!("kill {signal}{}", if all { " all" } else { "" }));
+            if self.dies_on.contains(&signal) {
+                // The monitor records the exit a moment later.
+                let lifecycle = self.lifecycle.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    lifecycle.send_modify(|l| l.running = false);
+                });
+            }
+            Ok(())
+        }
+        async fn resume(&self) -> Result<()> {
+            self.calls.lock().unwrap().push("resume".into());
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn stop_sends_the_stop_signal_and_nothing_more_when_it_is_obeyed() {
+        let t = FakeTask::new(&[libc::SIGTERM]);
+        stop_task(&t, &t.lifecycle, false, libc::SIGTERM, 10)
+            .await
+            .unwrap();
+        assert_eq!(t.calls(), ["kill 15"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn stop_escalates_to_sigkill_for_every_process_after_the_timeout() {
+        let t = FakeTask::new(&[libc::SIGKILL]);
+        stop_task(&t, &t.lifecycle, false, libc::SIGTERM, 3)
+            .await
+            .unwrap();
+        assert_eq!(t.calls(), ["kill 15", "resume", "kill 9 all"]);
+    }
+
+    #[tokio::test]
+    async fn a_paused_container_is_thawed_before_it_is_signalled() {
+        let t = FakeTask::new(&[libc::SIGQUIT]);
+        stop_task(&t, &t.lifecycle, true, libc::SIGQUIT, 10)
+            .await
+            .unwrap();
+        assert_eq!(t.calls(), ["resume", "kill 3"]);
+        // kill thaws only for SIGKILL: other signals wait for the unpause, as in Docker.
+        let t = FakeTask::new(&[]);
+        kill_task(&t, &t.lifecycle, true, libc::SIGHUP)
+            .await
+            .unwrap();
+        assert_eq!(t.calls(), ["kill 1"]);
+        let t = FakeTask::new(&[libc::SIGKILL]);
+        kill_task(&t, &t.lifecycle, true, libc::SIGKILL)
+            .await
+            .unwrap();
+        assert_eq!(t.calls(), ["resume", "kill 9"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_task_that_survives_sigkill_is_an_error() {
+        let t = FakeTask::new(&[]);
+        assert!(stop_task(&t, &t.lifecycle, false, libc::SIGTERM, 1)
+            .await
+            .is_err());
+        assert_eq!(t.calls(), ["kill 15", "resume", "kill 9 all"]);
+    }
+
+    #[test]
+    fn the_stop_signal_comes_from_the_request_then_the_config() {
+        assert_eq!(stop_signal(None, None).unwrap(), libc::SIGTERM);
+        assert_eq!(stop_signal(None, Some("SIGUSR1")).unwrap(), libc::SIGUSR1);
+        assert_eq!(stop_signal(Some("9"), Some("SIGUSR1")).unwrap(), 9);
+        assert_eq!(stop_signal(Some(""), Some("")).unwrap(), libc::SIGTERM);
+        assert!(stop_signal(Some("SIGNOPE"), None).is_err());
+    }
 
     #[test]
     fn signals() {
