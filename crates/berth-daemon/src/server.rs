@@ -106,7 +106,7 @@ enum Stream {
 }
 
 async fn accept_loop(listener: Listener, engine: Arc<Engine>, counts: Arc<ConnectionCounts>) {
-    let max = engine.cfg.api_max_connections_per_client;
+    let max = engine.config().api_max_connections_per_client;
     loop {
         // Each client is counted by who it is: its uid on a unix socket, its address on TCP.
         let accepted = match &listener {
@@ -138,7 +138,7 @@ async fn accept_loop(listener: Listener, engine: Arc<Engine>, counts: Arc<Connec
         let engine = engine.clone();
         tokio::spawn(async move {
             let _slot = slot;
-            let timeout = engine.cfg.api_header_timeout;
+            let timeout = engine.config().api_header_timeout;
             match (stream, tls) {
                 (Stream::Unix(s), _) => serve(s, engine).await,
                 (Stream::Tcp(s), None) => serve(s, engine).await,
@@ -161,7 +161,7 @@ async fn serve<I>(io: I, engine: Arc<Engine>)
 where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let timeout = engine.cfg.api_header_timeout;
+    let timeout = engine.config().api_header_timeout;
     let svc = service_fn(move |req| {
         let engine = engine.clone();
         async move { Ok::<_, std::convert::Infallible>(api::handle(engine, req).await) }

@@ -4,8 +4,13 @@ use crate::cli::{AttachArgs, ExecArgs, RunArgs, StartArgs};
 use crate::client::{query, CliError, Client, Result};
 use crate::stream::{self, RawTerminal};
 use crate::units::parse_ram;
+use berth_api::container::{
+    Config, CreateRequest, HostConfig, LogConfig, Mount, RestartPolicy, Ulimit,
+};
+use berth_api::strslice::StrSlice;
 use http::Method;
 use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashMap};
 
 fn flag_err(flag: &str, value: &str, e: &str) -> CliError {
     CliError::Other(format!(
@@ -38,7 +43,7 @@ fn expand_env(e: &str) -> Option<String> {
     std::env::var(e).ok().map(|v| format!("{e}={v}"))
 }
 
-fn ulimits(list: &[String]) -> Result<Vec<Value>> {
+fn ulimits(list: &[String]) -> Result<Vec<Ulimit>> {
     list.iter()
         .map(|u| {
             let (name, vals) = u
@@ -52,14 +57,21 @@ fn ulimits(list: &[String]) -> Result<Vec<Value>> {
                 v.parse::<i64>()
                     .map_err(|_| flag_err("--ulimit", u, "invalid ulimit value"))
             };
-            Ok(json!({"Name": name, "Soft": p(soft)?, "Hard": p(hard)?}))
+            Ok(Ulimit {
+                name: name.to_string(),
+                soft: p(soft)?,
+                hard: p(hard)?,
+            })
         })
         .collect()
 }
 
-fn port_bindings(list: &[String]) -> Result<(Value, Value)> {
-    let mut bindings = serde_json::Map::new();
-    let mut exposed = serde_json::Map::new();
+/// Published ports and the ports they expose, as the API's maps.
+type Ports = (HashMap<String, Value>, HashMap<String, Value>);
+
+fn port_bindings(list: &[String]) -> Result<Ports> {
+    let mut bindings = HashMap::new();
+    let mut exposed = HashMap::new();
     for p in list {
         let (spec, proto) = p.rsplit_once('/').unwrap_or((p.as_str(), "tcp"));
         let parts: Vec<&str> = spec.split(':').collect();
@@ -76,11 +88,11 @@ fn port_bindings(list: &[String]) -> Result<(Value, Value)> {
         exposed.insert(key.clone(), json!({}));
         bindings.insert(key, json!([{"HostIp": ip, "HostPort": host}]));
     }
-    Ok((Value::Object(bindings), Value::Object(exposed)))
+    Ok((bindings, exposed))
 }
 
 /// The `POST /containers/create` body for these flags.
-pub fn create_body(a: &RunArgs) -> Result<Value> {
+pub fn create_body(a: &RunArgs) -> Result<CreateRequest> {
     let memory = a
         .memory
         .as_deref()
@@ -96,11 +108,14 @@ pub fn create_body(a: &RunArgs) -> Result<Value> {
         .as_deref()
         .map(|m| parse_ram(m).map_err(|e| flag_err("--shm-size", m, &e)))
         .transpose()?;
-    let mut labels = serde_json::Map::new();
-    for l in &a.label {
-        let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
-        labels.insert(k.to_string(), json!(v));
-    }
+    let labels: BTreeMap<String, String> = a
+        .label
+        .iter()
+        .map(|l| {
+            let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
+            (k.to_string(), v.to_string())
+        })
+        .collect();
     let attach: Vec<String> = a.attach.iter().map(|s| s.to_ascii_lowercase()).collect();
     for s in &attach {
         if !["stdin", "stdout", "stderr"].contains(&s.as_str()) {
@@ -118,95 +133,113 @@ pub fn create_body(a: &RunArgs) -> Result<Value> {
             attach.iter().any(|s| s == "stderr"),
         )
     };
-    let restart = a.restart.as_deref().map(|r| {
-        let (name, count) = r.split_once(':').unwrap_or((r, "0"));
-        json!({"Name": name, "MaximumRetryCount": count.parse::<i64>().unwrap_or(0)})
-    });
+    let restart_policy = match a.restart.as_deref() {
+        Some(r) => {
+            let (name, count) = r.split_once(':').unwrap_or((r, "0"));
+            RestartPolicy {
+                name: name.to_string(),
+                maximum_retry_count: count.parse().map_err(|_| {
+                    flag_err("--restart", r, "maximum retry count must be an integer")
+                })?,
+            }
+        }
+        None => RestartPolicy {
+            name: "no".into(),
+            maximum_retry_count: 0,
+        },
+    };
     let (bindings, exposed) = port_bindings(&a.publish)?;
     let console = if a.tty {
-        stream::terminal_size().map(|(h, w)| json!([h, w]))
+        stream::terminal_size().map(|(h, w)| vec![u32::from(h), u32::from(w)])
     } else {
         None
     };
-    Ok(json!({
-        "Hostname": a.hostname.clone().unwrap_or_default(),
-        "Domainname": a.domainname.clone().unwrap_or_default(),
-        "User": a.user.clone().unwrap_or_default(),
-        "AttachStdin": attach_in,
-        "AttachStdout": attach_out,
-        "AttachStderr": attach_err,
-        "Tty": a.tty,
-        "OpenStdin": a.interactive,
-        "StdinOnce": a.interactive && !a.detach,
-        "Env": env_list(a)?,
-        "Cmd": if a.command.is_empty() { Value::Null } else { json!(a.command) },
-        "Entrypoint": match &a.entrypoint { Some(e) if e.is_empty() => json!([""]), Some(e) => json!([e]), None => Value::Null },
-        "Image": a.image,
-        "WorkingDir": a.workdir.clone().unwrap_or_default(),
-        "Labels": labels,
-        "ExposedPorts": exposed,
-        "StopSignal": a.stop_signal,
-        "StopTimeout": a.stop_timeout,
-        "HostConfig": {
-            "Binds": a.volume,
-            "AutoRemove": a.rm,
-            "Memory": memory.unwrap_or(0),
-            "MemorySwap": swap.unwrap_or(0),
-            "NanoCpus": a.cpus.map(|c| (c * 1e9) as i64).unwrap_or(0),
-            "CpuShares": a.cpu_shares.unwrap_or(0),
-            "CpuQuota": a.cpu_quota.unwrap_or(0),
-            "CpuPeriod": a.cpu_period.unwrap_or(0),
-            "PidsLimit": a.pids_limit,
-            "ReadonlyRootfs": a.read_only,
-            "Privileged": a.privileged,
-            "CapAdd": a.cap_add,
-            "CapDrop": a.cap_drop,
-            "Ulimits": ulimits(&a.ulimit)?,
-            "NetworkMode": a.network.clone().unwrap_or_else(|| "default".into()),
-            "ShmSize": shm.unwrap_or(0),
-            "GroupAdd": a.group_add,
-            "SecurityOpt": security_options(&a.security_opt)?,
-            "RestartPolicy": restart.unwrap_or(json!({"Name": "no"})),
-            "PortBindings": bindings,
-            "ConsoleSize": console.unwrap_or(json!([0, 0])),
-            "PidMode": a.pid.clone().unwrap_or_default(),
-            "IpcMode": a.ipc.clone().unwrap_or_default(),
-            "UTSMode": a.uts.clone().unwrap_or_default(),
-            "CgroupnsMode": a.cgroupns.clone().unwrap_or_default(),
-            "UsernsMode": a.userns.clone().unwrap_or_default(),
-            "Tmpfs": tmpfs(&a.tmpfs),
-            "Mounts": mounts(&a.mount)?,
-            "Sysctls": key_values("--sysctl", &a.sysctl)?,
-            "Devices": device_mappings(&a.device),
-            "Init": if a.init { json!(true) } else { Value::Null },
-            "DeviceCgroupRules": a.device_cgroup_rule,
-            "OomScoreAdj": a.oom_score_adj.unwrap_or(0),
-            "CpusetCpus": a.cpuset_cpus.clone().unwrap_or_default(),
-            "CpusetMems": a.cpuset_mems.clone().unwrap_or_default(),
-            "CgroupParent": a.cgroup_parent.clone().unwrap_or_default(),
-            "LogConfig": {
-                "Type": a.log_driver.clone().unwrap_or_default(),
-                "Config": key_values("--log-opt", &a.log_opt)?,
-            },
-        }
-    }))
+    let config = Config {
+        hostname: a.hostname.clone().unwrap_or_default(),
+        domainname: a.domainname.clone().unwrap_or_default(),
+        user: a.user.clone().unwrap_or_default(),
+        attach_stdin: attach_in,
+        attach_stdout: attach_out,
+        attach_stderr: attach_err,
+        tty: a.tty,
+        open_stdin: a.interactive,
+        stdin_once: a.interactive && !a.detach,
+        env: Some(env_list(a)?),
+        cmd: (!a.command.is_empty()).then(|| StrSlice(a.command.clone())),
+        // `--entrypoint ""` clears the image's entrypoint.
+        entrypoint: a.entrypoint.as_ref().map(|e| StrSlice(vec![e.clone()])),
+        image: a.image.clone(),
+        working_dir: a.workdir.clone().unwrap_or_default(),
+        labels: Some(labels),
+        exposed_ports: Some(exposed),
+        stop_signal: a.stop_signal.clone(),
+        stop_timeout: a.stop_timeout,
+        ..Default::default()
+    };
+    let host_config = HostConfig {
+        binds: Some(a.volume.clone()),
+        auto_remove: a.rm,
+        memory: memory.unwrap_or(0),
+        memory_swap: swap.unwrap_or(0),
+        nano_cpus: a.cpus.map(|c| (c * 1e9) as i64).unwrap_or(0),
+        cpu_shares: a.cpu_shares.unwrap_or(0),
+        cpu_quota: a.cpu_quota.unwrap_or(0),
+        cpu_period: a.cpu_period.unwrap_or(0),
+        pids_limit: a.pids_limit,
+        readonly_rootfs: a.read_only,
+        privileged: a.privileged,
+        cap_add: Some(a.cap_add.clone()),
+        cap_drop: Some(a.cap_drop.clone()),
+        ulimits: Some(ulimits(&a.ulimit)?),
+        network_mode: a.network.clone().unwrap_or_else(|| "default".into()),
+        shm_size: shm.unwrap_or(0),
+        group_add: Some(a.group_add.clone()),
+        security_opt: Some(security_options(&a.security_opt)?),
+        restart_policy,
+        port_bindings: Some(bindings),
+        console_size: Some(console.unwrap_or_else(|| vec![0, 0])),
+        pid_mode: a.pid.clone().unwrap_or_default(),
+        ipc_mode: a.ipc.clone().unwrap_or_default(),
+        uts_mode: a.uts.clone().unwrap_or_default(),
+        cgroupns_mode: a.cgroupns.clone().unwrap_or_default(),
+        userns_mode: a.userns.clone().unwrap_or_default(),
+        tmpfs: Some(tmpfs(&a.tmpfs)),
+        mounts: Some(mounts(&a.mount)?),
+        sysctls: Some(key_values("--sysctl", &a.sysctl)?.into_iter().collect()),
+        devices: Some(device_mappings(&a.device)),
+        init: a.init.then_some(true),
+        device_cgroup_rules: Some(a.device_cgroup_rule.clone()),
+        oom_score_adj: a.oom_score_adj.unwrap_or(0),
+        cpuset_cpus: a.cpuset_cpus.clone().unwrap_or_default(),
+        cpuset_mems: a.cpuset_mems.clone().unwrap_or_default(),
+        cgroup_parent: a.cgroup_parent.clone().unwrap_or_default(),
+        log_config: LogConfig {
+            kind: a.log_driver.clone().unwrap_or_default(),
+            config: Some(key_values("--log-opt", &a.log_opt)?),
+        },
+        ..Default::default()
+    };
+    Ok(CreateRequest {
+        config,
+        host_config,
+        ..Default::default()
+    })
 }
 
 /// `--tmpfs /run:size=64m` → {"/run": "size=64m"}.
-fn tmpfs(specs: &[String]) -> Value {
-    let m: serde_json::Map<String, Value> = specs
+fn tmpfs(specs: &[String]) -> HashMap<String, String> {
+    specs
         .iter()
         .map(|t| {
             let (path, opts) = t.split_once(':').unwrap_or((t.as_str(), ""));
-            (path.to_string(), json!(opts))
+            (path.to_string(), opts.to_string())
         })
-        .collect();
-    Value::Object(m)
+        .collect()
 }
 
 /// `--device /dev/x[:/dev/y[:rwm]]` as the docker CLI encodes it.
-fn device_mappings(specs: &[String]) -> Value {
-    let out: Vec<Value> = specs
+fn device_mappings(specs: &[String]) -> Vec<Value> {
+    specs
         .iter()
         .map(|d| {
             let parts: Vec<&str> = d.split(':').collect();
@@ -219,53 +252,43 @@ fn device_mappings(specs: &[String]) -> Value {
             };
             json!({"PathOnHost": host, "PathInContainer": inside, "CgroupPermissions": perms})
         })
-        .collect();
-    json!(out)
+        .collect()
 }
 
-/// `key=value` flags as a JSON object.
-fn key_values(flag: &str, items: &[String]) -> Result<Value> {
-    let mut m = serde_json::Map::new();
+/// `key=value` flags as a map.
+fn key_values(flag: &str, items: &[String]) -> Result<HashMap<String, String>> {
+    let mut m = HashMap::new();
     for i in items {
         let (k, v) = i.split_once('=').ok_or_else(|| {
             CliError::Other(format!(
                 "invalid argument \"{i}\" for \"{flag}\" flag: want key=value"
             ))
         })?;
-        m.insert(k.to_string(), json!(v));
+        m.insert(k.to_string(), v.to_string());
     }
-    Ok(Value::Object(m))
+    Ok(m)
 }
 
 /// `--mount type=bind,source=/a,target=/b,readonly` as the docker CLI encodes it.
-fn mounts(specs: &[String]) -> Result<Value> {
+fn mounts(specs: &[String]) -> Result<Vec<Mount>> {
     let mut out = vec![];
     for spec in specs {
-        let mut m = serde_json::Map::new();
+        let mut m = Mount {
+            kind: "volume".into(),
+            ..Default::default()
+        };
         let mut bind = serde_json::Map::new();
         let mut tmpfs = serde_json::Map::new();
-        m.insert("Type".into(), json!("volume"));
         for field in spec.split(',') {
             let (k, v) = field.split_once('=').unwrap_or((field, ""));
             let bad = || {
                 CliError::Other(format!("invalid argument \"{spec}\" for \"--mount\" flag: unexpected key '{k}' in '{field}'"))
             };
             match k.to_ascii_lowercase().as_str() {
-                "type" => {
-                    m.insert("Type".into(), json!(v));
-                }
-                "source" | "src" => {
-                    m.insert("Source".into(), json!(v));
-                }
-                "target" | "dst" | "destination" => {
-                    m.insert("Target".into(), json!(v));
-                }
-                "readonly" | "ro" => {
-                    m.insert(
-                        "ReadOnly".into(),
-                        json!(v.is_empty() || v == "true" || v == "1"),
-                    );
-                }
+                "type" => m.kind = v.to_string(),
+                "source" | "src" => m.source = v.to_string(),
+                "target" | "dst" | "destination" => m.target = v.to_string(),
+                "readonly" | "ro" => m.read_only = v.is_empty() || v == "true" || v == "1",
                 "bind-propagation" => {
                     bind.insert("Propagation".into(), json!(v));
                 }
@@ -280,15 +303,11 @@ fn mounts(specs: &[String]) -> Result<Value> {
                 _ => return Err(bad()),
             }
         }
-        if !bind.is_empty() {
-            m.insert("BindOptions".into(), Value::Object(bind));
-        }
-        if !tmpfs.is_empty() {
-            m.insert("TmpfsOptions".into(), Value::Object(tmpfs));
-        }
-        out.push(Value::Object(m));
+        m.bind_options = (!bind.is_empty()).then_some(bind);
+        m.tmpfs_options = (!tmpfs.is_empty()).then_some(tmpfs);
+        out.push(m);
     }
-    Ok(json!(out))
+    Ok(out)
 }
 
 /// As the docker CLI does: `seccomp=<file>` is sent as the file's JSON, since the daemon
@@ -320,7 +339,8 @@ fn run_error_code(e: &CliError) -> i32 {
 }
 
 async fn create(client: &Client, a: &RunArgs) -> Result<String> {
-    let body = create_body(a)?;
+    let body = serde_json::to_value(create_body(a)?)
+        .map_err(|e| CliError::Other(format!("encoding the request: {e}")))?;
     let path = match &a.name {
         Some(n) => format!("/containers/create?{}", query(&[("name", n.clone())])),
         None => "/containers/create".into(),
@@ -422,9 +442,9 @@ pub async fn run(client: &Client, a: RunArgs) -> Result<i32> {
     }
     let body = create_body(&a)?;
     let (att_in, att_out, att_err) = (
-        body["AttachStdin"].as_bool().unwrap_or(false),
-        body["AttachStdout"].as_bool().unwrap_or(true),
-        body["AttachStderr"].as_bool().unwrap_or(true),
+        body.config.attach_stdin,
+        body.config.attach_stdout,
+        body.config.attach_stderr,
     );
     let attach_path = format!(
         "/containers/{id}/attach?{}",
@@ -640,13 +660,14 @@ mod tests {
             "-l",
         ]);
         assert_eq!(a.command, vec!["ls", "-l"]);
-        let b = create_body(&a).unwrap();
+        let b = serde_json::to_value(create_body(&a).unwrap()).unwrap();
         assert_eq!(b["HostConfig"]["Memory"], 64 << 20);
         assert_eq!(b["HostConfig"]["NanoCpus"], 500_000_000);
         assert_eq!(b["HostConfig"]["AutoRemove"], true);
         assert_eq!(b["Env"], json!(["A=1"]));
         assert_eq!(b["Labels"]["x"], "y");
         assert_eq!(b["HostConfig"]["Ulimits"][0]["Hard"], 20);
+        assert_eq!(b["HostConfig"]["RestartPolicy"]["Name"], "no");
         let bad = parse(&["-m", "lots", "busybox"]);
         let e = create_body(&bad).unwrap_err().to_string();
         assert_eq!(

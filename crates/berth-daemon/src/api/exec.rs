@@ -22,8 +22,7 @@ pub async fn start(engine: &Arc<Engine>, id: &str, req: Request<Incoming>) -> Re
         .as_ref()
         .filter(|s| s.len() == 2 && s[0] > 0)
         .map(|s| (s[0] as u16, s[1] as u16));
-    let exec = engine.execs.get(id)?;
-    let tty = start.tty || exec.config.tty;
+    let tty = start.tty || engine.exec_inspect(id)?.process_config.tty;
     // The engine records the exec's exit from its task, whoever reads the output.
     let session = engine.exec_start(id, tty, console).await?;
     if start.detach {

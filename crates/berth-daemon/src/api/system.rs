@@ -32,7 +32,7 @@ pub async fn auth(engine: &Arc<Engine>, req: http::Request<hyper::body::Incoming
         username: a.username,
         password: a.password,
     };
-    engine.registry.login(server, creds).await?;
+    engine.login(server, creds).await?;
     Ok(super::body::json(
         200,
         &serde_json::json!({"Status": "Login Succeeded", "IdentityToken": ""}),

@@ -52,16 +52,17 @@ struct Index {
     names: HashMap<String, String>,
 }
 
+/// Everything the daemon knows and does, behind methods: the API layer sees no fields.
 pub struct Engine {
-    pub cfg: DaemonConfig,
-    pub images: Arc<ImageStore>,
+    cfg: DaemonConfig,
+    images: Arc<ImageStore>,
     /// Containers by ID and by name under one lock, taken alone and never across an
     /// `.await` or a blocking call: two locks taken in two orders deadlocked the daemon.
     index: RwLock<Index>,
-    pub execs: exec::ExecTable,
+    execs: exec::ExecTable,
     /// Creates the containers' tasks (shims, warm ones among them).
     runtime: Arc<berth_runtime::task::Runtime>,
-    pub registry: berth_registry::client::Client,
+    registry: berth_registry::client::Client,
 }
 
 impl Engine {
@@ -108,6 +109,19 @@ impl Engine {
     /// Lets the warm shims go (on shutdown; running containers keep theirs).
     pub async fn shutdown_runtime(&self) {
         self.runtime.shutdown_warm().await;
+    }
+
+    pub fn config(&self) -> &DaemonConfig {
+        &self.cfg
+    }
+
+    /// Checks the credentials against the registry and keeps them for its pulls and pushes.
+    pub async fn login(
+        &self,
+        server: &str,
+        creds: berth_registry::auth::Credentials,
+    ) -> Result<()> {
+        Ok(self.registry.login(server, creds).await?)
     }
 
     fn read_index(&self) -> std::sync::RwLockReadGuard<'_, Index> {
