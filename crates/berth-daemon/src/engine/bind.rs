@@ -10,6 +10,8 @@ pub struct Bind {
     pub read_only: bool,
     /// `rprivate` unless the mode says otherwise.
     pub propagation: &'static str,
+    /// The mode as given (`ro,rshared`), which inspect reports.
+    pub mode: String,
 }
 
 const PROPAGATIONS: &[&str] = &[
@@ -43,6 +45,7 @@ impl Bind {
             destination: dst.to_string(),
             read_only: false,
             propagation: "rprivate",
+            mode: mode.to_string(),
         };
         for m in mode.split(',').filter(|m| !m.is_empty()) {
             match m {
@@ -76,7 +79,8 @@ mod tests {
                 source: "/a".into(),
                 destination: "/b".into(),
                 read_only: true,
-                propagation: "rshared"
+                propagation: "rshared",
+                mode: "ro,rshared,z".into(),
             }
         );
         assert!(!Bind::parse("/a:/b").unwrap().read_only);

@@ -53,18 +53,16 @@ fn mounts(r: &Record) -> Vec<MountPoint> {
         .binds
         .iter()
         .flatten()
-        .filter_map(|b| {
-            let p: Vec<&str> = b.split(':').collect();
-            let mode = p.get(2).copied().unwrap_or("");
-            Some(MountPoint {
-                kind: "bind".into(),
-                source: p.first()?.to_string(),
-                destination: p.get(1)?.to_string(),
-                mode: mode.into(),
-                rw: !mode.split(',').any(|m| m == "ro"),
-                propagation: "rprivate".into(),
-                ..Default::default()
-            })
+        // Checked at create: a bind that does not parse was never stored.
+        .filter_map(|b| super::bind::Bind::parse(b).ok())
+        .map(|b| MountPoint {
+            kind: "bind".into(),
+            source: b.source,
+            destination: b.destination,
+            mode: b.mode,
+            rw: !b.read_only,
+            propagation: b.propagation.into(),
+            ..Default::default()
         })
         .collect()
 }
