@@ -3,6 +3,7 @@
 //! the v1 controllers, as on hybrid hosts, carries no controllers and is ignored).
 
 pub mod devices;
+pub mod stats;
 pub mod v1;
 pub mod v2;
 

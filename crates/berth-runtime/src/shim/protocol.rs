@@ -39,6 +39,8 @@ pub(crate) enum Request {
     Resume,
     /// Host pids of every process in the container.
     Pids,
+    /// The container's resource use.
+    Stats,
 }
 
 /// What the shim says its container is doing.
@@ -69,6 +71,8 @@ pub(crate) struct Reply {
     pub exit: Option<ExitStatus>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pids: Option<Vec<i32>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stats: Option<crate::cgroups::stats::Stats>,
 }
 
 impl Reply {

@@ -111,6 +111,11 @@ fn handle(conn: UnixStream, s: Arc<Shared>) -> io::Result<()> {
             r.pids = Some(s.cgroup.pids());
             send(&conn, &r)
         }
+        Request::Stats => {
+            let mut r = Reply::ok();
+            r.stats = Some(s.cgroup.stats());
+            send(&conn, &r)
+        }
         Request::Attach {
             stdin,
             stdout,

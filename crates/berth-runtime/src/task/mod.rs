@@ -1,13 +1,14 @@
 //! The task API: the daemon's side of a container's shim, modelled on containerd's
 //! runtime v2. A [`Runtime`] creates tasks from a bundle (launching a shim, or handing
 //! the job to one started ahead of time); a [`Task`] is a handle on the shim that serves
-//! one container: start, kill, wait, pause and resume, exec, attach, resize — also for a
-//! task that outlived a daemon restart. How the shim is configured, its socket protocol
+//! one container: start, kill, wait, pause and resume, exec, attach, resize, stats — also
+//! for a task that outlived a daemon restart. How the shim is configured, its socket protocol
 //! and its frames are private to this crate.
 
 mod client;
 mod launch;
 
+pub use crate::cgroups::stats::Stats;
 pub use launch::{Runtime, RuntimeOptions};
 
 use crate::error::{Result, RuntimeError};
@@ -147,6 +148,14 @@ impl Task {
             .await?
             .pids
             .unwrap_or_default())
+    }
+
+    /// The container's resource use now (CPU time, memory, processes).
+    pub async fn stats(&self) -> Result<Stats> {
+        client::call(&self.socket, &Request::Stats)
+            .await?
+            .stats
+            .ok_or_else(|| RuntimeError::Shim("the shim sent no stats".into()))
     }
 
     /// Resizes the container's terminal, or an exec's with `exec`.
