@@ -7,6 +7,7 @@ pub mod container;
 pub mod error;
 pub mod exec;
 pub mod image;
+pub mod network;
 pub mod stream;
 pub mod strslice;
 pub mod system;

@@ -636,6 +636,18 @@ pub struct DaemonArgs {
     /// Shims kept started ahead of time (0: start each one on demand)
     #[arg(long = "warm-shims", default_value_t = 1)]
     pub warm_shims: usize,
+    /// The default bridge network's device (made if missing)
+    #[arg(short = 'b', long, default_value = "berth0")]
+    pub bridge: String,
+    /// The default bridge's address and prefix
+    #[arg(long, default_value = "172.17.0.1/16")]
+    pub bip: String,
+    /// Give default bridge containers addresses from this range of --bip's subnet
+    #[arg(long = "fixed-cidr")]
+    pub fixed_cidr: Option<String>,
+    /// MTU of the default bridge and its containers' interfaces
+    #[arg(long, default_value_t = 1500)]
+    pub mtu: u32,
     /// Set no_new_privileges for every container that does not ask otherwise
     #[arg(long = "no-new-privileges")]
     pub no_new_privileges: bool,

@@ -32,6 +32,14 @@ pub struct DaemonConfig {
     pub api_max_connections_per_client: usize,
     /// TLS of `tcp://` hosts.
     pub tls: crate::listen::TlsSettings,
+    /// `--bridge`: the default bridge network's device.
+    pub bridge: String,
+    /// `--bip`: the default bridge's address and prefix.
+    pub bip: String,
+    /// `--fixed-cidr`: where the default bridge's container addresses come from.
+    pub fixed_cidr: Option<String>,
+    /// `--mtu` of the default bridge.
+    pub mtu: u32,
     /// Sockets systemd passed for `fd://` hosts.
     pub activation_fds: Vec<std::os::fd::RawFd>,
 }

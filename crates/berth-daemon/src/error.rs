@@ -5,6 +5,9 @@ use thiserror::Error;
 /// Engine errors, each mapped to the HTTP status Docker uses for it.
 #[derive(Debug, Error)]
 pub enum DaemonError {
+    /// 403: an operation on something that may not be changed (a predefined network).
+    #[error("{0}")]
+    Forbidden(String),
     /// 404: no such container, image or exec.
     #[error("{0}")]
     NotFound(String),
@@ -31,6 +34,7 @@ pub enum DaemonError {
 impl DaemonError {
     pub fn status(&self) -> u16 {
         match self {
+            Self::Forbidden(_) => 403,
             Self::NotFound(_) => 404,
             Self::Conflict(_) => 409,
             Self::InvalidParameter(_) => 400,

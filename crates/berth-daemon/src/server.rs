@@ -22,6 +22,7 @@ pub async fn run(cfg: DaemonConfig) -> Result<()> {
     // Refused before anything else happens: a misconfigured daemon changes nothing.
     listen::check_tls(&hosts, &cfg.tls)?;
     let engine = Engine::open(cfg.clone())?;
+    engine.prepare_networks().await?;
     engine.restore().await?;
     engine.prepare_runtime();
     let listeners = listen::bind_all(&hosts, &cfg.tls, &cfg.activation_fds)?;

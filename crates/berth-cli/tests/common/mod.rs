@@ -21,6 +21,9 @@ pub fn repo_root() -> PathBuf {
 
 pub struct Daemon {
     pub dir: PathBuf,
+    /// The default bridge's device and `--bip`.
+    pub bridge: String,
+    pub bip: String,
     pub socket: PathBuf,
     pub cgroup_parent: String,
     pub opts: DaemonOptions,
@@ -74,7 +77,14 @@ impl Daemon {
         let dir = PathBuf::from("/tmp").join(&tag);
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("test dir");
+        // Its own default bridge and subnet, so that daemons of parallel tests never share
+        // addresses: 10.100-149.n.0/24 (nothing else on a test machine); `user_subnet`
+        // gives its tests' own networks addresses from 10.150-199.n.0/24.
+        let bridge = format!("bt{}x{n}", std::process::id() % 10_000_000);
+        let bip = format!("10.{}.{}.1/24", 100 + std::process::id() % 50, n % 256);
         let mut d = Daemon {
+            bridge,
+            bip,
             socket: dir.join("run/berth.sock"),
             cgroup_parent: format!("/berth-test-{tag}"),
             dir,
@@ -125,6 +135,7 @@ impl Daemon {
             .arg("--exec-root")
             .arg(self.dir.join("run"))
             .args(["--cgroup-parent", &self.cgroup_parent])
+            .args(["--bridge", &self.bridge, "--bip", &self.bip])
             // Its own certs.d: nothing from the machine's /etc/docker/certs.d.
             .arg("--registry-certs-dir")
             .arg(self.dir.join("certs.d"))
@@ -171,6 +182,12 @@ impl Daemon {
             std::thread::sleep(Duration::from_millis(20));
         }
         panic!("daemon did not start: {}", self.log());
+    }
+
+    /// The `k`th /28 of this daemon's range for user networks (k < 16).
+    pub fn user_subnet(&self, k: u32) -> String {
+        let third = self.bip.split('.').nth(2).unwrap_or("0");
+        format!("10.{}.{third}.{}/28", 150 + std::process::id() % 50, k * 16)
     }
 
     pub fn pid(&self) -> u32 {
@@ -325,6 +342,8 @@ impl Drop for Daemon {
         for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
             let _ = self.berth(&["rm", "-f", id]);
         }
+        // The user networks a test made, and their bridges.
+        let _ = self.post_json("/networks/prune", "");
         if std::thread::panicking() {
             eprintln!(
                 "--- daemon log ({}) ---\n{}",
@@ -344,6 +363,11 @@ impl Drop for Daemon {
             Path::new("/sys/fs/cgroup").join(self.cgroup_parent.trim_start_matches('/')),
         );
         let _ = std::fs::remove_dir_all(&self.dir);
+        // The default bridge stays after its daemon, as docker0 does: this test's goes.
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.bridge])
+            .stderr(Stdio::null())
+            .status();
     }
 }
 

@@ -6,6 +6,7 @@ mod containers;
 mod exec;
 mod hijack;
 mod images;
+mod networks;
 mod system;
 
 use crate::engine::Engine;
@@ -94,6 +95,14 @@ async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Result<Resp> {
         ("GET", ["info"]) => Ok(body::json(200, &engine.info())),
         ("GET", ["events"]) => Ok(system::events()),
         ("POST", ["auth"]) => system::auth(&engine, req).await,
+        ("GET", ["networks"]) => networks::list(&engine, &q),
+        ("POST", ["networks", "create"]) => networks::create(&engine, req).await,
+        ("POST", ["networks", "prune"]) => networks::prune(&engine, &q).await,
+        ("GET", ["networks", id]) => Ok(body::json(200, &engine.network_inspect(id)?)),
+        ("DELETE", ["networks", id]) => {
+            engine.network_remove(id).await?;
+            Ok(body::no_content())
+        }
         ("POST", ["containers", "create"]) => containers::create(&engine, &q, req).await,
         ("GET", ["containers", "json"]) => containers::list(&engine, &q),
         ("POST", ["containers", "prune"]) => containers::prune(&engine, &q).await,

@@ -27,6 +27,10 @@ pub struct Record {
     pub hostname_path: String,
     pub hosts_path: String,
     pub resolv_conf_path: String,
+    /// The container's endpoint on each network it is on, by network name: what create
+    /// asked for, and while it runs its address.
+    #[serde(default)]
+    pub networks: std::collections::BTreeMap<String, berth_api::network::EndpointSettings>,
 }
 
 /// Observed by `wait`, `stop` and attach: changes on every start, exit and removal.

@@ -110,6 +110,16 @@ impl Engine {
         if req.host_config.network_mode.is_empty() {
             req.host_config.network_mode = "default".into();
         }
+        let networking: Option<berth_api::network::NetworkingConfig> = match &req.networking_config
+        {
+            Some(v) if !v.is_null() => Some(serde_json::from_value(v.clone()).map_err(|e| {
+                DaemonError::InvalidParameter(format!("invalid NetworkingConfig: {e}"))
+            })?),
+            _ => None,
+        };
+        let networks = self
+            .networks
+            .endpoints_for_create(&req.host_config, networking.as_ref())?;
         let dir = self.cfg.container_dir(&id);
         crate::dirs::ensure(&dir, crate::dirs::PRIVATE_MODE)?;
         let hosts = if req.host_config.network_mode == "host" {
@@ -144,6 +154,7 @@ impl Engine {
             config: req.config,
             host_config: req.host_config,
             restart_count: 0,
+            networks,
         };
         let c = Arc::new(Container::new(record));
         if let Err(e) = self.register_as(c.clone(), name.as_deref()) {

@@ -351,11 +351,11 @@ pub fn validate(req: &CreateRequest) -> Result<()> {
         ));
     }
     let bad = |m: &str| Err(DaemonError::InvalidParameter(m.to_string()));
-    match hc.network_mode.as_str() {
-        "" | "default" | "bridge" | "none" | "host" => {}
-        other => {
-            return Err(DaemonError::NotFound(format!("network {other} not found")));
-        }
+    if hc.network_mode.starts_with("container:") {
+        return Err(refuse(
+            "HostConfig.NetworkMode",
+            "sharing another container's network namespace is not implemented yet",
+        ));
     }
     match hc.restart_policy.name.as_str() {
         "" | "no" => {}

@@ -16,6 +16,7 @@ pub mod log_reader;
 pub mod logs;
 mod monitor;
 pub mod names;
+pub mod network;
 mod pause;
 pub mod pull;
 pub mod query;
@@ -60,6 +61,8 @@ pub struct Engine {
     /// `.await` or a blocking call: two locks taken in two orders deadlocked the daemon.
     index: RwLock<Index>,
     execs: exec::ExecTable,
+    /// Networks and the addresses in use on them.
+    networks: network::Networks,
     /// Creates the containers' tasks (shims, warm ones among them).
     runtime: Arc<berth_runtime::task::Runtime>,
     registry: berth_registry::client::Client,
@@ -82,6 +85,7 @@ impl Engine {
                 warm_shims: cfg.warm_shims,
                 warm_log: cfg.exec_root.join("warm-shims.log"),
             }),
+            networks: network::Networks::open(&cfg)?,
             cfg,
             images,
             index: RwLock::new(Index::default()),
@@ -92,6 +96,11 @@ impl Engine {
     /// The task of a container (whether or not its shim is still there).
     pub(crate) fn task(&self, id: &str) -> berth_runtime::task::Task {
         berth_runtime::task::Task::open(&self.cfg.shim_socket(id), &self.cfg.state_dir(id))
+    }
+
+    /// Makes the bridges of the bridge networks on the host (on daemon start).
+    pub async fn prepare_networks(&self) -> Result<()> {
+        self.networks.create_bridges().await
     }
 
     /// Starts the pool of warm shims and compiles the default seccomp filter, so that the

@@ -67,14 +67,19 @@ fn mounts(r: &Record) -> Vec<MountPoint> {
         .collect()
 }
 
+/// Docker's NetworkSettings: the endpoints by network, and (deprecated, still read by
+/// clients) the default bridge's address at the top level.
 fn network_settings(r: &Record) -> serde_json::Value {
-    let net = match r.host_config.network_mode.as_str() {
-        "default" | "" => "bridge",
-        n => n,
-    };
+    let bridge = r.networks.get("bridge").cloned().unwrap_or_default();
     serde_json::json!({
-        "Bridge": "", "SandboxID": "", "Ports": {}, "SandboxKey": "",
-        "Networks": { net: {"NetworkID": "", "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "MacAddress": ""} }
+        "Bridge": "", "SandboxID": "", "SandboxKey": "", "HairpinMode": false,
+        "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
+        "Ports": {}, "SecondaryIPAddresses": null, "SecondaryIPv6Addresses": null,
+        "EndpointID": bridge.endpoint_id, "Gateway": bridge.gateway,
+        "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+        "IPAddress": bridge.ip_address, "IPPrefixLen": bridge.ip_prefix_len,
+        "IPv6Gateway": "", "MacAddress": bridge.mac_address,
+        "Networks": r.networks,
     })
 }
 

@@ -91,6 +91,7 @@ impl Engine {
         let Ok(TaskState::Running { pid }) = self.task(&c.id).state().await else {
             return false;
         };
+        self.networks.reserve(&c.record().networks);
         {
             let mut r = c.record();
             Status::apply(&mut r.state, Event::Started);

@@ -32,6 +32,8 @@ impl Engine {
                 continue;
             }
             if was_running {
+                // Its addresses stay its own; an exit found below gives them back.
+                self.networks.reserve(&c.record().networks);
                 let task = self.task(&c.id);
                 match task.state().await {
                     Ok(TaskState::Running { .. }) => self.spawn_monitor(c.clone()),

@@ -1,15 +1,38 @@
 //! `docker start`: the bundle (rootfs layout, spec, init, shared namespaces), then a
 //! task created and started through the runtime.
 
-use super::container::{Container, PendingAttach};
+use super::container::{Container, PendingAttach, Record};
 use super::spec::{self, RootfsLayout, SpecInput};
 use super::status::{Event, Status};
 use super::time::{now, ZERO_TIME};
 use super::{session, user, Engine};
 use crate::error::{DaemonError, Result};
+use berth_api::network::EndpointSettings;
 use berth_runtime::task::{Task, TaskConfig};
 use berth_runtime::RuntimeError;
+use std::collections::BTreeMap;
 use std::sync::Arc;
+
+/// /etc/hosts and /etc/resolv.conf of a container on bridge networks, written before its
+/// task is created (they are bind-mounted as files). Host and none keep what create wrote.
+fn write_network_files(rec: &Record, endpoints: &BTreeMap<String, EndpointSettings>) -> Result<()> {
+    let Some(ip) = endpoints
+        .values()
+        .find_map(|e| e.ip_address.parse::<std::net::IpAddr>().ok())
+    else {
+        return Ok(());
+    };
+    let names = [rec.config.hostname.clone()];
+    std::fs::write(
+        &rec.hosts_path,
+        berth_net::files::hosts(Some((ip, &names)), &[]),
+    )?;
+    let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let resolv =
+        berth_net::files::resolv_conf(&host, &berth_net::files::ResolvOptions::default(), false);
+    std::fs::write(&rec.resolv_conf_path, resolv)?;
+    Ok(())
+}
 
 /// Whether `path` is an ELF executable without an interpreter (PT_INTERP): one that runs
 /// in any container, whatever libraries its image has.
@@ -145,11 +168,40 @@ impl Engine {
                 }
             },
         };
-        let (task, pid) = match self.runtime.create(&spec, &config).await {
+        // Addresses first: the hosts file names the container's own.
+        let mut endpoints = rec.networks.clone();
+        self.networks.allocate(&mut endpoints)?;
+        c.record().networks = endpoints.clone();
+        let result = self.run_task(c, &rec, &spec, &config, &endpoints).await;
+        if result.is_err() {
+            let mut endpoints = endpoints;
+            self.networks.release(&c.id, &mut endpoints).await;
+            c.record().networks = endpoints;
+        }
+        result
+    }
+
+    /// The task with its network, started.
+    async fn run_task(
+        self: &Arc<Self>,
+        c: &Arc<Container>,
+        rec: &Record,
+        spec: &oci_spec::runtime::Spec,
+        config: &TaskConfig,
+        endpoints: &BTreeMap<String, EndpointSettings>,
+    ) -> Result<()> {
+        write_network_files(rec, endpoints)?;
+        let (task, pid) = match self.runtime.create(spec, config).await {
             Ok(created) => created,
             Err(e) => return Err(self.failed_start(c, &e)),
         };
-        match self.finish_start(c, &task, pid).await {
+        let started = async {
+            // Between create and start the init waits in its namespaces: the veths go in
+            // before the program runs.
+            self.networks.attach(&c.id, pid, endpoints).await?;
+            self.finish_start(c, &task, pid).await
+        };
+        match started.await {
             Ok(()) => Ok(()),
             Err(e) => {
                 // The shim and its held init exist: end them, or they wait forever.

@@ -1,0 +1,261 @@
+//! Networks: the default bridge, user networks, addresses, and what is left on the host.
+//! Traffic goes only to the test daemon's own bridges and containers.
+
+mod common;
+use common::*;
+use std::io::{Read, Write};
+use std::time::Duration;
+
+fn inspect(d: &Daemon, name: &str, format: &str) -> String {
+    ok(d.berth(&["inspect", "-f", format, name]))
+}
+
+fn link_exists(name: &str) -> bool {
+    std::process::Command::new("ip")
+        .args(["link", "show", name])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// `GET path` from the host to `ip:port`, the body.
+fn http_get(ip: &str, port: u16, path: &str) -> String {
+    let mut s = std::net::TcpStream::connect_timeout(
+        &format!("{ip}:{port}").parse().unwrap(),
+        Duration::from_secs(5),
+    )
+    .expect("connect to the container");
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out.split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default()
+}
+
+#[test]
+fn default_bridge_containers_reach_each_other_and_the_host() {
+    let d = Daemon::start();
+    d.make_busybox();
+    assert!(link_exists(&d.bridge), "the daemon made its bridge");
+    ok(d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "--hostname",
+        "webhost",
+        "busybox",
+        "httpd",
+        "-f",
+        "-p",
+        "8080",
+        "-h",
+        "/etc",
+    ]));
+    let ip = inspect(&d, "web", "{{.NetworkSettings.IPAddress}}");
+    let gateway = d.bip.split('/').next().unwrap().to_string();
+    let prefix = gateway.rsplit_once('.').unwrap().0.to_string();
+    assert!(ip.starts_with(&format!("{prefix}.")), "{ip} in {}", d.bip);
+    assert_eq!(
+        inspect(&d, "web", "{{.NetworkSettings.Networks.bridge.Gateway}}"),
+        gateway
+    );
+    let mac = inspect(&d, "web", "{{.NetworkSettings.MacAddress}}");
+    assert!(mac.starts_with("02:42:"), "{mac}");
+    // Inside: eth0 with that address, and the hosts file names it.
+    let inside = ok(d.berth(&[
+        "exec",
+        "web",
+        "sh",
+        "-c",
+        "ip -4 addr show eth0; cat /etc/hosts; ip route",
+    ]));
+    assert!(inside.contains(&format!("inet {ip}/24")), "{inside}");
+    assert!(inside.contains(&format!("{ip}\twebhost")), "{inside}");
+    assert!(
+        inside.contains(&format!("default via {gateway}")),
+        "{inside}"
+    );
+    // Another container reaches it; so does the host, through the bridge.
+    let page = ok(d.berth(&[
+        "run",
+        "--rm",
+        "busybox",
+        "wget",
+        "-qO-",
+        &format!("http://{ip}:8080/hostname"),
+    ]));
+    assert_eq!(page, "webhost");
+    assert_eq!(http_get(&ip, 8080, "/hostname"), "webhost\n");
+    // Through the docker CLI: the predefined networks, and the container on the bridge.
+    let ls = stdout(&d.docker(&["network", "ls", "--format", "{{.Name}} {{.Driver}}"]));
+    for n in ["bridge bridge", "host host", "none null"] {
+        assert!(ls.lines().any(|l| l == n), "{ls}");
+    }
+    let members = ok(d.docker(&[
+        "network",
+        "inspect",
+        "bridge",
+        "-f",
+        "{{range .Containers}}{{.Name}} {{.IPv4Address}}{{end}}",
+    ]));
+    assert_eq!(members, format!("web {ip}/24"));
+    let rm = d.docker(&["network", "rm", "bridge"]);
+    assert!(
+        stderr(&rm).contains("pre-defined network and cannot be removed"),
+        "{}",
+        stderr(&rm)
+    );
+    // A stop gives the address back and leaves no veth.
+    let id = inspect(&d, "web", "{{.Id}}");
+    let veth = format!("veth{}0", &id[..8]);
+    assert!(link_exists(&veth));
+    ok(d.berth(&["stop", "-t", "1", "web"]));
+    assert_eq!(inspect(&d, "web", "{{.NetworkSettings.IPAddress}}"), "");
+    assert!(!link_exists(&veth), "{veth} left behind");
+    // none and host have no veth and no address.
+    let none = ok(d.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
+        "ls /sys/class/net | sort | tr '\\n' ' '",
+    ]));
+    assert_eq!(none, "lo");
+}
+
+#[test]
+fn addresses_survive_a_daemon_crash() {
+    let mut d = Daemon::start();
+    d.make_busybox();
+    ok(d.berth(&["run", "-d", "--name", "one", "busybox", "sleep", "1000"]));
+    let a = inspect(&d, "one", "{{.NetworkSettings.IPAddress}}");
+    d.kill9();
+    d.restart();
+    ok(d.berth(&["run", "-d", "--name", "two", "busybox", "sleep", "1000"]));
+    let b = inspect(&d, "two", "{{.NetworkSettings.IPAddress}}");
+    assert_ne!(a, b, "a running container's address was handed out again");
+    assert_eq!(inspect(&d, "one", "{{.NetworkSettings.IPAddress}}"), a);
+    // They still reach each other.
+    ok(d.berth(&["exec", "two", "ping", "-c", "1", "-W", "2", &a]));
+}
+
+#[test]
+fn user_networks() {
+    let d = Daemon::start();
+    d.make_busybox();
+    let subnet = d.user_subnet(1);
+    let base = subnet
+        .split('/')
+        .next()
+        .unwrap()
+        .rsplit_once('.')
+        .unwrap()
+        .0
+        .to_string();
+    let last: u32 = subnet
+        .split('/')
+        .next()
+        .unwrap()
+        .rsplit('.')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let fixed = format!("{base}.{}", last + 5);
+    let id = ok(d.docker(&[
+        "network", "create", "--subnet", &subnet, "--label", "team=a", "appnet",
+    ]));
+    let bridge = format!("br-{}", &id[..12]);
+    assert!(link_exists(&bridge));
+    // A second network on the same addresses is refused, and nothing is made.
+    let dup = d.docker(&["network", "create", "--subnet", &subnet, "other"]);
+    assert_ne!(code(&dup), 0);
+    assert!(stderr(&dup).contains("overlaps"), "{}", stderr(&dup));
+    let again = d.docker(&["network", "create", "appnet"]);
+    assert!(
+        stderr(&again).contains("already exists"),
+        "{}",
+        stderr(&again)
+    );
+    ok(d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "one",
+        "--network",
+        "appnet",
+        "--ip",
+        &fixed,
+        "busybox",
+        "sleep",
+        "1000",
+    ]));
+    assert_eq!(
+        ok(d.docker(&[
+            "inspect",
+            "-f",
+            "{{.NetworkSettings.Networks.appnet.IPAddress}}",
+            "one"
+        ])),
+        fixed
+    );
+    ok(d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "two",
+        "--network",
+        "appnet",
+        "busybox",
+        "sleep",
+        "1000",
+    ]));
+    ok(d.berth(&["exec", "two", "ping", "-c", "1", "-W", "2", &fixed]));
+    // The same address twice is refused at start.
+    let taken = d.docker(&[
+        "run",
+        "-d",
+        "--network",
+        "appnet",
+        "--ip",
+        &fixed,
+        "busybox",
+        "true",
+    ]);
+    assert_ne!(code(&taken), 0, "{}", stdout(&taken));
+    let inspect = ok(d.docker(&[
+        "network",
+        "inspect",
+        "appnet",
+        "-f",
+        "{{.IPAM.Config}} {{.Labels}} {{len .Containers}}",
+    ]));
+    assert!(
+        inspect.contains(&subnet) && inspect.contains("team:a"),
+        "{inspect}"
+    );
+    let busy = d.docker(&["network", "rm", "appnet"]);
+    assert!(
+        stderr(&busy).contains("active endpoints"),
+        "{}",
+        stderr(&busy)
+    );
+    let nope = d.docker(&["run", "--rm", "--network", "nope", "busybox", "true"]);
+    assert!(
+        stderr(&nope).contains("network nope not found"),
+        "{}",
+        stderr(&nope)
+    );
+    ok(d.docker(&["rm", "-f", "one", "two"]));
+    let _ = d.docker(&["container", "prune", "-f"]);
+    ok(d.docker(&["network", "rm", "appnet"]));
+    assert!(!link_exists(&bridge), "{bridge} left behind");
+    assert!(!stdout(&d.docker(&["network", "ls"])).contains("appnet"));
+}

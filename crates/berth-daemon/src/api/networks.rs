@@ -1,0 +1,29 @@
+//! `/networks`: list, inspect, create, remove, prune.
+
+use super::body::{self, read_json, Query, Resp};
+use crate::engine::Engine;
+use crate::error::Result;
+use berth_api::network::NetworkCreateRequest;
+use http::Request;
+use hyper::body::Incoming;
+use std::sync::Arc;
+
+pub async fn create(engine: &Arc<Engine>, req: Request<Incoming>) -> Result<Resp> {
+    let body: NetworkCreateRequest = read_json(req.into_body()).await?;
+    Ok(body::json(201, &engine.network_create(body).await?))
+}
+
+pub fn list(engine: &Arc<Engine>, q: &Query) -> Result<Resp> {
+    Ok(body::json(200, &engine.network_list(&q.filters()?)?))
+}
+
+pub async fn prune(engine: &Arc<Engine>, q: &Query) -> Result<Resp> {
+    let f = q.filters()?;
+    let removed = engine
+        .network_prune(f.get("label").map(|v| v.as_slice()).unwrap_or(&[]))
+        .await?;
+    Ok(body::json(
+        200,
+        &serde_json::json!({ "NetworksDeleted": removed }),
+    ))
+}

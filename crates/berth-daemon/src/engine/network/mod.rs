@@ -1,0 +1,164 @@
+//! Networks: the predefined `bridge`, `host` and `none`, and user-defined bridge
+//! networks, each with its address pool. Records live in `<data-root>/network/<id>.json`;
+//! addresses in use are not stored separately but rebuilt from the records of running
+//! containers when the daemon starts.
+
+mod endpoints;
+mod query;
+mod store;
+
+pub use store::{Driver, NetworkRecord};
+
+use crate::config::DaemonConfig;
+use crate::error::{DaemonError, Result};
+use berth_net::ipam::Pool;
+use berth_net::link::Netlink;
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+/// Everything about networks the engine keeps.
+pub struct Networks {
+    dir: std::path::PathBuf,
+    state: Mutex<State>,
+    /// Made on first use, inside the daemon's runtime.
+    netlink: tokio::sync::OnceCell<Netlink>,
+    /// The daemon's bridge settings (`--bridge`, `--bip`, `--fixed-cidr`, `--mtu`).
+    default_bridge: store::DefaultBridge,
+}
+
+#[derive(Default)]
+struct State {
+    by_id: HashMap<String, NetworkRecord>,
+    pools: HashMap<String, Pool>,
+}
+
+impl Networks {
+    pub fn open(cfg: &DaemonConfig) -> Result<Self> {
+        let dir = cfg.data_root.join("network");
+        crate::dirs::ensure(&dir, crate::dirs::PRIVATE_MODE)?;
+        let default_bridge = store::DefaultBridge::from_config(cfg)?;
+        let mut state = State::default();
+        for rec in store::load_all(&dir)? {
+            state.by_id.insert(rec.id.clone(), rec);
+        }
+        let networks = Self {
+            dir,
+            state: Mutex::new(state),
+            netlink: tokio::sync::OnceCell::new(),
+            default_bridge,
+        };
+        networks.ensure_predefined()?;
+        Ok(networks)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    async fn netlink(&self) -> Result<&Netlink> {
+        self.netlink
+            .get_or_try_init(|| async { Netlink::connect() })
+            .await
+            .map_err(net_error)
+    }
+
+    /// `bridge`, `host` and `none`, with IDs that stay the same across restarts; the
+    /// bridge network follows the daemon's flags.
+    fn ensure_predefined(&self) -> Result<()> {
+        let mut st = self.lock();
+        for (name, driver) in [
+            ("bridge", Driver::Bridge),
+            ("host", Driver::Host),
+            ("none", Driver::Null),
+        ] {
+            let existing = st.by_id.values().find(|n| n.name == name).cloned();
+            let mut rec = existing.unwrap_or_else(|| NetworkRecord::new(name, driver));
+            if driver == Driver::Bridge {
+                self.default_bridge.apply(&mut rec);
+            }
+            store::save(&self.dir, &rec)?;
+            st.by_id.insert(rec.id.clone(), rec);
+        }
+        let bridges: Vec<NetworkRecord> = st
+            .by_id
+            .values()
+            .filter(|n| n.driver == Driver::Bridge)
+            .cloned()
+            .collect();
+        for rec in bridges {
+            let pool = rec.pool()?;
+            st.pools.insert(rec.id.clone(), pool);
+        }
+        Ok(())
+    }
+
+    /// Makes every bridge network's bridge on the host (on daemon start).
+    pub async fn create_bridges(&self) -> Result<()> {
+        let bridges: Vec<NetworkRecord> = self
+            .lock()
+            .by_id
+            .values()
+            .filter(|n| n.driver == Driver::Bridge)
+            .cloned()
+            .collect();
+        for rec in bridges {
+            self.ensure_bridge(&rec).await?;
+        }
+        Ok(())
+    }
+
+    async fn ensure_bridge(&self, rec: &NetworkRecord) -> Result<()> {
+        let (Some(subnet), Some(gateway)) = (rec.subnet, rec.gateway) else {
+            return Ok(());
+        };
+        self.netlink()
+            .await?
+            .ensure_bridge(&rec.bridge, gateway, subnet.prefix_len(), rec.mtu)
+            .await
+            .map_err(net_error)?;
+        Ok(())
+    }
+
+    /// A network by full ID, name, or unique ID prefix (Docker's order).
+    pub fn find(&self, name_or_id: &str) -> Result<NetworkRecord> {
+        let st = self.lock();
+        let not_found = || DaemonError::NotFound(format!("network {name_or_id} not found"));
+        if name_or_id.is_empty() {
+            return Err(not_found());
+        }
+        if let Some(n) = st.by_id.get(name_or_id) {
+            return Ok(n.clone());
+        }
+        if let Some(n) = st.by_id.values().find(|n| n.name == name_or_id) {
+            return Ok(n.clone());
+        }
+        let prefixed: Vec<_> = st
+            .by_id
+            .values()
+            .filter(|n| n.id.starts_with(name_or_id))
+            .collect();
+        match prefixed.as_slice() {
+            [one] => Ok((*one).clone()),
+            [] => Err(not_found()),
+            _ => Err(DaemonError::InvalidParameter(format!(
+                "network {name_or_id} is ambiguous ({} matches found based on ID prefix)",
+                prefixed.len()
+            ))),
+        }
+    }
+
+    pub fn all(&self) -> Vec<NetworkRecord> {
+        let mut v: Vec<_> = self.lock().by_id.values().cloned().collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
+    }
+}
+
+pub(crate) fn net_error(e: berth_net::NetError) -> DaemonError {
+    use berth_net::NetError as N;
+    match e {
+        N::Invalid(_) => DaemonError::InvalidParameter(e.to_string()),
+        N::InUse => DaemonError::Conflict(e.to_string()),
+        _ => DaemonError::System(e.to_string()),
+    }
+}
