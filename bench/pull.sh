@@ -24,6 +24,8 @@ cleanup() {
     [ -n "$RPID" ] && { kill "$RPID" 2>/dev/null; wait "$RPID" 2>/dev/null || true; }
     [ -n "$MOUNTED" ] && umount "$W/disk"
     for d in /sys/fs/cgroup/*/berth-pull-$$; do [ -d "$d" ] && rmdir "$d" 2>/dev/null || true; done
+    # Its own default bridge, which berth leaves in place as dockerd leaves docker0.
+    ip link del bpl$$ 2>/dev/null
     rm -rf "$W"
 }
 trap cleanup EXIT
@@ -49,7 +51,7 @@ http:
 YML
 docker-registry serve "$W/registry.yml" > "$W/registry.log" 2>&1 &
 RPID=$!
-"$BERTH" daemon --data-root "$DISK/data" --exec-root "$W/run" --cgroup-parent "/berth-pull-$$" > "$W/daemon.log" 2>&1 &
+"$BERTH" daemon --data-root "$DISK/data" --exec-root "$W/run" --cgroup-parent "/berth-pull-$$" --bridge bpl$$ --bip "10.250.$(($$ % 250)).1/24" > "$W/daemon.log" 2>&1 &
 DPID=$!
 export BERTH_HOST=unix://$W/run/berth.sock
 for _ in $(seq 100); do [ -S "$W/run/berth.sock" ] && curl -sf "http://127.0.0.1:$PORT/v2/" >/dev/null && break; sleep 0.1; done

@@ -19,10 +19,12 @@ cleanup() {
     for d in /sys/fs/cgroup/*/berth-smoke-$$ /sys/fs/cgroup/berth-smoke-$$; do
         [ -d "$d" ] && rmdir "$d" 2>/dev/null
     done
+    # Its own default bridge, which berth leaves in place as dockerd leaves docker0.
+    ip link del bsm$$ 2>/dev/null
     rm -rf "$W"
 }
 trap cleanup EXIT
-"$BERTH" daemon --data-root "$W/data" --exec-root "$W/run" --cgroup-parent "/berth-smoke-$$" >"$W/daemon.log" 2>&1 &
+"$BERTH" daemon --data-root "$W/data" --exec-root "$W/run" --cgroup-parent "/berth-smoke-$$" --bridge bsm$$ --bip "10.250.$(($$ % 250)).1/24" >"$W/daemon.log" 2>&1 &
 DPID=$!
 export BERTH_HOST=unix://$W/run/berth.sock
 for _ in $(seq 100); do [ -S "$W/run/berth.sock" ] && break; sleep 0.05; done

@@ -77,9 +77,23 @@ fn namespaces_user_env_and_filesystem() {
         ])),
         "ok"
     );
-    // A new network namespace has only lo.
+    // A container gets its own network namespace: with eth0 on the default bridge, with
+    // only lo on none.
     assert_eq!(
         ok(d.berth(&["run", "--rm", "busybox", "sh", "-c", "ls /sys/class/net"])),
+        "eth0\nlo"
+    );
+    assert_eq!(
+        ok(d.berth(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "busybox",
+            "sh",
+            "-c",
+            "ls /sys/class/net"
+        ])),
         "lo"
     );
     // Masked paths.

@@ -218,6 +218,36 @@ fn user_networks() {
         "1000",
     ]));
     ok(d.berth(&["exec", "two", "ping", "-c", "1", "-W", "2", &fixed]));
+    // Names resolve through the embedded resolver: container names and aliases.
+    ok(d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "three",
+        "--network",
+        "appnet",
+        "--network-alias",
+        "db",
+        "busybox",
+        "sleep",
+        "1000",
+    ]));
+    let three = ok(d.docker(&[
+        "inspect",
+        "-f",
+        "{{.NetworkSettings.Networks.appnet.IPAddress}}",
+        "three",
+    ]));
+    let resolv = ok(d.berth(&["exec", "two", "cat", "/etc/resolv.conf"]));
+    assert!(resolv.contains("nameserver 127.0.0.11"), "{resolv}");
+    for (name, ip) in [("one", &fixed), ("db", &three), ("three", &three)] {
+        let out = ok(d.berth(&["exec", "two", "nslookup", name]));
+        assert!(out.contains(ip.as_str()), "{name}: {out}");
+    }
+    // The default bridge has no names (as with Docker).
+    ok(d.berth(&["run", "-d", "--name", "plain", "busybox", "sleep", "1000"]));
+    let plain = ok(d.berth(&["exec", "plain", "cat", "/etc/resolv.conf"]));
+    assert!(!plain.contains("127.0.0.11"), "{plain}");
     // The same address twice is refused at start.
     let taken = d.docker(&[
         "run",
@@ -253,7 +283,7 @@ fn user_networks() {
         "{}",
         stderr(&nope)
     );
-    ok(d.docker(&["rm", "-f", "one", "two"]));
+    ok(d.docker(&["rm", "-f", "one", "two", "three", "plain"]));
     let _ = d.docker(&["container", "prune", "-f"]);
     ok(d.docker(&["network", "rm", "appnet"]));
     assert!(!link_exists(&bridge), "{bridge} left behind");

@@ -6,6 +6,7 @@
 //!   an RCU barrier), then addressed and routed from inside that namespace.
 //! - `files`: /etc/hosts and /etc/resolv.conf as Docker writes them.
 
+pub mod dns;
 pub mod error;
 pub mod files;
 pub mod ipam;

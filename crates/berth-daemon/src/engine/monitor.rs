@@ -22,6 +22,7 @@ impl Engine {
         let _ = std::fs::remove_dir_all(self.cfg.state_dir(&c.id));
         let _ = std::fs::remove_file(self.cfg.shim_socket(&c.id));
         self.unmount_shm(&c.id);
+        self.stop_resolver(&c.id);
         let mut endpoints = std::mem::take(&mut c.record().networks);
         self.networks.release(&c.id, &mut endpoints).await;
         c.record().networks = endpoints;

@@ -36,7 +36,12 @@ impl Engine {
                 self.networks.reserve(&c.record().networks);
                 let task = self.task(&c.id);
                 match task.state().await {
-                    Ok(TaskState::Running { .. }) => self.spawn_monitor(c.clone()),
+                    Ok(TaskState::Running { pid }) => {
+                        if let Err(e) = self.start_resolver(&c.id, pid) {
+                            eprintln!("berthd: container {}: no embedded resolver: {e}", c.id);
+                        }
+                        self.spawn_monitor(c.clone())
+                    }
                     // Started by a daemon that died before the program ran: not kept.
                     Ok(TaskState::Created { .. }) => {
                         let _ = task.kill(libc::SIGKILL, true).await;

@@ -28,8 +28,12 @@ fn write_network_files(rec: &Record, endpoints: &BTreeMap<String, EndpointSettin
         berth_net::files::hosts(Some((ip, &names)), &[]),
     )?;
     let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    // On a user network, names are answered by the embedded resolver.
+    let embedded = endpoints
+        .keys()
+        .any(|n| !matches!(n.as_str(), "bridge" | "host" | "none"));
     let resolv =
-        berth_net::files::resolv_conf(&host, &berth_net::files::ResolvOptions::default(), false);
+        berth_net::files::resolv_conf(&host, &berth_net::files::ResolvOptions::default(), embedded);
     std::fs::write(&rec.resolv_conf_path, resolv)?;
     Ok(())
 }
@@ -199,11 +203,13 @@ impl Engine {
             // Between create and start the init waits in its namespaces: the veths go in
             // before the program runs.
             self.networks.attach(&c.id, pid, endpoints).await?;
+            self.start_resolver(&c.id, pid)?;
             self.finish_start(c, &task, pid).await
         };
         match started.await {
             Ok(()) => Ok(()),
             Err(e) => {
+                self.stop_resolver(&c.id);
                 // The shim and its held init exist: end them, or they wait forever.
                 if pid > 0 {
                     let _ = nix::sys::signal::kill(

@@ -5,6 +5,7 @@
 
 mod endpoints;
 mod query;
+mod resolver;
 mod store;
 
 pub use store::{Driver, NetworkRecord};
@@ -24,6 +25,8 @@ pub struct Networks {
     netlink: tokio::sync::OnceCell<Netlink>,
     /// The daemon's bridge settings (`--bridge`, `--bip`, `--fixed-cidr`, `--mtu`).
     default_bridge: store::DefaultBridge,
+    /// The embedded resolver of each running container on a user network.
+    resolvers: Mutex<HashMap<String, tokio::task::AbortHandle>>,
 }
 
 #[derive(Default)]
@@ -46,9 +49,14 @@ impl Networks {
             state: Mutex::new(state),
             netlink: tokio::sync::OnceCell::new(),
             default_bridge,
+            resolvers: Mutex::new(HashMap::new()),
         };
         networks.ensure_predefined()?;
         Ok(networks)
+    }
+
+    fn resolvers(&self) -> std::sync::MutexGuard<'_, HashMap<String, tokio::task::AbortHandle>> {
+        self.resolvers.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
