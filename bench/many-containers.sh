@@ -24,6 +24,7 @@ cleanup() {
     done
     # Its own default bridge, which berth leaves in place as dockerd leaves docker0.
     ip link del bmc$$ 2>/dev/null
+    nft delete table ip berth_bmc$$ 2>/dev/null
     rm -rf "$W"
 }
 trap cleanup EXIT

@@ -26,6 +26,7 @@ cleanup() {
     for d in /sys/fs/cgroup/*/berth-pull-$$; do [ -d "$d" ] && rmdir "$d" 2>/dev/null || true; done
     # Its own default bridge, which berth leaves in place as dockerd leaves docker0.
     ip link del bpl$$ 2>/dev/null
+    nft delete table ip berth_bpl$$ 2>/dev/null
     rm -rf "$W"
 }
 trap cleanup EXIT

@@ -297,6 +297,9 @@ const HONOURED: &[&str] = &[
     "Init",
     "Devices",
     "DeviceCgroupRules",
+    // network.rs::published_ports.
+    "PortBindings",
+    "PublishAllPorts",
 ];
 
 fn sample(name: &str, kind: &str) -> serde_json::Value {

@@ -289,3 +289,125 @@ fn user_networks() {
     assert!(!link_exists(&bridge), "{bridge} left behind");
     assert!(!stdout(&d.docker(&["network", "ls"])).contains("appnet"));
 }
+
+/// A free TCP port on 127.0.0.1 (taken and let go).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn published_ports() {
+    let d = Daemon::start();
+    d.make_busybox();
+    let fixed = free_port();
+    ok(d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "--hostname",
+        "pubweb",
+        "-p",
+        &format!("127.0.0.1:{fixed}:8080"),
+        "-p",
+        "127.0.0.1::8081",
+        "busybox",
+        "sh",
+        "-c",
+        "httpd -p 8081 -h /etc; exec httpd -f -p 8080 -h /etc",
+    ]));
+    // Reachable from the host's loopback, on the fixed and on the random port.
+    assert_eq!(http_get("127.0.0.1", fixed, "/hostname"), "pubweb\n");
+    let random = ok(d.docker(&["port", "web", "8081"]));
+    let random_port: u16 = random.rsplit(':').next().unwrap().parse().unwrap();
+    assert!(random.starts_with("127.0.0.1:"), "{random}");
+    assert_eq!(http_get("127.0.0.1", random_port, "/hostname"), "pubweb\n");
+    let ports = ok(d.docker(&["inspect", "-f", "{{json .NetworkSettings.Ports}}", "web"]));
+    assert!(
+        ports.contains(&format!("\"HostPort\":\"{fixed}\"")),
+        "{ports}"
+    );
+    // The rules live in berth's own table, which the host's firewall can see.
+    let table = format!("berth_{}", d.bridge);
+    let rules = stdout(
+        &std::process::Command::new("nft")
+            .args(["list", "table", "ip", &table])
+            .output()
+            .unwrap(),
+    );
+    assert!(
+        rules.contains(&format!("tcp dport {fixed} dnat to")),
+        "{rules}"
+    );
+    // A port in use, by a container or by the host, is refused at start; nothing is left.
+    let taken = d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "again",
+        "-p",
+        &format!("127.0.0.1:{fixed}:8080"),
+        "busybox",
+        "sleep",
+        "100",
+    ]);
+    assert!(
+        stderr(&taken).contains("port is already allocated"),
+        "{}",
+        stderr(&taken)
+    );
+    assert_eq!(inspect(&d, "again", "{{.State.Running}}"), "false");
+    let host_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let host_port = host_listener.local_addr().unwrap().port();
+    let busy = d.docker(&[
+        "run",
+        "-d",
+        "-p",
+        &format!("127.0.0.1:{host_port}:80"),
+        "busybox",
+        "sleep",
+        "100",
+    ]);
+    assert!(
+        stderr(&busy).contains("port is already allocated"),
+        "{}",
+        stderr(&busy)
+    );
+    drop(host_listener);
+    // -P publishes the exposed ports on free ones.
+    ok(d.docker(&[
+        "run", "-d", "--name", "all", "-P", "--expose", "9000", "busybox", "sleep", "100",
+    ]));
+    let all = ok(d.docker(&["port", "all"]));
+    assert!(all.starts_with("9000/tcp -> 0.0.0.0:"), "{all}");
+    // Ports go with their container: the port is free and the rule gone.
+    ok(d.docker(&["rm", "-f", "web", "again", "all"]));
+    std::net::TcpListener::bind(("127.0.0.1", fixed)).expect("the port was given back");
+    let rules = stdout(
+        &std::process::Command::new("nft")
+            .args(["list", "table", "ip", &table])
+            .output()
+            .unwrap(),
+    );
+    assert!(!rules.contains("dnat to"), "{rules}");
+    // With host networking there is nothing to publish: refused, not ignored.
+    let host = d.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "host",
+        "-p",
+        "8080:80",
+        "busybox",
+        "true",
+    ]);
+    assert!(
+        stderr(&host).contains("HostConfig.PortBindings"),
+        "{}",
+        stderr(&host)
+    );
+}

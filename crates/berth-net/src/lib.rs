@@ -11,5 +11,6 @@ pub mod error;
 pub mod files;
 pub mod ipam;
 pub mod link;
+pub mod ports;
 
 pub use error::{NetError, Result};

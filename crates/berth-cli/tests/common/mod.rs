@@ -363,9 +363,16 @@ impl Drop for Daemon {
             Path::new("/sys/fs/cgroup").join(self.cgroup_parent.trim_start_matches('/')),
         );
         let _ = std::fs::remove_dir_all(&self.dir);
-        // The default bridge stays after its daemon, as docker0 does: this test's goes.
+        // The default bridge and berth's nftables table stay after their daemon (as
+        // docker0 does, and so that published ports outlive a daemon restart): this
+        // test's go.
         let _ = Command::new("ip")
             .args(["link", "del", &self.bridge])
+            .stderr(Stdio::null())
+            .status();
+        let table = format!("berth_{}", self.bridge);
+        let _ = Command::new("nft")
+            .args(["delete", "table", "ip", &table])
             .stderr(Stdio::null())
             .status();
     }

@@ -31,6 +31,10 @@ pub struct Record {
     /// asked for, and while it runs its address.
     #[serde(default)]
     pub networks: std::collections::BTreeMap<String, berth_api::network::EndpointSettings>,
+    /// While it runs: its published ports as Docker reports them (`80/tcp` →
+    /// `[{"HostIp": "0.0.0.0", "HostPort": "8080"}]`).
+    #[serde(default)]
+    pub ports: std::collections::BTreeMap<String, Vec<serde_json::Value>>,
 }
 
 /// Observed by `wait`, `stop` and attach: changes on every start, exit and removal.

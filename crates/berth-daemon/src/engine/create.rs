@@ -155,6 +155,7 @@ impl Engine {
             host_config: req.host_config,
             restart_count: 0,
             networks,
+            ports: Default::default(),
         };
         let c = Arc::new(Container::new(record));
         if let Err(e) = self.register_as(c.clone(), name.as_deref()) {

@@ -374,16 +374,14 @@ pub fn validate(req: &CreateRequest) -> Result<()> {
             )))
         }
     }
-    // Accepting these and doing nothing would leave a user wondering why the port is closed.
-    if hc.port_bindings.as_ref().is_some_and(|p| !p.is_empty()) || hc.publish_all_ports {
-        let field = if hc.publish_all_ports {
-            "HostConfig.PublishAllPorts"
-        } else {
-            "HostConfig.PortBindings"
-        };
+    let ports = super::network::port_requests(hc, &req.config)?;
+    if !ports.is_empty() && matches!(hc.network_mode.as_str(), "host" | "none") {
         return Err(refuse(
-            field,
-            "publishing ports is not implemented yet: containers get an isolated network namespace with only loopback",
+            "HostConfig.PortBindings",
+            &format!(
+                "ports cannot be published with network mode {}",
+                hc.network_mode
+            ),
         ));
     }
     if hc.auto_remove && !matches!(hc.restart_policy.name.as_str(), "" | "no") {

@@ -23,6 +23,8 @@ impl Engine {
         let _ = std::fs::remove_file(self.cfg.shim_socket(&c.id));
         self.unmount_shm(&c.id);
         self.stop_resolver(&c.id);
+        self.networks.release_ports(&c.id);
+        c.record().ports.clear();
         let mut endpoints = std::mem::take(&mut c.record().networks);
         self.networks.release(&c.id, &mut endpoints).await;
         c.record().networks = endpoints;

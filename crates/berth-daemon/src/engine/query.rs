@@ -67,6 +67,26 @@ fn mounts(r: &Record) -> Vec<MountPoint> {
         .collect()
 }
 
+/// Every exposed or published port: its bindings while the container runs, else null.
+fn published_ports(r: &Record) -> super::network::PortMap {
+    let mut out: super::network::PortMap = BTreeMap::new();
+    for key in r.config.exposed_ports.iter().flatten().map(|(k, _)| k) {
+        let key = if key.contains('/') {
+            key.clone()
+        } else {
+            format!("{key}/tcp")
+        };
+        out.insert(key, None);
+    }
+    for key in r.host_config.port_bindings.iter().flatten().map(|(k, _)| k) {
+        out.entry(key.clone()).or_insert(None);
+    }
+    for (key, bindings) in &r.ports {
+        out.insert(key.clone(), Some(bindings.clone()));
+    }
+    out
+}
+
 /// Docker's NetworkSettings: the endpoints by network, and (deprecated, still read by
 /// clients) the default bridge's address at the top level.
 fn network_settings(r: &Record) -> serde_json::Value {
@@ -74,7 +94,7 @@ fn network_settings(r: &Record) -> serde_json::Value {
     serde_json::json!({
         "Bridge": "", "SandboxID": "", "SandboxKey": "", "HairpinMode": false,
         "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
-        "Ports": {}, "SecondaryIPAddresses": null, "SecondaryIPv6Addresses": null,
+        "Ports": published_ports(r), "SecondaryIPAddresses": null, "SecondaryIPv6Addresses": null,
         "EndpointID": bridge.endpoint_id, "Gateway": bridge.gateway,
         "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
         "IPAddress": bridge.ip_address, "IPPrefixLen": bridge.ip_prefix_len,

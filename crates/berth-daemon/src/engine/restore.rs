@@ -32,8 +32,16 @@ impl Engine {
                 continue;
             }
             if was_running {
-                // Its addresses stay its own; an exit found below gives them back.
+                // Its addresses and ports stay its own; an exit found below gives them back.
                 self.networks.reserve(&c.record().networks);
+                let (ports, ip) = {
+                    let r = c.record();
+                    let ip = r.networks.values().find_map(|e| e.ip_address.parse().ok());
+                    (r.ports.clone(), ip)
+                };
+                if let Err(e) = self.networks.rehold_ports(&c.id, &ports, ip) {
+                    eprintln!("berthd: container {}: its published ports: {e}", c.id);
+                }
                 let task = self.task(&c.id);
                 match task.state().await {
                     Ok(TaskState::Running { pid }) => {
@@ -59,6 +67,10 @@ impl Engine {
             }
         }
         self.reconcile().await;
+        // berth's table as the running containers need it, and nothing a crash left.
+        if let Err(e) = self.networks.sync_rules() {
+            eprintln!("berthd: published ports: {e}");
+        }
         Ok(())
     }
 }

@@ -195,14 +195,24 @@ impl Engine {
         endpoints: &BTreeMap<String, EndpointSettings>,
     ) -> Result<()> {
         write_network_files(rec, endpoints)?;
+        // Host ports are taken before anything runs: one in use fails the start early.
+        let requests = super::network::port_requests(&rec.host_config, &rec.config)?;
+        c.record().ports = self.networks.hold_ports(&c.id, &requests)?;
         let (task, pid) = match self.runtime.create(spec, config).await {
             Ok(created) => created,
-            Err(e) => return Err(self.failed_start(c, &e)),
+            Err(e) => {
+                self.networks.release_ports(&c.id);
+                c.record().ports.clear();
+                return Err(self.failed_start(c, &e));
+            }
         };
         let started = async {
             // Between create and start the init waits in its namespaces: the veths go in
             // before the program runs.
             self.networks.attach(&c.id, pid, endpoints).await?;
+            if let Some(ip) = endpoints.values().find_map(|e| e.ip_address.parse().ok()) {
+                self.networks.forward_ports(&c.id, ip)?;
+            }
             self.start_resolver(&c.id, pid)?;
             self.finish_start(c, &task, pid).await
         };
@@ -210,6 +220,8 @@ impl Engine {
             Ok(()) => Ok(()),
             Err(e) => {
                 self.stop_resolver(&c.id);
+                self.networks.release_ports(&c.id);
+                c.record().ports.clear();
                 // The shim and its held init exist: end them, or they wait forever.
                 if pid > 0 {
                     let _ = nix::sys::signal::kill(

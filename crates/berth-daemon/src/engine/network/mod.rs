@@ -4,10 +4,12 @@
 //! containers when the daemon starts.
 
 mod endpoints;
+mod published;
 mod query;
 mod resolver;
 mod store;
 
+pub use published::{requests as port_requests, PortMap};
 pub use store::{Driver, NetworkRecord};
 
 use crate::config::DaemonConfig;
@@ -27,7 +29,15 @@ pub struct Networks {
     default_bridge: store::DefaultBridge,
     /// The embedded resolver of each running container on a user network.
     resolvers: Mutex<HashMap<String, tokio::task::AbortHandle>>,
+    /// Each running container's published ports, held, and the address they go to.
+    published: Mutex<HashMap<String, PublishedPorts>>,
+    /// berth's nftables table (named after the default bridge).
+    table: String,
+    /// Held while the table is rewritten.
+    rules_lock: Mutex<()>,
 }
+
+type PublishedPorts = (Vec<berth_net::ports::HeldPort>, Option<std::net::Ipv4Addr>);
 
 #[derive(Default)]
 struct State {
@@ -50,6 +60,9 @@ impl Networks {
             netlink: tokio::sync::OnceCell::new(),
             default_bridge,
             resolvers: Mutex::new(HashMap::new()),
+            published: Mutex::new(HashMap::new()),
+            table: berth_net::ports::table_name(&cfg.bridge),
+            rules_lock: Mutex::new(()),
         };
         networks.ensure_predefined()?;
         Ok(networks)
@@ -57,6 +70,10 @@ impl Networks {
 
     fn resolvers(&self) -> std::sync::MutexGuard<'_, HashMap<String, tokio::task::AbortHandle>> {
         self.resolvers.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn published(&self) -> std::sync::MutexGuard<'_, HashMap<String, PublishedPorts>> {
+        self.published.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
