@@ -269,6 +269,33 @@ pub struct RunArgs {
     pub ulimit: Vec<String>,
     #[arg(long = "network", alias = "net")]
     pub network: Option<String>,
+    /// IPv4 address on the (user) network
+    #[arg(long = "ip")]
+    pub ip: Option<String>,
+    /// Another name for the container on its user network
+    #[arg(long = "network-alias", alias = "net-alias")]
+    pub network_alias: Vec<String>,
+    /// Nameservers for the container's resolv.conf
+    #[arg(long = "dns")]
+    pub dns: Vec<String>,
+    /// Search domains for the container's resolv.conf
+    #[arg(long = "dns-search")]
+    pub dns_search: Vec<String>,
+    /// Resolver options for the container's resolv.conf
+    #[arg(long = "dns-option", alias = "dns-opt")]
+    pub dns_option: Vec<String>,
+    /// A host-to-IP entry in /etc/hosts (host:ip)
+    #[arg(long = "add-host")]
+    pub add_host: Vec<String>,
+    /// A legacy link to another container (name[:alias])
+    #[arg(long = "link")]
+    pub link: Vec<String>,
+    /// Expose a port without publishing it
+    #[arg(long = "expose")]
+    pub expose: Vec<String>,
+    /// Publish every exposed port on a free host port
+    #[arg(short = 'P', long = "publish-all")]
+    pub publish_all: bool,
     #[arg(long = "stop-signal")]
     pub stop_signal: Option<String>,
     #[arg(long = "stop-timeout")]

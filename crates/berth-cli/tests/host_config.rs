@@ -300,6 +300,12 @@ const HONOURED: &[&str] = &[
     // network.rs::published_ports.
     "PortBindings",
     "PublishAllPorts",
+    // network.rs::dns_settings_extra_hosts_and_links.
+    "Dns",
+    "DnsOptions",
+    "DnsSearch",
+    "ExtraHosts",
+    "Links",
 ];
 
 fn sample(name: &str, kind: &str) -> serde_json::Value {

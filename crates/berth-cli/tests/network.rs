@@ -411,3 +411,84 @@ fn published_ports() {
         stderr(&host)
     );
 }
+
+#[test]
+fn dns_settings_extra_hosts_and_links() {
+    let d = Daemon::start();
+    d.make_busybox();
+    let gateway = d.bip.split('/').next().unwrap().to_string();
+    // Only written into the files: nothing is sent to these addresses.
+    let files = ok(d.berth(&[
+        "run",
+        "--rm",
+        "--dns",
+        "192.0.2.53",
+        "--dns-search",
+        "example.test",
+        "--dns-option",
+        "ndots:3",
+        "--add-host",
+        "db.local:10.9.9.9",
+        "--add-host",
+        "gw:host-gateway",
+        "busybox",
+        "cat",
+        "/etc/resolv.conf",
+        "/etc/hosts",
+    ]));
+    for want in [
+        "nameserver 192.0.2.53\n",
+        "search example.test\n",
+        "options ndots:3\n",
+        "10.9.9.9\tdb.local\n",
+        &format!("{gateway}\tgw\n"),
+    ] {
+        assert!(files.contains(want), "{want:?} in {files}");
+    }
+    let bad = d.berth(&["run", "--rm", "--add-host", "nohost", "busybox", "true"]);
+    assert!(stderr(&bad).contains("ExtraHosts"), "{}", stderr(&bad));
+    // Legacy links: hosts entries and environment, to a running container only.
+    ok(d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "pg",
+        "--expose",
+        "5432",
+        "-e",
+        "PGUSER=app",
+        "busybox",
+        "sleep",
+        "1000",
+    ]));
+    let pg_ip = inspect(&d, "pg", "{{.NetworkSettings.IPAddress}}");
+    let pg_id = inspect(&d, "pg", "{{.Id}}");
+    let linked = ok(d.berth(&[
+        "run",
+        "--rm",
+        "--name",
+        "app",
+        "--link",
+        "pg:database",
+        "busybox",
+        "sh",
+        "-c",
+        "env | sort; cat /etc/hosts; ping -c 1 -W 2 database >/dev/null && echo reached",
+    ]));
+    for want in [
+        format!("DATABASE_PORT_5432_TCP_ADDR={pg_ip}\n"),
+        "DATABASE_ENV_PGUSER=app\n".to_string(),
+        "DATABASE_NAME=/app/database\n".to_string(),
+        format!("{pg_ip}\tdatabase {} pg\n", &pg_id[..12]),
+        "reached".to_string(),
+    ] {
+        assert!(linked.contains(&want), "{want:?} in {linked}");
+    }
+    ok(d.berth(&["stop", "-t", "1", "pg"]));
+    let gone = d.berth(&["run", "--rm", "--link", "pg:database", "busybox", "true"]);
+    assert!(
+        stderr(&gone).contains("Cannot link to a non running container"),
+        "{}",
+        stderr(&gone)
+    );
+}

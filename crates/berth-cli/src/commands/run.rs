@@ -148,7 +148,28 @@ pub fn create_body(a: &RunArgs) -> Result<CreateRequest> {
             maximum_retry_count: 0,
         },
     };
-    let (bindings, exposed) = port_bindings(&a.publish)?;
+    let (bindings, mut exposed) = port_bindings(&a.publish)?;
+    for e in &a.expose {
+        let (port, proto) = e.split_once('/').unwrap_or((e.as_str(), "tcp"));
+        if port.parse::<u16>().is_err() {
+            return Err(flag_err("--expose", e, "invalid port"));
+        }
+        exposed.insert(format!("{port}/{proto}"), json!({}));
+    }
+    let network = a.network.clone().unwrap_or_else(|| "default".into());
+    let endpoint = berth_api::network::EndpointSettings {
+        ipam_config: a
+            .ip
+            .as_ref()
+            .map(|ip| berth_api::network::EndpointIpamConfig {
+                ipv4_address: ip.clone(),
+                ..Default::default()
+            }),
+        aliases: (!a.network_alias.is_empty()).then(|| a.network_alias.clone()),
+        ..Default::default()
+    };
+    let networking = (a.ip.is_some() || !a.network_alias.is_empty())
+        .then(|| json!({ "EndpointsConfig": { network.clone(): endpoint } }));
     let console = if a.tty {
         stream::terminal_size().map(|(h, w)| vec![u32::from(h), u32::from(w)])
     } else {
@@ -191,7 +212,13 @@ pub fn create_body(a: &RunArgs) -> Result<CreateRequest> {
         cap_add: Some(a.cap_add.clone()),
         cap_drop: Some(a.cap_drop.clone()),
         ulimits: Some(ulimits(&a.ulimit)?),
-        network_mode: a.network.clone().unwrap_or_else(|| "default".into()),
+        network_mode: network,
+        publish_all_ports: a.publish_all,
+        dns: Some(a.dns.clone()),
+        dns_search: Some(a.dns_search.clone()),
+        dns_options: Some(a.dns_option.clone()),
+        extra_hosts: Some(a.add_host.clone()),
+        links: Some(a.link.clone()),
         shm_size: shm.unwrap_or(0),
         group_add: Some(a.group_add.clone()),
         security_opt: Some(security_options(&a.security_opt)?),
@@ -222,6 +249,7 @@ pub fn create_body(a: &RunArgs) -> Result<CreateRequest> {
     Ok(CreateRequest {
         config,
         host_config,
+        networking_config: networking,
         ..Default::default()
     })
 }

@@ -439,8 +439,19 @@ pub fn validate(req: &CreateRequest) -> Result<()> {
     if let Some(s) = &req.config.stop_signal {
         super::parse_signal(s)?;
     }
+    for h in hc.extra_hosts.iter().flatten() {
+        super::network::extra_host(h, None)?;
+    }
+    for l in hc.links.iter().flatten() {
+        super::network::parse_link(l)?;
+    }
+    for ns in hc.dns.iter().flatten() {
+        ns.parse::<std::net::IpAddr>().map_err(|_| {
+            DaemonError::InvalidParameter(format!("HostConfig.Dns: {ns} is not an IP address"))
+        })?;
+    }
     // Fields berth models but does not implement yet: named, never ignored.
-    let not_yet: [(&str, bool, &str); 14] = [
+    let not_yet: [(&str, bool, &str); 9] = [
         (
             "HostConfig.VolumeDriver",
             !hc.volume_driver.is_empty(),
@@ -450,31 +461,6 @@ pub fn validate(req: &CreateRequest) -> Result<()> {
             "HostConfig.VolumesFrom",
             hc.volumes_from.as_ref().is_some_and(|v| !v.is_empty()),
             "volumes are not implemented yet",
-        ),
-        (
-            "HostConfig.Dns",
-            hc.dns.as_ref().is_some_and(|v| !v.is_empty()),
-            "container networking is not implemented yet",
-        ),
-        (
-            "HostConfig.DnsOptions",
-            hc.dns_options.as_ref().is_some_and(|v| !v.is_empty()),
-            "container networking is not implemented yet",
-        ),
-        (
-            "HostConfig.DnsSearch",
-            hc.dns_search.as_ref().is_some_and(|v| !v.is_empty()),
-            "container networking is not implemented yet",
-        ),
-        (
-            "HostConfig.ExtraHosts",
-            hc.extra_hosts.as_ref().is_some_and(|v| !v.is_empty()),
-            "container networking is not implemented yet",
-        ),
-        (
-            "HostConfig.Links",
-            hc.links.as_ref().is_some_and(|v| !v.is_empty()),
-            "container networking is not implemented yet",
         ),
         (
             "HostConfig.Cgroup",

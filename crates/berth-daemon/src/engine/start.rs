@@ -13,28 +13,46 @@ use berth_runtime::RuntimeError;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// /etc/hosts and /etc/resolv.conf of a container on bridge networks, written before its
-/// task is created (they are bind-mounted as files). Host and none keep what create wrote.
-fn write_network_files(rec: &Record, endpoints: &BTreeMap<String, EndpointSettings>) -> Result<()> {
-    let Some(ip) = endpoints
+/// /etc/hosts and /etc/resolv.conf, written before the task is created (they are
+/// bind-mounted as files): the container's own address, `--add-host` and link entries,
+/// and the resolver settings. Host and none keep what create wrote, plus the user's.
+fn write_network_files(
+    rec: &Record,
+    endpoints: &BTreeMap<String, EndpointSettings>,
+    extra: &[(String, std::net::IpAddr)],
+) -> Result<()> {
+    let own = endpoints
         .values()
-        .find_map(|e| e.ip_address.parse::<std::net::IpAddr>().ok())
-    else {
+        .find_map(|e| e.ip_address.parse::<std::net::IpAddr>().ok());
+    let user = super::network::resolv_options(&rec.host_config);
+    let user_set =
+        !user.nameservers.is_empty() || !user.search.is_empty() || !user.options.is_empty();
+    if own.is_none() && extra.is_empty() && !user_set {
         return Ok(());
+    }
+    let hosts = match own {
+        Some(ip) => {
+            let names = [rec.config.hostname.clone()];
+            berth_net::files::hosts(Some((ip, &names)), extra)
+        }
+        None => {
+            let mut h = std::fs::read_to_string(&rec.hosts_path).unwrap_or_default();
+            for (name, ip) in extra {
+                h.push_str(&format!("{ip}\t{name}\n"));
+            }
+            h
+        }
     };
-    let names = [rec.config.hostname.clone()];
-    std::fs::write(
-        &rec.hosts_path,
-        berth_net::files::hosts(Some((ip, &names)), &[]),
-    )?;
+    std::fs::write(&rec.hosts_path, hosts)?;
     let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
     // On a user network, names are answered by the embedded resolver.
     let embedded = endpoints
         .keys()
         .any(|n| !matches!(n.as_str(), "bridge" | "host" | "none"));
-    let resolv =
-        berth_net::files::resolv_conf(&host, &berth_net::files::ResolvOptions::default(), embedded);
-    std::fs::write(&rec.resolv_conf_path, resolv)?;
+    std::fs::write(
+        &rec.resolv_conf_path,
+        berth_net::files::resolv_conf(&host, &user, embedded),
+    )?;
     Ok(())
 }
 
@@ -97,7 +115,15 @@ impl Engine {
     }
 
     async fn start_locked(self: &Arc<Self>, c: &Arc<Container>) -> Result<()> {
-        let rec = c.snapshot();
+        let mut rec = c.snapshot();
+        // Legacy links add their environment (before the image's and the user's, which
+        // win).
+        let link_env = self.link_env(&rec)?;
+        if !link_env.is_empty() {
+            let mut env = link_env;
+            env.extend(rec.config.env.take().unwrap_or_default());
+            rec.config.env = Some(env);
+        }
         let dir = self.cfg.container_dir(&c.id);
         let images = self.images.clone();
         let image_id = rec.image_id.clone();
@@ -194,7 +220,8 @@ impl Engine {
         config: &TaskConfig,
         endpoints: &BTreeMap<String, EndpointSettings>,
     ) -> Result<()> {
-        write_network_files(rec, endpoints)?;
+        let extra = self.extra_hosts(rec)?;
+        write_network_files(rec, endpoints, &extra)?;
         // Host ports are taken before anything runs: one in use fails the start early.
         let requests = super::network::port_requests(&rec.host_config, &rec.config)?;
         c.record().ports = self.networks.hold_ports(&c.id, &requests)?;

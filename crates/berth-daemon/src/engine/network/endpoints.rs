@@ -31,6 +31,48 @@ impl Networks {
             .and_then(|e| e.get(mode))
             .cloned()
             .unwrap_or_default();
+        let unsupported = [
+            ("MacAddress", !requested.mac_address.is_empty()),
+            (
+                "DriverOpts",
+                requested
+                    .driver_opts
+                    .as_ref()
+                    .is_some_and(|d| !d.is_empty()),
+            ),
+            (
+                "Links",
+                requested.links.as_ref().is_some_and(|l| !l.is_empty()),
+            ),
+            (
+                "IPAMConfig.IPv6Address",
+                requested
+                    .ipam_config
+                    .as_ref()
+                    .is_some_and(|c| !c.ipv6_address.is_empty()),
+            ),
+            (
+                "IPAMConfig.LinkLocalIPs",
+                requested
+                    .ipam_config
+                    .as_ref()
+                    .is_some_and(|c| c.link_local_ips.as_ref().is_some_and(|l| !l.is_empty())),
+            ),
+        ];
+        if let Some((field, _)) = unsupported.iter().find(|(_, set)| *set) {
+            return Err(DaemonError::InvalidParameter(format!(
+                "NetworkingConfig.EndpointsConfig.{mode}.{field} is not supported by berth yet"
+            )));
+        }
+        if let Some((k, _)) = requested
+            .other
+            .iter()
+            .find(|(_, v)| !crate::engine::host_config::is_unset(v))
+        {
+            return Err(DaemonError::InvalidParameter(format!(
+                "NetworkingConfig.EndpointsConfig.{mode}.{k} is not supported by berth"
+            )));
+        }
         // As dockerd: a network that does not exist (yet) fails the start, not the create.
         let net = match self.find(mode) {
             Ok(n) => n,

@@ -4,11 +4,14 @@
 //! containers when the daemon starts.
 
 mod endpoints;
+mod links;
+mod names;
 mod published;
 mod query;
 mod resolver;
 mod store;
 
+pub use names::{extra_host, link_env, parse_link, resolv_options};
 pub use published::{requests as port_requests, PortMap};
 pub use store::{Driver, NetworkRecord};
 

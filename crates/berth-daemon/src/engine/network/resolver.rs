@@ -59,26 +59,28 @@ impl Engine {
     /// Serves 127.0.0.11 inside the container whose init is `pid`, if it is on a user
     /// network.
     pub(crate) fn start_resolver(self: &Arc<Self>, id: &str, pid: i32) -> crate::error::Result<()> {
-        let on_user_network = self
-            .get(id)?
-            .record()
-            .networks
-            .keys()
-            .any(|n| !matches!(n.as_str(), "bridge" | "host" | "none"));
+        let (on_user_network, user) = {
+            let c = self.get(id)?;
+            let r = c.record();
+            (
+                r.networks
+                    .keys()
+                    .any(|n| !matches!(n.as_str(), "bridge" | "host" | "none")),
+                super::resolv_options(&r.host_config),
+            )
+        };
         if !on_user_network {
             return Ok(());
         }
         let netns = std::fs::File::open(format!("/proc/{pid}/ns/net"))?;
         let socket = dns::bind_in(&netns).map_err(super::net_error)?;
         let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-        let upstreams: Vec<SocketAddr> = berth_net::files::upstream_nameservers(
-            &host,
-            &berth_net::files::ResolvOptions::default(),
-        )
-        .iter()
-        .filter_map(|ns| ns.parse::<std::net::IpAddr>().ok())
-        .map(|ip| SocketAddr::new(ip, 53))
-        .collect();
+        // `--dns` servers when given, as Docker's resolver does; else the host's.
+        let upstreams: Vec<SocketAddr> = berth_net::files::upstream_nameservers(&host, &user)
+            .iter()
+            .filter_map(|ns| ns.parse::<std::net::IpAddr>().ok())
+            .map(|ip| SocketAddr::new(ip, 53))
+            .collect();
         let names = Arc::new(ContainerNames {
             engine: Arc::downgrade(self),
             asker: id.to_string(),
