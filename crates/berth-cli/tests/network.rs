@@ -110,8 +110,8 @@ fn default_bridge_containers_reach_each_other_and_the_host() {
         stderr(&rm)
     );
     // A stop gives the address back and leaves no veth.
-    let id = inspect(&d, "web", "{{.Id}}");
-    let veth = format!("veth{}0", &id[..8]);
+    let endpoint = inspect(&d, "web", "{{.NetworkSettings.EndpointID}}");
+    let veth = format!("veth{}", &endpoint[..8]);
     assert!(link_exists(&veth));
     ok(d.berth(&["stop", "-t", "1", "web"]));
     assert_eq!(inspect(&d, "web", "{{.NetworkSettings.IPAddress}}"), "");
@@ -491,4 +491,76 @@ fn dns_settings_extra_hosts_and_links() {
         "{}",
         stderr(&gone)
     );
+}
+
+#[test]
+fn connect_and_disconnect() {
+    let d = Daemon::start();
+    d.make_busybox();
+    ok(d.docker(&["network", "create", "--subnet", &d.user_subnet(2), "side"]));
+    ok(d.docker(&["run", "-d", "--name", "c1", "busybox", "sleep", "1000"]));
+    ok(d.docker(&["network", "connect", "--alias", "cache", "side", "c1"]));
+    let side_ip = ok(d.docker(&[
+        "inspect",
+        "-f",
+        "{{.NetworkSettings.Networks.side.IPAddress}}",
+        "c1",
+    ]));
+    let addrs = ok(d.berth(&["exec", "c1", "ip", "-4", "-o", "addr"]));
+    assert!(
+        addrs.contains(&format!("eth1    inet {side_ip}/28")),
+        "{addrs}"
+    );
+    // Seen by name from the other containers of that network.
+    ok(d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "c2",
+        "--network",
+        "side",
+        "busybox",
+        "sleep",
+        "1000",
+    ]));
+    let found = ok(d.berth(&["exec", "c2", "nslookup", "cache"]));
+    assert!(found.contains(&side_ip), "{found}");
+    ok(d.berth(&["exec", "c2", "ping", "-c", "1", "-W", "2", &side_ip]));
+    let twice = d.docker(&["network", "connect", "side", "c1"]);
+    assert!(
+        stderr(&twice).contains("already exists"),
+        "{}",
+        stderr(&twice)
+    );
+    let host = d.docker(&["network", "connect", "host", "c1"]);
+    assert_ne!(code(&host), 0);
+    // Disconnected: the interface, the veth and the name are gone.
+    let endpoint = ok(d.docker(&[
+        "inspect",
+        "-f",
+        "{{.NetworkSettings.Networks.side.EndpointID}}",
+        "c1",
+    ]));
+    ok(d.docker(&["network", "disconnect", "side", "c1"]));
+    let addrs = ok(d.berth(&["exec", "c1", "ip", "-4", "-o", "addr"]));
+    assert!(!addrs.contains("eth1"), "{addrs}");
+    assert!(!link_exists(&format!("veth{}", &endpoint[..8])));
+    let lost = d.berth(&["exec", "c2", "nslookup", "cache"]);
+    assert!(!stdout(&lost).contains(&side_ip), "{}", stdout(&lost));
+    // A created container joins at its start.
+    ok(d.docker(&["create", "--name", "c3", "busybox", "sleep", "1000"]));
+    ok(d.docker(&["network", "connect", "side", "c3"]));
+    ok(d.docker(&["start", "c3"]));
+    let nets = ok(d.docker(&[
+        "inspect",
+        "-f",
+        "{{range $k, $v := .NetworkSettings.Networks}}{{$k}}={{$v.IPAddress}} {{end}}",
+        "c3",
+    ]));
+    assert!(
+        nets.contains("bridge=10.") && nets.contains("side=10."),
+        "{nets}"
+    );
+    ok(d.docker(&["rm", "-f", "c1", "c2", "c3"]));
+    ok(d.docker(&["network", "rm", "side"]));
 }

@@ -219,9 +219,3 @@ async fn index_of(handle: &Handle, name: &str) -> Result<Option<u32>> {
         Err(e) => Err(NetError::netlink(format!("looking up {name}"), e)),
     }
 }
-
-/// The host end's name for a container's veth on its `n`th network: at most 15 bytes.
-pub fn host_ifname(container_id: &str, n: usize) -> String {
-    let short: String = container_id.chars().take(8).collect();
-    format!("veth{short}{n}")
-}

@@ -99,6 +99,8 @@ async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Result<Resp> {
         ("POST", ["networks", "create"]) => networks::create(&engine, req).await,
         ("POST", ["networks", "prune"]) => networks::prune(&engine, &q).await,
         ("GET", ["networks", id]) => Ok(body::json(200, &engine.network_inspect(id)?)),
+        ("POST", ["networks", id, "connect"]) => networks::connect(&engine, id, req).await,
+        ("POST", ["networks", id, "disconnect"]) => networks::disconnect(&engine, id, req).await,
         ("DELETE", ["networks", id]) => {
             engine.network_remove(id).await?;
             Ok(body::no_content())

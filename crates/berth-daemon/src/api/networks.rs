@@ -27,3 +27,27 @@ pub async fn prune(engine: &Arc<Engine>, q: &Query) -> Result<Resp> {
         &serde_json::json!({ "NetworksDeleted": removed }),
     ))
 }
+
+#[derive(serde::Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+struct ConnectRequest {
+    container: String,
+    endpoint_config: Option<berth_api::network::EndpointSettings>,
+    force: bool,
+}
+
+pub async fn connect(engine: &Arc<Engine>, id: &str, req: Request<Incoming>) -> Result<Resp> {
+    let body: ConnectRequest = read_json(req.into_body()).await?;
+    engine
+        .network_connect(id, &body.container, body.endpoint_config)
+        .await?;
+    Ok(body::with_status(200, None, body::empty()))
+}
+
+pub async fn disconnect(engine: &Arc<Engine>, id: &str, req: Request<Incoming>) -> Result<Resp> {
+    let body: ConnectRequest = read_json(req.into_body()).await?;
+    engine
+        .network_disconnect(id, &body.container, body.force)
+        .await?;
+    Ok(body::with_status(200, None, body::empty()))
+}

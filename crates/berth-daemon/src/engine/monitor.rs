@@ -26,7 +26,7 @@ impl Engine {
         self.networks.release_ports(&c.id);
         c.record().ports.clear();
         let mut endpoints = std::mem::take(&mut c.record().networks);
-        self.networks.release(&c.id, &mut endpoints).await;
+        self.networks.release(&mut endpoints).await;
         c.record().networks = endpoints;
         let auto_remove = {
             let mut r = c.record();

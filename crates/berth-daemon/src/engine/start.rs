@@ -205,7 +205,7 @@ impl Engine {
         let result = self.run_task(c, &rec, &spec, &config, &endpoints).await;
         if result.is_err() {
             let mut endpoints = endpoints;
-            self.networks.release(&c.id, &mut endpoints).await;
+            self.networks.release(&mut endpoints).await;
             c.record().networks = endpoints;
         }
         result
@@ -236,7 +236,7 @@ impl Engine {
         let started = async {
             // Between create and start the init waits in its namespaces: the veths go in
             // before the program runs.
-            self.networks.attach(&c.id, pid, endpoints).await?;
+            self.networks.attach(pid, endpoints).await?;
             if let Some(ip) = endpoints.values().find_map(|e| e.ip_address.parse().ok()) {
                 self.networks.forward_ports(&c.id, ip)?;
             }

@@ -6,7 +6,7 @@ use crate::error::{DaemonError, Result};
 use berth_api::container::HostConfig;
 use berth_api::network::{EndpointSettings, NetworkingConfig};
 use berth_net::ipam::{format_mac, mac_for};
-use berth_net::link::{host_ifname, Attachment};
+use berth_net::link::Attachment;
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::path::Path;
@@ -31,48 +31,7 @@ impl Networks {
             .and_then(|e| e.get(mode))
             .cloned()
             .unwrap_or_default();
-        let unsupported = [
-            ("MacAddress", !requested.mac_address.is_empty()),
-            (
-                "DriverOpts",
-                requested
-                    .driver_opts
-                    .as_ref()
-                    .is_some_and(|d| !d.is_empty()),
-            ),
-            (
-                "Links",
-                requested.links.as_ref().is_some_and(|l| !l.is_empty()),
-            ),
-            (
-                "IPAMConfig.IPv6Address",
-                requested
-                    .ipam_config
-                    .as_ref()
-                    .is_some_and(|c| !c.ipv6_address.is_empty()),
-            ),
-            (
-                "IPAMConfig.LinkLocalIPs",
-                requested
-                    .ipam_config
-                    .as_ref()
-                    .is_some_and(|c| c.link_local_ips.as_ref().is_some_and(|l| !l.is_empty())),
-            ),
-        ];
-        if let Some((field, _)) = unsupported.iter().find(|(_, set)| *set) {
-            return Err(DaemonError::InvalidParameter(format!(
-                "NetworkingConfig.EndpointsConfig.{mode}.{field} is not supported by berth yet"
-            )));
-        }
-        if let Some((k, _)) = requested
-            .other
-            .iter()
-            .find(|(_, v)| !crate::engine::host_config::is_unset(v))
-        {
-            return Err(DaemonError::InvalidParameter(format!(
-                "NetworkingConfig.EndpointsConfig.{mode}.{k} is not supported by berth"
-            )));
-        }
+        check_supported(mode, &requested)?;
         // As dockerd: a network that does not exist (yet) fails the start, not the create.
         let net = match self.find(mode) {
             Ok(n) => n,
@@ -81,6 +40,15 @@ impl Networks {
             }
             Err(e) => return Err(e),
         };
+        let settings = Self::endpoint_on(&net, requested)?;
+        Ok(BTreeMap::from([(net.name.clone(), settings)]))
+    }
+
+    /// An endpoint asked for on `net`, checked as Docker checks it.
+    pub fn endpoint_on(
+        net: &super::NetworkRecord,
+        requested: EndpointSettings,
+    ) -> Result<EndpointSettings> {
         if let Some(ip) = requested
             .ipam_config
             .as_ref()
@@ -109,7 +77,7 @@ impl Networks {
         }
         let mut settings = requested;
         settings.network_id = net.id.clone();
-        Ok(BTreeMap::from([(net.name.clone(), settings)]))
+        Ok(settings)
     }
 
     /// Gives each bridge endpoint an address, a MAC and an endpoint ID, filled into
@@ -173,58 +141,159 @@ impl Networks {
     }
 
     /// The veth pairs into the namespace of the container's init (`pid`), one per bridge
-    /// endpoint, in the order of `endpoints`.
+    /// endpoint, in the order of `endpoints`; the first with a gateway has the default
+    /// route.
     pub async fn attach(
         &self,
-        container_id: &str,
         pid: i32,
         endpoints: &BTreeMap<String, EndpointSettings>,
     ) -> Result<()> {
         let netns = format!("/proc/{pid}/ns/net");
+        let mut routed = false;
         for (n, (name, ep)) in endpoints.iter().enumerate() {
-            let Ok(ip) = ep.ip_address.parse::<Ipv4Addr>() else {
+            if ep.ip_address.is_empty() {
                 continue;
-            };
+            }
             let net = self.find(&ep.network_id).or_else(|_| self.find(name))?;
-            let host = host_ifname(container_id, n);
-            let a = Attachment {
-                netns: Path::new(&netns),
-                bridge: &net.bridge,
-                host_ifname: &host,
-                ifname: &format!("eth{n}"),
-                address: ip,
-                prefix_len: ep.ip_prefix_len as u8,
-                gateway: ep.gateway.parse().ok(),
-                mac: mac_for(ip),
-                mtu: net.mtu,
-            };
-            self.netlink().await?.attach(&a).await.map_err(net_error)?;
+            let route = !routed && !ep.gateway.is_empty();
+            routed |= route;
+            self.attach_one(Path::new(&netns), ep, &net, &format!("eth{n}"), route)
+                .await?;
         }
         Ok(())
     }
 
+    /// One more network for a running container: the next free `ethN`, no default route.
+    pub async fn attach_running(
+        &self,
+        pid: i32,
+        ep: &EndpointSettings,
+        net: &super::NetworkRecord,
+    ) -> Result<()> {
+        let netns = format!("/proc/{pid}/ns/net");
+        let taken: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/root/sys/class/net"))
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let ifname = (0..64)
+            .map(|n| format!("eth{n}"))
+            .find(|n| !taken.contains(n))
+            .unwrap_or_else(|| "eth64".into());
+        self.attach_one(Path::new(&netns), ep, net, &ifname, false)
+            .await
+    }
+
+    async fn attach_one(
+        &self,
+        netns: &Path,
+        ep: &EndpointSettings,
+        net: &super::NetworkRecord,
+        ifname: &str,
+        default_route: bool,
+    ) -> Result<()> {
+        let ip: Ipv4Addr = ep
+            .ip_address
+            .parse()
+            .map_err(|_| DaemonError::System(format!("bad address {}", ep.ip_address)))?;
+        let host = veth_name(ep);
+        let a = Attachment {
+            netns,
+            bridge: &net.bridge,
+            host_ifname: &host,
+            ifname,
+            address: ip,
+            prefix_len: ep.ip_prefix_len as u8,
+            gateway: if default_route {
+                ep.gateway.parse().ok()
+            } else {
+                None
+            },
+            mac: mac_for(ip),
+            mtu: net.mtu,
+        };
+        self.netlink().await?.attach(&a).await.map_err(net_error)
+    }
+
     /// Gives back a stopped container's addresses and removes what is left of its veth
     /// pairs (normally they went with its namespace); clears the addresses in `endpoints`.
-    pub async fn release(
-        &self,
-        container_id: &str,
-        endpoints: &mut BTreeMap<String, EndpointSettings>,
-    ) {
-        for (n, ep) in endpoints.values_mut().enumerate() {
-            let Ok(ip) = ep.ip_address.parse::<Ipv4Addr>() else {
-                continue;
-            };
-            if let Some(pool) = self.lock().pools.get_mut(&ep.network_id) {
-                pool.release(ip);
-            }
-            if let Ok(nl) = self.netlink().await {
-                let _ = nl.delete(&host_ifname(container_id, n)).await;
-            }
-            ep.ip_address.clear();
-            ep.ip_prefix_len = 0;
-            ep.gateway.clear();
-            ep.mac_address.clear();
-            ep.endpoint_id.clear();
+    pub async fn release(&self, endpoints: &mut BTreeMap<String, EndpointSettings>) {
+        for ep in endpoints.values_mut() {
+            self.release_one(ep).await;
         }
     }
+
+    /// One endpoint's address and veth.
+    pub async fn release_one(&self, ep: &mut EndpointSettings) {
+        let Ok(ip) = ep.ip_address.parse::<Ipv4Addr>() else {
+            return;
+        };
+        if let Some(pool) = self.lock().pools.get_mut(&ep.network_id) {
+            pool.release(ip);
+        }
+        if let Ok(nl) = self.netlink().await {
+            let _ = nl.delete(&veth_name(ep)).await;
+        }
+        ep.ip_address.clear();
+        ep.ip_prefix_len = 0;
+        ep.gateway.clear();
+        ep.mac_address.clear();
+        ep.endpoint_id.clear();
+    }
+}
+
+/// The host end of an endpoint's veth: named after the endpoint, so it stays the same
+/// whichever other networks the container joins or leaves.
+fn veth_name(ep: &EndpointSettings) -> String {
+    let short: String = ep.endpoint_id.chars().take(8).collect();
+    format!("veth{short}")
+}
+
+/// Endpoint settings berth does not implement, refused by name.
+pub(super) fn check_supported(network: &str, requested: &EndpointSettings) -> Result<()> {
+    let unsupported = [
+        ("MacAddress", !requested.mac_address.is_empty()),
+        (
+            "DriverOpts",
+            requested
+                .driver_opts
+                .as_ref()
+                .is_some_and(|d| !d.is_empty()),
+        ),
+        (
+            "Links",
+            requested.links.as_ref().is_some_and(|l| !l.is_empty()),
+        ),
+        (
+            "IPAMConfig.IPv6Address",
+            requested
+                .ipam_config
+                .as_ref()
+                .is_some_and(|c| !c.ipv6_address.is_empty()),
+        ),
+        (
+            "IPAMConfig.LinkLocalIPs",
+            requested
+                .ipam_config
+                .as_ref()
+                .is_some_and(|c| c.link_local_ips.as_ref().is_some_and(|l| !l.is_empty())),
+        ),
+    ];
+    if let Some((field, _)) = unsupported.iter().find(|(_, set)| *set) {
+        return Err(DaemonError::InvalidParameter(format!(
+            "NetworkingConfig.EndpointsConfig.{network}.{field} is not supported by berth yet"
+        )));
+    }
+    if let Some((k, _)) = requested
+        .other
+        .iter()
+        .find(|(_, v)| !crate::engine::host_config::is_unset(v))
+    {
+        return Err(DaemonError::InvalidParameter(format!(
+            "NetworkingConfig.EndpointsConfig.{network}.{k} is not supported by berth"
+        )));
+    }
+    Ok(())
 }

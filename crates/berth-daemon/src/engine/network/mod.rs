@@ -3,6 +3,7 @@
 //! addresses in use are not stored separately but rebuilt from the records of running
 //! containers when the daemon starts.
 
+mod connect;
 mod endpoints;
 mod links;
 mod names;
