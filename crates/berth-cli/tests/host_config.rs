@@ -306,6 +306,9 @@ const HONOURED: &[&str] = &[
     "DnsSearch",
     "ExtraHosts",
     "Links",
+    // volumes.rs.
+    "VolumeDriver",
+    "VolumesFrom",
 ];
 
 fn sample(name: &str, kind: &str) -> serde_json::Value {
@@ -603,19 +606,4 @@ fn init_is_pid_1_reaps_orphans_and_forwards_signals() {
     );
     let docker = d.docker(&["run", "--rm", "--init", "busybox", "sh", "-c", "exit 3"]);
     assert_eq!(code(&docker), 3, "{}", stderr(&docker));
-}
-
-#[test]
-fn an_image_volume_is_refused_until_volumes_exist() {
-    let d = Daemon::start();
-    d.import_image(
-        "withvol:1",
-        &busybox_rootfs_tar(&[], |_| {}),
-        &["VOLUME /data"],
-    );
-    let out = d.berth(&["run", "--rm", "withvol:1", "true"]);
-    assert_eq!(code(&out), 125);
-    assert!(stderr(&out).contains("VOLUME /data"), "{}", stderr(&out));
-    let anon = d.berth(&["run", "--rm", "-v", "/data", "withvol:1", "true"]);
-    assert_eq!(code(&anon), 125, "{}", stderr(&anon));
 }

@@ -193,12 +193,26 @@ pub fn create_body(a: &RunArgs) -> Result<CreateRequest> {
         working_dir: a.workdir.clone().unwrap_or_default(),
         labels: Some(labels),
         exposed_ports: Some(exposed),
+        volumes: Some(
+            a.volume
+                .iter()
+                .filter(|v| !v.contains(':'))
+                .map(|v| (v.clone(), json!({})))
+                .collect(),
+        ),
         stop_signal: a.stop_signal.clone(),
         stop_timeout: a.stop_timeout,
         ..Default::default()
     };
     let host_config = HostConfig {
-        binds: Some(a.volume.clone()),
+        // `-v /path` alone is an anonymous volume (Config.Volumes), as the docker CLI sends it.
+        binds: Some(
+            a.volume
+                .iter()
+                .filter(|v| v.contains(':'))
+                .cloned()
+                .collect(),
+        ),
         auto_remove: a.rm,
         memory: memory.unwrap_or(0),
         memory_swap: swap.unwrap_or(0),

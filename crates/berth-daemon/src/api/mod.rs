@@ -8,6 +8,7 @@ mod hijack;
 mod images;
 mod networks;
 mod system;
+mod volumes;
 
 use crate::engine::Engine;
 use crate::error::{DaemonError, Result};
@@ -95,6 +96,14 @@ async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Result<Resp> {
         ("GET", ["info"]) => Ok(body::json(200, &engine.info())),
         ("GET", ["events"]) => Ok(system::events()),
         ("POST", ["auth"]) => system::auth(&engine, req).await,
+        ("GET", ["volumes"]) => volumes::list(&engine, &q),
+        ("POST", ["volumes", "create"]) => volumes::create(&engine, req).await,
+        ("POST", ["volumes", "prune"]) => volumes::prune(&engine, &q),
+        ("GET", ["volumes", name]) => Ok(body::json(200, &engine.volume_inspect(name)?)),
+        ("DELETE", ["volumes", name]) => {
+            engine.volume_remove(name, q.flag("force", false))?;
+            Ok(body::no_content())
+        }
         ("GET", ["networks"]) => networks::list(&engine, &q),
         ("POST", ["networks", "create"]) => networks::create(&engine, req).await,
         ("POST", ["networks", "prune"]) => networks::prune(&engine, &q).await,
@@ -131,7 +140,9 @@ async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Result<Resp> {
         }
         ("POST", ["containers", id, "wait"]) => containers::wait(&engine, id, &q),
         ("DELETE", ["containers", id]) => {
-            engine.remove(id, q.flag("force", false)).await?;
+            engine
+                .remove(id, q.flag("force", false), q.flag("v", false))
+                .await?;
             Ok(body::no_content())
         }
         ("GET", ["containers", id, "logs"]) => containers::logs(&engine, id, &q),

@@ -12,6 +12,10 @@ pub struct Bind {
     pub propagation: &'static str,
     /// The mode as given (`ro,rshared`), which inspect reports.
     pub mode: String,
+    /// The source is a volume's name, not a host path.
+    pub volume: bool,
+    /// `nocopy`: a new volume is not filled from the image.
+    pub no_copy: bool,
 }
 
 const PROPAGATIONS: &[&str] = &[
@@ -37,8 +41,11 @@ impl Bind {
                 ": invalid mount config: invalid mount path: '{dst}' mount path must be absolute"
             )));
         }
-        if !src.starts_with('/') {
-            return Err(invalid(": named volumes are not supported yet"));
+        let volume = !src.starts_with('/');
+        if volume && !super::volume::store::valid_name(src) {
+            return Err(DaemonError::InvalidParameter(format!(
+                "create {src}: \"{src}\" includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path"
+            )));
         }
         let mut bind = Bind {
             source: src.to_string(),
@@ -46,11 +53,14 @@ impl Bind {
             read_only: false,
             propagation: "rprivate",
             mode: mode.to_string(),
+            volume,
+            no_copy: false,
         };
         for m in mode.split(',').filter(|m| !m.is_empty()) {
             match m {
                 "ro" => bind.read_only = true,
                 "rw" => bind.read_only = false,
+                "nocopy" if volume => bind.no_copy = true,
                 // SELinux relabelling: without SELinux on the host there is no label to
                 // set, as with Docker on such a host.
                 "z" | "Z" => {}
@@ -81,16 +91,21 @@ mod tests {
                 read_only: true,
                 propagation: "rshared",
                 mode: "ro,rshared,z".into(),
+                volume: false,
+                no_copy: false,
             }
         );
         assert!(!Bind::parse("/a:/b").unwrap().read_only);
+        let v = Bind::parse("data:/srv:ro,nocopy").unwrap();
+        assert!(v.volume && v.no_copy && v.read_only);
         for bad in [
             "/a",
             "/a:rel",
             "/tmp:/x:bogus",
             ":/x",
-            "name:/x",
+            "x/y:/x",
             "/a:/b:ro:x",
+            "/a:/b:nocopy",
         ] {
             assert!(Bind::parse(bad).is_err(), "{bad}");
         }

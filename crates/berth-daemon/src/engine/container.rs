@@ -35,6 +35,9 @@ pub struct Record {
     /// `[{"HostIp": "0.0.0.0", "HostPort": "8080"}]`).
     #[serde(default)]
     pub ports: std::collections::BTreeMap<String, Vec<serde_json::Value>>,
+    /// The volumes it mounts, decided at create.
+    #[serde(default)]
+    pub volumes: Vec<super::volume::VolumeMount>,
 }
 
 /// Observed by `wait`, `stop` and attach: changes on every start, exit and removal.

@@ -11,6 +11,35 @@ use std::sync::Arc;
 const HOSTS: &str = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n";
 
 impl Engine {
+    /// `--volumes-from name[:ro|:rw]`: the other container's volumes, read-only if asked.
+    fn volumes_from(
+        &self,
+        hc: &berth_api::container::HostConfig,
+    ) -> Result<Vec<super::volume::VolumeMount>> {
+        let mut out = vec![];
+        for spec in hc.volumes_from.iter().flatten() {
+            let (name, mode) = spec.split_once(':').unwrap_or((spec, ""));
+            let read_only = match mode {
+                "" | "rw" => None,
+                "ro" => Some(true),
+                other => {
+                    return Err(DaemonError::InvalidParameter(format!(
+                        "HostConfig.VolumesFrom: invalid mode: {other}"
+                    )))
+                }
+            };
+            let source = self.get(name)?;
+            for v in source.record().volumes.iter() {
+                let mut v = v.clone();
+                if let Some(ro) = read_only {
+                    v.read_only = ro;
+                }
+                out.push(v);
+            }
+        }
+        Ok(out)
+    }
+
     pub async fn create_container(
         self: &Arc<Self>,
         name: Option<&str>,
@@ -76,12 +105,25 @@ impl Engine {
         if cfg.exposed_ports.is_none() {
             cfg.exposed_ports = ic.exposed_ports.clone();
         }
-        // The image's VOLUMEs would each need an anonymous volume: refused, never
-        // silently left as a plain dir of the container, until volumes exist.
-        if let Some(v) = ic.volumes.as_ref().and_then(|v| v.keys().next()) {
-            return Err(DaemonError::InvalidParameter(format!(
-                "Config.Volumes is not supported by berth: the image declares VOLUME {v}, and anonymous volumes are not implemented yet"
-            )));
+        // The image's VOLUMEs join the container's: each gets an anonymous volume.
+        let mut declared: Vec<String> = ic
+            .volumes
+            .iter()
+            .flatten()
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in cfg.volumes.iter().flatten().map(|(k, _)| k) {
+            if !declared.contains(k) {
+                declared.push(k.clone());
+            }
+        }
+        if !declared.is_empty() {
+            cfg.volumes = Some(
+                declared
+                    .iter()
+                    .map(|k| (k.clone(), serde_json::json!({})))
+                    .collect(),
+            );
         }
         let mut argv: Vec<String> = cfg.entrypoint.clone().unwrap_or_default().0;
         argv.extend(cfg.cmd.clone().unwrap_or_default().0);
@@ -120,6 +162,8 @@ impl Engine {
         let networks = self
             .networks
             .endpoints_for_create(&req.host_config, networking.as_ref())?;
+        let from = self.volumes_from(&req.host_config)?;
+        let volumes = super::volume::plan(&self.volumes, &req.host_config, &declared, from)?;
         let dir = self.cfg.container_dir(&id);
         crate::dirs::ensure(&dir, crate::dirs::PRIVATE_MODE)?;
         let hosts = if req.host_config.network_mode == "host" {
@@ -156,6 +200,7 @@ impl Engine {
             restart_count: 0,
             networks,
             ports: Default::default(),
+            volumes,
         };
         let c = Arc::new(Container::new(record));
         if let Err(e) = self.register_as(c.clone(), name.as_deref()) {

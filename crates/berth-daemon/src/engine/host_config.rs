@@ -308,7 +308,34 @@ fn check_mount(m: &Mount) -> Result<()> {
                 }
             }
         }
-        "volume" | "image" | "npipe" | "cluster" => {
+        "volume" => {
+            if !m.source.is_empty() && !super::volume::store::valid_name(&m.source) {
+                return Err(DaemonError::InvalidParameter(format!(
+                    "invalid mount config for type \"volume\": invalid volume name {:?}",
+                    m.source
+                )));
+            }
+            if let Some(opts) = m.volume_options.as_ref().and_then(|o| o.as_object()) {
+                for (k, v) in opts {
+                    match k.as_str() {
+                        "NoCopy" | "Subpath" => {}
+                        "DriverConfig"
+                            if v.get("Name")
+                                .and_then(|n| n.as_str())
+                                .is_none_or(|n| n.is_empty() || n == "local")
+                                && v.get("Options").is_none_or(is_unset) => {}
+                        _ if is_unset(v) => {}
+                        other => {
+                            return Err(refuse(
+                                &format!("HostConfig.Mounts[].VolumeOptions.{other}"),
+                                "this volume option is not implemented",
+                            ))
+                        }
+                    }
+                }
+            }
+        }
+        "image" | "npipe" | "cluster" => {
             return Err(refuse(
                 "HostConfig.Mounts[].Type",
                 &format!(
@@ -323,7 +350,7 @@ fn check_mount(m: &Mount) -> Result<()> {
             )))
         }
     }
-    if m.volume_options.as_ref().is_some_and(|v| !is_unset(v))
+    if (m.kind != "volume" && m.volume_options.as_ref().is_some_and(|v| !is_unset(v)))
         || m.image_options.as_ref().is_some_and(|v| !is_unset(v))
     {
         return Err(DaemonError::InvalidParameter(format!(
@@ -439,6 +466,12 @@ pub fn validate(req: &CreateRequest) -> Result<()> {
     if let Some(s) = &req.config.stop_signal {
         super::parse_signal(s)?;
     }
+    if !matches!(hc.volume_driver.as_str(), "" | "local") {
+        return Err(DaemonError::NotFound(format!(
+            "error looking up volume plugin {}: plugin \"{}\" not found",
+            hc.volume_driver, hc.volume_driver
+        )));
+    }
     for h in hc.extra_hosts.iter().flatten() {
         super::network::extra_host(h, None)?;
     }
@@ -451,17 +484,7 @@ pub fn validate(req: &CreateRequest) -> Result<()> {
         })?;
     }
     // Fields berth models but does not implement yet: named, never ignored.
-    let not_yet: [(&str, bool, &str); 9] = [
-        (
-            "HostConfig.VolumeDriver",
-            !hc.volume_driver.is_empty(),
-            "volumes are not implemented yet",
-        ),
-        (
-            "HostConfig.VolumesFrom",
-            hc.volumes_from.as_ref().is_some_and(|v| !v.is_empty()),
-            "volumes are not implemented yet",
-        ),
+    let not_yet: [(&str, bool, &str); 7] = [
         (
             "HostConfig.Cgroup",
             !hc.cgroup.is_empty(),
@@ -551,11 +574,12 @@ fn validate_config(req: &CreateRequest) -> Result<()> {
             "health checks are not implemented yet",
         ));
     }
-    if cfg.volumes.as_ref().is_some_and(|v| !v.is_empty()) {
-        return Err(refuse(
-            "Config.Volumes",
-            "anonymous volumes (-v /path) are not implemented yet; bind a host dir with -v /host:/path",
-        ));
+    for dest in cfg.volumes.iter().flatten().map(|(k, _)| k) {
+        if !dest.starts_with('/') {
+            return Err(DaemonError::InvalidParameter(format!(
+                "Config.Volumes: invalid mount path: '{dest}' mount path must be absolute"
+            )));
+        }
     }
     if cfg.mac_address.as_deref().is_some_and(|m| !m.is_empty()) {
         return Err(refuse(

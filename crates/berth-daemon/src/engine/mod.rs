@@ -35,6 +35,7 @@ mod stop;
 pub mod system;
 pub mod time;
 pub mod user;
+pub mod volume;
 mod wait;
 
 pub use stop::parse_signal;
@@ -63,6 +64,7 @@ pub struct Engine {
     execs: exec::ExecTable,
     /// Networks and the addresses in use on them.
     networks: network::Networks,
+    volumes: volume::Volumes,
     /// Creates the containers' tasks (shims, warm ones among them).
     runtime: Arc<berth_runtime::task::Runtime>,
     registry: berth_registry::client::Client,
@@ -86,6 +88,7 @@ impl Engine {
                 warm_log: cfg.exec_root.join("warm-shims.log"),
             }),
             networks: network::Networks::open(&cfg)?,
+            volumes: volume::Volumes::open(&cfg.data_root)?,
             cfg,
             images,
             index: RwLock::new(Index::default()),

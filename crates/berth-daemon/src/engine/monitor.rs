@@ -23,6 +23,7 @@ impl Engine {
         let _ = std::fs::remove_file(self.cfg.shim_socket(&c.id));
         self.unmount_shm(&c.id);
         self.stop_resolver(&c.id);
+        self.release_volumes(&c.id);
         self.networks.release_ports(&c.id);
         c.record().ports.clear();
         let mut endpoints = std::mem::take(&mut c.record().networks);
@@ -51,7 +52,7 @@ impl Engine {
             l.exit_code = exit.exit_code as i64;
         });
         if auto_remove {
-            let _ = self.remove(&c.id, true).await;
+            let _ = self.remove(&c.id, true, true).await;
         }
     }
 }

@@ -48,13 +48,15 @@ pub fn status_text(r: &Record) -> String {
     }
 }
 
-fn mounts(r: &Record) -> Vec<MountPoint> {
-    r.host_config
+fn mounts(r: &Record, volumes: &super::volume::Volumes) -> Vec<MountPoint> {
+    let binds = r
+        .host_config
         .binds
         .iter()
         .flatten()
         // Checked at create: a bind that does not parse was never stored.
         .filter_map(|b| super::bind::Bind::parse(b).ok())
+        .filter(|b| !b.volume)
         .map(|b| MountPoint {
             kind: "bind".into(),
             source: b.source,
@@ -63,8 +65,18 @@ fn mounts(r: &Record) -> Vec<MountPoint> {
             rw: !b.read_only,
             propagation: b.propagation.into(),
             ..Default::default()
-        })
-        .collect()
+        });
+    let vols = r.volumes.iter().map(|v| MountPoint {
+        kind: "volume".into(),
+        name: v.name.clone(),
+        source: volumes.data_dir(&v.name).display().to_string(),
+        destination: v.destination.clone(),
+        driver: "local".into(),
+        mode: if v.read_only { "ro".into() } else { "z".into() },
+        rw: !v.read_only,
+        propagation: String::new(),
+    });
+    binds.chain(vols).collect()
 }
 
 /// Every exposed or published port: its bindings while the container runs, else null.
@@ -210,7 +222,7 @@ impl Engine {
                     status: status_text(&r),
                     host_config: serde_json::json!({"NetworkMode": r.host_config.network_mode}),
                     network_settings: serde_json::json!({"Networks": network_settings(&r)["Networks"]}),
-                    mounts: mounts(&r),
+                    mounts: mounts(&r, &self.volumes),
                 },
             ));
         }
@@ -259,7 +271,7 @@ impl Engine {
                     "MergedDir": dir.join("bundle/rootfs"),
                 }
             }),
-            mounts: mounts(&r),
+            mounts: mounts(&r, &self.volumes),
             config: r.config.clone(),
             network_settings: network_settings(&r),
             ..Default::default()

@@ -6,7 +6,8 @@ use crate::error::{DaemonError, Result};
 use std::sync::Arc;
 
 impl Engine {
-    pub async fn remove(self: &Arc<Self>, name: &str, force: bool) -> Result<()> {
+    /// Removes a container; with `volumes` (`rm -v`, and `--rm`), its anonymous volumes too.
+    pub async fn remove(self: &Arc<Self>, name: &str, force: bool, volumes: bool) -> Result<()> {
         let c = self.get(name)?;
         let _op = c.op_lock.lock().await;
         if self.get(&c.id).is_err() {
@@ -31,6 +32,9 @@ impl Engine {
             Status::apply(&mut r.state, Event::RemovalBegun);
         }
         self.unregister(&c);
+        if volumes {
+            self.remove_anonymous_volumes(&c.snapshot());
+        }
         self.execs.container_removed(&c.id);
         self.unmount_shm(&c.id);
         let dir = self.cfg.container_dir(&c.id);
@@ -52,7 +56,7 @@ impl Engine {
             if c.is_running() || !super::query::labels_match(&c.record().config.labels, labels) {
                 continue;
             }
-            if self.remove(&c.id, false).await.is_ok() {
+            if self.remove(&c.id, false, false).await.is_ok() {
                 removed.push(c.id.clone());
             }
         }

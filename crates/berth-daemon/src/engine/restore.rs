@@ -63,7 +63,7 @@ impl Engine {
                     }
                 }
             } else if auto_remove {
-                let _ = self.remove(&c.id, true).await;
+                let _ = self.remove(&c.id, true, true).await;
             }
         }
         self.reconcile().await;

@@ -96,6 +96,7 @@ impl Engine {
         let result = self.start_locked(&c).await;
         if let Err(e) = &result {
             self.unmount_shm(&c.id);
+            self.release_volumes(&c.id);
             // Attaches waiting for this start get nothing: close them.
             c.pending_attach
                 .lock()
@@ -109,7 +110,7 @@ impl Engine {
             let engine = self.clone();
             let id = c.id.clone();
             drop(_op);
-            let _ = engine.remove(&id, true).await;
+            let _ = engine.remove(&id, true, true).await;
         }
         result
     }
@@ -162,6 +163,7 @@ impl Engine {
         } else {
             None
         };
+        let volumes = self.prepare_volumes(&rec, &lower)?;
         let spec = spec::generate(&SpecInput {
             record: &rec,
             rootfs: RootfsLayout {
@@ -176,6 +178,7 @@ impl Engine {
             no_new_privileges_default: self.cfg.no_new_privileges,
             shared,
             init_binary: init_binary.as_deref(),
+            volumes: &volumes,
         })?;
         let config = TaskConfig {
             id: c.id.clone(),

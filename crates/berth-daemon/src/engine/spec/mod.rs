@@ -59,6 +59,8 @@ pub struct SpecInput<'a> {
     pub shared: SharedNamespaces,
     /// The file bound at /sbin/docker-init for `--init`.
     pub init_binary: Option<&'a Path>,
+    /// Each volume's directory on the host, and where it goes.
+    pub volumes: &'a [(PathBuf, super::volume::VolumeMount)],
 }
 
 #[derive(Debug, Clone, Default)]

@@ -175,12 +175,23 @@ pub(super) fn mounts(input: &SpecInput, ipc: &NamespaceMode) -> Result<Vec<Mount
         mounts.push(bind(dst, src)?);
     }
     for b in hc.binds.iter().flatten() {
-        mounts.push(user_bind(&Bind::parse(b)?)?);
+        let b = Bind::parse(b)?;
+        if !b.volume {
+            mounts.push(user_bind(&b)?);
+        }
+    }
+    for (source, v) in input.volumes {
+        let mut options = vec!["rbind"];
+        if v.read_only {
+            options.push("ro");
+        }
+        options.push("rprivate");
+        mounts.push(mount(&v.destination, "bind", source, &options)?);
     }
     for (dst, opts) in hc.tmpfs.iter().flatten() {
         mounts.push(tmpfs_mount(dst, opts)?);
     }
-    for m in hc.mounts.iter().flatten() {
+    for m in hc.mounts.iter().flatten().filter(|m| m.kind != "volume") {
         mounts.push(api_mount(m)?);
     }
     if let Some(binary) = input.init_binary.filter(|_| hc.init == Some(true)) {
