@@ -52,7 +52,7 @@ http:
 YML
 docker-registry serve "$W/registry.yml" > "$W/registry.log" 2>&1 &
 RPID=$!
-"$BERTH" daemon --data-root "$DISK/data" --exec-root "$W/run" --cgroup-parent "/berth-pull-$$" --bridge bpl$$ --bip "10.250.$(($$ % 250)).1/24" > "$W/daemon.log" 2>&1 &
+"$BERTH" daemon --data-root "$DISK/data" --exec-root "$W/run" --cgroup-parent "/berth-pull-$$" --bridge bpl$$ --bip "10.250.$(($$ % 250)).1/24" --ip-forward=false > "$W/daemon.log" 2>&1 &
 DPID=$!
 export BERTH_HOST=unix://$W/run/berth.sock
 for _ in $(seq 100); do [ -S "$W/run/berth.sock" ] && curl -sf "http://127.0.0.1:$PORT/v2/" >/dev/null && break; sleep 0.1; done

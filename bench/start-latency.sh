@@ -34,7 +34,7 @@ cleanup() {
     rm -rf "$W"
 }
 trap cleanup EXIT
-"$BERTH" daemon --data-root "$W/data" --exec-root "$W/run" --cgroup-parent "/berth-bench-$$" --bridge bbl$$ --bip "10.250.$(($$ % 250)).1/24" >"$W/daemon.log" 2>&1 &
+"$BERTH" daemon --data-root "$W/data" --exec-root "$W/run" --cgroup-parent "/berth-bench-$$" --bridge bbl$$ --bip "10.250.$(($$ % 250)).1/24" --ip-forward=false >"$W/daemon.log" 2>&1 &
 DPID=$!
 export BERTH_HOST=unix://$W/run/berth.sock DOCKER_HOST=unix://$W/run/berth.sock
 for _ in $(seq 100); do [ -S "$W/run/berth.sock" ] && break; sleep 0.05; done

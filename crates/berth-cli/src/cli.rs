@@ -675,6 +675,12 @@ pub struct DaemonArgs {
     /// MTU of the default bridge and its containers' interfaces
     #[arg(long, default_value_t = 1500)]
     pub mtu: u32,
+    /// Turn on the host's IP forwarding, so containers reach other networks
+    #[arg(long = "ip-forward", default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub ip_forward: bool,
+    /// Masquerade containers' traffic that leaves the host
+    #[arg(long = "ip-masq", default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub ip_masq: bool,
     /// Set no_new_privileges for every container that does not ask otherwise
     #[arg(long = "no-new-privileges")]
     pub no_new_privileges: bool,

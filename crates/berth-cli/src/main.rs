@@ -150,6 +150,8 @@ fn daemon(a: DaemonArgs) -> i32 {
         bip: a.bip,
         fixed_cidr: a.fixed_cidr,
         mtu: a.mtu,
+        ip_forward: a.ip_forward,
+        ip_masq: a.ip_masq,
         insecure_registries: a.insecure_registries,
         registry_certs_dir: a.registry_certs_dir,
         no_new_privileges: a.no_new_privileges,

@@ -277,6 +277,40 @@ fn user_networks() {
         "{}",
         stderr(&busy)
     );
+    // An internal network: no default route, and berth's table drops what it sends
+    // anywhere but its own bridge.
+    let closed = ok(d.docker(&[
+        "network",
+        "create",
+        "--internal",
+        "--subnet",
+        &d.user_subnet(4),
+        "closed",
+    ]));
+    let routes = ok(d.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "closed",
+        "busybox",
+        "ip",
+        "route",
+    ]));
+    assert!(!routes.contains("default"), "{routes}");
+    let rules = stdout(
+        &std::process::Command::new("nft")
+            .args(["list", "table", "ip", &format!("berth_{}", d.bridge)])
+            .output()
+            .unwrap(),
+    );
+    let closed_bridge = format!("br-{}", &closed[..12]);
+    assert!(
+        rules.contains(&format!(
+            "iifname \"{closed_bridge}\" oifname != \"{closed_bridge}\" drop"
+        )),
+        "{rules}"
+    );
+    ok(d.docker(&["network", "rm", "closed"]));
     let nope = d.docker(&["run", "--rm", "--network", "nope", "busybox", "true"]);
     assert!(
         stderr(&nope).contains("network nope not found"),
@@ -301,6 +335,7 @@ fn free_port() -> u16 {
 
 #[test]
 fn published_ports() {
+    let forwarding_before = std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap();
     let d = Daemon::start();
     d.make_busybox();
     let fixed = free_port();
@@ -331,7 +366,9 @@ fn published_ports() {
         ports.contains(&format!("\"HostPort\":\"{fixed}\"")),
         "{ports}"
     );
-    // The rules live in berth's own table, which the host's firewall can see.
+    // The rules live in berth's own table, which the host's firewall can see; the
+    // bridge's traffic to other networks would be masqueraded, but the test daemon runs
+    // with --ip-forward=false and nothing turned forwarding on.
     let table = format!("berth_{}", d.bridge);
     let rules = stdout(
         &std::process::Command::new("nft")
@@ -342,6 +379,18 @@ fn published_ports() {
     assert!(
         rules.contains(&format!("tcp dport {fixed} dnat to")),
         "{rules}"
+    );
+    let subnet = format!("{}.0/24", d.bip.rsplit_once('.').unwrap().0);
+    assert!(
+        rules.contains(&format!(
+            "ip saddr {subnet} oifname != \"{}\" masquerade",
+            d.bridge
+        )),
+        "{rules}"
+    );
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap(),
+        forwarding_before
     );
     // A port in use, by a container or by the host, is refused at start; nothing is left.
     let taken = d.docker(&[

@@ -40,6 +40,10 @@ pub struct DaemonConfig {
     pub fixed_cidr: Option<String>,
     /// `--mtu` of the default bridge.
     pub mtu: u32,
+    /// `--ip-forward`: let the host route containers' traffic (dockerd's default).
+    pub ip_forward: bool,
+    /// `--ip-masq`: masquerade containers' traffic that leaves the host.
+    pub ip_masq: bool,
     /// Sockets systemd passed for `fd://` hosts.
     pub activation_fds: Vec<std::os::fd::RawFd>,
 }

@@ -134,11 +134,22 @@ pub fn table_name(bridge: &str) -> String {
     format!("berth_{safe}")
 }
 
+/// A bridge network as the table sees it.
+#[derive(Debug, Clone)]
+pub struct BridgeNet {
+    pub bridge: String,
+    pub subnet: String,
+    /// Internal networks reach nothing beyond their bridge.
+    pub internal: bool,
+}
+
 /// The whole table: DNAT of published ports for traffic to the host's own addresses
-/// (from outside, and from the host itself, loopback included), and masquerading of
-/// loopback sources leaving through a bridge (without it a reply to 127.0.0.1 could
-/// not come back).
-pub fn render(table: &str, bridges: &[String], forwards: &[Forward]) -> String {
+/// (from outside, and from the host itself, loopback included); masquerading of loopback
+/// sources leaving through a bridge (without it a reply to 127.0.0.1 could not come
+/// back); with `masquerade`, of containers' traffic leaving the host through another
+/// interface; and a drop of anything an internal network sends elsewhere.
+pub fn render(table: &str, nets: &[BridgeNet], masquerade: bool, forwards: &[Forward]) -> String {
+    let bridges: Vec<String> = nets.iter().map(|n| n.bridge.clone()).collect();
     let mut s = String::new();
     let _ = writeln!(s, "table ip {table} {{}}");
     let _ = writeln!(s, "delete table ip {table}");
@@ -164,7 +175,27 @@ pub fn render(table: &str, bridges: &[String], forwards: &[Forward]) -> String {
             names.join(", ")
         );
     }
+    for n in nets.iter().filter(|n| masquerade && !n.internal) {
+        let _ = writeln!(
+            s,
+            "    ip saddr {} oifname != \"{}\" masquerade",
+            n.subnet, n.bridge
+        );
+    }
     let _ = writeln!(s, "  }}");
+    let internal: Vec<&BridgeNet> = nets.iter().filter(|n| n.internal).collect();
+    if !internal.is_empty() {
+        let _ = writeln!(s, "  chain forward {{");
+        let _ = writeln!(s, "    type filter hook forward priority 0; policy accept;");
+        for n in internal {
+            let _ = writeln!(
+                s,
+                "    iifname \"{b}\" oifname != \"{b}\" drop\n    oifname \"{b}\" iifname != \"{b}\" drop",
+                b = n.bridge
+            );
+        }
+        let _ = writeln!(s, "  }}");
+    }
     let _ = writeln!(s, "  chain published {{");
     for f in forwards {
         let daddr = f
@@ -231,9 +262,22 @@ mod tests {
 
     #[test]
     fn ruleset() {
+        let nets = [
+            BridgeNet {
+                bridge: "b0".into(),
+                subnet: "10.0.0.0/24".into(),
+                internal: false,
+            },
+            BridgeNet {
+                bridge: "b1".into(),
+                subnet: "10.0.1.0/24".into(),
+                internal: true,
+            },
+        ];
         let r = render(
             "berth_b0",
-            &["b0".into()],
+            &nets,
+            true,
             &[
                 Forward {
                     proto: Proto::Tcp,
@@ -254,7 +298,14 @@ mod tests {
         assert!(r.starts_with("table ip berth_b0 {}\ndelete table ip berth_b0\n"));
         assert!(r.contains("    tcp dport 8080 dnat to 10.0.0.2:80\n"));
         assert!(r.contains("    ip daddr 127.0.0.1 udp dport 5353 dnat to 10.0.0.3:53\n"));
-        assert!(r.contains("ip saddr 127.0.0.0/8 oifname { \"b0\" } masquerade"));
+        assert!(r.contains("ip saddr 127.0.0.0/8 oifname { \"b0\", \"b1\" } masquerade"));
+        assert!(r.contains("ip saddr 10.0.0.0/24 oifname != \"b0\" masquerade"));
+        assert!(
+            !r.contains("ip saddr 10.0.1.0/24"),
+            "internal networks are not masqueraded"
+        );
+        assert!(r.contains("iifname \"b1\" oifname != \"b1\" drop"));
+        assert!(!render("t", &nets, false, &[]).contains("ip saddr 10.0.0.0/24"));
         assert_eq!(table_name("br-12ab"), "berth_br_12ab");
     }
 

@@ -136,6 +136,8 @@ impl Daemon {
             .arg(self.dir.join("run"))
             .args(["--cgroup-parent", &self.cgroup_parent])
             .args(["--bridge", &self.bridge, "--bip", &self.bip])
+            // Tests never turn on forwarding to the outside.
+            .arg("--ip-forward=false")
             // Its own certs.d: nothing from the machine's /etc/docker/certs.d.
             .arg("--registry-certs-dir")
             .arg(self.dir.join("certs.d"))

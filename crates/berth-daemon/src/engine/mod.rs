@@ -103,7 +103,7 @@ impl Engine {
 
     /// Makes the bridges of the bridge networks on the host (on daemon start).
     pub async fn prepare_networks(&self) -> Result<()> {
-        self.networks.create_bridges().await
+        self.networks.create_bridges(self.cfg.ip_forward).await
     }
 
     /// Starts the pool of warm shims and compiles the default seccomp filter, so that the

@@ -39,6 +39,8 @@ pub struct Networks {
     table: String,
     /// Held while the table is rewritten.
     rules_lock: Mutex<()>,
+    /// `--ip-masq`: containers' traffic leaving the host takes the host's address.
+    masquerade: bool,
 }
 
 type PublishedPorts = (Vec<berth_net::ports::HeldPort>, Option<std::net::Ipv4Addr>);
@@ -67,6 +69,7 @@ impl Networks {
             published: Mutex::new(HashMap::new()),
             table: berth_net::ports::table_name(&cfg.bridge),
             rules_lock: Mutex::new(()),
+            masquerade: cfg.ip_masq,
         };
         networks.ensure_predefined()?;
         Ok(networks)
@@ -121,8 +124,19 @@ impl Networks {
         Ok(())
     }
 
-    /// Makes every bridge network's bridge on the host (on daemon start).
-    pub async fn create_bridges(&self) -> Result<()> {
+    /// Makes every bridge network's bridge on the host (on daemon start), and with
+    /// `--ip-forward` lets the host route containers' traffic, as dockerd does.
+    pub async fn create_bridges(&self, ip_forward: bool) -> Result<()> {
+        if ip_forward {
+            let path = "/proc/sys/net/ipv4/ip_forward";
+            if std::fs::read_to_string(path).is_ok_and(|v| v.trim() != "1") {
+                std::fs::write(path, "1").map_err(|e| {
+                    DaemonError::System(format!(
+                        "enabling IP forwarding (--ip-forward=false to leave it): {e}"
+                    ))
+                })?;
+            }
+        }
         let bridges: Vec<NetworkRecord> = self
             .lock()
             .by_id

@@ -191,17 +191,29 @@ impl Networks {
                 })
             })
             .collect();
-        let bridges: Vec<String> = self
+        let nets: Vec<ports::BridgeNet> = self
             .all()
             .into_iter()
             .filter(|n| n.driver == super::Driver::Bridge)
-            .map(|n| n.bridge)
+            .filter_map(|n| {
+                Some(ports::BridgeNet {
+                    subnet: n.subnet?.to_string(),
+                    bridge: n.bridge,
+                    internal: n.internal,
+                })
+            })
             .collect();
         if !forwards.is_empty() {
-            for b in &bridges {
-                ports::allow_localnet(b).map_err(net_error)?;
+            for n in &nets {
+                ports::allow_localnet(&n.bridge).map_err(net_error)?;
             }
         }
-        ports::apply(&ports::render(&self.table, &bridges, &forwards)).map_err(net_error)
+        ports::apply(&ports::render(
+            &self.table,
+            &nets,
+            self.masquerade,
+            &forwards,
+        ))
+        .map_err(net_error)
     }
 }

@@ -175,7 +175,13 @@ impl Engine {
         let pool = rec.pool()?;
         rec.gateway = Some(pool.gateway());
         self.networks.ensure_bridge(&rec).await?;
-        if let Err(e) = self.networks.add(rec.clone(), pool) {
+        // The network's rules (masquerading, or an internal network's drop) come with it.
+        let added = self
+            .networks
+            .add(rec.clone(), pool)
+            .and_then(|()| self.networks.sync_rules());
+        if let Err(e) = added {
+            self.networks.forget(&rec.id);
             if let Ok(nl) = self.networks.netlink().await {
                 let _ = nl.delete(&rec.bridge).await;
             }
@@ -316,6 +322,9 @@ impl Engine {
             )));
         }
         self.networks.forget(&rec.id);
+        if let Err(e) = self.networks.sync_rules() {
+            eprintln!("berthd: the rules of network {}: {e}", rec.name);
+        }
         if let Ok(nl) = self.networks.netlink().await {
             nl.delete(&rec.bridge).await.map_err(net_error)?;
         }
