@@ -81,6 +81,19 @@ impl Root {
         openat2(self.fd.as_raw_fd(), rel, how).map(owned)
     }
 
+    /// `rel` created (or truncated) for writing with `mode`; a symlink in its place is an
+    /// error rather than followed.
+    pub fn create_file(&self, rel: &Path, mode: u32) -> Result<std::fs::File> {
+        self.open_with(
+            rel,
+            OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_TRUNC | OFlag::O_NOFOLLOW,
+            Mode::from_bits_truncate(mode),
+            ResolveFlag::empty(),
+        )
+        .map(std::fs::File::from)
+        .map_err(|e| self.err(rel, e))
+    }
+
     /// An `O_PATH` descriptor of `rel`; with `no_symlink`, a symlink anywhere on the way is
     /// an error (for /proc and /sys, which must be the real thing).
     pub fn lookup(&self, rel: &Path, no_symlink: bool) -> Result<OwnedFd> {

@@ -1,6 +1,7 @@
 //! HTTP → engine calls. Each handler parses its request, calls the engine, and turns the
 //! result into Docker's response; errors become `{"message": ...}` with Docker's status.
 
+mod archive;
 pub mod body;
 mod containers;
 mod exec;
@@ -145,6 +146,9 @@ async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Result<Resp> {
                 .await?;
             Ok(body::no_content())
         }
+        ("HEAD", ["containers", id, "archive"]) => archive::head(&engine, id, &q).await,
+        ("GET", ["containers", id, "archive"]) => archive::get(&engine, id, &q).await,
+        ("PUT", ["containers", id, "archive"]) => archive::put(&engine, id, &q, req).await,
         ("GET", ["containers", id, "logs"]) => containers::logs(&engine, id, &q),
         ("POST", ["containers", id, "attach"]) => containers::attach(&engine, id, &q, req).await,
         ("POST", ["containers", id, "resize"]) => {

@@ -54,7 +54,7 @@ pub struct Container {
     record: Mutex<Record>,
     pub lifecycle: watch::Sender<Lifecycle>,
     /// Serializes start, stop, restart and remove of this container.
-    pub op_lock: tokio::sync::Mutex<()>,
+    pub op_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
     /// Attach requests waiting for the container to start.
     pub pending_attach: Mutex<Vec<PendingAttach>>,
 }
@@ -77,7 +77,7 @@ impl Container {
                 exit_code,
                 ..Default::default()
             }),
-            op_lock: tokio::sync::Mutex::new(()),
+            op_lock: std::sync::Arc::new(tokio::sync::Mutex::new(())),
             pending_attach: Mutex::new(vec![]),
         }
     }

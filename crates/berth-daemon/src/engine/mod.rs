@@ -5,6 +5,7 @@
 //! `rename`, `wait`, `attach`, `exec`, `restore`); containers run as tasks of
 //! `berth_runtime::task`, whose exit events `monitor` records.
 
+pub mod archive;
 mod attach;
 pub mod bind;
 pub mod container;
