@@ -236,6 +236,8 @@ fn plain_tcp_is_refused_unless_asked_for_and_then_loudly() {
 #[test]
 fn socket_activation_with_fd() {
     let dir = std::env::temp_dir().join(format!("berth-fd-{}", std::process::id()));
+    let bridge = format!("btfd{}", std::process::id() % 10_000_000);
+    let bip = format!("10.{}.250.1/24", 100 + std::process::id() % 50);
     std::fs::create_dir_all(&dir).unwrap();
     let sock = dir.join("activated.sock");
     let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
@@ -254,6 +256,8 @@ fn socket_activation_with_fd() {
     .arg(dir.join("data"))
     .arg("--exec-root")
     .arg(dir.join("run"))
+    // Its own bridge, and never the host's forwarding, as every test daemon.
+    .args(["--bridge", &bridge, "--bip", &bip, "--ip-forward=false"])
     .stdout(std::process::Stdio::null())
     .stderr(std::fs::File::create(dir.join("log")).unwrap());
     // SAFETY: dup2 only, between fork and exec.
@@ -293,6 +297,10 @@ fn socket_activation_with_fd() {
     let _ = child.wait();
     let log = std::fs::read_to_string(dir.join("log")).unwrap_or_default();
     let _ = std::fs::remove_dir_all(&dir);
+    let _ = Command::new("ip").args(["link", "del", &bridge]).status();
+    let _ = Command::new("nft")
+        .args(["delete", "table", "ip", &format!("berth_{bridge}")])
+        .status();
     assert!(
         !answered.trim().is_empty(),
         "no answer on the activated socket: {log}"
