@@ -332,6 +332,8 @@ async fn dispatch(c: &Client, command: Command) -> client::Result<i32> {
             images::tag(c, &source, &target).await
         }
         Command::Image(ImageCommand::History(a)) => images::history(c, a).await,
+        Command::Network(cmd) => commands::objects::network(c, cmd).await,
+        Command::Volume(cmd) => commands::objects::volume(c, cmd).await,
         Command::Image(ImageCommand::Prune(a)) => images::prune(c, a).await,
         Command::Import(a) | Command::Image(ImageCommand::Import(a)) => images::import(c, a).await,
         Command::Save(a) | Command::Image(ImageCommand::Save(a)) => images::save(c, a).await,

@@ -616,3 +616,54 @@ fn connect_and_disconnect() {
     ok(d.docker(&["rm", "-f", "c1", "c2", "c3"]));
     ok(d.docker(&["network", "rm", "side"]));
 }
+
+/// The same objects through berth's own CLI.
+#[test]
+fn berth_network_and_volume_commands() {
+    let d = Daemon::start();
+    d.make_busybox();
+    let id = ok(d.berth(&[
+        "network",
+        "create",
+        "--subnet",
+        &d.user_subnet(5),
+        "--label",
+        "k=v",
+        "own",
+    ]));
+    assert_eq!(id.len(), 64, "{id}");
+    let ls = ok(d.berth(&["network", "ls", "--format", "{{.Name}} {{.Driver}}"]));
+    assert!(ls.lines().any(|l| l == "own bridge"), "{ls}");
+    assert_eq!(
+        ok(d.berth(&["network", "inspect", "-f", "{{.Name}} {{.Labels}}", "own"])),
+        "own map[k:v]"
+    );
+    ok(d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "member",
+        "--network",
+        "own",
+        "busybox",
+        "sleep",
+        "1000",
+    ]));
+    ok(d.berth(&["network", "disconnect", "own", "member"]));
+    ok(d.berth(&["network", "connect", "--alias", "again", "own", "member"]));
+    assert!(inspect(&d, "member", "{{.NetworkSettings.Networks.own.Aliases}}").contains("again"));
+    let busy = d.berth(&["network", "rm", "own"]);
+    assert_ne!(code(&busy), 0);
+    ok(d.berth(&["rm", "-f", "member"]));
+    assert_eq!(ok(d.berth(&["network", "rm", "own"])), "own");
+    ok(d.berth(&["volume", "create", "--label", "a=b", "keep"]));
+    assert!(ok(d.berth(&["volume", "ls", "-q"]))
+        .lines()
+        .any(|l| l == "keep"));
+    assert_eq!(
+        ok(d.berth(&["volume", "inspect", "-f", "{{.Labels}}", "keep"])),
+        "map[a:b]"
+    );
+    ok(d.berth(&["volume", "prune", "-f", "--all"]));
+    assert_eq!(ok(d.berth(&["volume", "ls", "-q"])), "");
+}

@@ -2,6 +2,7 @@
 
 pub mod containers;
 pub mod images;
+pub mod objects;
 pub mod run;
 pub mod system;
 
