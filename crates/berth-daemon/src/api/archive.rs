@@ -31,26 +31,10 @@ pub async fn head(engine: &Arc<Engine>, id: &str, q: &Query) -> Result<Resp> {
     Ok(r)
 }
 
-/// A `Write` into a response body: chunks through a bounded channel, so a slow client
-/// slows the copy rather than filling memory.
-struct ChannelWrite(tokio::sync::mpsc::Sender<Bytes>);
-
-impl std::io::Write for ChannelWrite {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .blocking_send(Bytes::copy_from_slice(buf))
-            .map_err(|_| std::io::Error::from(std::io::ErrorKind::BrokenPipe))?;
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 pub async fn get(engine: &Arc<Engine>, id: &str, q: &Query) -> Result<Resp> {
     let (tx, body) = body::channel_body(16);
     // Large writes are split by the tar builder into its own buffers; 64 KiB chunks.
-    let out = std::io::BufWriter::with_capacity(64 * 1024, ChannelWrite(tx));
+    let out = std::io::BufWriter::with_capacity(64 * 1024, body::BlockingWriter(tx));
     let (st, _task) = engine.archive_get(id, path_param(q)?, out).await?;
     let mut r = body::with_status(200, Some("application/x-tar"), body);
     if let Ok(v) = http::HeaderValue::from_str(&stat_header(&st)?) {

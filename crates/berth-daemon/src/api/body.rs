@@ -29,6 +29,22 @@ impl hyper::body::Body for ChannelBody {
     }
 }
 
+/// A blocking `Write` into a response body (for work on a blocking thread): chunks go
+/// through a bounded channel, so a slow client slows the writer instead of filling memory.
+pub struct BlockingWriter(pub mpsc::Sender<Bytes>);
+
+impl std::io::Write for BlockingWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .blocking_send(Bytes::copy_from_slice(buf))
+            .map_err(|_| std::io::Error::from(std::io::ErrorKind::BrokenPipe))?;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 pub fn channel_body(buffer: usize) -> (mpsc::Sender<Bytes>, Body) {
     let (tx, rx) = mpsc::channel(buffer);
     (tx, BodyExt::boxed(ChannelBody { rx }))

@@ -245,21 +245,6 @@ async fn load(engine: &Arc<Engine>, _q: &Query, req: Request<Incoming>) -> Resul
     Ok(with_status(200, Some("application/json"), body))
 }
 
-/// A blocking `Write` into a response body.
-struct BodyWriter(tokio::sync::mpsc::Sender<Bytes>);
-
-impl std::io::Write for BodyWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .blocking_send(Bytes::copy_from_slice(buf))
-            .map_err(|_| std::io::Error::from(std::io::ErrorKind::BrokenPipe))?;
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 async fn save(engine: &Arc<Engine>, names: Vec<String>) -> Result<Resp> {
     if names.is_empty() {
         return Err(DaemonError::InvalidParameter(
@@ -271,7 +256,7 @@ async fn save(engine: &Arc<Engine>, names: Vec<String>) -> Result<Resp> {
     let (tx, body) = channel_body(8);
     let engine = engine.clone();
     tokio::spawn(async move {
-        let w = std::io::BufWriter::with_capacity(256 * 1024, BodyWriter(tx));
+        let w = std::io::BufWriter::with_capacity(256 * 1024, super::body::BlockingWriter(tx));
         let _ = engine.image_save(images, w).await;
     });
     Ok(with_status(200, Some("application/x-tar"), body))
