@@ -613,6 +613,24 @@ fn connect_and_disconnect() {
         nets.contains("bridge=10.") && nets.contains("side=10."),
         "{nets}"
     );
+    // Settings berth would drop are refused by name: a second network at create, and
+    // IPAM options.
+    let (status, body) = d.post_json(
+        "/containers/create",
+        r#"{"Image":"busybox","HostConfig":{"NetworkMode":"side"},"NetworkingConfig":{"EndpointsConfig":{"side":{},"bridge":{}}}}"#,
+    );
+    assert!(
+        status == 400 && body.contains("EndpointsConfig.bridge"),
+        "{status} {body}"
+    );
+    let (status, body) = d.post_json(
+        "/networks/create",
+        r#"{"Name":"withopts","IPAM":{"Driver":"default","Options":{"x":"1"}}}"#,
+    );
+    assert!(
+        status == 400 && body.contains("IPAM.Options"),
+        "{status} {body}"
+    );
     ok(d.docker(&["rm", "-f", "c1", "c2", "c3"]));
     ok(d.docker(&["network", "rm", "side"]));
 }

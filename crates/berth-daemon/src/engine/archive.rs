@@ -127,7 +127,11 @@ impl Engine {
             lower.iter().map(|p| p.display().to_string()).collect()
         };
         let at = self.cfg.exec_root.join("archive").join(&c.id[..12]);
-        std::fs::create_dir_all(&at)?;
+        // Explicit modes whatever the umask: the container's filesystem is mounted here.
+        if let Some(parent) = at.parent() {
+            crate::dirs::ensure(parent, crate::dirs::PRIVATE_MODE)?;
+        }
+        crate::dirs::ensure(&at, crate::dirs::PRIVATE_MODE)?;
         let opts = format!(
             "lowerdir={},upperdir={},workdir={}",
             lowers.join(":"),

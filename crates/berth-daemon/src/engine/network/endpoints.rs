@@ -26,9 +26,19 @@ impl Networks {
         if mode.starts_with("container:") {
             return Ok(BTreeMap::new());
         }
-        let requested = networking
-            .and_then(|n| n.endpoints_config.as_ref())
-            .and_then(|e| e.get(mode))
+        let endpoints = networking.and_then(|n| n.endpoints_config.as_ref());
+        // Only the NetworkMode's network is joined at create: another one asked for here
+        // would be dropped, so it is refused (`network connect` adds it).
+        let given = hc.network_mode.as_str();
+        if let Some(other) =
+            endpoints.and_then(|e| e.keys().find(|k| k.as_str() != mode && k.as_str() != given))
+        {
+            return Err(DaemonError::InvalidParameter(format!(
+                "NetworkingConfig.EndpointsConfig.{other}: a container is created on its NetworkMode's network ({mode}) only; connect it to {other} with network connect"
+            )));
+        }
+        let requested = endpoints
+            .and_then(|e| e.get(mode).or_else(|| e.get(given)))
             .cloned()
             .unwrap_or_default();
         check_supported(mode, &requested)?;

@@ -104,6 +104,9 @@ impl Engine {
                 ipam.driver
             )));
         }
+        if ipam.options.as_ref().is_some_and(|o| !o.is_empty()) {
+            return bad("IPAM.Options are not supported by berth's address pools".into());
+        }
         if ipam.config.len() > 1 {
             return bad("only one IPAM pool per network is supported".into());
         }

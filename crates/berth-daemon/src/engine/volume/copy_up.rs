@@ -13,7 +13,11 @@ pub fn fill(lower: &[PathBuf], path: &str, scratch: &Path, data: &Path) -> Resul
     if lower.is_empty() {
         return Ok(());
     }
-    std::fs::create_dir_all(scratch)?;
+    // Explicit modes whatever the umask: the image is mounted here for a moment.
+    if let Some(parent) = scratch.parent() {
+        crate::dirs::ensure(parent, crate::dirs::PRIVATE_MODE)?;
+    }
+    crate::dirs::ensure(scratch, crate::dirs::PRIVATE_MODE)?;
     let mounted = mount_layers(lower, scratch);
     let result = mounted.and_then(|()| copy_from(scratch, path, data));
     let _ = nix::mount::umount2(scratch, nix::mount::MntFlags::MNT_DETACH);
