@@ -391,6 +391,9 @@ pub struct RunArgs {
     /// IPv4 address on the (user) network
     #[arg(long = "ip")]
     pub ip: Option<String>,
+    /// The MAC address of the container's interface on its network
+    #[arg(long = "mac-address")]
+    pub mac_address: Option<String>,
     /// Another name for the container on its user network
     #[arg(long = "network-alias", alias = "net-alias")]
     pub network_alias: Vec<String>,

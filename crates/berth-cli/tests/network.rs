@@ -685,3 +685,118 @@ fn berth_network_and_volume_commands() {
     ok(d.berth(&["volume", "prune", "-f", "--all"]));
     assert_eq!(ok(d.berth(&["volume", "ls", "-q"])), "");
 }
+
+/// `--network container:` shares another container's network namespace and its hosts
+/// and resolver files; `--mac-address` sets the interface's address.
+#[test]
+fn container_network_mode_and_mac_address() {
+    let d = Daemon::start();
+    d.make_busybox();
+    ok(d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "donor",
+        "--hostname",
+        "donorhost",
+        "--mac-address",
+        "92:d0:c6:0a:29:33",
+        "busybox",
+        "httpd",
+        "-f",
+        "-p",
+        "127.0.0.1:8081",
+        "-h",
+        "/etc",
+    ]));
+    assert_eq!(
+        inspect(&d, "donor", "{{.NetworkSettings.MacAddress}}"),
+        "92:d0:c6:0a:29:33"
+    );
+    let link = ok(d.berth(&["exec", "donor", "cat", "/sys/class/net/eth0/address"]));
+    assert_eq!(link, "92:d0:c6:0a:29:33");
+    // The joiner reaches the donor's loopback-only server: one network namespace.
+    let page = ok(d.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "container:donor",
+        "busybox",
+        "sh",
+        "-c",
+        "wget -qO- http://127.0.0.1:8081/hostname; hostname; cat /sys/class/net/eth0/address",
+    ]));
+    assert_eq!(
+        page.lines().collect::<Vec<_>>(),
+        ["donorhost", "donorhost", "92:d0:c6:0a:29:33"],
+        "{page}"
+    );
+    // What belongs to the donor's network is refused, as dockerd refuses it.
+    for (flag, value) in [
+        ("--hostname", "x1"),
+        ("--dns", "10.0.0.2"),
+        ("--add-host", "a:10.0.0.3"),
+        ("--publish", "8082:80"),
+        ("--mac-address", "92:d0:c6:0a:29:34"),
+    ] {
+        let out = d.docker(&[
+            "run",
+            "--rm",
+            "--network",
+            "container:donor",
+            flag,
+            value,
+            "busybox",
+            "true",
+        ]);
+        assert!(
+            stderr(&out).contains("onflicting options"),
+            "{flag}: {}",
+            stderr(&out)
+        );
+    }
+    // A donor that does not run, or does not exist, fails the start.
+    ok(d.docker(&["create", "--name", "idle", "busybox", "true"]));
+    let out = d.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "container:idle",
+        "busybox",
+        "true",
+    ]);
+    assert!(
+        stderr(&out).contains("non running container"),
+        "{}",
+        stderr(&out)
+    );
+    let out = d.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "container:nosuch",
+        "busybox",
+        "true",
+    ]);
+    assert!(
+        stderr(&out).contains("No such container"),
+        "{}",
+        stderr(&out)
+    );
+    // The MAC survives a stop and start; a bad one is refused by name.
+    ok(d.docker(&["restart", "-t", "1", "donor"]));
+    assert_eq!(
+        inspect(&d, "donor", "{{.NetworkSettings.MacAddress}}"),
+        "92:d0:c6:0a:29:33"
+    );
+    let bad = d.docker(&[
+        "run",
+        "--rm",
+        "--mac-address",
+        "01:00:5e:00:00:01",
+        "busybox",
+        "true",
+    ]);
+    assert!(stderr(&bad).contains("multicast"), "{}", stderr(&bad));
+    ok(d.docker(&["rm", "-f", "donor", "idle"]));
+}

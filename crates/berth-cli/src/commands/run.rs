@@ -166,9 +166,10 @@ pub fn create_body(a: &RunArgs) -> Result<CreateRequest> {
                 ..Default::default()
             }),
         aliases: (!a.network_alias.is_empty()).then(|| a.network_alias.clone()),
+        mac_address: a.mac_address.clone().unwrap_or_default(),
         ..Default::default()
     };
-    let networking = (a.ip.is_some() || !a.network_alias.is_empty())
+    let networking = (a.ip.is_some() || !a.network_alias.is_empty() || a.mac_address.is_some())
         .then(|| json!({ "EndpointsConfig": { network.clone(): endpoint } }));
     let console = if a.tty {
         stream::terminal_size().map(|(h, w)| vec![u32::from(h), u32::from(w)])

@@ -35,6 +35,10 @@ pub struct Record {
     /// `[{"HostIp": "0.0.0.0", "HostPort": "8080"}]`).
     #[serde(default)]
     pub ports: std::collections::BTreeMap<String, Vec<serde_json::Value>>,
+    /// The MAC address asked for on a network (`--mac-address`), by network name: kept
+    /// while the container is stopped, when its other endpoint settings are cleared.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub mac_requests: std::collections::BTreeMap<String, String>,
     /// The volumes it mounts, decided at create.
     #[serde(default)]
     pub volumes: Vec<super::volume::VolumeMount>,

@@ -159,9 +159,16 @@ impl Engine {
             })?),
             _ => None,
         };
-        let networks = self
-            .networks
-            .endpoints_for_create(&req.host_config, networking.as_ref())?;
+        let networks = self.networks.endpoints_for_create(
+            &req.host_config,
+            networking.as_ref(),
+            req.config.mac_address.as_deref(),
+        )?;
+        let mac_requests = networks
+            .iter()
+            .filter(|(_, ep)| !ep.mac_address.is_empty())
+            .map(|(n, ep)| (n.clone(), ep.mac_address.clone()))
+            .collect();
         let from = self.volumes_from(&req.host_config)?;
         let volumes = super::volume::plan(&self.volumes, &req.host_config, &declared, from)?;
         let dir = self.cfg.container_dir(&id);
@@ -200,6 +207,7 @@ impl Engine {
             restart_count: 0,
             networks,
             ports: Default::default(),
+            mac_requests,
             volumes,
         };
         let c = Arc::new(Container::new(record));

@@ -40,6 +40,14 @@ pub fn is_unset(v: &Value) -> bool {
     }
 }
 
+/// Unset all the way down: an object whose every field is unset.
+pub fn is_unset_deep(v: &Value) -> bool {
+    match v {
+        Value::Object(o) => o.values().all(is_unset_deep),
+        v => is_unset(v),
+    }
+}
+
 /// Fields berth does not model at all: refused by name when set.
 fn refuse_unmodeled(prefix: &str, other: &BTreeMap<String, Value>) -> Result<()> {
     match other.iter().find(|(_, v)| !is_unset(v)) {
@@ -99,6 +107,60 @@ pub fn cgroupns_mode(hc: &HostConfig) -> Result<NamespaceMode> {
     }
 }
 
+/// The container whose network namespace this one joins (`--network container:<id>`).
+pub fn network_donor(hc: &HostConfig) -> Option<&str> {
+    hc.network_mode.strip_prefix("container:")
+}
+
+/// What a container that joins another's network cannot have, since the network, its
+/// hosts and resolver files are the donor's: refused with dockerd's messages.
+fn check_container_network(req: &CreateRequest) -> Result<()> {
+    let hc = &req.host_config;
+    let conflict = |what: &str| {
+        Err(DaemonError::InvalidParameter(format!(
+            "conflicting options: {what}"
+        )))
+    };
+    if network_donor(hc).is_some_and(|d| d.is_empty()) {
+        return Err(DaemonError::InvalidParameter(
+            "invalid network mode: container: needs a container name or ID".into(),
+        ));
+    }
+    if !req.config.hostname.is_empty() {
+        return conflict("hostname and the network mode");
+    }
+    if hc.links.as_ref().is_some_and(|l| !l.is_empty()) {
+        return conflict("container type network can't be used with links. This would result in undefined behavior");
+    }
+    let set = |v: &Option<Vec<String>>| v.as_ref().is_some_and(|v| !v.is_empty());
+    if set(&hc.dns) || set(&hc.dns_search) || set(&hc.dns_options) {
+        return conflict("dns and the network mode");
+    }
+    if set(&hc.extra_hosts) {
+        return conflict("custom host-to-IP mapping and the network mode");
+    }
+    if hc.publish_all_ports || hc.port_bindings.as_ref().is_some_and(|p| !p.is_empty()) {
+        return conflict("port publishing and the container type network mode");
+    }
+    if req
+        .config
+        .exposed_ports
+        .as_ref()
+        .is_some_and(|p| !p.is_empty())
+    {
+        return conflict("port exposing and the container type network mode");
+    }
+    if req
+        .config
+        .mac_address
+        .as_deref()
+        .is_some_and(|m| !m.is_empty())
+    {
+        return conflict("mac-address and the network mode");
+    }
+    Ok(())
+}
+
 /// Namespaced sysctls a container may set (Docker's rule): IPC ones unless the IPC
 /// namespace is the host's, network ones unless the network namespace is.
 fn check_sysctl(key: &str, hc: &HostConfig) -> Result<()> {
@@ -133,6 +195,9 @@ fn check_sysctl(key: &str, hc: &HostConfig) -> Result<()> {
     }
     if net && hc.network_mode == "host" {
         return bad(" in the host's network namespace");
+    }
+    if net && network_donor(hc).is_some() {
+        return bad(" in another container's network namespace");
     }
     if !ipc && !net {
         return bad(": it is not namespaced, so it would change the host");
@@ -378,11 +443,8 @@ pub fn validate(req: &CreateRequest) -> Result<()> {
         ));
     }
     let bad = |m: &str| Err(DaemonError::InvalidParameter(m.to_string()));
-    if hc.network_mode.starts_with("container:") {
-        return Err(refuse(
-            "HostConfig.NetworkMode",
-            "sharing another container's network namespace is not implemented yet",
-        ));
+    if network_donor(hc).is_some() {
+        check_container_network(req)?;
     }
     match hc.restart_policy.name.as_str() {
         "" | "no" => {}
@@ -580,12 +642,6 @@ fn validate_config(req: &CreateRequest) -> Result<()> {
                 "Config.Volumes: invalid mount path: '{dest}' mount path must be absolute"
             )));
         }
-    }
-    if cfg.mac_address.as_deref().is_some_and(|m| !m.is_empty()) {
-        return Err(refuse(
-            "Config.MacAddress",
-            "container networking is not implemented yet",
-        ));
     }
     if cfg.network_disabled == Some(true)
         && !matches!(req.host_config.network_mode.as_str(), "none")

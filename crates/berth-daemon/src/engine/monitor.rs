@@ -26,8 +26,11 @@ impl Engine {
         self.release_volumes(&c.id);
         self.networks.release_ports(&c.id);
         c.record().ports.clear();
-        let mut endpoints = std::mem::take(&mut c.record().networks);
-        self.networks.release(&mut endpoints).await;
+        let (mut endpoints, macs) = {
+            let mut r = c.record();
+            (std::mem::take(&mut r.networks), r.mac_requests.clone())
+        };
+        self.networks.release(&mut endpoints, &macs).await;
         c.record().networks = endpoints;
         let auto_remove = {
             let mut r = c.record();

@@ -116,6 +116,7 @@ impl Engine {
     }
 
     async fn start_locked(self: &Arc<Self>, c: &Arc<Container>) -> Result<()> {
+        self.share_network_files(c)?;
         let mut rec = c.snapshot();
         // Legacy links add their environment (before the image's and the user's, which
         // win).
@@ -208,7 +209,9 @@ impl Engine {
         let result = self.run_task(c, &rec, &spec, &config, &endpoints).await;
         if result.is_err() {
             let mut endpoints = endpoints;
-            self.networks.release(&mut endpoints).await;
+            self.networks
+                .release(&mut endpoints, &rec.mac_requests)
+                .await;
             c.record().networks = endpoints;
         }
         result
@@ -297,6 +300,36 @@ impl Engine {
         Ok(path)
     }
 
+    /// `--network container:<donor>`: the donor's hostname, /etc/hosts and
+    /// /etc/resolv.conf, as dockerd gives them (the files are the donor's, so a change in
+    /// one shows in both).
+    fn share_network_files(&self, c: &Container) -> Result<()> {
+        let Some(donor) =
+            super::host_config::network_donor(&c.record().host_config).map(str::to_string)
+        else {
+            return Ok(());
+        };
+        let d = self.get(&donor)?.snapshot();
+        if d.id == c.id {
+            return Err(DaemonError::InvalidParameter(
+                "cannot join the network namespace of the container itself".into(),
+            ));
+        }
+        if !d.state.running {
+            return Err(DaemonError::Conflict(format!(
+                "cannot join network namespace of a non running container: {}",
+                d.id
+            )));
+        }
+        let mut r = c.record();
+        r.config.hostname = d.config.hostname;
+        r.config.domainname = d.config.domainname;
+        r.hostname_path = d.hostname_path;
+        r.hosts_path = d.hosts_path;
+        r.resolv_conf_path = d.resolv_conf_path;
+        Ok(())
+    }
+
     /// The namespaces this container shares: the running donors' host pids (`--pid` and
     /// `--ipc container:`) and a shareable /dev/shm, mounted here.
     fn shared_namespaces(&self, rec: &super::container::Record) -> Result<spec::SharedNamespaces> {
@@ -345,8 +378,13 @@ impl Engine {
         } else {
             None
         };
+        let net = match super::host_config::network_donor(&rec.host_config) {
+            Some(donor) => pid_of(NamespaceMode::Container(donor.into()), "network")?,
+            None => None,
+        };
         Ok(spec::SharedNamespaces {
             pid: pid_of(pid_mode(&rec.host_config)?, "pid")?,
+            net,
             ipc,
             own_shm,
         })

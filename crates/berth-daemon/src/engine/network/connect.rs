@@ -47,6 +47,11 @@ impl Engine {
         let requested = requested.unwrap_or_default();
         check_supported(&net.name, &requested)?;
         let ep = Networks::endpoint_on(&net, requested)?;
+        if !ep.mac_address.is_empty() {
+            c.record()
+                .mac_requests
+                .insert(net.name.clone(), ep.mac_address.clone());
+        }
         let (running, pid) = {
             let r = c.record();
             (r.state.running, r.state.pid as i32)
@@ -56,12 +61,16 @@ impl Engine {
             return c.save(&self.cfg.container_dir(&c.id));
         }
         let mut one = BTreeMap::from([(net.name.clone(), ep)]);
-        self.networks.allocate(&mut one)?;
+        if let Err(e) = self.networks.allocate(&mut one) {
+            c.record().mac_requests.remove(&net.name);
+            return Err(e);
+        }
         let Some(mut ep) = one.remove(&net.name) else {
             return Err(DaemonError::System("endpoint lost".into()));
         };
         if let Err(e) = self.networks.attach_running(pid, &ep, &net).await {
             self.networks.release_one(&mut ep).await;
+            c.record().mac_requests.remove(&net.name);
             return Err(e);
         }
         c.record().networks.insert(net.name.clone(), ep);
@@ -90,6 +99,7 @@ impl Engine {
                     .into(),
             ));
         }
+        c.record().mac_requests.remove(&key);
         let Some(mut ep) = c.record().networks.remove(&key) else {
             return Err(DaemonError::Forbidden(format!(
                 "container {} is not connected to network {network}",

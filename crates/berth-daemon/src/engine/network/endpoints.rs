@@ -18,15 +18,31 @@ impl Networks {
         &self,
         hc: &HostConfig,
         networking: Option<&NetworkingConfig>,
+        config_mac: Option<&str>,
     ) -> Result<BTreeMap<String, EndpointSettings>> {
         let mode = match hc.network_mode.as_str() {
             "" | "default" => "bridge",
             m => m,
         };
+        let endpoints = networking.and_then(|n| n.endpoints_config.as_ref());
         if mode.starts_with("container:") {
+            // The network is the donor's: nothing about it can be asked for here.
+            for (name, ep) in endpoints.into_iter().flatten() {
+                if !ep.mac_address.is_empty() {
+                    return Err(DaemonError::InvalidParameter(
+                        "conflicting options: mac-address and the network mode".into(),
+                    ));
+                }
+                if serde_json::to_value(ep)
+                    .is_ok_and(|v| !crate::engine::host_config::is_unset_deep(&v))
+                {
+                    return Err(DaemonError::InvalidParameter(format!(
+                        "NetworkingConfig.EndpointsConfig.{name}: a container on another container's network namespace has no endpoint of its own"
+                    )));
+                }
+            }
             return Ok(BTreeMap::new());
         }
-        let endpoints = networking.and_then(|n| n.endpoints_config.as_ref());
         // Only the NetworkMode's network is joined at create: another one asked for here
         // would be dropped, so it is refused (`network connect` adds it).
         let given = hc.network_mode.as_str();
@@ -37,10 +53,25 @@ impl Networks {
                 "NetworkingConfig.EndpointsConfig.{other}: a container is created on its NetworkMode's network ({mode}) only; connect it to {other} with network connect"
             )));
         }
-        let requested = endpoints
+        let mut requested = endpoints
             .and_then(|e| e.get(mode).or_else(|| e.get(given)))
             .cloned()
             .unwrap_or_default();
+        // The deprecated Config.MacAddress is the NetworkMode's endpoint's, as in dockerd.
+        if let Some(mac) = config_mac.filter(|m| !m.is_empty()) {
+            if !requested.mac_address.is_empty() && requested.mac_address != mac {
+                return Err(DaemonError::InvalidParameter(format!(
+                    "Config.MacAddress ({mac}) and NetworkingConfig.EndpointsConfig.{mode}.MacAddress ({}) differ",
+                    requested.mac_address
+                )));
+            }
+            requested.mac_address = mac.to_string();
+        }
+        if matches!(mode, "host" | "none") && !requested.mac_address.is_empty() {
+            return Err(DaemonError::InvalidParameter(format!(
+                "conflicting options: mac-address and the network mode ({mode})"
+            )));
+        }
         check_supported(mode, &requested)?;
         // As dockerd: a network that does not exist (yet) fails the start, not the create.
         let net = match self.find(mode) {
@@ -122,7 +153,9 @@ impl Networks {
                 } else {
                     net.gateway.map(|g| g.to_string()).unwrap_or_default()
                 };
-                ep.mac_address = format_mac(&mac_for(ip));
+                if ep.mac_address.is_empty() {
+                    ep.mac_address = format_mac(&mac_for(ip));
+                }
             }
             Ok(())
         })();
@@ -221,7 +254,11 @@ impl Networks {
             } else {
                 None
             },
-            mac: mac_for(ip),
+            mac: if ep.mac_address.is_empty() {
+                mac_for(ip)
+            } else {
+                parse_mac(&ep.mac_address)?
+            },
             mtu: net.mtu,
         };
         self.netlink().await?.attach(&a).await.map_err(net_error)
@@ -231,8 +268,13 @@ impl Networks {
     /// pairs go with its namespace, which the kernel tears down on its own: deleting them
     /// here would wait for an RCU grace period (~20 ms) on the path of every `run --rm`.
     /// What a namespace kept alive leaves behind is removed in the background.
-    pub async fn release(&self, endpoints: &mut BTreeMap<String, EndpointSettings>) {
-        for ep in endpoints.values_mut() {
+    /// A MAC address the user asked for (`requested_macs`, by network) stays.
+    pub async fn release(
+        &self,
+        endpoints: &mut BTreeMap<String, EndpointSettings>,
+        requested_macs: &BTreeMap<String, String>,
+    ) {
+        for (name, ep) in endpoints.iter_mut() {
             let Ok(ip) = ep.ip_address.parse::<Ipv4Addr>() else {
                 continue;
             };
@@ -248,6 +290,9 @@ impl Networks {
                 });
             }
             clear(ep);
+            if let Some(mac) = requested_macs.get(name) {
+                ep.mac_address = mac.clone();
+            }
         }
     }
 
@@ -264,6 +309,27 @@ impl Networks {
         }
         clear(ep);
     }
+}
+
+/// A MAC address as the user wrote it (`92:d0:c6:0a:29:33`): six hex bytes, unicast.
+pub fn parse_mac(s: &str) -> Result<[u8; 6]> {
+    let bad = || DaemonError::InvalidParameter(format!("invalid MAC address: {s}"));
+    let bytes: Vec<u8> = s
+        .split(':')
+        .map(|b| {
+            (b.len() == 2)
+                .then(|| u8::from_str_radix(b, 16).ok())
+                .flatten()
+                .ok_or_else(bad)
+        })
+        .collect::<Result<_>>()?;
+    let mac: [u8; 6] = bytes.try_into().map_err(|_| bad())?;
+    if mac[0] & 1 == 1 {
+        return Err(DaemonError::InvalidParameter(format!(
+            "invalid MAC address: {s} is a multicast address"
+        )));
+    }
+    Ok(mac)
 }
 
 /// A stopped endpoint keeps its network and settings, not its address.
@@ -284,8 +350,10 @@ fn veth_name(ep: &EndpointSettings) -> String {
 
 /// Endpoint settings berth does not implement, refused by name.
 pub(super) fn check_supported(network: &str, requested: &EndpointSettings) -> Result<()> {
+    if !requested.mac_address.is_empty() {
+        parse_mac(&requested.mac_address)?;
+    }
     let unsupported = [
-        ("MacAddress", !requested.mac_address.is_empty()),
         (
             "DriverOpts",
             requested

@@ -74,14 +74,17 @@ fn namespaces(input: &SpecInput, ipc: &NamespaceMode) -> Result<Vec<LinuxNamespa
     .into_iter()
     .flatten()
     .collect();
-    if hc.network_mode != "host" {
-        out.push(
-            LinuxNamespaceBuilder::default()
-                .typ(LinuxNamespaceType::Network)
-                .build()
-                .map_err(built)?,
-        );
-    }
+    let net = match host_config::network_donor(hc) {
+        Some(c) => NamespaceMode::Container(c.into()),
+        None if hc.network_mode == "host" => NamespaceMode::Host,
+        None => NamespaceMode::Private,
+    };
+    out.extend(namespace(
+        LinuxNamespaceType::Network,
+        "net",
+        &net,
+        input.shared.net,
+    )?);
     Ok(out)
 }
 

@@ -66,6 +66,8 @@ pub struct SpecInput<'a> {
 #[derive(Debug, Clone, Default)]
 pub struct SharedNamespaces {
     pub pid: Option<i32>,
+    /// The network donor's host pid (`--network container:`).
+    pub net: Option<i32>,
     /// The IPC donor's host pid and its /dev/shm dir (`--ipc container:`), or this
     /// container's own shareable /dev/shm (`--ipc shareable`).
     pub ipc: Option<(i32, PathBuf)>,
