@@ -395,6 +395,40 @@ fn published_ports() {
         std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap(),
         forwarding_before
     );
+    // Other containers reach a port published on the host's address on the bridge: the
+    // daemon carries their traffic (DNAT back onto the bridge would need forwarding).
+    // (UDP is tested in berth-net: busybox has no UDP server.)
+    let gateway = d.bip.split('/').next().unwrap().to_string();
+    let tcp_port = free_port();
+    ok(d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "echo",
+        "-p",
+        &format!("{gateway}:{tcp_port}:7000"),
+        "busybox",
+        "nc",
+        "-ll",
+        "-p",
+        "7000",
+        "-e",
+        "echo",
+        "tcp-reply",
+    ]));
+    // (Until the server in `echo` listens.)
+    let via_host = ok(d.docker(&[
+        "run",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        &format!(
+            "for i in $(seq 50); do r=$(nc -w 2 {gateway} {tcp_port}); [ -n \"$r\" ] && break; sleep 0.1; done; echo $r"
+        ),
+    ]));
+    assert_eq!(via_host, "tcp-reply", "{via_host}");
+    ok(d.docker(&["rm", "-f", "echo"]));
     // A port in use, by a container or by the host, is refused at start; nothing is left.
     let taken = d.docker(&[
         "run",

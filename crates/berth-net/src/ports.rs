@@ -53,13 +53,29 @@ pub struct HeldPort {
     pub host_ip: Option<Ipv4Addr>,
     pub host_port: u16,
     pub container_port: u16,
-    _socket: Held,
+    socket: Held,
 }
 
 #[derive(Debug)]
 enum Held {
-    Tcp(#[allow(dead_code)] TcpListener),
-    Udp(#[allow(dead_code)] UdpSocket),
+    Tcp(TcpListener),
+    Udp(UdpSocket),
+}
+
+impl HeldPort {
+    pub fn tcp(&self) -> Option<&TcpListener> {
+        match &self.socket {
+            Held::Tcp(l) => Some(l),
+            Held::Udp(_) => None,
+        }
+    }
+
+    pub fn udp(&self) -> Option<&UdpSocket> {
+        match &self.socket {
+            Held::Udp(s) => Some(s),
+            Held::Tcp(_) => None,
+        }
+    }
 }
 
 fn hold(proto: Proto, ip: Ipv4Addr, port: u16) -> std::io::Result<(Held, u16)> {
@@ -109,7 +125,7 @@ pub fn hold_ports(requests: &[PortRequest]) -> Result<Vec<HeldPort>> {
             host_ip: r.host_ip,
             host_port: port,
             container_port: r.container_port,
-            _socket: socket,
+            socket,
         });
     }
     Ok(held)
@@ -144,7 +160,8 @@ pub struct BridgeNet {
 }
 
 /// The whole table: DNAT of published ports for traffic to the host's own addresses
-/// (from outside, and from the host itself, loopback included); masquerading of loopback
+/// (from outside, and from the host itself, loopback included; what comes in from a
+/// bridge is left to the daemon's proxy, see `proxy`); masquerading of loopback
 /// sources leaving through a bridge (without it a reply to 127.0.0.1 could not come
 /// back); with `masquerade`, of containers' traffic leaving the host through another
 /// interface; and a drop of anything an internal network sends elsewhere.
@@ -153,10 +170,16 @@ pub fn render(table: &str, nets: &[BridgeNet], masquerade: bool, forwards: &[For
     let mut s = String::new();
     let _ = writeln!(s, "table ip {table} {{}}");
     let _ = writeln!(s, "delete table ip {table}");
+    let quoted: Vec<String> = bridges.iter().map(|b| format!("\"{b}\"")).collect();
+    let from_outside = if quoted.is_empty() {
+        String::new()
+    } else {
+        format!("iifname != {{ {} }} ", quoted.join(", "))
+    };
     let _ = writeln!(s, "table ip {table} {{");
     let _ = writeln!(
         s,
-        "  chain prerouting {{ type nat hook prerouting priority -100; policy accept; fib daddr type local jump published; }}"
+        "  chain prerouting {{ type nat hook prerouting priority -100; policy accept; {from_outside}fib daddr type local jump published; }}"
     );
     let _ = writeln!(
         s,
@@ -167,12 +190,11 @@ pub fn render(table: &str, nets: &[BridgeNet], masquerade: bool, forwards: &[For
         s,
         "    type nat hook postrouting priority 100; policy accept;"
     );
-    if !bridges.is_empty() {
-        let names: Vec<String> = bridges.iter().map(|b| format!("\"{b}\"")).collect();
+    if !quoted.is_empty() {
         let _ = writeln!(
             s,
             "    ip saddr 127.0.0.0/8 oifname {{ {} }} masquerade",
-            names.join(", ")
+            quoted.join(", ")
         );
     }
     for n in nets.iter().filter(|n| masquerade && !n.internal) {
@@ -305,6 +327,10 @@ mod tests {
             "internal networks are not masqueraded"
         );
         assert!(r.contains("iifname \"b1\" oifname != \"b1\" drop"));
+        assert!(
+            r.contains("iifname != { \"b0\", \"b1\" } fib daddr type local jump published"),
+            "containers' traffic to published ports goes to the proxy"
+        );
         assert!(!render("t", &nets, false, &[]).contains("ip saddr 10.0.0.0/24"));
         assert_eq!(table_name("br-12ab"), "berth_br_12ab");
     }

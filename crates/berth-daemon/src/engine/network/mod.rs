@@ -43,7 +43,15 @@ pub struct Networks {
     masquerade: bool,
 }
 
-type PublishedPorts = (Vec<berth_net::ports::HeldPort>, Option<std::net::Ipv4Addr>);
+/// A running container's published ports.
+#[derive(Default)]
+struct PublishedPorts {
+    held: Vec<berth_net::ports::HeldPort>,
+    /// The container's address, once it has one: where the rules and the proxy send.
+    target: Option<std::net::Ipv4Addr>,
+    /// Carries what containers send to these ports; stops when dropped.
+    proxies: berth_net::proxy::Proxies,
+}
 
 #[derive(Default)]
 struct State {

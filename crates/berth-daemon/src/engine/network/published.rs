@@ -110,7 +110,13 @@ impl Networks {
                     "HostPort": h.host_port.to_string(),
                 }));
         }
-        self.published().insert(id.to_string(), (held, None));
+        self.published().insert(
+            id.to_string(),
+            super::PublishedPorts {
+                held,
+                ..Default::default()
+            },
+        );
         Ok(bindings)
     }
 
@@ -140,18 +146,31 @@ impl Networks {
             }
         }
         let held = ports::hold_ports(&requests).map_err(net_error)?;
-        self.published()
-            .insert(id.to_string(), (held, container_ip));
+        let proxies = match container_ip {
+            Some(ip) => berth_net::proxy::start(&held, ip).map_err(net_error)?,
+            None => Default::default(),
+        };
+        self.published().insert(
+            id.to_string(),
+            super::PublishedPorts {
+                held,
+                target: container_ip,
+                proxies,
+            },
+        );
         Ok(())
     }
 
-    /// Forwards the held ports to the container's address, now that it has one.
+    /// Forwards the held ports to the container's address, now that it has one: the
+    /// rules for traffic from the host and outside, the proxy for containers'.
     pub fn forward_ports(&self, id: &str, container_ip: Ipv4Addr) -> Result<()> {
         if let Some(entry) = self.published().get_mut(id) {
-            if entry.0.is_empty() {
+            if entry.held.is_empty() {
                 return Ok(());
             }
-            entry.1 = Some(container_ip);
+            entry.proxies =
+                berth_net::proxy::start(&entry.held, container_ip).map_err(net_error)?;
+            entry.target = Some(container_ip);
         } else {
             return Ok(());
         }
@@ -163,7 +182,7 @@ impl Networks {
         let had = self
             .published()
             .remove(id)
-            .is_some_and(|(held, _)| !held.is_empty());
+            .is_some_and(|p| !p.held.is_empty());
         if had {
             if let Err(e) = self.sync_rules() {
                 eprintln!("berthd: removing the rules of container {id}: {e}");
@@ -180,7 +199,7 @@ impl Networks {
         let forwards: Vec<Forward> = self
             .published()
             .values()
-            .filter_map(|(held, ip)| ip.map(|ip| (held, ip)))
+            .filter_map(|p| p.target.map(|ip| (&p.held, ip)))
             .flat_map(|(held, ip)| {
                 held.iter().map(move |h: &HeldPort| Forward {
                     proto: h.proto,
