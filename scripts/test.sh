@@ -7,6 +7,8 @@ if [ "$(id -u)" != 0 ]; then
     echo "the tests create namespaces, cgroups and mounts: run them as root" >&2
     exit 1
 fi
+# Peers the end-to-end tests drive that Debian does not package (docker compose).
+./scripts/build-peers.sh >/dev/null
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace -- --test-threads="${TEST_THREADS:-4}"

@@ -1,6 +1,7 @@
-//! A multi-container app under Debian's docker-compose 1.29, unchanged: two services
-//! that talk by name on the project's network, a published port, a bind-mounted
-//! directory and a named volume; `up` and `down -v` leave nothing behind.
+//! A multi-container app, unchanged, under Debian's docker-compose 1.29 and under the
+//! current `docker compose` plugin (built from its Go module by scripts/build-peers.sh):
+//! two services that talk by name on the project's network, a published port, a
+//! bind-mounted directory and a named volume; `up` and `down -v` leave nothing behind.
 
 mod common;
 use common::*;
@@ -9,16 +10,47 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-fn compose(d: &Daemon, dir: &Path, project: &str, args: &[&str]) -> Output {
-    Command::new("docker-compose")
-        .current_dir(dir)
-        .env("DOCKER_HOST", d.host())
-        .env_remove("DOCKER_TLS_VERIFY")
-        .env_remove("DOCKER_CERT_PATH")
-        .args(["-p", project])
-        .args(args)
-        .output()
-        .expect("docker-compose (apt: docker-compose)")
+/// Which compose drives the app.
+#[derive(Clone, Copy)]
+enum Compose {
+    /// Debian's docker-compose 1.29 (Python, docker-py underneath).
+    V1,
+    /// The `docker compose` CLI plugin (Go, the Docker CLI's client underneath).
+    Plugin,
+}
+
+impl Compose {
+    fn command(self, d: &Daemon) -> Command {
+        let mut c = match self {
+            Compose::V1 => Command::new("docker-compose"),
+            Compose::Plugin => {
+                let mut c = Command::new("docker");
+                c.arg("compose")
+                    .env("DOCKER_CONFIG", d.dir.join("docker-config"));
+                c
+            }
+        };
+        c.env("DOCKER_HOST", d.host())
+            .env_remove("DOCKER_TLS_VERIFY")
+            .env_remove("DOCKER_CERT_PATH");
+        c
+    }
+
+    fn installed(self, d: &Daemon) -> bool {
+        self.command(d)
+            .arg("version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    }
+
+    fn run(self, d: &Daemon, dir: &Path, project: &str, args: &[&str]) -> Output {
+        self.command(d)
+            .current_dir(dir)
+            .args(["-p", project])
+            .args(args)
+            .output()
+            .expect("compose")
+    }
 }
 
 fn fetch(port: u16, path: &str) -> Option<String> {
@@ -31,15 +63,21 @@ fn fetch(port: u16, path: &str) -> Option<String> {
 }
 
 #[test]
-fn compose_app_up_and_down() {
-    if Command::new("docker-compose")
-        .arg("version")
-        .output()
-        .is_err()
-    {
-        panic!("docker-compose is not installed: scripts/install-deps.sh installs it");
-    }
+fn compose_v1_app_up_and_down() {
+    app_up_and_down(Compose::V1, 3);
+}
+
+#[test]
+fn compose_plugin_app_up_and_down() {
+    app_up_and_down(Compose::Plugin, 4);
+}
+
+fn app_up_and_down(compose: Compose, subnet_index: u32) {
     let d = Daemon::start();
+    assert!(
+        compose.installed(&d),
+        "compose is not installed: scripts/install-deps.sh (docker-compose) and scripts/build-peers.sh (docker compose) install it"
+    );
     d.make_busybox();
     let dir = d.dir.join("app");
     std::fs::create_dir_all(dir.join("www")).unwrap();
@@ -49,7 +87,7 @@ fn compose_app_up_and_down() {
         .local_addr()
         .unwrap()
         .port();
-    let subnet = d.user_subnet(3);
+    let subnet = d.user_subnet(subnet_index);
     std::fs::write(
         dir.join("docker-compose.yml"),
         format!(
@@ -81,7 +119,7 @@ networks:
     )
     .unwrap();
     let project = format!("bt{}", std::process::id());
-    let up = compose(&d, &dir, &project, &["up", "-d"]);
+    let up = compose.run(&d, &dir, &project, &["up", "-d"]);
     assert!(up.status.success(), "up: {}", stderr(&up));
     // The host reaches the published port; the client reached the web service by name
     // and wrote into the named volume.
@@ -106,9 +144,14 @@ networks:
         !copied.is_empty()
     });
     assert_eq!(copied, "hello from compose\n");
-    let ps = compose(&d, &dir, &project, &["ps"]);
+    let ps = compose.run(&d, &dir, &project, &["ps"]);
     assert!(stdout(&ps).contains("Up"), "{}", stdout(&ps));
-    let down = compose(&d, &dir, &project, &["down", "-v", "-t", "1"]);
+    assert!(
+        stdout(&ps).contains(&format!("127.0.0.1:{port}->8080/tcp")),
+        "{}",
+        stdout(&ps)
+    );
+    let down = compose.run(&d, &dir, &project, &["down", "-v", "-t", "1"]);
     assert!(down.status.success(), "down: {}", stderr(&down));
     assert_eq!(stdout(&d.docker(&["ps", "-aq"])), "");
     assert!(!stdout(&d.docker(&["volume", "ls", "-q"])).contains(&volume));

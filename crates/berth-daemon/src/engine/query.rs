@@ -99,6 +99,36 @@ fn published_ports(r: &Record) -> super::network::PortMap {
     out
 }
 
+/// `docker ps`'s Ports: each binding of a running container's published ports, and
+/// the exposed ports that have none, as dockerd lists them.
+fn port_summary(r: &Record) -> Vec<serde_json::Value> {
+    let mut out = vec![];
+    for (key, bindings) in published_ports(r) {
+        let (port, proto) = key.split_once('/').unwrap_or((key.as_str(), "tcp"));
+        let Ok(private) = port.parse::<u16>() else {
+            continue;
+        };
+        match bindings.filter(|b| !b.is_empty()) {
+            None => out.push(serde_json::json!({"PrivatePort": private, "Type": proto})),
+            Some(list) => {
+                for b in list {
+                    let public = b
+                        .get("HostPort")
+                        .and_then(|p| p.as_str())
+                        .and_then(|p| p.parse::<u16>().ok());
+                    out.push(serde_json::json!({
+                        "IP": b.get("HostIp").cloned().unwrap_or_default(),
+                        "PrivatePort": private,
+                        "PublicPort": public,
+                        "Type": proto,
+                    }));
+                }
+            }
+        }
+    }
+    out
+}
+
 /// Docker's NetworkSettings: the endpoints by network, and (deprecated, still read by
 /// clients) the default bridge's address at the top level.
 fn network_settings(r: &Record) -> serde_json::Value {
@@ -216,7 +246,7 @@ impl Engine {
                     image_id: r.image_id.clone(),
                     command: command_line(&r),
                     created: unix_time(&r.created),
-                    ports: vec![],
+                    ports: port_summary(&r),
                     labels: r.config.labels.clone().unwrap_or_default(),
                     state: status,
                     status: status_text(&r),
