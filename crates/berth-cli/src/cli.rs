@@ -73,6 +73,18 @@ pub enum Command {
     Wait(NamesArgs),
     /// Rename a container
     Rename { container: String, new_name: String },
+    /// Copy files between a container and the local filesystem
+    Cp(CpArgs),
+    /// Export a container's filesystem as a tar archive
+    Export(ExportArgs),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff { container: String },
+    /// List port mappings or a specific mapping for the container
+    Port {
+        container: String,
+        /// PRIVATE_PORT[/PROTO]
+        private_port: Option<String>,
+    },
     /// Pause all processes within one or more containers
     Pause(NamesArgs),
     /// Unpause all processes within one or more containers
@@ -144,6 +156,15 @@ pub enum ContainerCommand {
     },
     Pause(NamesArgs),
     Unpause(NamesArgs),
+    Cp(CpArgs),
+    Export(ExportArgs),
+    Diff {
+        container: String,
+    },
+    Port {
+        container: String,
+        private_port: Option<String>,
+    },
     /// Remove all stopped containers
     Prune(PruneArgs),
 }
@@ -622,6 +643,31 @@ pub struct TopArgs {
     pub container: String,
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub ps_args: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct CpArgs {
+    /// CONTAINER:SRC_PATH or a local path (`-` reads a tar stream from stdin)
+    pub source: String,
+    /// CONTAINER:DEST_PATH or a local path (`-` writes a tar stream to stdout)
+    pub destination: String,
+    /// Keep the owners (uid:gid) of the copied files
+    #[arg(short = 'a', long = "archive")]
+    pub archive: bool,
+    /// Follow a symlink at SRC_PATH in the container
+    #[arg(short = 'L', long = "follow-link")]
+    pub follow_link: bool,
+    /// No progress output (berth prints none)
+    #[arg(short = 'q', long = "quiet")]
+    pub quiet: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    pub container: String,
+    /// Write to a file, instead of STDOUT
+    #[arg(short = 'o', long)]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]

@@ -50,6 +50,96 @@ pub fn full(data: impl Into<Bytes>) -> ReqBody {
         .boxed()
 }
 
+/// A request body read from `reader` on a thread of its own, in 256 KiB chunks.
+pub fn reader_body(mut reader: Box<dyn std::io::Read + Send>) -> ReqBody {
+    writer_body(move |out| std::io::copy(&mut reader, out).map(|_| ()))
+}
+
+/// A request body that `produce` writes, on a thread of its own (a tar being built).
+pub fn writer_body(
+    produce: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()> + Send + 'static,
+) -> ReqBody {
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(8);
+    std::thread::spawn(move || {
+        let mut out = std::io::BufWriter::with_capacity(256 * 1024, ChannelWriter(tx.clone()));
+        let result = produce(&mut out).and_then(|()| std::io::Write::flush(&mut out));
+        if let Err(e) = result {
+            let _ = tx.blocking_send(Err(e));
+        }
+    });
+    BodyExt::boxed(http_body_util::StreamBody::new(ChannelStream(rx)))
+}
+
+struct ChannelWriter(tokio::sync::mpsc::Sender<std::io::Result<Bytes>>);
+
+impl std::io::Write for ChannelWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .blocking_send(Ok(Bytes::copy_from_slice(buf)))
+            .map_err(|_| {
+                std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the daemon went away")
+            })?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+struct ChannelStream(tokio::sync::mpsc::Receiver<std::io::Result<Bytes>>);
+
+impl futures_core::Stream for ChannelStream {
+    type Item = std::io::Result<hyper::body::Frame<Bytes>>;
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        self.0
+            .poll_recv(cx)
+            .map(|o| o.map(|r| r.map(hyper::body::Frame::data)))
+    }
+}
+
+/// A response body as a blocking `Read`, for a thread that unpacks it.
+pub fn response_reader(resp: Response<Incoming>) -> impl std::io::Read + Send {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Bytes>(8);
+    tokio::spawn(async move {
+        let mut body = resp.into_body();
+        while let Some(Ok(frame)) = body.frame().await {
+            if let Ok(d) = frame.into_data() {
+                if tx.send(d).is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    ResponseReader {
+        rx,
+        current: Bytes::new(),
+    }
+}
+
+struct ResponseReader {
+    rx: std::sync::mpsc::Receiver<Bytes>,
+    current: Bytes,
+}
+
+impl std::io::Read for ResponseReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.current.is_empty() {
+            match self.rx.recv() {
+                Ok(b) => self.current = b,
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.current.len());
+        buf[..n].copy_from_slice(&self.current[..n]);
+        self.current = self.current.slice(n..);
+        Ok(n)
+    }
+}
+
 #[derive(Clone)]
 pub struct Client {
     pub host: String,

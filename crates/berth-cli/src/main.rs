@@ -318,6 +318,23 @@ async fn dispatch(c: &Client, command: Command) -> client::Result<i32> {
             container,
             new_name,
         }) => containers::rename(c, &container, &new_name).await,
+        Command::Cp(a) | Command::Container(ContainerCommand::Cp(a)) => {
+            commands::files::cp(c, a).await
+        }
+        Command::Export(a) | Command::Container(ContainerCommand::Export(a)) => {
+            commands::files::export(c, a).await
+        }
+        Command::Diff { container } | Command::Container(ContainerCommand::Diff { container }) => {
+            commands::files::diff(c, &container).await
+        }
+        Command::Port {
+            container,
+            private_port,
+        }
+        | Command::Container(ContainerCommand::Port {
+            container,
+            private_port,
+        }) => containers::port(c, &container, private_port.as_deref()).await,
         Command::Pause(a) | Command::Container(ContainerCommand::Pause(a)) => {
             containers::simple(c, a, "pause").await
         }

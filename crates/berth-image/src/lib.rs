@@ -5,6 +5,7 @@
 
 pub mod archive;
 pub mod atomic;
+pub mod changes;
 pub mod config;
 pub mod content;
 pub mod digest;

@@ -20,7 +20,7 @@ const MAX_LINKS: usize = 40;
 /// Files read this way are small (passwd, group); a bigger one is not read whole.
 const MAX_FILE: u64 = 16 << 20;
 
-fn open_beneath(layer: &Path, rel: &Path, flags: OFlag) -> nix::Result<OwnedFd> {
+pub(crate) fn open_beneath(layer: &Path, rel: &Path, flags: OFlag) -> nix::Result<OwnedFd> {
     let root = nix::fcntl::open(
         layer,
         OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
@@ -70,7 +70,7 @@ fn entry(layer: &Path, rel: &Path) -> Option<Entry> {
     })
 }
 
-fn is_opaque(fd: &OwnedFd) -> bool {
+pub(crate) fn is_opaque(fd: &OwnedFd) -> bool {
     let path =
         std::ffi::CString::new(format!("/proc/self/fd/{}", fd.as_raw_fd())).unwrap_or_default();
     let mut v = [0u8; 2];

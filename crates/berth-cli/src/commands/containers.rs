@@ -331,6 +331,47 @@ pub async fn inspect(client: &Client, a: InspectArgs, default_kind: Option<&str>
     Ok(if failed { 1 } else { 0 })
 }
 
+/// `port`: the published ports as `80/tcp -> 0.0.0.0:8080`, or the host addresses of
+/// one of them.
+pub async fn port(client: &Client, container: &str, private: Option<&str>) -> Result<i32> {
+    let v: Value = client
+        .json(Method::GET, &format!("/containers/{container}/json"), None)
+        .await?;
+    let wanted = private.map(|p| {
+        if p.contains('/') {
+            p.to_string()
+        } else {
+            format!("{p}/tcp")
+        }
+    });
+    let mut found = false;
+    if let Some(ports) = v
+        .pointer("/NetworkSettings/Ports")
+        .and_then(|p| p.as_object())
+    {
+        for (key, bindings) in ports {
+            if wanted.as_ref().is_some_and(|w| w != key) {
+                continue;
+            }
+            for b in bindings.as_array().into_iter().flatten() {
+                let ip = b.get("HostIp").and_then(|x| x.as_str()).unwrap_or("");
+                let port = b.get("HostPort").and_then(|x| x.as_str()).unwrap_or("");
+                found = true;
+                match &wanted {
+                    Some(_) => println!("{ip}:{port}"),
+                    None => println!("{key} -> {ip}:{port}"),
+                }
+            }
+        }
+    }
+    match (wanted, found) {
+        (Some(w), false) => Err(CliError::Other(format!(
+            "No public port '{w}' published for {container}"
+        ))),
+        _ => Ok(0),
+    }
+}
+
 pub async fn top(client: &Client, a: TopArgs) -> Result<i32> {
     let q = query(&[("ps_args", a.ps_args.join(" "))]);
     let v: berth_api::container::TopResponse = client

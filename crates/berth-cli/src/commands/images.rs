@@ -8,7 +8,6 @@ use crate::client::{print_progress, query, CliError, Client, Result};
 use crate::format::{print_items, tabulate};
 use crate::units::human_size;
 use berth_api::image::{HistoryItem, ImageSummary};
-use bytes::Bytes;
 use http::Method;
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
@@ -206,55 +205,14 @@ pub async fn prune(client: &Client, a: ImagePruneArgs) -> Result<i32> {
 
 /// Streams a file or stdin as a request body.
 fn file_body(path: Option<&std::path::Path>) -> Result<crate::client::ReqBody> {
-    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(8);
-    let mut reader: Box<dyn std::io::Read + Send> = match path {
+    let reader: Box<dyn std::io::Read + Send> = match path {
         Some(p) => Box::new(
             std::fs::File::open(p)
                 .map_err(|e| CliError::Other(format!("open {}: {e}", p.display())))?,
         ),
         None => Box::new(std::io::stdin()),
     };
-    std::thread::spawn(move || {
-        let mut buf = vec![0u8; 256 * 1024];
-        loop {
-            match reader.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => {
-                    if tx
-                        .blocking_send(Ok(Bytes::copy_from_slice(&buf[..n])))
-                        .is_err()
-                    {
-                        break;
-                    }
-                }
-                Err(e) => {
-                    let _ = tx.blocking_send(Err(e));
-                    break;
-                }
-            }
-        }
-    });
-    let stream = futures_stream(rx);
-    Ok(BodyExt::boxed(http_body_util::StreamBody::new(stream)))
-}
-
-fn futures_stream(
-    mut rx: tokio::sync::mpsc::Receiver<std::io::Result<Bytes>>,
-) -> impl futures_core::Stream<Item = std::io::Result<hyper::body::Frame<Bytes>>> + Send + Sync {
-    struct S(tokio::sync::mpsc::Receiver<std::io::Result<Bytes>>);
-    impl futures_core::Stream for S {
-        type Item = std::io::Result<hyper::body::Frame<Bytes>>;
-        fn poll_next(
-            mut self: std::pin::Pin<&mut Self>,
-            cx: &mut std::task::Context<'_>,
-        ) -> std::task::Poll<Option<Self::Item>> {
-            self.0
-                .poll_recv(cx)
-                .map(|o| o.map(|r| r.map(hyper::body::Frame::data)))
-        }
-    }
-    let _ = &mut rx;
-    S(rx)
+    Ok(crate::client::reader_body(reader))
 }
 
 pub async fn import(client: &Client, a: ImportArgs) -> Result<i32> {

@@ -1,6 +1,7 @@
 //! One module per group of docker commands.
 
 pub mod containers;
+pub mod files;
 pub mod images;
 pub mod objects;
 pub mod run;

@@ -1,7 +1,8 @@
-//! `/containers/{id}/archive`: HEAD, GET and PUT, as `docker cp` uses them.
+//! `/containers/{id}/archive`: HEAD, GET and PUT, as `docker cp` uses them; and
+//! `/containers/{id}/export`, the whole filesystem.
 
 use super::body::{self, Query, Resp};
-use crate::engine::archive::PathStat;
+use crate::engine::archive::{PathStat, PutOptions};
 use crate::engine::Engine;
 use crate::error::{DaemonError, Result};
 use base64::Engine as _;
@@ -43,6 +44,14 @@ pub async fn get(engine: &Arc<Engine>, id: &str, q: &Query) -> Result<Resp> {
     Ok(r)
 }
 
+/// `docker export`: the whole filesystem as a tar stream.
+pub async fn export(engine: &Arc<Engine>, id: &str) -> Result<Resp> {
+    let (tx, body) = body::channel_body(16);
+    let out = std::io::BufWriter::with_capacity(64 * 1024, body::BlockingWriter(tx));
+    let _task = engine.export(id, out).await?;
+    Ok(body::with_status(200, Some("application/x-tar"), body))
+}
+
 /// A blocking `Read` over the request body, fed by the runtime.
 struct BodyReader {
     rx: tokio::sync::mpsc::Receiver<Bytes>,
@@ -71,7 +80,10 @@ pub async fn put(
     req: Request<Incoming>,
 ) -> Result<Resp> {
     let path = path_param(q)?.to_string();
-    let no_overwrite = q.flag("noOverwriteDirNonDir", false);
+    let opts = PutOptions {
+        no_overwrite_dir_non_dir: q.flag("noOverwriteDirNonDir", false),
+        copy_uid_gid: q.flag("copyUIDGID", false),
+    };
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(16);
     let mut incoming = req.into_body();
     tokio::spawn(async move {
@@ -88,6 +100,6 @@ pub async fn put(
         rx,
         current: Bytes::new(),
     };
-    engine.archive_put(id, &path, no_overwrite, reader).await?;
+    engine.archive_put(id, &path, opts, reader).await?;
     Ok(body::with_status(200, None, body::empty()))
 }

@@ -148,6 +148,8 @@ async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Result<Resp> {
         }
         ("HEAD", ["containers", id, "archive"]) => archive::head(&engine, id, &q).await,
         ("GET", ["containers", id, "archive"]) => archive::get(&engine, id, &q).await,
+        ("GET", ["containers", id, "export"]) => archive::export(&engine, id).await,
+        ("GET", ["containers", id, "changes"]) => Ok(body::json(200, &engine.changes(id).await?)),
         ("PUT", ["containers", id, "archive"]) => archive::put(&engine, id, &q, req).await,
         ("GET", ["containers", id, "logs"]) => containers::logs(&engine, id, &q),
         ("POST", ["containers", id, "attach"]) => containers::attach(&engine, id, &q, req).await,

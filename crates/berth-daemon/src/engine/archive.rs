@@ -28,6 +28,15 @@ pub struct PathStat {
     pub link_target: String,
 }
 
+/// The query of a PUT.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PutOptions {
+    /// `noOverwriteDirNonDir`: a directory is not replaced by a file, nor the reverse.
+    pub no_overwrite_dir_non_dir: bool,
+    /// `copyUIDGID`: keep the archive's owners instead of the container's root.
+    pub copy_uid_gid: bool,
+}
+
 /// Go's FileMode: the permission bits and one bit per file type.
 fn go_mode(m: &std::fs::Metadata) -> u32 {
     use std::os::unix::fs::FileTypeExt;
@@ -100,7 +109,7 @@ fn clean(path: &str) -> PathBuf {
 impl Engine {
     /// Opens the container's root; the caller holds the container's operation lock, so a
     /// stopped container does not start while its filesystem is mounted here.
-    pub(crate) fn root_access(&self, c: &Arc<Container>) -> Result<RootAccess> {
+    pub(crate) async fn root_access(&self, c: &Arc<Container>) -> Result<RootAccess> {
         let rec = c.snapshot();
         if rec.state.running && rec.state.pid > 0 {
             return Ok(RootAccess {
@@ -108,24 +117,8 @@ impl Engine {
                 mounted: None,
             });
         }
-        let img = self
-            .images
-            .get(&rec.image_id.parse().map_err(DaemonError::from)?)?;
-        let lower = self.images.layer_dirs(&img);
-        let dir = self.cfg.container_dir(&c.id);
-        let (upper, work, empty) = (
-            dir.join("fs/upper"),
-            dir.join("fs/work"),
-            dir.join("fs/empty"),
-        );
-        for d in [&upper, &work, &empty] {
-            std::fs::create_dir_all(d)?;
-        }
-        let lowers: Vec<String> = if lower.is_empty() {
-            vec![empty.display().to_string()]
-        } else {
-            lower.iter().map(|p| p.display().to_string()).collect()
-        };
+        let fs = self.container_fs(&c.id, &rec.image_id).await?;
+        let lowers: Vec<String> = fs.lower().iter().map(|p| p.display().to_string()).collect();
         let at = self.cfg.exec_root.join("archive").join(&c.id[..12]);
         // Explicit modes whatever the umask: the container's filesystem is mounted here.
         if let Some(parent) = at.parent() {
@@ -135,8 +128,8 @@ impl Engine {
         let opts = format!(
             "lowerdir={},upperdir={},workdir={}",
             lowers.join(":"),
-            upper.display(),
-            work.display()
+            fs.upper.display(),
+            fs.work.display()
         );
         nix::mount::mount(
             Some("overlay"),
@@ -157,7 +150,7 @@ impl Engine {
     pub async fn archive_stat(self: &Arc<Self>, name: &str, path: &str) -> Result<PathStat> {
         let c = self.get(name)?;
         let _op = c.op_lock.lock().await;
-        let access = self.root_access(&c)?;
+        let access = self.root_access(&c).await?;
         stat(&access.root, path).ok_or_else(|| not_found(&c, path))
     }
 
@@ -170,7 +163,7 @@ impl Engine {
     ) -> Result<(PathStat, tokio::task::JoinHandle<()>)> {
         let c = self.get(name)?;
         let op = c.op_lock.clone().lock_owned().await;
-        let access = self.root_access(&c)?;
+        let access = self.root_access(&c).await?;
         let st = stat(&access.root, path).ok_or_else(|| not_found(&c, path))?;
         let rel = clean(path);
         // The entries are named after the last component, as Docker's are.
@@ -194,12 +187,12 @@ impl Engine {
         self: &Arc<Self>,
         name: &str,
         path: &str,
-        no_overwrite_dir_non_dir: bool,
+        opts: PutOptions,
         input: impl Read + Send + 'static,
     ) -> Result<()> {
         let c = self.get(name)?;
         let _op = c.op_lock.lock().await;
-        let access = self.root_access(&c)?;
+        let access = self.root_access(&c).await?;
         let dest = clean(path);
         match stat(&access.root, path) {
             Some(st) if st.mode & (1 << 31) != 0 => {}
@@ -215,11 +208,9 @@ impl Engine {
                 "container rootfs is marked read-only".into(),
             ));
         }
-        tokio::task::spawn_blocking(move || {
-            extract(&access.root, &dest, input, no_overwrite_dir_non_dir)
-        })
-        .await
-        .map_err(DaemonError::system)?
+        tokio::task::spawn_blocking(move || extract(&access.root, &dest, input, opts))
+            .await
+            .map_err(DaemonError::system)?
     }
 }
 
@@ -253,7 +244,7 @@ fn stat(root: &Root, path: &str) -> Option<PathStat> {
 }
 
 /// Adds `rel` (named `name` in the archive) and, for a directory, everything in it.
-fn add_tree<W: Write>(
+pub(crate) fn add_tree<W: Write>(
     tar: &mut tar::Builder<W>,
     root: &Root,
     rel: &Path,
@@ -305,12 +296,7 @@ fn add_tree<W: Write>(
     Ok(())
 }
 
-fn extract(
-    root: &Root,
-    dest: &Path,
-    input: impl Read,
-    no_overwrite_dir_non_dir: bool,
-) -> Result<()> {
+fn extract(root: &Root, dest: &Path, input: impl Read, opts: PutOptions) -> Result<()> {
     let bad = |m: String| DaemonError::InvalidParameter(m);
     let mut archive = tar::Archive::new(input);
     for entry in archive
@@ -325,13 +311,19 @@ fn extract(
         let target = dest.join(clean(&path.to_string_lossy()));
         let header = entry.header().clone();
         let mode = header.mode().unwrap_or(0o644) & 0o7777;
-        let (uid, gid) = (header.uid().unwrap_or(0), header.gid().unwrap_or(0));
+        // Owned by the container's root unless the client asked to keep the archive's
+        // owners (`docker cp -a`), as dockerd does.
+        let (uid, gid) = if opts.copy_uid_gid {
+            (header.uid().unwrap_or(0), header.gid().unwrap_or(0))
+        } else {
+            (0, 0)
+        };
         let existing = root
             .open_at(&target, OFlag::O_PATH | OFlag::O_NOFOLLOW)
             .ok()
             .and_then(|fd| std::fs::File::from(fd).metadata().ok());
         let kind = header.entry_type();
-        if no_overwrite_dir_non_dir {
+        if opts.no_overwrite_dir_non_dir {
             if let Some(m) = &existing {
                 if m.is_dir() != kind.is_dir() {
                     return Err(bad(format!(

@@ -184,17 +184,7 @@ impl Engine {
             )));
         }
         let rec = c.snapshot();
-        let dir = self.cfg.container_dir(&c.id);
-        let images = self.images.clone();
-        let image_id = rec.image_id.clone();
-        let lower = tokio::task::spawn_blocking(move || -> Result<_> {
-            let img = images.get(&image_id.parse().map_err(DaemonError::from)?)?;
-            Ok(images.layer_dirs(&img))
-        })
-        .await
-        .map_err(DaemonError::system)??;
-        let mut layers = vec![dir.join("fs/upper")];
-        layers.extend(lower);
+        let layers = self.container_fs(&c.id, &rec.image_id).await?.stack();
         let user_spec = if e.config.user.is_empty() {
             rec.config.user.clone()
         } else {

@@ -127,29 +127,13 @@ impl Engine {
             rec.config.env = Some(env);
         }
         let dir = self.cfg.container_dir(&c.id);
-        let images = self.images.clone();
-        let image_id = rec.image_id.clone();
-        let lower = tokio::task::spawn_blocking(move || -> Result<_> {
-            let id = image_id.parse().map_err(DaemonError::from)?;
-            let img = images.get(&id)?;
-            Ok(images.layer_dirs(&img))
-        })
-        .await
-        .map_err(DaemonError::system)??;
-        let (upper, work, empty, bundle) = (
-            dir.join("fs/upper"),
-            dir.join("fs/work"),
-            dir.join("fs/empty"),
-            dir.join("bundle"),
-        );
-        for d in [&upper, &work, &empty, &bundle.join("rootfs")] {
-            std::fs::create_dir_all(d)?;
-        }
-        let mut search = vec![upper.clone()];
-        search.extend(lower.iter().cloned());
+        let fs = self.container_fs(&c.id, &rec.image_id).await?;
+        let lower = fs.lower();
+        let bundle = dir.join("bundle");
+        std::fs::create_dir_all(bundle.join("rootfs"))?;
         let resolved = user::resolve(
             &rec.config.user,
-            &search,
+            &fs.stack(),
             rec.host_config.group_add.as_deref().unwrap_or(&[]),
         )?;
         let console_size = rec
@@ -169,9 +153,8 @@ impl Engine {
             record: &rec,
             rootfs: RootfsLayout {
                 lower: &lower,
-                upper: &upper,
-                work: &work,
-                empty: &empty,
+                upper: &fs.upper,
+                work: &fs.work,
             },
             user: &resolved,
             cgroup_parent: &self.cfg.cgroup_parent,

@@ -39,12 +39,10 @@ pub const READONLY_PATHS: &[&str] = &[
 
 /// Where the container's filesystem comes from.
 pub struct RootfsLayout<'a> {
-    /// Image layer dirs, top first.
+    /// The lower dirs, top first: the init layer, then the image's layers.
     pub lower: &'a [PathBuf],
     pub upper: &'a Path,
     pub work: &'a Path,
-    /// An empty dir, the lower layer of an image without layers.
-    pub empty: &'a Path,
 }
 
 pub struct SpecInput<'a> {

@@ -88,16 +88,12 @@ pub(super) fn mounts(input: &SpecInput, ipc: &NamespaceMode) -> Result<Vec<Mount
     let r = input.record;
     let hc = &r.host_config;
     let privileged = hc.privileged;
-    let lower: Vec<String> = if input.rootfs.lower.is_empty() {
-        vec![input.rootfs.empty.display().to_string()]
-    } else {
-        input
-            .rootfs
-            .lower
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect()
-    };
+    let lower: Vec<String> = input
+        .rootfs
+        .lower
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
     let overlay_opts = format!(
         "lowerdir={},upperdir={},workdir={}",
         lower.join(":"),
