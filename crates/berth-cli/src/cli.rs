@@ -207,12 +207,18 @@ pub struct NetworkCreateArgs {
     /// Driver (bridge)
     #[arg(short = 'd', long)]
     pub driver: Option<String>,
+    /// A subnet in CIDR format (one IPv4, and with --ipv6 one IPv6)
     #[arg(long)]
-    pub subnet: Option<String>,
+    pub subnet: Vec<String>,
+    /// The gateway of the subnet it is in
     #[arg(long)]
-    pub gateway: Option<String>,
+    pub gateway: Vec<String>,
+    /// Where containers' addresses come from, inside its subnet
     #[arg(long = "ip-range")]
-    pub ip_range: Option<String>,
+    pub ip_range: Vec<String>,
+    /// IPv6 networking too (a ULA /64 unless --subnet gives one)
+    #[arg(long)]
+    pub ipv6: bool,
     /// No access beyond the network's own bridge
     #[arg(long)]
     pub internal: bool,
@@ -260,6 +266,8 @@ pub enum NetworkCommand {
         alias: Vec<String>,
         #[arg(long)]
         ip: Option<String>,
+        #[arg(long)]
+        ip6: Option<String>,
         network: String,
         container: String,
     },
@@ -412,6 +420,9 @@ pub struct RunArgs {
     /// IPv4 address on the (user) network
     #[arg(long = "ip")]
     pub ip: Option<String>,
+    /// IPv6 address on the (user, --ipv6) network
+    #[arg(long = "ip6")]
+    pub ip6: Option<String>,
     /// The MAC address of the container's interface on its network
     #[arg(long = "mac-address")]
     pub mac_address: Option<String>,

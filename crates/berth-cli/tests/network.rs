@@ -834,3 +834,142 @@ fn container_network_mode_and_mac_address() {
     assert!(stderr(&bad).contains("multicast"), "{}", stderr(&bad));
     ok(d.docker(&["rm", "-f", "donor", "idle"]));
 }
+
+/// An IPv6 user network: addresses from its pool (or asked for with --ip6), the default
+/// route, names answered with AAAA records, traffic between containers over IPv6.
+#[test]
+fn ipv6_networks() {
+    let d = Daemon::start();
+    d.make_busybox();
+    let subnet6 = format!(
+        "fd42:{:x}:{:x}::/64",
+        std::process::id() % 0xffff,
+        d.pid() % 0xffff
+    );
+    let prefix6 = subnet6.trim_end_matches("::/64").to_string();
+    ok(d.docker(&[
+        "network",
+        "create",
+        "--ipv6",
+        "--subnet",
+        &d.user_subnet(5),
+        "--subnet",
+        &subnet6,
+        "six",
+    ]));
+    let enabled = ok(d.docker(&[
+        "network",
+        "inspect",
+        "-f",
+        "{{.EnableIPv6}} {{range .IPAM.Config}}{{.Subnet}}={{.Gateway}} {{end}}",
+        "six",
+    ]));
+    assert!(
+        enabled.starts_with(&format!("true {}=", d.user_subnet(5)))
+            && enabled.ends_with(&format!(" {subnet6}={prefix6}::1")),
+        "{enabled}"
+    );
+    ok(d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "web6",
+        "--network",
+        "six",
+        "busybox",
+        "httpd",
+        "-f",
+        "-p",
+        "8080",
+        "-h",
+        "/etc",
+    ]));
+    let web6 = inspect(
+        &d,
+        "web6",
+        "{{.NetworkSettings.Networks.six.GlobalIPv6Address}}",
+    );
+    assert_eq!(web6, format!("{prefix6}::2"));
+    assert_eq!(
+        inspect(&d, "web6", "{{.NetworkSettings.Networks.six.IPv6Gateway}}"),
+        format!("{prefix6}::1")
+    );
+    // Another container, at the address it asks for, reaches it by name over IPv6.
+    let asked = format!("{prefix6}::99");
+    let out = ok(d.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "six",
+        "--ip6",
+        &asked,
+        "busybox",
+        "sh",
+        "-c",
+        "ip -6 addr show eth0 scope global; ip -6 route show default; nslookup -type=AAAA web6 127.0.0.11; wget -qO- \"http://[$(nslookup -type=AAAA web6 127.0.0.11 | awk '/^Address: .*:/ {print $2}')]:8080/hostname\"; grep web6 /etc/hosts || true",
+    ]));
+    assert!(out.contains(&format!("inet6 {asked}/64")), "{out}");
+    assert!(out.contains(&format!("default via {prefix6}::1")), "{out}");
+    assert!(out.contains(&format!("Address: {web6}")), "{out}");
+    let hostname = inspect(&d, "web6", "{{.Config.Hostname}}");
+    assert!(out.contains(&hostname), "the page over IPv6: {out}");
+    let members = ok(d.docker(&[
+        "network",
+        "inspect",
+        "six",
+        "-f",
+        "{{range .Containers}}{{.IPv6Address}}{{end}}",
+    ]));
+    assert_eq!(members, format!("{web6}/64"));
+    // The host reaches it through the bridge, as over IPv4.
+    let via_host = std::process::Command::new("busybox")
+        .args(["wget", "-qO-", &format!("http://[{web6}]:8080/hostname")])
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&via_host).trim(), hostname);
+    // Refused: an IPv6 address on a network without IPv6, one outside the subnet, an
+    // IPv6 pool without --ipv6.
+    let no6 = d.docker(&["run", "--rm", "--ip6", &asked, "busybox", "true"]);
+    assert_ne!(code(&no6), 0);
+    let outside = d.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "six",
+        "--ip6",
+        "fd99::5",
+        "busybox",
+        "true",
+    ]);
+    assert!(stderr(&outside).contains("fd99::5"), "{}", stderr(&outside));
+    let (status, body) = d.post_json(
+        "/networks/create",
+        r#"{"Name":"half","IPAM":{"Config":[{"Subnet":"fd98::/64"}]}}"#,
+    );
+    assert!(
+        status == 400 && body.contains("EnableIPv6"),
+        "{status} {body}"
+    );
+    // --ipv6 without a subnet: a ULA /64 of its own.
+    ok(d.docker(&[
+        "network",
+        "create",
+        "--ipv6",
+        "--subnet",
+        &d.user_subnet(6),
+        "auto6",
+    ]));
+    let auto = ok(d.docker(&[
+        "network",
+        "inspect",
+        "-f",
+        "{{range .IPAM.Config}}{{.Subnet}} {{end}}",
+        "auto6",
+    ]));
+    assert!(
+        auto.contains(" fd") && auto.trim_end().ends_with("::/64"),
+        "{auto}"
+    );
+    ok(d.docker(&["rm", "-f", "web6"]));
+    ok(d.docker(&["network", "rm", "six", "auto6"]));
+}

@@ -6,17 +6,17 @@
 //! daemon; it must be closed when the container exits, or it would keep the namespace.
 
 use crate::error::{NetError, Result};
-use simple_dns::rdata::{RData, A};
+use simple_dns::rdata::{RData, A, AAAA};
 use simple_dns::{Packet, ResourceRecord, CLASS, QTYPE, RCODE, TYPE};
 use std::fs::File;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
 /// What the daemon knows: the addresses a name has for this container, if it is a
 /// container's name on one of its networks.
 pub trait Names: Send + Sync + 'static {
-    fn lookup(&self, name: &str) -> Option<Vec<Ipv4Addr>>;
+    fn lookup(&self, name: &str) -> Option<Vec<IpAddr>>;
 }
 
 /// What to do with one query.
@@ -48,17 +48,21 @@ pub fn answer(query: &[u8], names: &dyn Names) -> Answer {
         reply.set_flags(simple_dns::PacketFlag::RECURSION_DESIRED);
     }
     reply.questions.push(q.clone());
-    if q.qtype == QTYPE::TYPE(TYPE::A) {
-        for ip in addrs {
-            reply.answers.push(ResourceRecord::new(
-                q.qname.clone(),
-                CLASS::IN,
-                600,
-                RData::A(A {
-                    address: u32::from(ip),
-                }),
-            ));
-        }
+    // A name berth knows gets its addresses of the type asked for, and an empty answer
+    // (not a forward) for the other type.
+    for ip in addrs {
+        let rdata = match ip {
+            IpAddr::V4(v4) if q.qtype == QTYPE::TYPE(TYPE::A) => RData::A(A {
+                address: u32::from(v4),
+            }),
+            IpAddr::V6(v6) if q.qtype == QTYPE::TYPE(TYPE::AAAA) => RData::AAAA(AAAA {
+                address: u128::from(v6),
+            }),
+            _ => continue,
+        };
+        reply
+            .answers
+            .push(ResourceRecord::new(q.qname.clone(), CLASS::IN, 600, rdata));
     }
     *reply.rcode_mut() = RCODE::NoError;
     match reply.build_bytes_vec() {
@@ -141,11 +145,19 @@ async fn forward(query: &[u8], upstreams: &[SocketAddr]) -> Option<Vec<u8>> {
 mod tests {
     use super::*;
     use simple_dns::{Name, Question};
+    use std::net::Ipv4Addr;
 
     struct Fixed;
     impl Names for Fixed {
-        fn lookup(&self, name: &str) -> Option<Vec<Ipv4Addr>> {
-            (name == "web").then(|| vec![Ipv4Addr::new(10, 1, 2, 3)])
+        fn lookup(&self, name: &str) -> Option<Vec<IpAddr>> {
+            match name {
+                "web" => Some(vec![IpAddr::V4(Ipv4Addr::new(10, 1, 2, 3))]),
+                "six" => Some(vec![
+                    IpAddr::V4(Ipv4Addr::new(10, 1, 2, 4)),
+                    IpAddr::V6("fd00::4".parse().unwrap()),
+                ]),
+                _ => None,
+            }
         }
     }
 
@@ -176,6 +188,14 @@ mod tests {
             panic!("not answered");
         };
         assert!(Packet::parse(&r).unwrap().answers.is_empty());
+        let Answer::Reply(r) = answer(&query("six", TYPE::AAAA), &Fixed) else {
+            panic!("not answered");
+        };
+        let p = Packet::parse(&r).unwrap();
+        assert_eq!(p.answers.len(), 1);
+        assert!(
+            matches!(p.answers[0].rdata, RData::AAAA(AAAA { address }) if address == u128::from("fd00::4".parse::<std::net::Ipv6Addr>().unwrap()))
+        );
         assert_eq!(
             answer(&query("example.org", TYPE::A), &Fixed),
             Answer::Forward

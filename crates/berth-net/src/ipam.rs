@@ -1,12 +1,13 @@
-//! Address allocation in one IPv4 subnet, as Docker's default IPAM does it: the network
+//! Address allocation in one IPv4 subnet (and `Pool6`, in one IPv6 subnet), as Docker's
+//! default IPAM does it: the network
 //! and broadcast addresses and the gateway are never handed out, addresses come from the
 //! IP range if one is set, and the next free address after the last one given is taken
 //! (so a released address is not reused at once).
 
 use crate::error::{NetError, Result};
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 use std::collections::BTreeSet;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 #[derive(Debug, Clone)]
 pub struct Pool {
@@ -130,6 +131,129 @@ impl Pool {
     }
 }
 
+/// `fd12:3456:789a::/64` → the subnet (host bits zero, room for a gateway and hosts).
+pub fn parse_subnet6(s: &str) -> Result<Ipv6Net> {
+    let net: Ipv6Net = s
+        .parse()
+        .map_err(|_| NetError::Invalid(format!("invalid subnet {s}")))?;
+    if net.trunc() != net {
+        return Err(NetError::Invalid(format!(
+            "invalid subnet {s}: it should be {}",
+            net.trunc()
+        )));
+    }
+    if net.prefix_len() > 126 {
+        return Err(NetError::Invalid(format!(
+            "invalid subnet {s}: too small for a network"
+        )));
+    }
+    Ok(net)
+}
+
+/// A unique local /64 (RFC 4193) for a network given none, its 40-bit global ID taken
+/// from `id` (the network's random ID), as Docker picks one from fd00::/8.
+pub fn ula_subnet(id: &str) -> Ipv6Net {
+    let hex: String = id
+        .chars()
+        .filter(|c| c.is_ascii_hexdigit())
+        .take(10)
+        .collect();
+    let global = u64::from_str_radix(&format!("{hex:0<10}"), 16).unwrap_or(0) & 0xff_ffff_ffff;
+    let prefix = (0xfdu128 << 120) | (u128::from(global) << 80);
+    Ipv6Net::new(Ipv6Addr::from(prefix), 64).unwrap_or_default()
+}
+
+/// Address allocation in one IPv6 subnet: the subnet-router anycast address (the
+/// subnet's first) and the gateway are never handed out; the next free address after the
+/// last one given is taken.
+#[derive(Debug, Clone)]
+pub struct Pool6 {
+    subnet: Ipv6Net,
+    gateway: Ipv6Addr,
+    allocated: BTreeSet<Ipv6Addr>,
+    /// The offset in the subnet of the last address given.
+    last: u128,
+}
+
+/// How far past the last address a free one is looked for: a /64 is never scanned whole.
+const SCAN6: u128 = 1 << 20;
+
+impl Pool6 {
+    pub fn new(subnet: Ipv6Net, gateway: Option<Ipv6Addr>) -> Result<Self> {
+        let gateway = gateway.unwrap_or_else(|| offset6(&subnet, 1));
+        if !subnet.contains(&gateway) || gateway == subnet.network() {
+            return Err(NetError::Invalid(format!(
+                "no matching subnet for gateway {gateway}"
+            )));
+        }
+        Ok(Self {
+            subnet,
+            gateway,
+            allocated: BTreeSet::new(),
+            last: 0,
+        })
+    }
+
+    pub fn subnet(&self) -> Ipv6Net {
+        self.subnet
+    }
+
+    pub fn gateway(&self) -> Ipv6Addr {
+        self.gateway
+    }
+
+    fn size(&self) -> u128 {
+        match 128 - u32::from(self.subnet.prefix_len()) {
+            128 => u128::MAX,
+            bits => 1u128 << bits,
+        }
+    }
+
+    pub fn reserve(&mut self, ip: Ipv6Addr) -> Result<()> {
+        if !self.subnet.contains(&ip) || ip == self.subnet.network() || ip == self.gateway {
+            return Err(NetError::Invalid(format!(
+                "address {ip} is not usable in subnet {}",
+                self.subnet
+            )));
+        }
+        if !self.allocated.insert(ip) {
+            return Err(NetError::InUse);
+        }
+        Ok(())
+    }
+
+    pub fn allocate(&mut self, requested: Option<Ipv6Addr>) -> Result<Ipv6Addr> {
+        if let Some(ip) = requested {
+            if !self.subnet.contains(&ip) {
+                return Err(NetError::Invalid(format!(
+                    "no configured subnet or ip-range contain the IP address {ip}"
+                )));
+            }
+            self.reserve(ip)?;
+            return Ok(ip);
+        }
+        let size = self.size();
+        for step in 1..=SCAN6.min(size) {
+            let offset = (self.last + step) % size;
+            let ip = offset6(&self.subnet, offset);
+            if offset != 0 && ip != self.gateway && !self.allocated.contains(&ip) {
+                self.allocated.insert(ip);
+                self.last = offset;
+                return Ok(ip);
+            }
+        }
+        Err(NetError::Exhausted(self.subnet.to_string()))
+    }
+
+    pub fn release(&mut self, ip: Ipv6Addr) {
+        self.allocated.remove(&ip);
+    }
+}
+
+fn offset6(subnet: &Ipv6Net, offset: u128) -> Ipv6Addr {
+    Ipv6Addr::from(u128::from(subnet.network()).wrapping_add(offset))
+}
+
 /// Docker's MAC address for a container address: 02:42 and the four address bytes.
 pub fn mac_for(ip: Ipv4Addr) -> [u8; 6] {
     let o = ip.octets();
@@ -195,5 +319,31 @@ mod tests {
         assert!(parse_subnet("nonsense").is_err());
         assert!(parse_subnet("10.1.0.0/31").is_err());
         assert_eq!(format_mac(&mac_for(ip("172.17.0.2"))), "02:42:ac:11:00:02");
+    }
+
+    #[test]
+    fn ipv6_pool() {
+        let subnet = parse_subnet6("fd00:1:2::/64").unwrap();
+        let mut p = Pool6::new(subnet, None).unwrap();
+        assert_eq!(p.gateway(), "fd00:1:2::1".parse::<Ipv6Addr>().unwrap());
+        assert_eq!(
+            p.allocate(None).unwrap(),
+            "fd00:1:2::2".parse::<Ipv6Addr>().unwrap()
+        );
+        let asked: Ipv6Addr = "fd00:1:2::99".parse().unwrap();
+        assert_eq!(p.allocate(Some(asked)).unwrap(), asked);
+        assert!(p.allocate(Some(asked)).is_err(), "taken");
+        assert!(p.allocate(Some("fd00:9::1".parse().unwrap())).is_err());
+        assert!(parse_subnet6("fd00:1:2::1/64").is_err());
+        let small = parse_subnet6("fd00::/126").unwrap();
+        let mut p = Pool6::new(small, None).unwrap();
+        p.allocate(None).unwrap();
+        p.allocate(None).unwrap();
+        assert!(
+            p.allocate(None).is_err(),
+            "::0 and the gateway are never given"
+        );
+        let ula = ula_subnet("0123456789abcdef");
+        assert_eq!(ula.to_string(), "fd01:2345:6789::/64");
     }
 }

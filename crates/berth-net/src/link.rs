@@ -5,7 +5,7 @@ use futures_util::TryStreamExt;
 use netlink_packet_route::link::{InfoData, InfoVeth};
 use rtnetlink::{Handle, LinkBridge, LinkUnspec, LinkVeth, RouteMessageBuilder};
 use std::fs::File;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::AsRawFd;
 use std::path::Path;
 
@@ -57,6 +57,9 @@ pub struct Attachment<'a> {
     pub prefix_len: u8,
     /// The default route; None for an internal network.
     pub gateway: Option<Ipv4Addr>,
+    /// On an IPv6 network: the address and prefix, and the default route if any.
+    pub address6: Option<(Ipv6Addr, u8)>,
+    pub gateway6: Option<Ipv6Addr>,
     pub mac: [u8; 6],
     pub mtu: u32,
 }
@@ -132,6 +135,22 @@ impl Netlink {
         Ok(index)
     }
 
+    /// The IPv6 gateway `gateway/prefix_len` on bridge `name`, IPv6 turned on there.
+    pub async fn add_bridge_address6(
+        &self,
+        name: &str,
+        gateway: Ipv6Addr,
+        prefix_len: u8,
+    ) -> Result<()> {
+        let index = self
+            .index_of(name)
+            .await?
+            .ok_or_else(|| NetError::Invalid(format!("bridge {name} does not exist")))?;
+        let path = format!("/proc/sys/net/ipv6/conf/{name}/disable_ipv6");
+        std::fs::write(&path, "0").map_err(|e| NetError::sys(path, e))?;
+        add_address6(&self.handle, index, gateway, prefix_len).await
+    }
+
     /// Removes a link (a bridge, or a veth's host end, which takes its peer with it);
     /// one that is already gone is not an error.
     pub async fn delete(&self, name: &str) -> Result<()> {
@@ -200,6 +219,21 @@ impl Netlink {
                     .await
                     .map_err(|e| NetError::netlink(format!("default route via {gw}"), e))?;
             }
+            if let Some((addr, prefix)) = a.address6 {
+                add_address6(&ns, index, addr, prefix).await?;
+                if let Some(gw) = a.gateway6 {
+                    ns.route()
+                        .add(
+                            RouteMessageBuilder::<Ipv6Addr>::new()
+                                .gateway(gw)
+                                .output_interface(index)
+                                .build(),
+                        )
+                        .execute()
+                        .await
+                        .map_err(|e| NetError::netlink(format!("default route via {gw}"), e))?;
+                }
+            }
             Ok::<(), NetError>(())
         };
         if let Err(e) = inside.await {
@@ -207,6 +241,22 @@ impl Netlink {
             return Err(e);
         }
         Ok(())
+    }
+}
+
+/// An IPv6 address without duplicate address detection: usable at once, where DAD
+/// would keep it tentative for a second or two. Addresses come from berth's own pool.
+async fn add_address6(handle: &Handle, index: u32, addr: Ipv6Addr, prefix_len: u8) -> Result<()> {
+    let mut req = handle.address().add(index, IpAddr::V6(addr), prefix_len);
+    req.message_mut()
+        .attributes
+        .push(netlink_packet_route::address::AddressAttribute::Flags(
+            netlink_packet_route::address::AddressFlags::Nodad,
+        ));
+    match req.execute().await {
+        Ok(()) => Ok(()),
+        Err(e) if errno(&e) == Some(libc::EEXIST) => Ok(()),
+        Err(e) => Err(NetError::netlink(format!("adding {addr}/{prefix_len}"), e)),
     }
 }
 

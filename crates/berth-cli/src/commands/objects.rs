@@ -100,15 +100,38 @@ pub async fn network(client: &Client, cmd: NetworkCommand) -> Result<i32> {
             Ok(0)
         }
         NetworkCommand::Create(a) => {
-            let pool = json!({"Subnet": a.subnet.unwrap_or_default(), "Gateway": a.gateway.unwrap_or_default(), "IPRange": a.ip_range.unwrap_or_default()});
+            // One pool per subnet, with the gateway and range of its address family, as
+            // the docker CLI pairs them.
+            let v6 = |s: &String| s.contains(':');
+            let mut pools = vec![];
+            for subnet in &a.subnet {
+                let pick = |list: &[String]| {
+                    list.iter()
+                        .find(|x| v6(x) == v6(subnet))
+                        .cloned()
+                        .unwrap_or_default()
+                };
+                pools.push(json!({"Subnet": subnet, "Gateway": pick(&a.gateway), "IPRange": pick(&a.ip_range)}));
+            }
+            if let Some(orphan) = a
+                .gateway
+                .iter()
+                .chain(&a.ip_range)
+                .find(|x| !a.subnet.iter().any(|s| v6(s) == v6(x)))
+            {
+                return Err(CliError::Other(format!(
+                    "every ip-range or gateway must have a corresponding subnet ({orphan})"
+                )));
+            }
             let body = json!({
                 "Name": a.name,
                 "Driver": a.driver.unwrap_or_else(|| "bridge".into()),
                 "Internal": a.internal,
+                "EnableIPv6": a.ipv6,
                 "Attachable": a.attachable,
                 "Labels": key_values("--label", &a.label)?,
                 "Options": key_values("--opt", &a.opt)?,
-                "IPAM": {"Driver": "default", "Config": if pool["Subnet"] == "" && pool["Gateway"] == "" && pool["IPRange"] == "" { json!([]) } else { json!([pool]) }},
+                "IPAM": {"Driver": "default", "Config": pools},
             });
             let r: Value = client
                 .json(Method::POST, "/networks/create", Some(body))
@@ -142,12 +165,16 @@ pub async fn network(client: &Client, cmd: NetworkCommand) -> Result<i32> {
         NetworkCommand::Connect {
             alias,
             ip,
+            ip6,
             network,
             container,
         } => {
             let mut endpoint = json!({"Aliases": alias});
-            if let Some(ip) = ip {
-                endpoint["IPAMConfig"] = json!({"IPv4Address": ip});
+            if ip.is_some() || ip6.is_some() {
+                endpoint["IPAMConfig"] = json!({
+                    "IPv4Address": ip.unwrap_or_default(),
+                    "IPv6Address": ip6.unwrap_or_default(),
+                });
             }
             client
                 .call(

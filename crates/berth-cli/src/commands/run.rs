@@ -158,19 +158,22 @@ pub fn create_body(a: &RunArgs) -> Result<CreateRequest> {
     }
     let network = a.network.clone().unwrap_or_else(|| "default".into());
     let endpoint = berth_api::network::EndpointSettings {
-        ipam_config: a
-            .ip
-            .as_ref()
-            .map(|ip| berth_api::network::EndpointIpamConfig {
-                ipv4_address: ip.clone(),
+        ipam_config: (a.ip.is_some() || a.ip6.is_some()).then(|| {
+            berth_api::network::EndpointIpamConfig {
+                ipv4_address: a.ip.clone().unwrap_or_default(),
+                ipv6_address: a.ip6.clone().unwrap_or_default(),
                 ..Default::default()
-            }),
+            }
+        }),
         aliases: (!a.network_alias.is_empty()).then(|| a.network_alias.clone()),
         mac_address: a.mac_address.clone().unwrap_or_default(),
         ..Default::default()
     };
-    let networking = (a.ip.is_some() || !a.network_alias.is_empty() || a.mac_address.is_some())
-        .then(|| json!({ "EndpointsConfig": { network.clone(): endpoint } }));
+    let networking = (a.ip.is_some()
+        || a.ip6.is_some()
+        || !a.network_alias.is_empty()
+        || a.mac_address.is_some())
+    .then(|| json!({ "EndpointsConfig": { network.clone(): endpoint } }));
     let console = if a.tty {
         stream::terminal_size().map(|(h, w)| vec![u32::from(h), u32::from(w)])
     } else {

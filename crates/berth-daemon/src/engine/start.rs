@@ -30,10 +30,17 @@ fn write_network_files(
     if own.is_none() && extra.is_empty() && !user_set {
         return Ok(());
     }
+    let own6 = endpoints
+        .values()
+        .find_map(|e| e.global_ipv6_address.parse::<std::net::IpAddr>().ok());
     let hosts = match own {
         Some(ip) => {
             let names = [rec.config.hostname.clone()];
-            berth_net::files::hosts(Some((ip, &names)), extra)
+            let mut h = berth_net::files::hosts(Some((ip, &names)), extra);
+            if let Some(ip6) = own6 {
+                h.push_str(&format!("{ip6}\t{}\n", rec.config.hostname));
+            }
+            h
         }
         None => {
             let mut h = std::fs::read_to_string(&rec.hosts_path).unwrap_or_default();

@@ -8,7 +8,7 @@ use berth_api::network::{EndpointSettings, NetworkingConfig};
 use berth_net::ipam::{format_mac, mac_for};
 use berth_net::link::Attachment;
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 
 /// The endpoints a new container is on, by network name, from its NetworkMode and the
@@ -110,6 +110,30 @@ impl Networks {
                 )));
             }
         }
+        if let Some(ip6) = requested
+            .ipam_config
+            .as_ref()
+            .map(|c| c.ipv6_address.as_str())
+            .filter(|s| !s.is_empty())
+        {
+            let ip6: Ipv6Addr = ip6.parse().map_err(|_| {
+                DaemonError::InvalidParameter(format!("invalid IPv6 address: {ip6}"))
+            })?;
+            match net.subnet6 {
+                None => {
+                    return Err(DaemonError::InvalidParameter(format!(
+                        "IPv6 address {ip6} requested on network {}, which has no IPv6 (create it with --ipv6)",
+                        net.name
+                    )))
+                }
+                Some(s) if !s.contains(&ip6) => {
+                    return Err(DaemonError::InvalidParameter(format!(
+                        "no configured subnet or ip-range contain the IP address {ip6}"
+                    )))
+                }
+                Some(_) => {}
+            }
+        }
         if requested.aliases.as_ref().is_some_and(|a| !a.is_empty()) && net.predefined() {
             return Err(DaemonError::InvalidParameter(
                 "network-scoped alias is supported only for containers in user defined networks"
@@ -125,12 +149,15 @@ impl Networks {
     /// `endpoints`. On failure, nothing stays allocated.
     pub fn allocate(&self, endpoints: &mut BTreeMap<String, EndpointSettings>) -> Result<()> {
         let mut done: Vec<(String, Ipv4Addr)> = vec![];
+        let mut done6: Vec<(String, Ipv6Addr)> = vec![];
         let result = (|| -> Result<()> {
             for (name, ep) in endpoints.iter_mut() {
                 let net = self.find(&ep.network_id).or_else(|_| self.find(name))?;
                 if net.driver != Driver::Bridge {
                     continue;
                 }
+                // Checked again here: the network may have been made after the create.
+                *ep = Self::endpoint_on(&net, std::mem::take(ep))?;
                 let requested = ep
                     .ipam_config
                     .as_ref()
@@ -156,6 +183,23 @@ impl Networks {
                 if ep.mac_address.is_empty() {
                     ep.mac_address = format_mac(&mac_for(ip));
                 }
+                if let Some(subnet6) = net.subnet6 {
+                    let requested6 = ep
+                        .ipam_config
+                        .as_ref()
+                        .and_then(|c| c.ipv6_address.parse().ok());
+                    let ip6 = {
+                        let mut st = self.lock();
+                        let pool = st.pools6.get_mut(&net.id).ok_or_else(|| {
+                            DaemonError::System(format!("network {} has no IPv6 pool", net.name))
+                        })?;
+                        pool.allocate(requested6).map_err(net_error)?
+                    };
+                    done6.push((net.id.clone(), ip6));
+                    ep.global_ipv6_address = ip6.to_string();
+                    ep.global_ipv6_prefix_len = subnet6.prefix_len().into();
+                    ep.ipv6_gateway = net.gateway6.map(|g| g.to_string()).unwrap_or_default();
+                }
             }
             Ok(())
         })();
@@ -163,6 +207,11 @@ impl Networks {
             let mut st = self.lock();
             for (id, ip) in done {
                 if let Some(p) = st.pools.get_mut(&id) {
+                    p.release(ip);
+                }
+            }
+            for (id, ip) in done6 {
+                if let Some(p) = st.pools6.get_mut(&id) {
                     p.release(ip);
                 }
             }
@@ -177,6 +226,12 @@ impl Networks {
             if let (Some(pool), Ok(ip)) = (
                 st.pools.get_mut(&ep.network_id),
                 ep.ip_address.parse::<Ipv4Addr>(),
+            ) {
+                let _ = pool.reserve(ip);
+            }
+            if let (Some(pool), Ok(ip)) = (
+                st.pools6.get_mut(&ep.network_id),
+                ep.global_ipv6_address.parse::<Ipv6Addr>(),
             ) {
                 let _ = pool.reserve(ip);
             }
@@ -254,6 +309,16 @@ impl Networks {
             } else {
                 None
             },
+            address6: ep
+                .global_ipv6_address
+                .parse()
+                .ok()
+                .map(|a| (a, ep.global_ipv6_prefix_len as u8)),
+            gateway6: if default_route {
+                ep.ipv6_gateway.parse().ok()
+            } else {
+                None
+            },
             mac: if ep.mac_address.is_empty() {
                 mac_for(ip)
             } else {
@@ -278,9 +343,7 @@ impl Networks {
             let Ok(ip) = ep.ip_address.parse::<Ipv4Addr>() else {
                 continue;
             };
-            if let Some(pool) = self.lock().pools.get_mut(&ep.network_id) {
-                pool.release(ip);
-            }
+            self.release_addresses(ep, ip);
             if let Ok(nl) = self.netlink().await {
                 let nl = nl.clone();
                 let veth = veth_name(ep);
@@ -296,14 +359,26 @@ impl Networks {
         }
     }
 
+    /// An endpoint's addresses, back to their pools.
+    fn release_addresses(&self, ep: &EndpointSettings, ip: Ipv4Addr) {
+        let mut st = self.lock();
+        if let Some(pool) = st.pools.get_mut(&ep.network_id) {
+            pool.release(ip);
+        }
+        if let (Some(pool), Ok(ip6)) = (
+            st.pools6.get_mut(&ep.network_id),
+            ep.global_ipv6_address.parse::<Ipv6Addr>(),
+        ) {
+            pool.release(ip6);
+        }
+    }
+
     /// One endpoint's address and veth.
     pub async fn release_one(&self, ep: &mut EndpointSettings) {
         let Ok(ip) = ep.ip_address.parse::<Ipv4Addr>() else {
             return;
         };
-        if let Some(pool) = self.lock().pools.get_mut(&ep.network_id) {
-            pool.release(ip);
-        }
+        self.release_addresses(ep, ip);
         if let Ok(nl) = self.netlink().await {
             let _ = nl.delete(&veth_name(ep)).await;
         }
@@ -339,6 +414,9 @@ fn clear(ep: &mut EndpointSettings) {
     ep.gateway.clear();
     ep.mac_address.clear();
     ep.endpoint_id.clear();
+    ep.global_ipv6_address.clear();
+    ep.global_ipv6_prefix_len = 0;
+    ep.ipv6_gateway.clear();
 }
 
 /// The host end of an endpoint's veth: named after the endpoint, so it stays the same
@@ -364,13 +442,6 @@ pub(super) fn check_supported(network: &str, requested: &EndpointSettings) -> Re
         (
             "Links",
             requested.links.as_ref().is_some_and(|l| !l.is_empty()),
-        ),
-        (
-            "IPAMConfig.IPv6Address",
-            requested
-                .ipam_config
-                .as_ref()
-                .is_some_and(|c| !c.ipv6_address.is_empty()),
         ),
         (
             "IPAMConfig.LinkLocalIPs",

@@ -57,6 +57,8 @@ struct PublishedPorts {
 struct State {
     by_id: HashMap<String, NetworkRecord>,
     pools: HashMap<String, Pool>,
+    /// The IPv6 pools of networks with IPv6, by network ID.
+    pools6: HashMap<String, berth_net::ipam::Pool6>,
 }
 
 impl Networks {
@@ -128,6 +130,9 @@ impl Networks {
         for rec in bridges {
             let pool = rec.pool()?;
             st.pools.insert(rec.id.clone(), pool);
+            if let Some(p6) = rec.pool6()? {
+                st.pools6.insert(rec.id.clone(), p6);
+            }
         }
         Ok(())
     }
@@ -162,11 +167,15 @@ impl Networks {
         let (Some(subnet), Some(gateway)) = (rec.subnet, rec.gateway) else {
             return Ok(());
         };
-        self.netlink()
-            .await?
-            .ensure_bridge(&rec.bridge, gateway, subnet.prefix_len(), rec.mtu)
+        let nl = self.netlink().await?;
+        nl.ensure_bridge(&rec.bridge, gateway, subnet.prefix_len(), rec.mtu)
             .await
             .map_err(net_error)?;
+        if let (Some(subnet6), Some(gateway6)) = (rec.subnet6, rec.gateway6) {
+            nl.add_bridge_address6(&rec.bridge, gateway6, subnet6.prefix_len())
+                .await
+                .map_err(net_error)?;
+        }
         Ok(())
     }
 

@@ -40,7 +40,7 @@ pub fn requests(hc: &HostConfig, cfg: &Config) -> Result<Vec<PortRequest>> {
                 "" => None,
                 ip => Some(ip.parse::<Ipv4Addr>().map_err(|_| {
                     DaemonError::InvalidParameter(format!(
-                        "HostConfig.PortBindings: invalid or unsupported host IP {ip} (IPv6 is not implemented yet)"
+                        "HostConfig.PortBindings: invalid or unsupported host IP {ip} (berth publishes ports on IPv4 host addresses)"
                     ))
                 })?),
             };

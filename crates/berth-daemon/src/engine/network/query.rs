@@ -74,9 +74,6 @@ impl Engine {
         {
             return bad("swarm-scoped, ingress and config-only networks are not supported".into());
         }
-        if req.enable_ipv6 == Some(true) {
-            return bad("EnableIPv6: IPv6 networks are not implemented yet".into());
-        }
         if req.enable_ipv4 == Some(false) {
             return bad("EnableIPv4: a network without IPv4 is not supported".into());
         }
@@ -107,16 +104,33 @@ impl Engine {
         if ipam.options.as_ref().is_some_and(|o| !o.is_empty()) {
             return bad("IPAM.Options are not supported by berth's address pools".into());
         }
-        if ipam.config.len() > 1 {
-            return bad("only one IPAM pool per network is supported".into());
+        // One IPv4 pool, and with EnableIPv6 one IPv6 pool.
+        let (v6_pools, v4_pools): (Vec<IpamPool>, Vec<IpamPool>) = ipam
+            .config
+            .iter()
+            .cloned()
+            .partition(|p| p.subnet.contains(':') || p.gateway.contains(':'));
+        if v4_pools.len() > 1 || v6_pools.len() > 1 {
+            return bad("IPAM.Config: one IPv4 and one IPv6 pool per network are supported".into());
         }
-        let pool = ipam.config.first().cloned().unwrap_or_default();
-        if pool
-            .auxiliary_addresses
-            .as_ref()
-            .is_some_and(|a| !a.is_empty())
-        {
+        let ipv6 = req.enable_ipv6 == Some(true);
+        if !v6_pools.is_empty() && !ipv6 {
+            return bad("IPAM.Config: an IPv6 pool needs EnableIPv6 (--ipv6)".into());
+        }
+        if ipv6 && req.internal {
+            return bad("Internal: an internal network with IPv6 is not supported by berth yet (its IPv6 traffic could not be kept on the bridge)".into());
+        }
+        let pool = v4_pools.first().cloned().unwrap_or_default();
+        let pool6 = v6_pools.first().cloned().unwrap_or_default();
+        if [&pool, &pool6].iter().any(|p| {
+            p.auxiliary_addresses
+                .as_ref()
+                .is_some_and(|a| !a.is_empty())
+        }) {
             return bad("IPAM.Config.AuxiliaryAddresses are not supported".into());
+        }
+        if !pool6.ip_range.is_empty() {
+            return bad("IPAM.Config.IPRange of an IPv6 pool is not supported".into());
         }
         let taken: Vec<Ipv4Net> = self
             .networks
@@ -153,6 +167,34 @@ impl Engine {
             r => Some(parse_subnet(r).map_err(net_error)?),
         };
         let mut rec = NetworkRecord::new(&req.name, Driver::Bridge);
+        if ipv6 {
+            let taken6: Vec<ipnet::Ipv6Net> = self
+                .networks
+                .all()
+                .iter()
+                .filter_map(|n| n.subnet6)
+                .collect();
+            let subnet6 = if pool6.subnet.is_empty() {
+                berth_net::ipam::ula_subnet(&rec.id)
+            } else {
+                berth_net::ipam::parse_subnet6(&pool6.subnet).map_err(net_error)?
+            };
+            if let Some(t) = taken6
+                .iter()
+                .find(|t| t.contains(&subnet6.network()) || subnet6.contains(&t.network()))
+            {
+                return Err(DaemonError::Forbidden(format!(
+                    "Pool overlaps with other one on this address space: {subnet6} overlaps {t}"
+                )));
+            }
+            rec.subnet6 = Some(subnet6);
+            rec.gateway6 = match pool6.gateway.as_str() {
+                "" => None,
+                g => Some(g.parse().map_err(|_| {
+                    DaemonError::InvalidParameter(format!("invalid gateway address {g}"))
+                })?),
+            };
+        }
         rec.subnet = Some(subnet);
         rec.gateway = gateway;
         rec.ip_range = range;
@@ -177,11 +219,13 @@ impl Engine {
         // Checks gateway and range against the subnet before anything is made.
         let pool = rec.pool()?;
         rec.gateway = Some(pool.gateway());
+        let pool6 = rec.pool6()?;
+        rec.gateway6 = pool6.as_ref().map(|p| p.gateway());
         self.networks.ensure_bridge(&rec).await?;
         // The network's rules (masquerading, or an internal network's drop) come with it.
         let added = self
             .networks
-            .add(rec.clone(), pool)
+            .add(rec.clone(), pool, pool6)
             .and_then(|()| self.networks.sync_rules());
         if let Err(e) = added {
             self.networks.forget(&rec.id);
@@ -221,12 +265,16 @@ impl Engine {
                         } else {
                             format!("{}/{}", ep.ip_address, ep.ip_prefix_len)
                         },
-                        ipv6_address: String::new(),
+                        ipv6_address: if ep.global_ipv6_address.is_empty() {
+                            String::new()
+                        } else {
+                            format!("{}/{}", ep.global_ipv6_address, ep.global_ipv6_prefix_len)
+                        },
                     },
                 );
             }
         }
-        let config = match (rec.subnet, rec.gateway) {
+        let mut config = match (rec.subnet, rec.gateway) {
             (Some(s), g) => vec![IpamPool {
                 subnet: s.to_string(),
                 ip_range: rec.ip_range.map(|r| r.to_string()).unwrap_or_default(),
@@ -235,6 +283,13 @@ impl Engine {
             }],
             _ => vec![],
         };
+        if let Some(s) = rec.subnet6 {
+            config.push(IpamPool {
+                subnet: s.to_string(),
+                gateway: rec.gateway6.map(|g| g.to_string()).unwrap_or_default(),
+                ..Default::default()
+            });
+        }
         Network {
             name: rec.name.clone(),
             id: rec.id.clone(),
@@ -242,7 +297,7 @@ impl Engine {
             scope: "local".into(),
             driver: rec.driver.name().into(),
             enable_ipv4: rec.driver == Driver::Bridge,
-            enable_ipv6: false,
+            enable_ipv6: rec.subnet6.is_some(),
             ipam: Ipam {
                 driver: "default".into(),
                 config,
@@ -352,10 +407,18 @@ impl Engine {
 }
 
 impl super::Networks {
-    fn add(&self, rec: NetworkRecord, pool: berth_net::ipam::Pool) -> Result<()> {
+    fn add(
+        &self,
+        rec: NetworkRecord,
+        pool: berth_net::ipam::Pool,
+        pool6: Option<berth_net::ipam::Pool6>,
+    ) -> Result<()> {
         store::save(&self.dir, &rec)?;
         let mut st = self.lock();
         st.pools.insert(rec.id.clone(), pool);
+        if let Some(p6) = pool6 {
+            st.pools6.insert(rec.id.clone(), p6);
+        }
         st.by_id.insert(rec.id.clone(), rec);
         Ok(())
     }
@@ -365,5 +428,6 @@ impl super::Networks {
         let mut st = self.lock();
         st.by_id.remove(id);
         st.pools.remove(id);
+        st.pools6.remove(id);
     }
 }

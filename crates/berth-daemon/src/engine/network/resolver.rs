@@ -3,7 +3,7 @@
 
 use crate::engine::Engine;
 use berth_net::dns::{self, Names};
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Weak};
 
 /// Names as one container sees them: the containers sharing a user network with it.
@@ -13,7 +13,7 @@ struct ContainerNames {
 }
 
 impl Names for ContainerNames {
-    fn lookup(&self, name: &str) -> Option<Vec<Ipv4Addr>> {
+    fn lookup(&self, name: &str) -> Option<Vec<IpAddr>> {
         self.engine.upgrade()?.resolve_name(&self.asker, name)
     }
 }
@@ -21,7 +21,7 @@ impl Names for ContainerNames {
 impl Engine {
     /// The addresses `name` has for container `asker`: every running container on one of
     /// its user networks whose name, short ID or alias on that network is `name`.
-    pub(crate) fn resolve_name(&self, asker: &str, name: &str) -> Option<Vec<Ipv4Addr>> {
+    pub(crate) fn resolve_name(&self, asker: &str, name: &str) -> Option<Vec<IpAddr>> {
         let asker = self.get(asker).ok()?;
         let nets: Vec<String> = asker
             .record()
@@ -37,9 +37,10 @@ impl Engine {
                 continue;
             }
             for ep in r.networks.values().filter(|e| nets.contains(&e.network_id)) {
-                let Ok(ip) = ep.ip_address.parse::<Ipv4Addr>() else {
+                let Ok(ip) = ep.ip_address.parse::<IpAddr>() else {
                     continue;
                 };
+                let ip6 = ep.global_ipv6_address.parse::<IpAddr>().ok();
                 let own = r.name.trim_start_matches('/');
                 let matches = own.eq_ignore_ascii_case(name)
                     || c.id[..12].eq_ignore_ascii_case(name)
@@ -50,6 +51,7 @@ impl Engine {
                         .any(|a| a.eq_ignore_ascii_case(name));
                 if matches {
                     found.push(ip);
+                    found.extend(ip6);
                 }
             }
         }

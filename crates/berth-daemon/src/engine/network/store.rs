@@ -2,11 +2,11 @@
 
 use crate::config::DaemonConfig;
 use crate::error::{DaemonError, Result};
-use berth_net::ipam::{parse_subnet, Pool};
-use ipnet::Ipv4Net;
+use berth_net::ipam::{parse_subnet, Pool, Pool6};
+use ipnet::{Ipv4Net, Ipv6Net};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,6 +48,11 @@ pub struct NetworkRecord {
     pub bridge: String,
     #[serde(default = "default_mtu")]
     pub mtu: u32,
+    /// `--ipv6`: the IPv6 subnet and gateway beside the IPv4 ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subnet6: Option<Ipv6Net>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway6: Option<Ipv6Addr>,
 }
 
 fn default_mtu() -> u32 {
@@ -70,6 +75,8 @@ impl NetworkRecord {
             options: BTreeMap::new(),
             bridge: String::new(),
             mtu: default_mtu(),
+            subnet6: None,
+            gateway6: None,
         }
     }
 
@@ -83,6 +90,13 @@ impl NetworkRecord {
             .subnet
             .ok_or_else(|| DaemonError::System(format!("network {} has no subnet", self.name)))?;
         Pool::new(subnet, self.gateway, self.ip_range).map_err(super::net_error)
+    }
+
+    /// The IPv6 pool of a network with IPv6.
+    pub fn pool6(&self) -> Result<Option<Pool6>> {
+        self.subnet6
+            .map(|s| Pool6::new(s, self.gateway6).map_err(super::net_error))
+            .transpose()
     }
 }
 
