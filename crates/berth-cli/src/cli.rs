@@ -73,6 +73,8 @@ pub enum Command {
     Wait(NamesArgs),
     /// Rename a container
     Rename { container: String, new_name: String },
+    /// Create a new image from a container's changes
+    Commit(CommitArgs),
     /// Copy files between a container and the local filesystem
     Cp(CpArgs),
     /// Export a container's filesystem as a tar archive
@@ -156,6 +158,7 @@ pub enum ContainerCommand {
     },
     Pause(NamesArgs),
     Unpause(NamesArgs),
+    Commit(CommitArgs),
     Cp(CpArgs),
     Export(ExportArgs),
     Diff {
@@ -654,6 +657,25 @@ pub struct TopArgs {
     pub container: String,
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub ps_args: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct CommitArgs {
+    /// Author (e.g., "John Hannibal Smith <hannibal@a-team.com>")
+    #[arg(short = 'a', long)]
+    pub author: Option<String>,
+    /// Apply Dockerfile instruction to the created image
+    #[arg(short = 'c', long = "change")]
+    pub change: Vec<String>,
+    /// Commit message
+    #[arg(short = 'm', long)]
+    pub message: Option<String>,
+    /// Pause container during commit
+    #[arg(short = 'p', long, default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub pause: bool,
+    pub container: String,
+    /// REPOSITORY[:TAG]
+    pub reference: Option<String>,
 }
 
 #[derive(Args, Debug)]

@@ -318,6 +318,9 @@ async fn dispatch(c: &Client, command: Command) -> client::Result<i32> {
             container,
             new_name,
         }) => containers::rename(c, &container, &new_name).await,
+        Command::Commit(a) | Command::Container(ContainerCommand::Commit(a)) => {
+            images::commit(c, a).await
+        }
         Command::Cp(a) | Command::Container(ContainerCommand::Cp(a)) => {
             commands::files::cp(c, a).await
         }

@@ -19,13 +19,23 @@ fn link_exists(name: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-/// `GET path` from the host to `ip:port`, the body.
+/// `GET path` from the host to `ip:port`, the body. A server that a detached `run` just
+/// started may not listen yet: refused connections are tried again for a while.
 fn http_get(ip: &str, port: u16, path: &str) -> String {
-    let mut s = std::net::TcpStream::connect_timeout(
-        &format!("{ip}:{port}").parse().unwrap(),
-        Duration::from_secs(5),
-    )
-    .expect("connect to the container");
+    let addr = format!("{ip}:{port}").parse().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut s = loop {
+        match std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5)) {
+            Ok(s) => break s,
+            Err(e)
+                if e.kind() == std::io::ErrorKind::ConnectionRefused
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(e) => panic!("connect to the container at {addr}: {e}"),
+        }
+    };
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
     let mut out = String::new();

@@ -6,11 +6,13 @@
 pub mod archive;
 pub mod atomic;
 pub mod changes;
+pub mod commit;
 pub mod config;
 pub mod content;
 pub mod digest;
 pub mod error;
 pub mod layer;
+pub mod pack;
 pub mod reference;
 pub mod stack;
 pub mod store;

@@ -55,6 +55,12 @@ pub fn unpack(r: impl Read, dst: &Path) -> Result<()> {
         } else if kind == tar::EntryType::Regular || kind == tar::EntryType::Continuous {
             root.write_file(parent, &name, &mut entry, &mut buf)
                 .map_err(fail)?;
+        } else if matches!(
+            kind,
+            tar::EntryType::Fifo | tar::EntryType::Char | tar::EntryType::Block
+        ) {
+            // tar's own unpacking makes these empty regular files.
+            root.special_file(parent, &name, &entry).map_err(fail)?;
         } else {
             if kind.is_dir() {
                 if let Ok(mtime) = entry.header().mtime() {
@@ -238,6 +244,53 @@ impl Beneath {
         Ok(())
     }
 
+    /// A FIFO or device node `dir/name` with the entry's owner, mode and time.
+    fn special_file<R: Read>(
+        &mut self,
+        dir: &Path,
+        name: &OsStr,
+        entry: &tar::Entry<R>,
+    ) -> io::Result<()> {
+        let header = entry.header();
+        let (kind, dev) = match header.entry_type() {
+            tar::EntryType::Fifo => (SFlag::S_IFIFO, 0),
+            t => {
+                let major = header.device_major()?.unwrap_or(0);
+                let minor = header.device_minor()?.unwrap_or(0);
+                let kind = if t == tar::EntryType::Char {
+                    SFlag::S_IFCHR
+                } else {
+                    SFlag::S_IFBLK
+                };
+                (kind, nix::sys::stat::makedev(major.into(), minor.into()))
+            }
+        };
+        let dirfd = self.dir(dir)?;
+        let _ = unlinkat(Some(dirfd), name, UnlinkatFlags::NoRemoveDir);
+        let mode = Mode::from_bits_truncate(header.mode()? & 0o7777);
+        mknodat(Some(dirfd), name, kind, mode, dev)?;
+        let id = |v: u64| {
+            u32::try_from(v).map_err(|_| io::Error::other(format!("owner id {v} is too large")))
+        };
+        nix::unistd::fchownat(
+            Some(dirfd),
+            name,
+            Some(id(header.uid()?)?.into()),
+            Some(id(header.gid()?)?.into()),
+            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+        )?;
+        // mknod's mode went through the umask; chown cleared set-id bits: set it again.
+        nix::sys::stat::fchmodat(
+            Some(dirfd),
+            name,
+            mode,
+            nix::sys::stat::FchmodatFlags::FollowSymlink,
+        )?;
+        let t = TimeSpec::new(header.mtime()? as libc::time_t, 0);
+        utimensat(Some(dirfd), name, &t, &t, UtimensatFlags::NoFollowSymlink)?;
+        Ok(())
+    }
+
     /// `dir/.wh.name`: `name` from lower layers is hidden by a 0:0 character device.
     fn whiteout(&mut self, dir: &Path, name: &OsStr) -> io::Result<()> {
         let dirfd = self.dir(dir)?;
@@ -294,4 +347,44 @@ fn set_xattr(fd: RawFd, key: &[u8], value: &[u8]) -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod special_file_tests {
+    use super::*;
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+
+    #[test]
+    fn fifos_and_devices_are_made_as_such() {
+        let mut b = tar::Builder::new(Vec::new());
+        for (path, kind, mode, dev) in [
+            ("fifo", tar::EntryType::Fifo, 0o640, (0, 0)),
+            ("null", tar::EntryType::Char, 0o666, (1, 3)),
+            ("loop", tar::EntryType::Block, 0o660, (7, 0)),
+        ] {
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(kind);
+            h.set_mode(mode);
+            h.set_uid(12);
+            h.set_gid(34);
+            h.set_mtime(1_000_000);
+            h.set_size(0);
+            h.set_device_major(dev.0).unwrap();
+            h.set_device_minor(dev.1).unwrap();
+            b.append_data(&mut h, path, std::io::empty()).unwrap();
+        }
+        let data = b.into_inner().unwrap();
+        let t = tempfile::tempdir().unwrap();
+        unpack(&data[..], t.path()).unwrap();
+        let m = |p: &str| std::fs::symlink_metadata(t.path().join(p)).unwrap();
+        assert!(m("fifo").file_type().is_fifo());
+        assert_eq!(m("fifo").mode() & 0o7777, 0o640);
+        assert!(m("null").file_type().is_char_device());
+        assert_eq!(m("null").rdev(), nix::sys::stat::makedev(1, 3));
+        assert!(m("loop").file_type().is_block_device());
+        assert_eq!(
+            (m("null").uid(), m("null").gid(), m("null").mtime()),
+            (12, 34, 1_000_000)
+        );
+    }
 }

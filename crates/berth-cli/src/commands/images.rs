@@ -335,3 +335,36 @@ pub async fn push(client: &Client, a: crate::cli::PushArgs) -> Result<i32> {
     print_progress(resp, a.quiet).await?;
     Ok(0)
 }
+
+/// `commit`: the container's changes as a new image; prints its ID.
+pub async fn commit(client: &Client, a: crate::cli::CommitArgs) -> Result<i32> {
+    let mut q = vec![
+        ("container", a.container.clone()),
+        ("pause", a.pause.to_string()),
+    ];
+    if let Some(r) = &a.reference {
+        // The tag is after the last colon that is not part of a registry's port.
+        let (repo, tag) = match r.rsplit_once(':') {
+            Some((repo, tag)) if !tag.contains('/') => (repo.to_string(), tag.to_string()),
+            _ => (r.clone(), String::new()),
+        };
+        q.push(("repo", repo));
+        if !tag.is_empty() {
+            q.push(("tag", tag));
+        }
+    }
+    if let Some(m) = &a.message {
+        q.push(("comment", m.clone()));
+    }
+    if let Some(au) = &a.author {
+        q.push(("author", au.clone()));
+    }
+    for c in &a.change {
+        q.push(("changes", c.clone()));
+    }
+    let r: serde_json::Value = client
+        .json(Method::POST, &format!("/commit?{}", query(&q)), None)
+        .await?;
+    println!("{}", r["Id"].as_str().unwrap_or(""));
+    Ok(0)
+}

@@ -154,3 +154,27 @@ pub async fn attach(
         let _ = w.shutdown().await;
     }))
 }
+
+/// `POST /commit`: the container's changes as a new image (201, its ID).
+pub async fn commit(engine: &Arc<Engine>, q: &Query, req: Request<Incoming>) -> Result<Resp> {
+    let container = q
+        .get("container")
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| DaemonError::InvalidParameter("container is required".into()))?
+        .to_string();
+    // A `null` or empty body is no Config.
+    let config: Option<berth_api::container::Config> = body::read_json(req.into_body()).await?;
+    let id = engine
+        .commit(crate::engine::commit::CommitRequest {
+            container,
+            repo: q.get("repo").map(str::to_string),
+            tag: q.get("tag").map(str::to_string),
+            comment: q.get("comment").map(str::to_string),
+            author: q.get("author").map(str::to_string),
+            pause: q.flag("pause", true),
+            changes: q.all("changes"),
+            config,
+        })
+        .await?;
+    Ok(body::json(201, &berth_api::exec::IdResponse { id }))
+}

@@ -116,6 +116,7 @@ async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Result<Resp> {
             Ok(body::no_content())
         }
         ("POST", ["containers", "create"]) => containers::create(&engine, &q, req).await,
+        ("POST", ["commit"]) => containers::commit(&engine, &q, req).await,
         ("GET", ["containers", "json"]) => containers::list(&engine, &q),
         ("POST", ["containers", "prune"]) => containers::prune(&engine, &q).await,
         ("GET", ["containers", id, "json"]) => Ok(body::json(200, &engine.inspect(id)?)),

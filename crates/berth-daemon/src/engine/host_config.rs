@@ -608,6 +608,35 @@ pub fn validate(req: &CreateRequest) -> Result<()> {
     Ok(())
 }
 
+/// The Config of a commit request: what an image's config cannot hold, or berth does not
+/// keep in one, is refused by name.
+pub fn check_commit_config(c: &berth_api::container::Config) -> Result<()> {
+    let set = [
+        (
+            "Config.Healthcheck",
+            c.healthcheck.as_ref().is_some_and(|h| !is_unset(h)),
+        ),
+        (
+            "Config.OnBuild",
+            c.on_build.as_ref().is_some_and(|o| !o.is_empty()),
+        ),
+        ("Config.Hostname", !c.hostname.is_empty()),
+        ("Config.Domainname", !c.domainname.is_empty()),
+        ("Config.StopTimeout", c.stop_timeout.is_some()),
+        (
+            "Config.MacAddress",
+            c.mac_address.as_ref().is_some_and(|m| !m.is_empty()),
+        ),
+    ];
+    match set.iter().find(|(_, s)| *s) {
+        Some((field, _)) => Err(refuse(
+            field,
+            "an image made by commit does not keep this setting",
+        )),
+        None => Ok(()),
+    }
+}
+
 fn validate_config(req: &CreateRequest) -> Result<()> {
     let cfg = &req.config;
     let nul = |field: &str, s: &str| -> Result<()> {

@@ -8,6 +8,7 @@
 pub mod archive;
 mod attach;
 pub mod bind;
+pub mod commit;
 pub mod container;
 pub mod create;
 pub mod exec;
