@@ -73,6 +73,8 @@ pub enum Command {
     Wait(NamesArgs),
     /// Rename a container
     Rename { container: String, new_name: String },
+    /// Build an image from a Dockerfile
+    Build(BuildArgs),
     /// Create a new image from a container's changes
     Commit(CommitArgs),
     /// Copy files between a container and the local filesystem
@@ -657,6 +659,42 @@ pub struct TopArgs {
     pub container: String,
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub ps_args: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct BuildArgs {
+    /// Name and optionally a tag (name:tag)
+    #[arg(short = 't', long = "tag")]
+    pub tag: Vec<String>,
+    /// Name of the Dockerfile (default: PATH/Dockerfile)
+    #[arg(short = 'f', long = "file")]
+    pub file: Option<String>,
+    /// Set build-time variables
+    #[arg(long = "build-arg")]
+    pub build_arg: Vec<String>,
+    /// Set the target build stage to build
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Do not use cache when building the image
+    #[arg(long = "no-cache")]
+    pub no_cache: bool,
+    /// Set metadata for an image
+    #[arg(long = "label")]
+    pub label: Vec<String>,
+    /// Networking mode for the RUN instructions
+    #[arg(long)]
+    pub network: Option<String>,
+    /// Add a custom host-to-IP mapping (host:ip)
+    #[arg(long = "add-host")]
+    pub add_host: Vec<String>,
+    /// Suppress the build output and print image ID on success
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// Always attempt to pull a newer version of the image
+    #[arg(long)]
+    pub pull: bool,
+    /// The context: a directory, or - for a tar (or a Dockerfile) on stdin
+    pub path: String,
 }
 
 #[derive(Args, Debug)]

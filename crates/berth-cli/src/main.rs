@@ -318,6 +318,7 @@ async fn dispatch(c: &Client, command: Command) -> client::Result<i32> {
             container,
             new_name,
         }) => containers::rename(c, &container, &new_name).await,
+        Command::Build(a) => commands::build::build(c, a).await,
         Command::Commit(a) | Command::Container(ContainerCommand::Commit(a)) => {
             images::commit(c, a).await
         }

@@ -115,3 +115,189 @@ fn commit_through_the_docker_cli_and_berth() {
     );
     ok(d.docker(&["rm", "-f", "src", "live"]));
 }
+
+fn docker_build(d: &Daemon, args: &[&str]) -> std::process::Output {
+    std::process::Command::new("docker")
+        .env("DOCKER_HOST", d.host())
+        .env("DOCKER_CONFIG", d.dir.join("docker-config"))
+        .env("DOCKER_BUILDKIT", "0")
+        .arg("build")
+        .args(args)
+        .output()
+        .expect("docker")
+}
+
+/// The classic builder through the docker CLI: a multi-stage file with the common
+/// instructions, the cache, and errors that leave nothing behind.
+#[test]
+fn docker_build_multi_stage_with_cache() {
+    let d = Daemon::start();
+    d.make_busybox();
+    let ctx = d.dir.join("ctx");
+    std::fs::create_dir_all(ctx.join("conf")).unwrap();
+    std::fs::write(ctx.join("conf/app.conf"), "port=8080\n").unwrap();
+    std::fs::write(ctx.join("main.sh"), "#!/bin/sh\necho \"main $1\"\n").unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        r#"# syntax=docker/dockerfile:1
+ARG BASE=busybox
+FROM $BASE AS builder
+ARG VERSION=0.1
+RUN mkdir /out && echo "built $VERSION" > /out/version \
+ && echo done
+FROM ${BASE}
+LABEL org.example.name="the app"
+ENV APP_HOME=/srv/app PATH=/bin:/usr/bin
+WORKDIR $APP_HOME
+COPY --chmod=0755 main.sh ./bin/
+COPY conf/ /etc/app/
+COPY --from=builder /out/version .
+EXPOSE 8080/tcp 9090
+USER nobody
+ENTRYPOINT ["/srv/app/bin/main.sh"]
+CMD ["default"]
+"#,
+    )
+    .unwrap();
+    let ctx_s = ctx.to_str().unwrap();
+    let out = docker_build(&d, &["-t", "app:1", "--build-arg", "VERSION=2.0", ctx_s]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let log = stdout(&out);
+    assert!(log.contains("Step 1/15 : ARG BASE=busybox"), "{log}");
+    assert!(log.contains("Step 2/15 : FROM $BASE AS builder"), "{log}");
+    assert!(log.contains("Successfully tagged app:1"), "{log}");
+    assert_eq!(ok(d.docker(&["run", "--rm", "app:1"])), "main default");
+    assert_eq!(ok(d.docker(&["run", "--rm", "app:1", "x"])), "main x");
+    let inside = ok(d.docker(&[
+        "run",
+        "--rm",
+        "--entrypoint",
+        "sh",
+        "app:1",
+        "-c",
+        "pwd; id -u; cat version /etc/app/app.conf; stat -c %a bin/main.sh",
+    ]));
+    assert_eq!(inside, "/srv/app\n65534\nbuilt 2.0\nport=8080\n755");
+    let meta = ok(d.docker(&[
+        "inspect",
+        "-f",
+        "{{index .Config.Labels \"org.example.name\"}}|{{json .Config.ExposedPorts}}|{{.Config.User}}",
+        "app:1",
+    ]));
+    assert_eq!(meta, r#"the app|{"8080/tcp":{},"9090/tcp":{}}|nobody"#);
+    // Built again: every step from the cache, the same image.
+    let again = docker_build(&d, &["-t", "app:2", "--build-arg", "VERSION=2.0", ctx_s]);
+    assert!(again.status.success());
+    assert!(!stdout(&again).contains("Running in"), "{}", stdout(&again));
+    assert_eq!(
+        stdout(&again).matches("Using cache").count(),
+        12,
+        "{}",
+        stdout(&again)
+    );
+    let id = |t: &str| ok(d.docker(&["inspect", "-f", "{{.Id}}", t]));
+    assert_eq!(id("app:1"), id("app:2"));
+    // A changed file is copied again, and what follows it runs again.
+    std::fs::write(ctx.join("conf/app.conf"), "port=9090\n").unwrap();
+    let changed = docker_build(&d, &["-t", "app:3", "--build-arg", "VERSION=2.0", ctx_s]);
+    assert!(changed.status.success());
+    assert_ne!(id("app:1"), id("app:3"));
+    // --target builds the stage it names, and nothing after.
+    let first = docker_build(&d, &["-t", "builder:1", "--target", "builder", ctx_s]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    assert_eq!(
+        ok(d.docker(&["run", "--rm", "builder:1", "cat", "/out/version"])),
+        "built 0.1"
+    );
+    // Intermediate images are not listed; no build container is left.
+    let images = ok(d.docker(&["images", "--format", "{{.Repository}}"]));
+    assert!(!images.contains("<none>"), "{images}");
+    assert_eq!(ok(d.docker(&["ps", "-aq"])), "");
+}
+
+#[test]
+fn build_errors_leave_nothing_behind() {
+    let d = Daemon::start();
+    d.make_busybox();
+    let ctx = d.dir.join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    let ctx_s = ctx.to_str().unwrap();
+    let fails = |dockerfile: &str| {
+        std::fs::write(ctx.join("Dockerfile"), dockerfile).unwrap();
+        let out = docker_build(&d, &["-t", "broken:1", ctx_s]);
+        assert!(!out.status.success(), "{dockerfile}");
+        format!("{}{}", stdout(&out), stderr(&out))
+    };
+    let run = fails("FROM busybox\nRUN echo visible-output && exit 3\n");
+    assert!(run.contains("visible-output"), "{run}");
+    assert!(
+        run.contains(
+            "The command '/bin/sh -c echo visible-output && exit 3' returned a non-zero code: 3"
+        ),
+        "{run}"
+    );
+    let syntax = fails("FROM busybox\nRUN true\nFROBNICATE x\n");
+    assert!(
+        syntax.contains("line 3") && syntax.contains("FROBNICATE"),
+        "{syntax}"
+    );
+    let missing = fails("FROM busybox\nCOPY nothere /x\n");
+    assert!(missing.contains("nothere"), "{missing}");
+    let escape = fails("FROM busybox\nCOPY ../../etc/passwd /x\n");
+    assert!(escape.contains("outside the build context"), "{escape}");
+    let stage = fails("FROM busybox\nCOPY --from=nosuchstage /a /b\n");
+    assert!(stage.contains("nosuchstage"), "{stage}");
+    let no_image = fails("FROM localhost:1/none/such:tag\n");
+    assert!(!no_image.is_empty());
+    // A body that is not a tar.
+    let (status, body) = d.post_json("/build", "not a tar at all");
+    assert!(
+        status >= 400 || body.contains("errorDetail"),
+        "{status} {body}"
+    );
+    assert_eq!(ok(d.docker(&["images", "-q", "broken"])), "");
+    assert_eq!(ok(d.docker(&["ps", "-aq"])), "");
+}
+
+/// berth's own build: .dockerignore, a Dockerfile outside the context, -q, stdin.
+#[test]
+fn berth_build_context_and_ignore() {
+    let d = Daemon::start();
+    d.make_busybox();
+    let ctx = d.dir.join("ctx");
+    std::fs::create_dir_all(ctx.join("logs")).unwrap();
+    std::fs::write(ctx.join("keep.txt"), "kept\n").unwrap();
+    std::fs::write(ctx.join("logs/x.log"), "noise\n").unwrap();
+    std::fs::write(ctx.join("secret.key"), "k\n").unwrap();
+    std::fs::write(ctx.join(".dockerignore"), "logs\n*.key\n").unwrap();
+    let df = d.dir.join("elsewhere.Dockerfile");
+    std::fs::write(
+        &df,
+        "FROM busybox\nCOPY . /ctx/\nRUN ls -a /ctx | sort | tr '\\n' ' '\n",
+    )
+    .unwrap();
+    let id = ok(d.berth(&[
+        "build",
+        "-q",
+        "-t",
+        "ctx:1",
+        "-f",
+        df.to_str().unwrap(),
+        ctx.to_str().unwrap(),
+    ]));
+    assert!(id.starts_with("sha256:"), "{id}");
+    let listing = ok(d.berth(&["run", "--rm", "ctx:1", "ls", "-a", "/ctx"]));
+    let names: Vec<&str> = listing.lines().collect();
+    assert!(names.contains(&"keep.txt"), "{listing}");
+    assert!(
+        !names.contains(&"logs") && !names.contains(&"secret.key"),
+        "{listing}"
+    );
+    // A Dockerfile alone on stdin.
+    let out = d.berth_stdin(
+        &["build", "-t", "stdin:1", "-"],
+        b"FROM busybox\nCMD [\"echo\", \"from stdin\"]\n",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(ok(d.berth(&["run", "--rm", "stdin:1"])), "from stdin");
+}

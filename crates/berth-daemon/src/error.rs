@@ -29,6 +29,9 @@ pub enum DaemonError {
     /// 500: the daemon failed.
     #[error("{0}")]
     System(String),
+    /// A build step's command failed with this exit code.
+    #[error("{message}")]
+    BuildFailed { message: String, code: i64 },
 }
 
 impl DaemonError {
@@ -42,6 +45,7 @@ impl DaemonError {
             Self::Unauthorized(_) => 401,
             Self::NotImplemented(_) => 501,
             Self::System(_) => 500,
+            Self::BuildFailed { .. } => 500,
         }
     }
 

@@ -48,7 +48,7 @@ fn is_whiteout(st: &FileStat) -> bool {
 
 /// `rel` as the merged view of `layers` (top first) shows it, not following symlinks:
 /// None when no layer has it, a whiteout hides it, or a parent is not a directory.
-fn lookup(layers: &[PathBuf], rel: &Path) -> Option<FileStat> {
+pub fn lookup(layers: &[PathBuf], rel: &Path) -> Option<FileStat> {
     let mut merged: Vec<&PathBuf> = layers.iter().collect();
     let mut at = PathBuf::new();
     let mut components = rel.components().peekable();

@@ -128,7 +128,11 @@ impl ImageStore {
 
     /// Records an image whose layers are already unpacked. Returns its ID.
     pub fn create(&self, config: &ImageConfig) -> Result<Digest> {
-        let json = serde_json::to_vec(config).map_err(|e| ImageError::json("image config", e))?;
+        // Through a Value, whose maps are sorted: the same config always gives the same
+        // bytes, and so the same image ID (HashMaps would not).
+        let value =
+            serde_json::to_value(config).map_err(|e| ImageError::json("image config", e))?;
+        let json = serde_json::to_vec(&value).map_err(|e| ImageError::json("image config", e))?;
         self.create_raw(&json)
     }
 

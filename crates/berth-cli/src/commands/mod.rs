@@ -1,5 +1,6 @@
 //! One module per group of docker commands.
 
+pub mod build;
 pub mod containers;
 pub mod files;
 pub mod images;

@@ -121,7 +121,10 @@ async fn list(engine: &Arc<Engine>, q: &Query) -> Result<Resp> {
             .or_default()
             .push(f.to_string());
     }
-    Ok(body::json(200, &engine.image_list(filters).await?))
+    Ok(body::json(
+        200,
+        &engine.image_list(filters, q.flag("all", false)).await?,
+    ))
 }
 
 async fn prune(engine: &Arc<Engine>, q: &Query) -> Result<Resp> {

@@ -3,6 +3,7 @@
 
 mod archive;
 pub mod body;
+mod build;
 mod containers;
 mod exec;
 mod hijack;
@@ -117,6 +118,7 @@ async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Result<Resp> {
         }
         ("POST", ["containers", "create"]) => containers::create(&engine, &q, req).await,
         ("POST", ["commit"]) => containers::commit(&engine, &q, req).await,
+        ("POST", ["build"]) => build::build(&engine, &q, req).await,
         ("GET", ["containers", "json"]) => containers::list(&engine, &q),
         ("POST", ["containers", "prune"]) => containers::prune(&engine, &q).await,
         ("GET", ["containers", id, "json"]) => Ok(body::json(200, &engine.inspect(id)?)),

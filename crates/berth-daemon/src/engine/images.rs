@@ -136,10 +136,17 @@ impl Engine {
             .map_err(DaemonError::system)?
     }
 
+    /// `GET /images/json`; build steps' intermediate images only with `all`, as dockerd.
     pub async fn image_list(
         &self,
         filters: HashMap<String, Vec<String>>,
+        all: bool,
     ) -> Result<Vec<ImageSummary>> {
+        let intermediate = if all {
+            Default::default()
+        } else {
+            self.build_cache.images()
+        };
         for k in filters.keys() {
             if !["dangling", "reference", "label", "before", "since"].contains(&k.as_str()) {
                 return Err(DaemonError::InvalidParameter(format!(
@@ -156,6 +163,9 @@ impl Engine {
             for id in s.ids() {
                 let Ok(img) = s.get(&id) else { continue };
                 let mut refs = s.references_of(&id);
+                if refs.is_empty() && intermediate.contains(id.as_str()) {
+                    continue;
+                }
                 if let Some(d) = filters.get("dangling").and_then(|v| v.first()) {
                     if (d == "true" || d == "1") != refs.is_empty() {
                         continue;

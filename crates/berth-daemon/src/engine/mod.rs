@@ -8,6 +8,7 @@
 pub mod archive;
 mod attach;
 pub mod bind;
+pub mod build;
 pub mod commit;
 pub mod container;
 pub mod create;
@@ -72,6 +73,8 @@ pub struct Engine {
     /// Creates the containers' tasks (shims, warm ones among them).
     runtime: Arc<berth_runtime::task::Runtime>,
     registry: berth_registry::client::Client,
+    /// Which image each build step made on which parent.
+    build_cache: build::cache::BuildCache,
 }
 
 impl Engine {
@@ -93,6 +96,7 @@ impl Engine {
             }),
             networks: network::Networks::open(&cfg)?,
             volumes: volume::Volumes::open(&cfg.data_root)?,
+            build_cache: build::cache::BuildCache::open(cfg.data_root.join("build-cache"))?,
             cfg,
             images,
             index: RwLock::new(Index::default()),

@@ -91,6 +91,12 @@ pub struct ReadOnlyMount {
     at: PathBuf,
 }
 
+impl ReadOnlyMount {
+    pub fn path(&self) -> &Path {
+        &self.at
+    }
+}
+
 impl Drop for ReadOnlyMount {
     fn drop(&mut self) {
         let _ = nix::mount::umount2(&self.at, nix::mount::MntFlags::MNT_DETACH);
@@ -127,13 +133,28 @@ impl Engine {
 
     /// Mounts `fs` read-only under the exec root (a private 0700 dir).
     pub(crate) fn mount_read_only(&self, id: &str, fs: &ContainerFs) -> Result<ReadOnlyMount> {
+        self.mount_layers_read_only(id, &fs.stack())
+    }
+
+    /// Mounts `layers` (top first) read-only as one filesystem.
+    pub(crate) fn mount_layers_read_only(
+        &self,
+        id: &str,
+        layers: &[PathBuf],
+    ) -> Result<ReadOnlyMount> {
         static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let parent = self.cfg.exec_root.join("export");
         crate::dirs::ensure(&parent, crate::dirs::PRIVATE_MODE)?;
         let at = parent.join(format!("{}-{n}", &id[..12.min(id.len())]));
         crate::dirs::ensure(&at, crate::dirs::PRIVATE_MODE)?;
-        let lower: Vec<String> = fs.stack().iter().map(|p| p.display().to_string()).collect();
+        let mut lower: Vec<String> = layers.iter().map(|p| p.display().to_string()).collect();
+        if lower.len() < 2 {
+            // overlay wants two lower dirs when it has no upper: an empty one goes below.
+            let empty = self.cfg.exec_root.join("export-empty");
+            crate::dirs::ensure(&empty, crate::dirs::PRIVATE_MODE)?;
+            lower.push(empty.display().to_string());
+        }
         let opts = format!("lowerdir={}", lower.join(":"));
         if let Err(e) = nix::mount::mount(
             Some("overlay"),

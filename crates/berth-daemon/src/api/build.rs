@@ -1,0 +1,151 @@
+//! `POST /build`: the context as the body, the options as the query; Docker's JSON
+//! messages streamed back (`{"stream": "Step 1/3 : ..."}`, `{"aux": {"ID": ...}}`,
+//! `{"errorDetail": ...}`).
+
+use super::body::{self, body_reader, channel_body, Query, Resp};
+use crate::engine::build::{BuildMessage, BuildOptions};
+use crate::engine::Engine;
+use crate::error::{DaemonError, Result};
+use berth_image::reference::Reference;
+use bytes::Bytes;
+use http::Request;
+use hyper::body::Incoming;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+fn line(v: &serde_json::Value) -> Bytes {
+    let mut out = serde_json::to_vec(v).unwrap_or_default();
+    out.extend_from_slice(b"\r\n");
+    Bytes::from(out)
+}
+
+fn json_param<T: serde::de::DeserializeOwned + Default>(q: &Query, name: &str) -> Result<T> {
+    match q.get(name).filter(|v| !v.is_empty() && *v != "null") {
+        None => Ok(T::default()),
+        Some(v) => serde_json::from_str(v)
+            .map_err(|e| DaemonError::InvalidParameter(format!("invalid {name}: {e}"))),
+    }
+}
+
+/// The query, checked: every option is honoured or refused by name.
+fn options(q: &Query) -> Result<(BuildOptions, bool)> {
+    let refuse = |what: &str| Err(DaemonError::InvalidParameter(what.to_string()));
+    if q.get("version").is_some_and(|v| v == "2") {
+        return refuse("version=2: BuildKit is not supported by berth; use the classic builder (DOCKER_BUILDKIT=0)");
+    }
+    if q.get("remote").is_some_and(|r| !r.is_empty()) {
+        return refuse("remote: berth builds from the context in the request body only");
+    }
+    if q.get("outputs")
+        .is_some_and(|o| !o.is_empty() && o != "null" && o != "[]")
+    {
+        return refuse("outputs: build outputs are a BuildKit feature berth does not have");
+    }
+    if q.flag("squash", false) {
+        return refuse("squash: squashing images is not supported by berth");
+    }
+    if !q.flag("rm", true) {
+        return refuse("rm=false: berth always removes its build containers");
+    }
+    if !matches!(q.get("isolation").unwrap_or(""), "" | "default") {
+        return refuse("isolation: only the default isolation exists on Linux");
+    }
+    if !matches!(
+        q.get("platform").unwrap_or(""),
+        "" | "linux" | "linux/amd64"
+    ) {
+        return refuse("platform: berth builds for linux/amd64 only");
+    }
+    let cache_from: Vec<String> = json_param(q, "cachefrom")?;
+    if !cache_from.is_empty() {
+        return refuse(
+            "cachefrom: external cache sources are not supported by berth's builder yet",
+        );
+    }
+    let mut tags = vec![];
+    for t in q.all("t").into_iter().filter(|t| !t.is_empty()) {
+        tags.push(
+            Reference::parse(&t)
+                .map_err(|e| DaemonError::InvalidParameter(format!("invalid tag {t:?}: {e}")))?,
+        );
+    }
+    let build_args: BTreeMap<String, Option<String>> = json_param(q, "buildargs")?;
+    let labels: BTreeMap<String, String> = json_param(q, "labels")?;
+    let extra_hosts: Vec<String> = q
+        .all("extrahosts")
+        .iter()
+        .flat_map(|h| h.split(','))
+        .filter(|h| !h.is_empty())
+        .map(str::to_string)
+        .collect();
+    let pull = q
+        .get("pull")
+        .is_some_and(|p| !matches!(p, "" | "0" | "false"));
+    let int = |k: &str| -> Result<i64> { Ok(q.int(k)?.unwrap_or(0)) };
+    Ok((
+        BuildOptions {
+            tags,
+            dockerfile: q.get("dockerfile").unwrap_or("Dockerfile").to_string(),
+            build_args,
+            no_cache: q.flag("nocache", false),
+            target: q
+                .get("target")
+                .filter(|t| !t.is_empty())
+                .map(str::to_string),
+            labels,
+            network_mode: match q.get("networkmode").unwrap_or("") {
+                "" => "default".into(),
+                m => m.to_string(),
+            },
+            extra_hosts,
+            shm_size: int("shmsize")?,
+            memory: int("memory")?,
+            memory_swap: int("memswap")?,
+            cpu_shares: int("cpushares")?,
+            cpu_period: int("cpuperiod")?,
+            cpu_quota: int("cpuquota")?,
+            cpuset_cpus: q.get("cpusetcpus").unwrap_or("").to_string(),
+            cpuset_mems: q.get("cpusetmems").unwrap_or("").to_string(),
+            pull,
+        },
+        q.flag("q", false),
+    ))
+}
+
+pub async fn build(engine: &Arc<Engine>, q: &Query, req: Request<Incoming>) -> Result<Resp> {
+    let (opts, quiet) = options(q)?;
+    let context = body_reader(req.into_body());
+    let (out, body) = channel_body(16);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<BuildMessage>(64);
+    let engine = engine.clone();
+    let build = tokio::spawn(async move { engine.build(opts, Box::new(context), tx).await });
+    tokio::spawn(async move {
+        while let Some(m) = rx.recv().await {
+            let v = match m {
+                BuildMessage::Stream(_) if quiet => continue,
+                BuildMessage::Stream(s) => serde_json::json!({ "stream": s }),
+                BuildMessage::Aux(id) => serde_json::json!({ "aux": { "ID": id } }),
+            };
+            if out.send(line(&v)).await.is_err() {
+                break;
+            }
+        }
+        let result = build.await.unwrap_or_else(|e| Err(DaemonError::system(e)));
+        let last = match result {
+            Ok(id) if quiet => serde_json::json!({ "stream": format!("{id}\n") }),
+            Ok(_) => return,
+            Err(e) => {
+                let code = match &e {
+                    DaemonError::BuildFailed { code, .. } => *code,
+                    _ => 1,
+                };
+                serde_json::json!({
+                    "errorDetail": { "code": code, "message": e.to_string() },
+                    "error": e.to_string(),
+                })
+            }
+        };
+        let _ = out.send(line(&last)).await;
+    });
+    Ok(body::with_status(200, Some("application/json"), body))
+}

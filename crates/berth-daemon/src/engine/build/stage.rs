@@ -1,0 +1,676 @@
+//! One stage of a build: its base, then each step, taken from the cache or run.
+
+use super::cache::key;
+use super::copy::{self, CopyJob};
+use super::{BuildMessage, BuildOptions};
+use crate::engine::Engine;
+use crate::error::{DaemonError, Result};
+use berth_api::container::{Config, CreateRequest, HostConfig};
+use berth_api::strslice::StrSlice;
+use berth_build::instruction::{Command, CopySpec, Instruction, Stage};
+use berth_build::parse::Node;
+use berth_image::commit::CommitOptions;
+use berth_image::config::RunConfig;
+use berth_image::store::Image;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+pub(super) struct Run<'a> {
+    pub engine: Arc<Engine>,
+    pub opts: &'a BuildOptions,
+    pub tx: &'a mpsc::Sender<BuildMessage>,
+    /// The build's private scratch dir.
+    pub work: PathBuf,
+    pub escape: char,
+    pub step: usize,
+    pub total: usize,
+    /// The image each stage made, by index.
+    pub built: Vec<Option<String>>,
+    pub stage_names: Vec<Option<String>>,
+    pub global_args: BTreeMap<String, String>,
+    pub used_args: BTreeSet<String>,
+    pub layer_n: usize,
+}
+
+/// What a stage has built so far.
+struct State {
+    image: Image,
+    config: RunConfig,
+    author: Option<String>,
+    /// ARGs declared in this stage, with their values.
+    args: BTreeMap<String, String>,
+    /// CMD was set in this stage (ENTRYPOINT does not clear it then).
+    cmd_set: bool,
+}
+
+impl State {
+    fn lookup(&self, name: &str) -> Option<String> {
+        let prefix = format!("{name}=");
+        self.config
+            .env
+            .iter()
+            .flatten()
+            .find_map(|e| e.strip_prefix(&prefix).map(str::to_string))
+            .or_else(|| self.args.get(name).cloned())
+    }
+
+    fn shell(&self) -> Vec<String> {
+        self.config
+            .shell
+            .clone()
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| vec!["/bin/sh".into(), "-c".into()])
+    }
+
+    fn id(&self) -> String {
+        self.image.id.to_string()
+    }
+}
+
+fn short(id: &str) -> &str {
+    let h = id.trim_start_matches("sha256:");
+    &h[..12.min(h.len())]
+}
+
+fn invalid(e: berth_build::BuildError) -> DaemonError {
+    DaemonError::InvalidParameter(e.to_string())
+}
+
+impl Run<'_> {
+    async fn say(&self, s: String) {
+        let _ = self.tx.send(BuildMessage::Stream(s)).await;
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&berth_image::ImageStore) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let images = self.engine.images.clone();
+        tokio::task::spawn_blocking(move || f(&images))
+            .await
+            .map_err(DaemonError::system)?
+    }
+
+    async fn image(&self, id: &str) -> Result<Image> {
+        let id: berth_image::Digest = id.parse().map_err(DaemonError::from)?;
+        self.blocking(move |s| Ok(s.get(&id)?)).await
+    }
+
+    /// Builds the stage; the ID of its image.
+    pub async fn stage(&mut self, stage: &Stage) -> Result<String> {
+        self.step += 1;
+        self.say(format!(
+            "Step {}/{} : {}\n",
+            self.step, self.total, stage.from.original
+        ))
+        .await;
+        let global = self.global_args.clone();
+        let lookup = |n: &str| global.get(n).cloned();
+        let Instruction::From {
+            image, platform, ..
+        } = Instruction::from_node(&stage.from, &lookup, self.escape).map_err(invalid)?
+        else {
+            return Err(DaemonError::System("a stage without FROM".into()));
+        };
+        if let Some(p) = platform.filter(|p| !p.is_empty() && p != "linux/amd64" && p != "linux") {
+            return Err(DaemonError::InvalidParameter(format!(
+                "FROM --platform={p}: berth builds for linux/amd64 only"
+            )));
+        }
+        let base = self.base(&image).await?;
+        let state = State {
+            config: base.config.config.clone(),
+            author: base.config.author.clone(),
+            image: base,
+            args: BTreeMap::new(),
+            cmd_set: false,
+        };
+        self.say(format!(" ---> {}\n", short(&state.id()))).await;
+        let mut state = state;
+        for node in &stage.nodes {
+            self.step += 1;
+            self.say(format!(
+                "Step {}/{} : {}\n",
+                self.step, self.total, node.original
+            ))
+            .await;
+            state = self.step_on(state, node).await?;
+            self.say(format!(" ---> {}\n", short(&state.id()))).await;
+        }
+        Ok(state.id())
+    }
+
+    /// The base of a stage: an earlier stage, `scratch` (an image without layers), or an
+    /// image here (pulled if missing, or with `--pull`).
+    async fn base(&self, name: &str) -> Result<Image> {
+        let lower = name.to_ascii_lowercase();
+        if let Some(i) = self
+            .stage_names
+            .iter()
+            .position(|n| n.as_deref() == Some(&lower))
+        {
+            let id = self.built[i].clone().ok_or_else(|| {
+                DaemonError::InvalidParameter(format!("stage {name} is used before it is built"))
+            })?;
+            return self.image(&id).await;
+        }
+        if lower == "scratch" {
+            let id = self
+                .blocking(|s| {
+                    Ok(s.commit(
+                        None,
+                        None,
+                        CommitOptions {
+                            created_by: String::new(),
+                            created: Some("1970-01-01T00:00:00Z".into()),
+                            ..Default::default()
+                        },
+                    )?)
+                })
+                .await?;
+            return self.image(&id.to_string()).await;
+        }
+        let local = {
+            let n = name.to_string();
+            self.blocking(move |s| Ok(s.resolve(&n).ok())).await?
+        };
+        match local {
+            Some(id) if !self.opts.pull => self.image(&id.to_string()).await,
+            _ => {
+                let (ptx, mut prx) = mpsc::channel(64);
+                let engine = self.engine.clone();
+                let n = name.to_string();
+                let pull =
+                    tokio::spawn(async move { engine.pull(&n, None, None, None, ptx).await });
+                while prx.recv().await.is_some() {}
+                pull.await.map_err(DaemonError::system)??;
+                let n = name.to_string();
+                let id = self.blocking(move |s| Ok(s.resolve(&n)?)).await?;
+                self.image(&id.to_string()).await
+            }
+        }
+    }
+
+    /// A step: from the cache if it ran before on this parent, else run.
+    async fn step_on(&mut self, mut state: State, node: &Node) -> Result<State> {
+        let ins =
+            Instruction::from_node(node, &|n| state.lookup(n), self.escape).map_err(invalid)?;
+        match ins {
+            Instruction::Arg(list) => {
+                for (k, default) in list {
+                    let value = match self.opts.build_args.get(&k) {
+                        Some(Some(v)) => {
+                            self.used_args.insert(k.clone());
+                            v.clone()
+                        }
+                        _ => default
+                            .or_else(|| self.global_args.get(&k).cloned())
+                            .unwrap_or_default(),
+                    };
+                    state.args.insert(k, value);
+                }
+                let desc = format!("/bin/sh -c #(nop)  {}", node.original);
+                self.nop(state, &desc).await
+            }
+            Instruction::Env(pairs) => {
+                let env = state.config.env.get_or_insert_with(Vec::new);
+                for (k, v) in &pairs {
+                    let prefix = format!("{k}=");
+                    env.retain(|e| !e.starts_with(&prefix));
+                    env.push(format!("{k}={v}"));
+                }
+                let shown: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                let desc = format!("/bin/sh -c #(nop)  ENV {}", shown.join(" "));
+                self.nop(state, &desc).await
+            }
+            Instruction::Label(pairs) => {
+                let labels = state.config.labels.get_or_insert_with(Default::default);
+                for (k, v) in &pairs {
+                    labels.insert(k.clone(), v.clone());
+                }
+                let shown: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                let desc = format!("/bin/sh -c #(nop)  LABEL {}", shown.join(" "));
+                self.nop(state, &desc).await
+            }
+            Instruction::User(u) => {
+                state.config.user = u.clone();
+                self.nop(state, &format!("/bin/sh -c #(nop)  USER {u}"))
+                    .await
+            }
+            Instruction::StopSignal(s) => {
+                state.config.stop_signal = Some(s.clone());
+                self.nop(state, &format!("/bin/sh -c #(nop)  STOPSIGNAL {s}"))
+                    .await
+            }
+            Instruction::Maintainer(m) => {
+                state.author = Some(m.clone());
+                self.nop(state, &format!("/bin/sh -c #(nop)  MAINTAINER {m}"))
+                    .await
+            }
+            Instruction::Expose(ports) => {
+                let map = state.config.exposed_ports.get_or_insert_with(HashMap::new);
+                let mut shown = vec![];
+                for p in ports {
+                    let p = if p.contains('/') {
+                        p
+                    } else {
+                        format!("{p}/tcp")
+                    };
+                    let (num, proto) = p.split_once('/').unwrap_or((&p, "tcp"));
+                    if num.split('-').any(|n| n.parse::<u16>().is_err())
+                        || !matches!(proto, "tcp" | "udp" | "sctp")
+                    {
+                        return Err(DaemonError::InvalidParameter(format!(
+                            "EXPOSE: invalid port {p}"
+                        )));
+                    }
+                    map.insert(p.clone(), serde_json::json!({}));
+                    shown.push(p);
+                }
+                shown.sort();
+                self.nop(
+                    state,
+                    &format!("/bin/sh -c #(nop)  EXPOSE {}", shown.join(" ")),
+                )
+                .await
+            }
+            Instruction::Volume(vols) => {
+                let map = state.config.volumes.get_or_insert_with(HashMap::new);
+                for v in &vols {
+                    if v.is_empty() {
+                        return Err(DaemonError::InvalidParameter(
+                            "VOLUME specified can not be an empty string".into(),
+                        ));
+                    }
+                    map.insert(v.clone(), serde_json::json!({}));
+                }
+                self.nop(
+                    state,
+                    &format!("/bin/sh -c #(nop)  VOLUME [{}]", vols.join(" ")),
+                )
+                .await
+            }
+            Instruction::Cmd(c) => {
+                state.config.cmd = Some(c.argv(&state.shell()));
+                state.cmd_set = true;
+                let desc = format!(
+                    "/bin/sh -c #(nop)  CMD {:?}",
+                    state.config.cmd.clone().unwrap_or_default()
+                );
+                self.nop(state, &desc).await
+            }
+            Instruction::Entrypoint(c) => {
+                state.config.entrypoint = Some(c.argv(&state.shell()));
+                // As Docker: a CMD from the base image does not go with a new ENTRYPOINT.
+                if !state.cmd_set {
+                    state.config.cmd = None;
+                }
+                let desc = format!(
+                    "/bin/sh -c #(nop)  ENTRYPOINT {:?}",
+                    state.config.entrypoint.clone().unwrap_or_default()
+                );
+                self.nop(state, &desc).await
+            }
+            Instruction::Shell(s) => {
+                state.config.shell = Some(s.clone());
+                self.nop(state, &format!("/bin/sh -c #(nop)  SHELL {s:?}"))
+                    .await
+            }
+            Instruction::Workdir(w) => self.workdir(state, &w).await,
+            Instruction::Run(c) => self.run(state, &c).await,
+            Instruction::Copy(spec) => self.copy(state, &spec, "COPY").await,
+            Instruction::Add(spec) => self.copy(state, &spec, "ADD").await,
+            Instruction::Onbuild(_) => Err(DaemonError::InvalidParameter(
+                "ONBUILD is not supported by berth's builder yet".into(),
+            )),
+            Instruction::Healthcheck(_) => Err(DaemonError::InvalidParameter(
+                "HEALTHCHECK is not supported by berth yet (health checks are not implemented)"
+                    .into(),
+            )),
+            Instruction::From { .. } => Err(DaemonError::System("FROM inside a stage".into())),
+        }
+    }
+
+    /// A cached image for this step on this parent, if any.
+    async fn cached(&self, state: &State, step: &str) -> Option<State> {
+        if self.opts.no_cache {
+            return None;
+        }
+        let id = self.engine.build_cache.get(&key(&state.id(), step))?;
+        let image = self.image(&id).await.ok()?;
+        self.say(" ---> Using cache\n".into()).await;
+        Some(State {
+            config: image.config.config.clone(),
+            author: image.config.author.clone(),
+            image,
+            args: state.args.clone(),
+            cmd_set: state.cmd_set,
+        })
+    }
+
+    async fn remember(&self, state: &State, step: &str, id: &str) -> Result<()> {
+        self.engine.build_cache.put(&key(&state.id(), step), id)
+    }
+
+    /// A step that changes the config only: a new image without a layer.
+    async fn nop(&mut self, state: State, desc: &str) -> Result<State> {
+        let step = format!("{desc}\n{}", config_key(&state.config));
+        if let Some(hit) = self.cached(&state, &step).await {
+            return Ok(hit);
+        }
+        self.commit(state, None, desc, &step).await
+    }
+
+    async fn commit(
+        &mut self,
+        state: State,
+        layer: Option<PathBuf>,
+        desc: &str,
+        step: &str,
+    ) -> Result<State> {
+        let opts = CommitOptions {
+            config: state.config.clone(),
+            author: state.author.clone(),
+            comment: None,
+            created_by: desc.to_string(),
+            created: None,
+            reference: None,
+        };
+        let parent = state.image.clone();
+        let id = self
+            .blocking(move |s| Ok(s.commit(Some(&parent), layer.as_deref(), opts)?))
+            .await?
+            .to_string();
+        self.remember(&state, step, &id).await?;
+        let image = self.image(&id).await?;
+        Ok(State { image, ..state })
+    }
+
+    /// A fresh, private directory for a layer being made.
+    fn layer_dir(&mut self) -> Result<PathBuf> {
+        self.layer_n += 1;
+        let dir = self.work.join(format!("layer-{}", self.layer_n));
+        crate::dirs::ensure(&dir, 0o755)?;
+        Ok(dir)
+    }
+
+    async fn workdir(&mut self, mut state: State, w: &str) -> Result<State> {
+        let base = if state.config.working_dir.is_empty() {
+            "/".to_string()
+        } else {
+            state.config.working_dir.clone()
+        };
+        let path = clean_abs(&Path::new(&base).join(w));
+        state.config.working_dir = path.display().to_string();
+        let desc = format!("/bin/sh -c #(nop) WORKDIR {}", path.display());
+        let step = format!("{desc}\n{}", config_key(&state.config));
+        if let Some(hit) = self.cached(&state, &step).await {
+            return Ok(hit);
+        }
+        // The directory is made in a layer of its own when the image lacks it.
+        let layers = self.engine.images.layer_dirs(&state.image);
+        let rel = path.strip_prefix("/").unwrap_or(&path).to_path_buf();
+        let exists =
+            rel.as_os_str().is_empty() || berth_image::changes::lookup(&layers, &rel).is_some();
+        let layer = if exists {
+            None
+        } else {
+            let dir = self.layer_dir()?;
+            copy::make_parents(&dir, &rel, &layers)?;
+            Some(dir)
+        };
+        self.commit(state, layer, &desc, &step).await
+    }
+
+    async fn run(&mut self, state: State, c: &Command) -> Result<State> {
+        let argv = c.argv(&state.shell());
+        // The stage's ARGs are in the RUN's environment (and its history line), ENV wins.
+        let arg_env: Vec<String> = state
+            .args
+            .iter()
+            .filter(|(k, _)| state.lookup(k).as_deref() == state.args.get(*k).map(|s| s.as_str()))
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        let desc = if arg_env.is_empty() {
+            argv.join(" ")
+        } else {
+            format!(
+                "|{} {} {}",
+                arg_env.len(),
+                arg_env.join(" "),
+                argv.join(" ")
+            )
+        };
+        let step = format!("RUN {desc}\n{}", config_key(&state.config));
+        if let Some(hit) = self.cached(&state, &step).await {
+            return Ok(hit);
+        }
+        let mut env = arg_env.clone();
+        env.extend(state.config.env.clone().unwrap_or_default());
+        let req = CreateRequest {
+            config: Config {
+                image: state.id(),
+                cmd: Some(StrSlice(argv.clone())),
+                entrypoint: Some(StrSlice(vec![])),
+                env: Some(env),
+                user: state.config.user.clone(),
+                working_dir: state.config.working_dir.clone(),
+                ..Default::default()
+            },
+            host_config: HostConfig {
+                network_mode: self.opts.network_mode.clone(),
+                extra_hosts: (!self.opts.extra_hosts.is_empty())
+                    .then(|| self.opts.extra_hosts.clone()),
+                shm_size: self.opts.shm_size,
+                memory: self.opts.memory,
+                memory_swap: self.opts.memory_swap,
+                cpu_shares: self.opts.cpu_shares,
+                cpu_period: self.opts.cpu_period,
+                cpu_quota: self.opts.cpu_quota,
+                cpuset_cpus: self.opts.cpuset_cpus.clone(),
+                cpuset_mems: self.opts.cpuset_mems.clone(),
+                ..Default::default()
+            },
+            networking_config: None,
+            other: Default::default(),
+        };
+        let created = self.engine.create_container(None, req).await?;
+        let cid = created.id;
+        self.say(format!(" ---> Running in {}\n", short(&cid)))
+            .await;
+        let result = self.run_container(&cid).await;
+        let outcome = match result {
+            Ok(0) => {
+                let fs = self.engine.container_fs(&cid, &state.id()).await?;
+                let opts_desc = desc.clone();
+                let s = self
+                    .commit(state, Some(fs.upper.clone()), &opts_desc, &step)
+                    .await;
+                Some(s)
+            }
+            Ok(code) => {
+                let _ = self.engine.remove(&cid, true, true).await;
+                return Err(DaemonError::BuildFailed {
+                    message: format!(
+                        "The command '{}' returned a non-zero code: {code}",
+                        argv.join(" ")
+                    ),
+                    code,
+                });
+            }
+            Err(e) => {
+                let _ = self.engine.remove(&cid, true, true).await;
+                return Err(e);
+            }
+        };
+        // The build container goes whatever happened (Docker keeps a failed one unless
+        // --force-rm; berth leaves nothing behind).
+        self.say(format!("Removing intermediate container {}\n", short(&cid)))
+            .await;
+        let _ = self.engine.remove(&cid, true, true).await;
+        outcome.unwrap_or_else(|| Err(DaemonError::System("no outcome".into())))
+    }
+
+    /// Starts the build container, streams its output, and waits: its exit code.
+    async fn run_container(&self, cid: &str) -> Result<i64> {
+        let waiter = self.engine.wait(cid, "next-exit")?;
+        self.engine.start(cid).await?;
+        let code = waiter.await?;
+        let log = self.engine.get(cid)?.record().log_path.clone();
+        if let Ok(text) = std::fs::read_to_string(&log) {
+            for line in text.lines() {
+                if let Ok(v) = serde_json::from_str::<serde_json::Value>(line) {
+                    if let Some(s) = v.get("log").and_then(|l| l.as_str()) {
+                        self.say(s.to_string()).await;
+                    }
+                }
+            }
+        }
+        Ok(code)
+    }
+
+    async fn copy(&mut self, state: State, spec: &CopySpec, keyword: &str) -> Result<State> {
+        // Where the files come from: the context, or a stage's or an image's filesystem.
+        let mut mounted = None;
+        let src_root = match &spec.from {
+            None => berth_runtime::root::Root::open(&self.work.join("context"))
+                .map_err(DaemonError::from)?,
+            Some(from) => {
+                let lower = from.to_ascii_lowercase();
+                let stage_image = self
+                    .stage_names
+                    .iter()
+                    .position(|n| n.as_deref() == Some(&lower))
+                    .or_else(|| from.parse::<usize>().ok().filter(|i| *i < self.built.len()))
+                    .map(|i| {
+                        self.built[i].clone().ok_or_else(|| {
+                            DaemonError::InvalidParameter(format!(
+                                "{keyword} --from={from}: that stage is not built before this one"
+                            ))
+                        })
+                    })
+                    .transpose()?;
+                let image = match stage_image {
+                    Some(id) => self.image(&id).await?,
+                    None => self.base(from).await?,
+                };
+                let layers = self.engine.images.layer_dirs(&image);
+                let m = self
+                    .engine
+                    .mount_layers_read_only(image.id.hex(), &layers)?;
+                let root = berth_runtime::root::Root::open(m.path()).map_err(DaemonError::from)?;
+                mounted = Some(m);
+                root
+            }
+        };
+        let workdir = if state.config.working_dir.is_empty() {
+            "/".to_string()
+        } else {
+            state.config.working_dir.clone()
+        };
+        let dest = clean_abs(&Path::new(&workdir).join(&spec.dest));
+        let layers = self.engine.images.layer_dirs(&state.image);
+        let owner = match &spec.chown {
+            Some(c) => {
+                let u = crate::engine::user::resolve(c, &layers, &[])?;
+                Some((u.uid, u.gid))
+            }
+            None => None,
+        };
+        let dir = self.layer_dir()?;
+        let job_dir = dir.clone();
+        let sources = spec.sources.clone();
+        let inline = spec.inline.clone();
+        let dest_is_dir = spec.dest.ends_with('/');
+        let chmod = spec.chmod;
+        let kw = keyword.to_string();
+        let dest_s = dest.display().to_string();
+        let hash = tokio::task::spawn_blocking(move || {
+            copy::prepare(
+                &CopyJob {
+                    keyword: &kw,
+                    src_root: &src_root,
+                    sources: &sources,
+                    inline: &inline,
+                    dest: dest_s,
+                    dest_is_dir,
+                    owner,
+                    chmod,
+                    extract_archives: kw == "ADD",
+                    image_layers: &layers,
+                },
+                &job_dir,
+            )
+        })
+        .await
+        .map_err(DaemonError::system)??;
+        drop(mounted);
+        let desc = format!(
+            "/bin/sh -c #(nop) {keyword} {}:{hash} in {}",
+            if spec.sources.len() + spec.inline.len() > 1 {
+                "multi"
+            } else {
+                "file"
+            },
+            dest.display()
+        );
+        let step = format!(
+            "{desc}\n{:?} {:?}\n{}",
+            spec.chown,
+            spec.chmod,
+            config_key(&state.config)
+        );
+        if let Some(hit) = self.cached(&state, &step).await {
+            let _ = std::fs::remove_dir_all(&dir);
+            return Ok(hit);
+        }
+        let result = self.commit(state, Some(dir.clone()), &desc, &step).await;
+        let _ = std::fs::remove_dir_all(&dir);
+        result
+    }
+
+    /// `--label`s of the build, on the final image.
+    pub async fn label_final(&mut self, image: &str) -> Result<String> {
+        let img = self.image(image).await?;
+        let mut config = img.config.config.clone();
+        let labels = config.labels.get_or_insert_with(Default::default);
+        let mut shown = vec![];
+        for (k, v) in &self.opts.labels {
+            labels.insert(k.clone(), v.clone());
+            shown.push(format!("{k}={v}"));
+        }
+        let state = State {
+            author: img.config.author.clone(),
+            config,
+            image: img,
+            args: BTreeMap::new(),
+            cmd_set: true,
+        };
+        let desc = format!("/bin/sh -c #(nop)  LABEL {}", shown.join(" "));
+        Ok(self.nop(state, &desc).await?.id())
+    }
+}
+
+/// The run config as part of a cache key: sorted, so the same config is the same text.
+fn config_key(c: &RunConfig) -> String {
+    serde_json::to_value(c)
+        .map(|v| v.to_string())
+        .unwrap_or_default()
+}
+
+/// `/a/./b/../c` → `/a/c`, without looking at any filesystem.
+fn clean_abs(p: &Path) -> PathBuf {
+    let mut out = PathBuf::from("/");
+    for c in p.components() {
+        match c {
+            std::path::Component::Normal(n) => out.push(n),
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            _ => {}
+        }
+    }
+    out
+}
