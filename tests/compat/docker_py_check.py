@@ -44,4 +44,32 @@ img.tag("pyt/bb", "v1")
 assert c.images.get("pyt/bb:v1").id == img.id
 assert len(b"".join(img.save())) > 1000
 c.images.remove("pyt/bb:v1")
+
+# images.build with its defaults (rm=False keeps the build container, as dockerd), a
+# build arg, and a failing step reported as BuildError with the step's exit code.
+import io
+built, logs = c.images.build(
+    fileobj=io.BytesIO(b"FROM busybox\nARG WHO=nobody\nRUN echo hi $WHO > /greeting\nCMD cat /greeting\n"),
+    tag="pyt/built:1",
+    buildargs={"WHO": "docker-py"},
+)
+assert "pyt/built:1" in built.tags, built.tags
+assert any("Successfully built" in l.get("stream", "") for l in logs)
+assert c.containers.run("pyt/built:1", remove=True) == b"hi docker-py\n"
+for kept in c.containers.list(all=True):
+    kept.remove(force=True)
+try:
+    c.images.build(fileobj=io.BytesIO(b"FROM busybox\nRUN exit 7\n"), rm=True)
+    raise AssertionError("expected BuildError")
+except docker.errors.BuildError as e:
+    assert "returned a non-zero code: 7" in e.msg, e.msg
+assert c.containers.list(all=True) == []
+# commit, with changes and a message
+ct = c.containers.run("busybox", "sh -c 'echo x > /committed'", detach=True)
+ct.wait()
+snap = ct.commit(repository="pyt/snap", tag="1", message="snap", changes=["ENV K=v"])
+assert snap.attrs["Comment"] == "snap" and "K=v" in snap.attrs["Config"]["Env"], snap.attrs
+ct.remove()
+c.images.remove("pyt/snap:1")
+c.images.remove("pyt/built:1")
 print("docker-py: ok")

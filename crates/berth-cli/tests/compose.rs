@@ -25,8 +25,10 @@ impl Compose {
             Compose::V1 => Command::new("docker-compose"),
             Compose::Plugin => {
                 let mut c = Command::new("docker");
+                // The classic builder: berth has no BuildKit.
                 c.arg("compose")
-                    .env("DOCKER_CONFIG", d.dir.join("docker-config"));
+                    .env("DOCKER_CONFIG", d.dir.join("docker-config"))
+                    .env("DOCKER_BUILDKIT", "0");
                 c
             }
         };
@@ -82,19 +84,28 @@ fn app_up_and_down(compose: Compose, subnet_index: u32) {
     let dir = d.dir.join("app");
     std::fs::create_dir_all(dir.join("www")).unwrap();
     std::fs::write(dir.join("www/index.html"), "hello from compose\n").unwrap();
+    // The web service's image is built by compose.
+    std::fs::create_dir_all(dir.join("web")).unwrap();
+    std::fs::write(
+        dir.join("web/Dockerfile"),
+        "FROM busybox\nARG FLAVOR=plain\nRUN echo \"built $FLAVOR\" > /etc/built\n",
+    )
+    .unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
     let subnet = d.user_subnet(subnet_index);
+    let project = format!("bt{}", std::process::id());
     std::fs::write(
         dir.join("docker-compose.yml"),
         format!(
             r#"version: "3.7"
 services:
   web:
-    image: busybox
+    build: ./web
+    image: {project}-web:built
     command: httpd -f -p 8080 -h /www
     volumes:
       - ./www:/www:ro
@@ -118,7 +129,6 @@ networks:
         ),
     )
     .unwrap();
-    let project = format!("bt{}", std::process::id());
     let up = compose.run(&d, &dir, &project, &["up", "-d"]);
     assert!(up.status.success(), "up: {}", stderr(&up));
     // The host reaches the published port; the client reached the web service by name
@@ -144,6 +154,14 @@ networks:
         !copied.is_empty()
     });
     assert_eq!(copied, "hello from compose\n");
+    // The built image is the one the service runs.
+    let built = compose.run(
+        &d,
+        &dir,
+        &project,
+        &["exec", "-T", "web", "cat", "/etc/built"],
+    );
+    assert_eq!(stdout(&built).trim(), "built plain", "{}", stderr(&built));
     let ps = compose.run(&d, &dir, &project, &["ps"]);
     assert!(stdout(&ps).contains("Up"), "{}", stdout(&ps));
     assert!(

@@ -44,9 +44,6 @@ fn options(q: &Query) -> Result<(BuildOptions, bool)> {
     if q.flag("squash", false) {
         return refuse("squash: squashing images is not supported by berth");
     }
-    if !q.flag("rm", true) {
-        return refuse("rm=false: berth always removes its build containers");
-    }
     if !matches!(q.get("isolation").unwrap_or(""), "" | "default") {
         return refuse("isolation: only the default isolation exists on Linux");
     }
@@ -78,9 +75,7 @@ fn options(q: &Query) -> Result<(BuildOptions, bool)> {
         .filter(|h| !h.is_empty())
         .map(str::to_string)
         .collect();
-    let pull = q
-        .get("pull")
-        .is_some_and(|p| !matches!(p, "" | "0" | "false"));
+    let pull = q.flag("pull", false);
     let int = |k: &str| -> Result<i64> { Ok(q.int(k)?.unwrap_or(0)) };
     Ok((
         BuildOptions {
@@ -107,6 +102,9 @@ fn options(q: &Query) -> Result<(BuildOptions, bool)> {
             cpuset_cpus: q.get("cpusetcpus").unwrap_or("").to_string(),
             cpuset_mems: q.get("cpusetmems").unwrap_or("").to_string(),
             pull,
+            // rm=false keeps the build containers, unless forcerm; by default they go,
+            // a failed step's too (dockerd keeps that one unless forcerm).
+            keep_containers: !q.flag("rm", true) && !q.flag("forcerm", false),
         },
         q.flag("q", false),
     ))

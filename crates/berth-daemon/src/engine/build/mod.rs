@@ -41,6 +41,8 @@ pub struct BuildOptions {
     pub cpuset_mems: String,
     /// `--pull`: fetch the base images even when they are here.
     pub pull: bool,
+    /// `rm=false`: the build containers stay.
+    pub keep_containers: bool,
 }
 
 /// What a build reports as it goes, in the order Docker's clients print it.

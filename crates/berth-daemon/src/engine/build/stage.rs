@@ -491,7 +491,7 @@ impl Run<'_> {
                 Some(s)
             }
             Ok(code) => {
-                let _ = self.engine.remove(&cid, true, true).await;
+                self.drop_container(&cid).await;
                 return Err(DaemonError::BuildFailed {
                     message: format!(
                         "The command '{}' returned a non-zero code: {code}",
@@ -501,16 +501,24 @@ impl Run<'_> {
                 });
             }
             Err(e) => {
-                let _ = self.engine.remove(&cid, true, true).await;
+                self.drop_container(&cid).await;
                 return Err(e);
             }
         };
-        // The build container goes whatever happened (Docker keeps a failed one unless
-        // --force-rm; berth leaves nothing behind).
-        self.say(format!("Removing intermediate container {}\n", short(&cid)))
-            .await;
-        let _ = self.engine.remove(&cid, true, true).await;
+        if !self.opts.keep_containers {
+            self.say(format!("Removing intermediate container {}\n", short(&cid)))
+                .await;
+        }
+        self.drop_container(&cid).await;
         outcome.unwrap_or_else(|| Err(DaemonError::System("no outcome".into())))
+    }
+
+    /// A build container goes unless the build keeps them (`rm=false`). Unlike dockerd,
+    /// the container of a failed step goes too: a failed build leaves nothing.
+    async fn drop_container(&self, cid: &str) {
+        if !self.opts.keep_containers {
+            let _ = self.engine.remove(cid, true, true).await;
+        }
     }
 
     /// Starts the build container, streams its output, and waits: its exit code.
