@@ -28,6 +28,31 @@ const WRITE_BUF: usize = 256 * 1024;
 
 /// Extracts a tar stream into `dst`, turning `.wh.` entries into overlay whiteouts.
 pub fn unpack(r: impl Read, dst: &Path) -> Result<()> {
+    unpack_with(r, dst, UnpackOptions::default())
+}
+
+/// How a tar stream is unpacked.
+pub struct UnpackOptions<'a> {
+    /// A layer: `.wh.` entries are whiteouts. A build context: they are plain files.
+    pub whiteouts: bool,
+    /// Entries for which this says false are skipped (read past, never written).
+    pub keep: Option<&'a mut dyn FnMut(&Path) -> bool>,
+    /// Called with each entry's path once it is written.
+    pub written: Option<&'a mut dyn FnMut(&Path)>,
+}
+
+impl Default for UnpackOptions<'_> {
+    fn default() -> Self {
+        Self {
+            whiteouts: true,
+            keep: None,
+            written: None,
+        }
+    }
+}
+
+/// `unpack`, with the options.
+pub fn unpack_with(r: impl Read, dst: &Path, mut opts: UnpackOptions) -> Result<()> {
     let mut ar = tar::Archive::new(r);
     ar.set_preserve_permissions(true);
     ar.set_preserve_ownerships(true);
@@ -47,9 +72,18 @@ pub fn unpack(r: impl Read, dst: &Path) -> Result<()> {
         let parent = path.parent().unwrap_or(Path::new(""));
         let fail = |e: io::Error| refused(&path, e);
         let kind = entry.header().entry_type();
-        if name.as_bytes() == OPAQUE_WHITEOUT.as_bytes() {
+        if let Some(keep) = opts.keep.as_mut() {
+            if !keep(&path) {
+                continue;
+            }
+        }
+        if opts.whiteouts && name.as_bytes() == OPAQUE_WHITEOUT.as_bytes() {
             root.set_opaque(parent).map_err(fail)?;
-        } else if let Some(hidden) = name.as_bytes().strip_prefix(WHITEOUT_PREFIX.as_bytes()) {
+        } else if let Some(hidden) = name
+            .as_bytes()
+            .strip_prefix(WHITEOUT_PREFIX.as_bytes())
+            .filter(|_| opts.whiteouts)
+        {
             root.whiteout(parent, OsStr::from_bytes(hidden))
                 .map_err(fail)?;
         } else if kind == tar::EntryType::Regular || kind == tar::EntryType::Continuous {
@@ -70,6 +104,10 @@ pub fn unpack(r: impl Read, dst: &Path) -> Result<()> {
             // The tar crate may replace what the cached descriptor points at.
             root.forget();
             entry.unpack_in(dst).map_err(|e| unpack_error(&path, e))?;
+        }
+        if let Some(written) = opts.written.as_mut() {
+            root.forget();
+            written(&path);
         }
     }
     // Creating files changed their directories' times: set the recorded ones now.

@@ -39,6 +39,11 @@ pub struct Record {
     /// while the container is stopped, when its other endpoint settings are cleared.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub mac_requests: std::collections::BTreeMap<String, String>,
+    /// A build step's container, removed after one run: its filesystem is mounted
+    /// `volatile`, so its unmount does not sync the whole host filesystem (a build
+    /// context just written would be flushed at every RUN).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ephemeral: bool,
     /// The volumes it mounts, decided at create.
     #[serde(default)]
     pub volumes: Vec<super::volume::VolumeMount>,

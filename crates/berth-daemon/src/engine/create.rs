@@ -208,6 +208,7 @@ impl Engine {
             networks,
             ports: Default::default(),
             mac_requests,
+            ephemeral: false,
             volumes,
         };
         let c = Arc::new(Container::new(record));

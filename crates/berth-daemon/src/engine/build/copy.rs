@@ -61,7 +61,7 @@ fn has_glob(s: &str) -> bool {
 }
 
 /// Shell-style match of one path component: `*`, `?`, `[abc]`, `[!a-z]`.
-fn glob_match(pattern: &[u8], name: &[u8]) -> bool {
+pub(super) fn glob_match(pattern: &[u8], name: &[u8]) -> bool {
     match (pattern.first(), name.first()) {
         (None, None) => true,
         (Some(b'*'), _) => {

@@ -4,6 +4,7 @@
 //! from the cache when the same step already ran on the same parent.
 
 pub mod cache;
+mod context;
 mod copy;
 mod stage;
 
@@ -123,20 +124,21 @@ impl Engine {
         )?;
         let ctx_dir = work.path().join("context");
         std::fs::create_dir(&ctx_dir)?;
+        // As the context's entries are named: relative, without `.`.
+        let dockerfile: std::path::PathBuf = std::path::Path::new(if opts.dockerfile.is_empty() {
+            "Dockerfile"
+        } else {
+            opts.dockerfile.as_str()
+        })
+        .components()
+        .filter(|c| matches!(c, std::path::Component::Normal(_)))
+        .collect();
         {
             let ctx_dir = ctx_dir.clone();
-            tokio::task::spawn_blocking(move || -> Result<()> {
-                let reader = berth_image::layer::decompress(context).map_err(|e| {
-                    DaemonError::InvalidParameter(format!("the build context is not a tar: {e}"))
-                })?;
-                berth_image::unpack::unpack(reader, &ctx_dir).map_err(|e| {
-                    DaemonError::InvalidParameter(format!(
-                        "the build context is not a valid tar archive: {e}"
-                    ))
-                })
-            })
-            .await
-            .map_err(DaemonError::system)??;
+            let dockerfile = dockerfile.clone();
+            tokio::task::spawn_blocking(move || context::unpack(context, &ctx_dir, &dockerfile))
+                .await
+                .map_err(DaemonError::system)??;
         }
         let ctx = berth_runtime::root::Root::open(&ctx_dir).map_err(DaemonError::from)?;
         let text = {

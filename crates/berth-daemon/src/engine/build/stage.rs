@@ -478,6 +478,7 @@ impl Run<'_> {
         };
         let created = self.engine.create_container(None, req).await?;
         let cid = created.id;
+        self.engine.get(&cid)?.record().ephemeral = true;
         self.say(format!(" ---> Running in {}\n", short(&cid)))
             .await;
         let result = self.run_container(&cid).await;

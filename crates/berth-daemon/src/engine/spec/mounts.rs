@@ -94,12 +94,15 @@ pub(super) fn mounts(input: &SpecInput, ipc: &NamespaceMode) -> Result<Vec<Mount
         .iter()
         .map(|p| p.display().to_string())
         .collect();
-    let overlay_opts = format!(
+    let mut overlay_opts = format!(
         "lowerdir={},upperdir={},workdir={}",
         lower.join(":"),
         input.rootfs.upper.display(),
         input.rootfs.work.display()
     );
+    if r.ephemeral {
+        overlay_opts.push_str(",volatile");
+    }
     let mut sys_opts = vec!["nosuid", "noexec", "nodev"];
     let mut cgroup_opts = vec!["nosuid", "noexec", "nodev", "relatime"];
     if !privileged {
