@@ -82,6 +82,67 @@ pub struct Healthcheck {
     pub retries: Option<u32>,
 }
 
+/// A Go duration (`30s`, `1m30s`, `500ms`, `2h`) in nanoseconds, as HEALTHCHECK's flags
+/// take it.
+pub fn parse_duration(s: &str) -> Option<u64> {
+    if s == "0" {
+        return Some(0);
+    }
+    let mut total: f64 = 0.0;
+    let mut rest = s;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let num_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let value: f64 = rest[..num_end].parse().ok()?;
+        rest = &rest[num_end..];
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let scale = match &rest[..unit_end] {
+            "ns" => 1.0,
+            "us" | "µs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            _ => return None,
+        };
+        total += value * scale;
+        rest = &rest[unit_end..];
+    }
+    Some(total as u64)
+}
+
+impl Healthcheck {
+    /// As Docker records it in an image config: durations in nanoseconds, unset ones
+    /// left out.
+    pub fn to_json(&self) -> Result<serde_json::Value> {
+        let mut v = serde_json::json!({ "Test": self.test });
+        for (key, value) in [
+            ("Interval", &self.interval),
+            ("Timeout", &self.timeout),
+            ("StartPeriod", &self.start_period),
+            ("StartInterval", &self.start_interval),
+        ] {
+            if let Some(d) = value {
+                let ns = parse_duration(d).ok_or_else(|| BuildError::Expand {
+                    word: d.clone(),
+                    message: format!("HEALTHCHECK: invalid duration for {key}"),
+                })?;
+                v[key] = ns.into();
+            }
+        }
+        if let Some(r) = self.retries {
+            v["Retries"] = r.into();
+        }
+        Ok(v)
+    }
+}
+
 /// `--name=value` flags of a node, each allowed name taken once.
 struct Flags<'a> {
     node: &'a Node,
@@ -570,6 +631,16 @@ mod tests {
         assert!(typed("RUN --mount=type=cache,target=/x true").is_err());
         assert!(typed("SHELL /bin/bash").is_err());
         assert!(typed("ONBUILD FROM x").is_err());
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30s"), Some(30_000_000_000));
+        assert_eq!(parse_duration("1m30s"), Some(90_000_000_000));
+        assert_eq!(parse_duration("500ms"), Some(500_000_000));
+        assert_eq!(parse_duration("1.5h"), Some(5_400_000_000_000));
+        assert_eq!(parse_duration("10"), None);
+        assert_eq!(parse_duration("5x"), None);
     }
 
     #[test]

@@ -105,12 +105,9 @@ fn commit_through_the_docker_cli_and_berth() {
     );
     let bad = d.docker(&["commit", "src", "Bad:Name:x"]);
     assert_ne!(code(&bad), 0);
-    let (status, body) = d.post_json(
-        "/commit?container=src&repo=hc",
-        r#"{"Healthcheck":{"Test":["CMD","true"]}}"#,
-    );
+    let (status, body) = d.post_json("/commit?container=src&repo=hc", r#"{"Hostname":"x"}"#);
     assert!(
-        status == 400 && body.contains("Config.Healthcheck"),
+        status == 400 && body.contains("Config.Hostname"),
         "{status} {body}"
     );
     ok(d.docker(&["rm", "-f", "src", "live"]));
@@ -300,4 +297,46 @@ fn berth_build_context_and_ignore() {
     );
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(ok(d.berth(&["run", "--rm", "stdin:1"])), "from stdin");
+}
+
+/// HEALTHCHECK and ONBUILD are recorded in the image; a build FROM it runs the triggers.
+#[test]
+fn healthcheck_and_onbuild_triggers() {
+    let d = Daemon::start();
+    d.make_busybox();
+    let ctx = d.dir.join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM busybox\nONBUILD RUN echo triggered > /trig\nHEALTHCHECK --interval=5s --retries=2 CMD true\n",
+    )
+    .unwrap();
+    let out = docker_build(&d, &["-t", "base:1", ctx.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        ok(d.docker(&[
+            "inspect",
+            "-f",
+            "{{json .Config.Healthcheck}} {{json .Config.OnBuild}}",
+            "base:1"
+        ])),
+        r#"{"Test":["CMD-SHELL","true"],"Interval":5000000000,"Retries":2} ["RUN echo triggered > /trig"]"#
+    );
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM base:1\nCMD [\"cat\", \"/trig\"]\n",
+    )
+    .unwrap();
+    let child = docker_build(&d, &["-t", "child:1", ctx.to_str().unwrap()]);
+    assert!(child.status.success(), "{}", stderr(&child));
+    assert!(
+        stdout(&child).contains("Executing 1 build trigger"),
+        "{}",
+        stdout(&child)
+    );
+    assert_eq!(ok(d.docker(&["run", "--rm", "child:1"])), "triggered");
+    assert_eq!(
+        ok(d.docker(&["inspect", "-f", "{{json .Config.OnBuild}}", "child:1"])),
+        "null"
+    );
 }

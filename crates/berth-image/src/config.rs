@@ -28,6 +28,12 @@ pub struct RunConfig {
     pub stop_signal: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shell: Option<Vec<String>>,
+    /// HEALTHCHECK, as Docker records it (`Test`, `Interval`, ... in nanoseconds).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub healthcheck: Option<serde_json::Value>,
+    /// ONBUILD triggers, run by a build FROM this image.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on_build: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

@@ -38,6 +38,11 @@ fn run_config(c: &Config) -> RunConfig {
         labels: c.labels.clone().filter(|l| !l.is_empty()),
         stop_signal: c.stop_signal.clone(),
         shell: c.shell.clone(),
+        healthcheck: c
+            .healthcheck
+            .clone()
+            .filter(|h| !super::host_config::is_unset(h)),
+        on_build: c.on_build.clone().filter(|o| !o.is_empty()),
     }
 }
 
@@ -72,6 +77,12 @@ fn merge(base: &mut RunConfig, user: &RunConfig) {
     }
     if user.shell.is_some() {
         base.shell = user.shell.clone();
+    }
+    if user.healthcheck.is_some() {
+        base.healthcheck = user.healthcheck.clone();
+    }
+    if user.on_build.is_some() {
+        base.on_build = user.on_build.clone();
     }
 }
 

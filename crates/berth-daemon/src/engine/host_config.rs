@@ -612,14 +612,6 @@ pub fn validate(req: &CreateRequest) -> Result<()> {
 /// keep in one, is refused by name.
 pub fn check_commit_config(c: &berth_api::container::Config) -> Result<()> {
     let set = [
-        (
-            "Config.Healthcheck",
-            c.healthcheck.as_ref().is_some_and(|h| !is_unset(h)),
-        ),
-        (
-            "Config.OnBuild",
-            c.on_build.as_ref().is_some_and(|o| !o.is_empty()),
-        ),
         ("Config.Hostname", !c.hostname.is_empty()),
         ("Config.Domainname", !c.domainname.is_empty()),
         ("Config.StopTimeout", c.stop_timeout.is_some()),

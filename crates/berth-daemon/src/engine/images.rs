@@ -31,6 +31,8 @@ pub fn api_config(rc: &RunConfig) -> Config {
         labels: rc.labels.clone(),
         stop_signal: rc.stop_signal.clone(),
         shell: rc.shell.clone(),
+        healthcheck: rc.healthcheck.clone(),
+        on_build: rc.on_build.clone(),
         ..Default::default()
     }
 }

@@ -129,6 +129,18 @@ impl Run<'_> {
         };
         self.say(format!(" ---> {}\n", short(&state.id()))).await;
         let mut state = state;
+        // The base image's ONBUILD triggers run first, and are not inherited.
+        if let Some(triggers) = state.config.on_build.take().filter(|t| !t.is_empty()) {
+            self.say(format!("# Executing {} build trigger(s)\n", triggers.len()))
+                .await;
+            for t in triggers {
+                let df = berth_build::parse::parse(&t).map_err(invalid)?;
+                for node in &df.nodes {
+                    state = self.step_on(state, node).await?;
+                }
+            }
+            self.say(format!(" ---> {}\n", short(&state.id()))).await;
+        }
         for node in &stage.nodes {
             self.step += 1;
             self.say(format!(
@@ -322,13 +334,28 @@ impl Run<'_> {
             Instruction::Run(c) => self.run(state, &c).await,
             Instruction::Copy(spec) => self.copy(state, &spec, "COPY").await,
             Instruction::Add(spec) => self.copy(state, &spec, "ADD").await,
-            Instruction::Onbuild(_) => Err(DaemonError::InvalidParameter(
-                "ONBUILD is not supported by berth's builder yet".into(),
-            )),
-            Instruction::Healthcheck(_) => Err(DaemonError::InvalidParameter(
-                "HEALTHCHECK is not supported by berth yet (health checks are not implemented)"
-                    .into(),
-            )),
+            Instruction::Onbuild(trigger) => {
+                state
+                    .config
+                    .on_build
+                    .get_or_insert_with(Vec::new)
+                    .push(trigger.clone());
+                self.nop(state, &format!("/bin/sh -c #(nop)  ONBUILD {trigger}"))
+                    .await
+            }
+            Instruction::Healthcheck(h) => {
+                let json = match &h {
+                    None => serde_json::json!({ "Test": ["NONE"] }),
+                    Some(h) => h.to_json().map_err(invalid)?,
+                };
+                state.config.healthcheck = Some(json);
+                let shown = match h {
+                    None => "NONE".to_string(),
+                    Some(h) => format!("{:?}", h.test),
+                };
+                self.nop(state, &format!("/bin/sh -c #(nop)  HEALTHCHECK {shown}"))
+                    .await
+            }
             Instruction::From { .. } => Err(DaemonError::System("FROM inside a stage".into())),
         }
     }
