@@ -75,6 +75,9 @@ pub enum Command {
     Rename { container: String, new_name: String },
     /// Build an image from a Dockerfile
     Build(BuildArgs),
+    /// Manage the build cache
+    #[command(subcommand)]
+    Builder(BuilderCommand),
     /// Create a new image from a container's changes
     Commit(CommitArgs),
     /// Copy files between a container and the local filesystem
@@ -659,6 +662,19 @@ pub struct TopArgs {
     pub container: String,
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub ps_args: Vec<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BuilderCommand {
+    /// Remove build cache
+    Prune {
+        /// Remove all build cache, not just what no image or container uses
+        #[arg(short, long)]
+        all: bool,
+        /// Do not prompt for confirmation
+        #[arg(short, long)]
+        force: bool,
+    },
 }
 
 #[derive(Args, Debug)]

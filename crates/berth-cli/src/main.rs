@@ -12,7 +12,7 @@ mod stream;
 mod units;
 
 use clap::Parser;
-use cli::{Cli, Command, ContainerCommand, DaemonArgs, ImageCommand};
+use cli::{BuilderCommand, Cli, Command, ContainerCommand, DaemonArgs, ImageCommand};
 use client::{CliError, Client};
 use commands::{containers, images, run, system};
 
@@ -319,6 +319,9 @@ async fn dispatch(c: &Client, command: Command) -> client::Result<i32> {
             new_name,
         }) => containers::rename(c, &container, &new_name).await,
         Command::Build(a) => commands::build::build(c, a).await,
+        Command::Builder(BuilderCommand::Prune { all, force: _ }) => {
+            commands::build::prune(c, all).await
+        }
         Command::Commit(a) | Command::Container(ContainerCommand::Commit(a)) => {
             images::commit(c, a).await
         }

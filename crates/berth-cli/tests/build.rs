@@ -210,6 +210,25 @@ CMD ["default"]
     let images = ok(d.docker(&["images", "--format", "{{.Repository}}"]));
     assert!(!images.contains("<none>"), "{images}");
     assert_eq!(ok(d.docker(&["ps", "-aq"])), "");
+    // builder prune: the cache goes (with the layers only it kept), the images stay, and
+    // the next build runs its steps again.
+    let before = ok(d.docker(&["images", "-aq"])).lines().count();
+    let pruned = ok(d.docker(&["builder", "prune", "-af"]));
+    assert!(pruned.contains("Total reclaimed space"), "{pruned}");
+    assert!(ok(d.docker(&["images", "-aq"])).lines().count() < before);
+    assert_eq!(ok(d.docker(&["run", "--rm", "app:1", "y"])), "main y");
+    let rebuilt = docker_build(&d, &["-t", "app:4", ctx_s]);
+    assert!(rebuilt.status.success());
+    assert!(
+        stdout(&rebuilt).contains("Running in"),
+        "{}",
+        stdout(&rebuilt)
+    );
+    let berth_prune = ok(d.berth(&["builder", "prune", "-a", "-f"]));
+    assert!(
+        berth_prune.contains("Total reclaimed space"),
+        "{berth_prune}"
+    );
 }
 
 #[test]

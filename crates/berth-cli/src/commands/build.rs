@@ -223,3 +223,24 @@ pub async fn build(client: &Client, a: BuildArgs) -> Result<i32> {
     }
     Ok(0)
 }
+
+/// `builder prune`: the build cache removed; what went and the space it took.
+pub async fn prune(client: &Client, all: bool) -> Result<i32> {
+    let q = if all { "?all=1" } else { "" };
+    let v: serde_json::Value = client
+        .json(Method::POST, &format!("/build/prune{q}"), None)
+        .await?;
+    let deleted = v["CachesDeleted"].as_array().cloned().unwrap_or_default();
+    if !deleted.is_empty() {
+        println!("Deleted build cache objects:");
+        for d in deleted {
+            println!("{}", d.as_str().unwrap_or(""));
+        }
+        println!();
+    }
+    println!(
+        "Total reclaimed space: {}",
+        crate::units::human_size(v["SpaceReclaimed"].as_i64().unwrap_or(0))
+    );
+    Ok(0)
+}

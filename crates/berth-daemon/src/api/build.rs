@@ -147,3 +147,31 @@ pub async fn build(engine: &Arc<Engine>, q: &Query, req: Request<Incoming>) -> R
     });
     Ok(body::with_status(200, Some("application/json"), body))
 }
+
+/// `POST /build/prune`: the cache entries of images nothing uses (every entry with `all`;
+/// berth keeps no storage budget), with the images only the cache kept.
+pub async fn prune(engine: &Arc<Engine>, q: &Query) -> Result<Resp> {
+    for limit in [
+        "keep-storage",
+        "reserved-space",
+        "max-used-space",
+        "min-free-space",
+    ] {
+        if q.int(limit)?.unwrap_or(0) != 0 {
+            return Err(DaemonError::InvalidParameter(format!(
+                "{limit}: berth's build cache has no storage budget; prune removes all of it"
+            )));
+        }
+    }
+    let filters = q.filters()?;
+    if let Some(k) = filters.keys().next() {
+        return Err(DaemonError::InvalidParameter(format!(
+            "invalid filter '{k}': berth's build cache prune takes no filters"
+        )));
+    }
+    let (deleted, reclaimed) = engine.build_prune(q.flag("all", false)).await?;
+    Ok(body::json(
+        200,
+        &serde_json::json!({ "CachesDeleted": deleted, "SpaceReclaimed": reclaimed }),
+    ))
+}

@@ -119,6 +119,7 @@ async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Result<Resp> {
         ("POST", ["containers", "create"]) => containers::create(&engine, &q, req).await,
         ("POST", ["commit"]) => containers::commit(&engine, &q, req).await,
         ("POST", ["build"]) => build::build(&engine, &q, req).await,
+        ("POST", ["build", "prune"]) => build::prune(&engine, &q).await,
         ("GET", ["containers", "json"]) => containers::list(&engine, &q),
         ("POST", ["containers", "prune"]) => containers::prune(&engine, &q).await,
         ("GET", ["containers", id, "json"]) => Ok(body::json(200, &engine.inspect(id)?)),

@@ -62,12 +62,20 @@ impl BuildCache {
         self.lock().values().cloned().collect()
     }
 
-    /// Forgets every entry (`builder prune`); the images they name are the caller's.
-    pub fn clear(&self) -> Vec<String> {
+    /// Forgets the entries whose image `drop` says (`builder prune`); the images they
+    /// named. The images themselves are the caller's.
+    pub fn remove_where(&self, mut drop: impl FnMut(&str) -> bool) -> Vec<String> {
         let mut entries = self.lock();
-        for k in entries.keys() {
-            let _ = std::fs::remove_file(self.dir.join(k));
-        }
-        entries.drain().map(|(_, v)| v).collect()
+        let gone: Vec<String> = entries
+            .iter()
+            .filter(|(_, v)| drop(v))
+            .map(|(k, _)| k.clone())
+            .collect();
+        gone.iter()
+            .filter_map(|k| {
+                let _ = std::fs::remove_file(self.dir.join(k));
+                entries.remove(k)
+            })
+            .collect()
     }
 }

@@ -6,6 +6,7 @@
 pub mod cache;
 mod context;
 mod copy;
+mod prune;
 mod stage;
 
 use super::Engine;
