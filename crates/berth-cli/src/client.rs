@@ -278,13 +278,33 @@ impl Client {
     pub async fn pull_request(&self, path: &str, image: &str) -> Result<Response<Incoming>> {
         let auth =
             crate::credentials::registry_auth_header(&crate::credentials::registry_of(image));
+        let headers: Vec<(&str, String)> =
+            auth.map(|a| ("X-Registry-Auth", a)).into_iter().collect();
         self.send_with(
             Method::POST,
             path,
             full(Bytes::new()),
             None,
             false,
-            auth.as_deref(),
+            &headers,
+        )
+        .await
+    }
+
+    /// POST a build: the context as the body, the stored credentials of every registry
+    /// as X-Registry-Config (for the base images the daemon pulls).
+    pub async fn build_request(&self, path: &str, body: ReqBody) -> Result<Response<Incoming>> {
+        let headers: Vec<(&str, String)> = crate::credentials::registry_config_header()
+            .map(|h| ("X-Registry-Config", h))
+            .into_iter()
+            .collect();
+        self.send_with(
+            Method::POST,
+            path,
+            body,
+            Some("application/x-tar"),
+            false,
+            &headers,
         )
         .await
     }
@@ -297,7 +317,7 @@ impl Client {
         content_type: Option<&str>,
         upgrade: bool,
     ) -> Result<Response<Incoming>> {
-        self.send_with(method, path, body, content_type, upgrade, None)
+        self.send_with(method, path, body, content_type, upgrade, &[])
             .await
     }
 
@@ -308,7 +328,7 @@ impl Client {
         body: ReqBody,
         content_type: Option<&str>,
         upgrade: bool,
-        registry_auth: Option<&str>,
+        headers: &[(&str, String)],
     ) -> Result<Response<Incoming>> {
         let mut sender = self.connect().await?;
         let mut b = Request::builder()
@@ -321,8 +341,8 @@ impl Client {
         if upgrade {
             b = b.header("Connection", "Upgrade").header("Upgrade", "tcp");
         }
-        if let Some(a) = registry_auth {
-            b = b.header("X-Registry-Auth", a);
+        for (k, v) in headers {
+            b = b.header(*k, v.as_str());
         }
         let req = b.body(body).map_err(|e| CliError::Other(e.to_string()))?;
         let resp = sender

@@ -93,6 +93,33 @@ pub fn registry_auth_header(registry: &str) -> Option<String> {
     Some(base64::engine::general_purpose::URL_SAFE.encode(json.to_string()))
 }
 
+/// `X-Registry-Config` for a build: every stored login, by server.
+pub fn registry_config_header() -> Option<String> {
+    let v = read_config();
+    let mut out = serde_json::Map::new();
+    for (server, entry) in v["auths"].as_object()? {
+        let Some(raw) = entry["auth"]
+            .as_str()
+            .and_then(|a| base64::engine::general_purpose::STANDARD.decode(a).ok())
+        else {
+            continue;
+        };
+        let Some((user, pass)) = std::str::from_utf8(&raw)
+            .ok()
+            .and_then(|s| s.split_once(':'))
+        else {
+            continue;
+        };
+        out.insert(
+            server.clone(),
+            serde_json::json!({"username": user, "password": pass, "serveraddress": server}),
+        );
+    }
+    (!out.is_empty()).then(|| {
+        base64::engine::general_purpose::URL_SAFE.encode(serde_json::Value::Object(out).to_string())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -359,3 +359,49 @@ fn healthcheck_and_onbuild_triggers() {
         "null"
     );
 }
+
+/// A base image in a registry that wants a login: the build pulls it with the client's
+/// stored credentials (X-Registry-Config), through the docker CLI and berth's.
+#[test]
+fn build_pulls_its_base_with_the_clients_credentials() {
+    let reg = Registry::start_with(Some(("alice", "s3cret"))).expect("docker-registry");
+    let d = Daemon::start();
+    d.make_busybox();
+    let archive = d.dir.join("bb.tar");
+    ok(d.berth(&["save", "-o", archive.to_str().unwrap(), "busybox"]));
+    reg.push_archive_as(&archive, "private/bb:1", Some("alice:s3cret"));
+    let ctx = d.dir.join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        format!("FROM {}/private/bb:1\nRUN echo pulled > /p\n", reg.addr),
+    )
+    .unwrap();
+    let ctx_s = ctx.to_str().unwrap();
+    let denied = docker_build(&d, &["-t", "fromprivate:1", ctx_s]);
+    assert!(!denied.status.success());
+    let login = d.docker_stdin(
+        &["login", "-u", "alice", "--password-stdin", &reg.addr],
+        b"s3cret\n",
+    );
+    assert!(
+        stdout(&login).contains("Login Succeeded"),
+        "{}",
+        stderr(&login)
+    );
+    let built = docker_build(&d, &["-t", "fromprivate:1", ctx_s]);
+    assert!(
+        built.status.success(),
+        "{}{}",
+        stdout(&built),
+        stderr(&built)
+    );
+    // berth's own build sends the same stored login.
+    ok(d.berth(&["rmi", "-f", &format!("{}/private/bb:1", reg.addr)]));
+    ok(d.berth(&["builder", "prune", "-af"]));
+    ok(d.berth(&["build", "-q", "-t", "fromprivate:2", ctx_s]));
+    assert_eq!(
+        ok(d.berth(&["run", "--rm", "fromprivate:2", "cat", "/p"])),
+        "pulled"
+    );
+}

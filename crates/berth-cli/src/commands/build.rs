@@ -178,13 +178,7 @@ pub async fn build(client: &Client, a: BuildArgs) -> Result<i32> {
         })
     };
     let resp = client
-        .send(
-            Method::POST,
-            &format!("/build?{}", query(&q)),
-            body,
-            Some("application/x-tar"),
-            false,
-        )
+        .build_request(&format!("/build?{}", query(&q)), body)
         .await?;
     let mut body = resp.into_body();
     let mut pending = vec![];

@@ -27,6 +27,58 @@ fn json_param<T: serde::de::DeserializeOwned + Default>(q: &Query, name: &str) -
     }
 }
 
+/// X-Registry-Config: `{"registry": {"username", "password"} or {"auth"}}` in base64,
+/// keyed here by registry host (`https://index.docker.io/v1/` is `docker.io`).
+fn registry_config(header: Option<&str>) -> BTreeMap<String, berth_registry::auth::Credentials> {
+    use base64::Engine as _;
+    let mut out = BTreeMap::new();
+    let Some(h) = header.map(str::trim).filter(|h| !h.is_empty()) else {
+        return out;
+    };
+    let engines = [
+        base64::engine::general_purpose::URL_SAFE,
+        base64::engine::general_purpose::STANDARD,
+    ];
+    let Some(bytes) = engines.iter().find_map(|e| e.decode(h).ok()) else {
+        return out;
+    };
+    let Ok(map) = serde_json::from_slice::<BTreeMap<String, serde_json::Value>>(&bytes) else {
+        return out;
+    };
+    for (server, v) in map {
+        let field = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or("").to_string();
+        let (mut username, mut password) = (field("username"), field("password"));
+        if username.is_empty() {
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(field("auth"))
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok());
+            if let Some((u, p)) = decoded.as_deref().and_then(|d| d.split_once(':')) {
+                (username, password) = (u.to_string(), p.to_string());
+            }
+        }
+        if username.is_empty() {
+            continue;
+        }
+        let host = server
+            .trim_start_matches("https://")
+            .trim_start_matches("http://")
+            .split('/')
+            .next()
+            .unwrap_or("")
+            .to_string();
+        let host = match host.as_str() {
+            "index.docker.io" | "registry-1.docker.io" => "docker.io".to_string(),
+            _ => host,
+        };
+        out.insert(
+            host,
+            berth_registry::auth::Credentials { username, password },
+        );
+    }
+    out
+}
+
 /// The query, checked: every option is honoured or refused by name.
 fn options(q: &Query) -> Result<(BuildOptions, bool)> {
     let refuse = |what: &str| Err(DaemonError::InvalidParameter(what.to_string()));
@@ -105,13 +157,19 @@ fn options(q: &Query) -> Result<(BuildOptions, bool)> {
             // rm=false keeps the build containers, unless forcerm; by default they go,
             // a failed step's too (dockerd keeps that one unless forcerm).
             keep_containers: !q.flag("rm", true) && !q.flag("forcerm", false),
+            registry_auth: BTreeMap::new(),
         },
         q.flag("q", false),
     ))
 }
 
 pub async fn build(engine: &Arc<Engine>, q: &Query, req: Request<Incoming>) -> Result<Resp> {
-    let (opts, quiet) = options(q)?;
+    let (mut opts, quiet) = options(q)?;
+    opts.registry_auth = registry_config(
+        req.headers()
+            .get("X-Registry-Config")
+            .and_then(|v| v.to_str().ok()),
+    );
     let context = body_reader(req.into_body());
     let (out, body) = channel_body(16);
     let (tx, mut rx) = tokio::sync::mpsc::channel::<BuildMessage>(64);

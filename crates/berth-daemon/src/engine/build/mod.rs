@@ -45,6 +45,8 @@ pub struct BuildOptions {
     pub pull: bool,
     /// `rm=false`: the build containers stay.
     pub keep_containers: bool,
+    /// X-Registry-Config: credentials by registry host, for the base images pulled.
+    pub registry_auth: BTreeMap<String, berth_registry::auth::Credentials>,
 }
 
 /// What a build reports as it goes, in the order Docker's clients print it.

@@ -194,8 +194,12 @@ impl Run<'_> {
                 let (ptx, mut prx) = mpsc::channel(64);
                 let engine = self.engine.clone();
                 let n = name.to_string();
+                // The client's credentials for that registry, as the docker CLI sends them.
+                let creds = berth_image::reference::Reference::parse(name)
+                    .ok()
+                    .and_then(|r| self.opts.registry_auth.get(&r.domain).cloned());
                 let pull =
-                    tokio::spawn(async move { engine.pull(&n, None, None, None, ptx).await });
+                    tokio::spawn(async move { engine.pull(&n, None, None, creds, ptx).await });
                 while prx.recv().await.is_some() {}
                 pull.await.map_err(DaemonError::system)??;
                 let n = name.to_string();
