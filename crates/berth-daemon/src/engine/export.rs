@@ -5,7 +5,6 @@ use super::Engine;
 use crate::error::{DaemonError, Result};
 use berth_image::changes::Change;
 use std::io::Write;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 impl Engine {
@@ -23,21 +22,12 @@ impl Engine {
         let fs = self.container_fs(&c.id, &image_id).await?;
         let mount = self.mount_read_only(&c.id, &fs)?;
         Ok(tokio::task::spawn_blocking(move || {
-            let mut tar = tar::Builder::new(out);
-            tar.follow_symlinks(false);
-            let names: Vec<std::ffi::OsString> = std::fs::read_dir(mount.root.path())
-                .map(|d| d.flatten().map(|e| e.file_name()).collect())
-                .unwrap_or_default();
-            let mut names = names;
-            names.sort();
-            for n in names {
-                let rel = PathBuf::from(&n);
-                if super::archive::add_tree(&mut tar, &mount.root, &rel, Path::new(&n)).is_err() {
-                    // The client went away, or the filesystem under the copy did.
-                    return;
-                }
+            // Written as layers are (berth_image::pack): every entry type, hardlinks,
+            // extended attributes; a failure is the client gone or the files changed.
+            if let Ok(mut out) = berth_image::pack::pack_dir(mount.path(), out) {
+                let _ = out.flush();
             }
-            let _ = tar.finish();
+            drop(mount);
         }))
     }
 

@@ -557,18 +557,46 @@ impl Run<'_> {
     async fn run_container(&self, cid: &str) -> Result<i64> {
         let waiter = self.engine.wait(cid, "next-exit")?;
         self.engine.start(cid).await?;
-        let code = waiter.await?;
         let log = self.engine.get(cid)?.record().log_path.clone();
-        if let Ok(text) = std::fs::read_to_string(&log) {
-            for line in text.lines() {
-                if let Ok(v) = serde_json::from_str::<serde_json::Value>(line) {
-                    if let Some(s) = v.get("log").and_then(|l| l.as_str()) {
-                        self.say(s.to_string()).await;
-                    }
+        // The container's output as it comes: its log file followed until it exits
+        // (a rotation does not happen within one step's 20 MB).
+        let mut waiter = Box::pin(waiter);
+        let mut offset = 0u64;
+        let mut partial = Vec::new();
+        let code = loop {
+            let done =
+                tokio::time::timeout(std::time::Duration::from_millis(50), &mut waiter).await;
+            self.forward_log(&log, &mut offset, &mut partial).await;
+            if let Ok(code) = done {
+                break code?;
+            }
+        };
+        self.forward_log(&log, &mut offset, &mut partial).await;
+        Ok(code)
+    }
+
+    /// The log lines written since `offset`, sent as the step's output.
+    async fn forward_log(&self, log: &str, offset: &mut u64, partial: &mut Vec<u8>) {
+        use std::io::{Read, Seek};
+        let Ok(mut f) = std::fs::File::open(log) else {
+            return;
+        };
+        if f.seek(std::io::SeekFrom::Start(*offset)).is_err() {
+            return;
+        }
+        let mut buf = Vec::new();
+        if let Ok(n) = f.read_to_end(&mut buf) {
+            *offset += n as u64;
+        }
+        partial.extend_from_slice(&buf);
+        while let Some(pos) = partial.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = partial.drain(..=pos).collect();
+            if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&line) {
+                if let Some(s) = v.get("log").and_then(|l| l.as_str()) {
+                    self.say(s.to_string()).await;
                 }
             }
         }
-        Ok(code)
     }
 
     async fn copy(&mut self, state: State, spec: &CopySpec, keyword: &str) -> Result<State> {
