@@ -709,6 +709,9 @@ pub struct BuildArgs {
     /// Always attempt to pull a newer version of the image
     #[arg(long)]
     pub pull: bool,
+    /// Images to consider as cache sources
+    #[arg(long = "cache-from")]
+    pub cache_from: Vec<String>,
     /// The context: a directory, or - for a tar (or a Dockerfile) on stdin
     pub path: String,
 }

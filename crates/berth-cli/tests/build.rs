@@ -405,3 +405,53 @@ fn build_pulls_its_base_with_the_clients_credentials() {
         "pulled"
     );
 }
+
+/// `--cache-from`: with the local cache gone, an image built before stands for the steps
+/// its history shows; the rebuild runs nothing and is the same image.
+#[test]
+fn cache_from_an_image() {
+    let d = Daemon::start();
+    d.make_busybox();
+    let ctx = d.dir.join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(ctx.join("f.txt"), "file\n").unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM busybox\nENV A=1\nCOPY f.txt /f.txt\nRUN cat /f.txt > /g.txt\nCMD [\"cat\", \"/g.txt\"]\n",
+    )
+    .unwrap();
+    let ctx_s = ctx.to_str().unwrap();
+    let first = docker_build(&d, &["-t", "cf:1", ctx_s]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    ok(d.docker(&["builder", "prune", "-af"]));
+    let id = |t: &str| ok(d.docker(&["inspect", "-f", "{{.Id}}", t]));
+    let again = docker_build(&d, &["-t", "cf:2", "--cache-from", "cf:1", ctx_s]);
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert!(!stdout(&again).contains("Running in"), "{}", stdout(&again));
+    assert_eq!(
+        stdout(&again).matches("Using cache").count(),
+        4,
+        "{}",
+        stdout(&again)
+    );
+    assert_eq!(id("cf:1"), id("cf:2"));
+    assert_eq!(ok(d.docker(&["run", "--rm", "cf:2"])), "file");
+    // A changed file breaks the chain from that step on.
+    std::fs::write(ctx.join("f.txt"), "changed\n").unwrap();
+    ok(d.berth(&["builder", "prune", "-af"]));
+    let out = d.berth(&["build", "--cache-from", "cf:1", "-t", "cf:3", ctx_s]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out).matches("Using cache").count(),
+        1,
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(ok(d.berth(&["run", "--rm", "cf:3"])), "changed");
+    let missing = docker_build(&d, &["--cache-from", "nosuch:1", ctx_s]);
+    assert!(
+        stdout(&missing).contains("nosuch:1 is not here"),
+        "{}",
+        stdout(&missing)
+    );
+}

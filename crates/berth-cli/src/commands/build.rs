@@ -86,6 +86,9 @@ pub async fn build(client: &Client, a: BuildArgs) -> Result<i32> {
         "labels",
         serde_json::Value::Object(key_values("--label", &a.label)?).to_string(),
     ));
+    if !a.cache_from.is_empty() {
+        q.push(("cachefrom", serde_json::to_string(&a.cache_from)?));
+    }
     if a.no_cache {
         q.push(("nocache", "1".into()));
     }

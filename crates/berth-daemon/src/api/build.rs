@@ -106,11 +106,6 @@ fn options(q: &Query) -> Result<(BuildOptions, bool)> {
         return refuse("platform: berth builds for linux/amd64 only");
     }
     let cache_from: Vec<String> = json_param(q, "cachefrom")?;
-    if !cache_from.is_empty() {
-        return refuse(
-            "cachefrom: external cache sources are not supported by berth's builder yet",
-        );
-    }
     let mut tags = vec![];
     for t in q.all("t").into_iter().filter(|t| !t.is_empty()) {
         tags.push(
@@ -158,6 +153,7 @@ fn options(q: &Query) -> Result<(BuildOptions, bool)> {
             // a failed step's too (dockerd keeps that one unless forcerm).
             keep_containers: !q.flag("rm", true) && !q.flag("forcerm", false),
             registry_auth: BTreeMap::new(),
+            cache_from,
         },
         q.flag("q", false),
     ))

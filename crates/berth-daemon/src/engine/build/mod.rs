@@ -45,6 +45,8 @@ pub struct BuildOptions {
     pub pull: bool,
     /// `rm=false`: the build containers stay.
     pub keep_containers: bool,
+    /// `--cache-from`: images whose history can stand for steps of this build.
+    pub cache_from: Vec<String>,
     /// X-Registry-Config: credentials by registry host, for the base images pulled.
     pub registry_auth: BTreeMap<String, berth_registry::auth::Credentials>,
 }
@@ -211,7 +213,23 @@ impl Engine {
                 }
             }
         }
+        // --cache-from images must be here, as with dockerd's classic builder; one that is
+        // not is said, not silently skipped.
+        let mut cache_images = vec![];
+        for name in &opts.cache_from {
+            match self.image_get(name).await {
+                Ok(img) => cache_images.push(img),
+                Err(_) => {
+                    let _ = tx
+                        .send(BuildMessage::Stream(format!(
+                            "[Warning] --cache-from image {name} is not here: not used (pull it first)\n"
+                        )))
+                        .await;
+                }
+            }
+        }
         let mut run = stage::Run {
+            cache_images,
             engine: self.clone(),
             opts: &opts,
             tx: &tx,

@@ -30,6 +30,8 @@ pub(super) struct Run<'a> {
     pub built: Vec<Option<String>>,
     pub stage_names: Vec<Option<String>>,
     pub global_args: BTreeMap<String, String>,
+    /// `--cache-from` images, found here.
+    pub cache_images: Vec<Image>,
     pub used_args: BTreeSet<String>,
     pub layer_n: usize,
 }
@@ -365,12 +367,18 @@ impl Run<'_> {
     }
 
     /// A cached image for this step on this parent, if any.
-    async fn cached(&self, state: &State, step: &str) -> Option<State> {
+    async fn cached(&self, state: &State, step: &str, desc: &str) -> Option<State> {
         if self.opts.no_cache {
             return None;
         }
-        let id = self.engine.build_cache.get(&key(&state.id(), step))?;
-        let image = self.image(&id).await.ok()?;
+        let local = match self.engine.build_cache.get(&key(&state.id(), step)) {
+            Some(id) => self.image(&id).await.ok(),
+            None => None,
+        };
+        let image = match local {
+            Some(i) => i,
+            None => self.from_cache_images(state, step, desc).await?,
+        };
         self.say(" ---> Using cache\n".into()).await;
         Some(State {
             config: image.config.config.clone(),
@@ -381,6 +389,54 @@ impl Run<'_> {
         })
     }
 
+    /// `--cache-from`: an image whose history goes on from this step's parent with this
+    /// very step gives the step's image, remade from the parent, the step's config, that
+    /// history entry and (for a step with a layer) that layer, which the image has.
+    async fn from_cache_images(&self, state: &State, step: &str, desc: &str) -> Option<Image> {
+        let parent = &state.image.config;
+        let same = |a: &berth_image::config::History, b: &berth_image::config::History| {
+            a.created_by == b.created_by && a.empty_layer == b.empty_layer
+        };
+        for c in &self.cache_images {
+            let (h, d) = (parent.history.len(), parent.rootfs.diff_ids.len());
+            let cc = &c.config;
+            let Some(next) = cc.history.get(h) else {
+                continue;
+            };
+            if next.created_by.as_deref() != Some(desc)
+                || !parent
+                    .history
+                    .iter()
+                    .zip(&cc.history)
+                    .all(|(a, b)| same(a, b))
+                || cc.rootfs.diff_ids.get(..d) != Some(&parent.rootfs.diff_ids[..])
+            {
+                continue;
+            }
+            let mut config = parent.clone();
+            config.config = state.config.clone();
+            // As `commit` records a step: no comment of its own.
+            config.author = state.author.clone();
+            config.comment = None;
+            config.created = next.created.clone();
+            config.history.push(next.clone());
+            if !next.empty_layer {
+                let Some(diff) = cc.rootfs.diff_ids.get(d) else {
+                    continue;
+                };
+                config.rootfs.diff_ids.push(diff.clone());
+            }
+            let id = self
+                .blocking(move |s| Ok(s.create(&config)?))
+                .await
+                .ok()?
+                .to_string();
+            let _ = self.remember(state, step, &id).await;
+            return self.image(&id).await.ok();
+        }
+        None
+    }
+
     async fn remember(&self, state: &State, step: &str, id: &str) -> Result<()> {
         self.engine.build_cache.put(&key(&state.id(), step), id)
     }
@@ -388,7 +444,7 @@ impl Run<'_> {
     /// A step that changes the config only: a new image without a layer.
     async fn nop(&mut self, state: State, desc: &str) -> Result<State> {
         let step = format!("{desc}\n{}", config_key(&state.config));
-        if let Some(hit) = self.cached(&state, &step).await {
+        if let Some(hit) = self.cached(&state, &step, &desc).await {
             return Ok(hit);
         }
         self.commit(state, None, desc, &step).await
@@ -437,7 +493,7 @@ impl Run<'_> {
         state.config.working_dir = path.display().to_string();
         let desc = format!("/bin/sh -c #(nop) WORKDIR {}", path.display());
         let step = format!("{desc}\n{}", config_key(&state.config));
-        if let Some(hit) = self.cached(&state, &step).await {
+        if let Some(hit) = self.cached(&state, &step, &desc).await {
             return Ok(hit);
         }
         // The directory is made in a layer of its own when the image lacks it.
@@ -475,7 +531,7 @@ impl Run<'_> {
             )
         };
         let step = format!("RUN {desc}\n{}", config_key(&state.config));
-        if let Some(hit) = self.cached(&state, &step).await {
+        if let Some(hit) = self.cached(&state, &step, &desc).await {
             return Ok(hit);
         }
         let mut env = arg_env.clone();
@@ -690,7 +746,7 @@ impl Run<'_> {
             spec.chmod,
             config_key(&state.config)
         );
-        if let Some(hit) = self.cached(&state, &step).await {
+        if let Some(hit) = self.cached(&state, &step, &desc).await {
             let _ = std::fs::remove_dir_all(&dir);
             return Ok(hit);
         }
