@@ -377,7 +377,7 @@ impl Run<'_> {
         };
         let image = match local {
             Some(i) => i,
-            None => self.from_cache_images(state, step, desc).await?,
+            None => self.cache_image_step(state, step, desc).await?,
         };
         self.say(" ---> Using cache\n".into()).await;
         Some(State {
@@ -392,7 +392,7 @@ impl Run<'_> {
     /// `--cache-from`: an image whose history goes on from this step's parent with this
     /// very step gives the step's image, remade from the parent, the step's config, that
     /// history entry and (for a step with a layer) that layer, which the image has.
-    async fn from_cache_images(&self, state: &State, step: &str, desc: &str) -> Option<Image> {
+    async fn cache_image_step(&self, state: &State, step: &str, desc: &str) -> Option<Image> {
         let parent = &state.image.config;
         let same = |a: &berth_image::config::History, b: &berth_image::config::History| {
             a.created_by == b.created_by && a.empty_layer == b.empty_layer
@@ -444,7 +444,7 @@ impl Run<'_> {
     /// A step that changes the config only: a new image without a layer.
     async fn nop(&mut self, state: State, desc: &str) -> Result<State> {
         let step = format!("{desc}\n{}", config_key(&state.config));
-        if let Some(hit) = self.cached(&state, &step, &desc).await {
+        if let Some(hit) = self.cached(&state, &step, desc).await {
             return Ok(hit);
         }
         self.commit(state, None, desc, &step).await
