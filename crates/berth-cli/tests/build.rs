@@ -95,6 +95,32 @@ fn commit_through_the_docker_cli_and_berth() {
         ok(d.berth(&["inspect", "-f", "{{.State.Status}}", "live"])),
         "running"
     );
+    // Changes are Dockerfile lines, read by the builder's parser.
+    let hc = ok(d.docker(&[
+        "commit",
+        "-c",
+        "HEALTHCHECK --interval=3s CMD true",
+        "-c",
+        "ENTRYPOINT echo from-shell",
+        "live",
+        "snap:hc",
+    ]));
+    assert!(hc.starts_with("sha256:"));
+    assert_eq!(
+        ok(d.docker(&[
+            "inspect",
+            "-f",
+            "{{.Config.Healthcheck.Interval}} {{json .Config.Entrypoint}}",
+            "snap:hc"
+        ])),
+        r#"3s ["/bin/sh","-c","echo from-shell"]"#
+    );
+    let run_change = d.docker(&["commit", "-c", "RUN make", "live", "snap:bad"]);
+    assert!(
+        stderr(&run_change).contains("RUN is not a valid change command"),
+        "{}",
+        stderr(&run_change)
+    );
     // Bad input: a container that does not exist, a bad name, a setting an image cannot
     // keep.
     let missing = d.docker(&["commit", "nosuch", "x:y"]);

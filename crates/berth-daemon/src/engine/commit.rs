@@ -1,7 +1,7 @@
 //! `docker commit`: a container's changes (its writable layer) as a new image, with its
 //! config, the request's Config merged over it and `--change` instructions applied.
 
-use super::images::apply_changes;
+use super::build::config::apply_changes;
 use super::Engine;
 use crate::error::{DaemonError, Result};
 use berth_api::container::Config;

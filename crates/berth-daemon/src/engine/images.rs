@@ -37,78 +37,6 @@ pub fn api_config(rc: &RunConfig) -> Config {
     }
 }
 
-/// Applies `docker import --change` / `docker commit --change` instructions.
-pub fn apply_changes(rc: &mut RunConfig, changes: &[String]) -> Result<()> {
-    let bad = |c: &str| DaemonError::InvalidParameter(format!("invalid change: {c}"));
-    let exec_form = |args: &str| -> Vec<String> {
-        serde_json::from_str::<Vec<String>>(args.trim())
-            .unwrap_or_else(|_| vec!["/bin/sh".into(), "-c".into(), args.trim().to_string()])
-    };
-    for change in changes
-        .iter()
-        .flat_map(|c| c.lines())
-        .filter(|c| !c.trim().is_empty())
-    {
-        let change = change.trim();
-        let (instr, args) = change
-            .split_once(char::is_whitespace)
-            .ok_or_else(|| bad(change))?;
-        let args = args.trim();
-        match instr.to_ascii_uppercase().as_str() {
-            "CMD" => rc.cmd = Some(exec_form(args)),
-            "ENTRYPOINT" => rc.entrypoint = Some(exec_form(args)),
-            "ENV" => {
-                let kv = match args.split_once('=') {
-                    Some((k, v)) if !k.contains(' ') => format!("{k}={}", v.trim_matches('"')),
-                    _ => {
-                        let (k, v) = args.split_once(' ').ok_or_else(|| bad(change))?;
-                        format!("{k}={}", v.trim())
-                    }
-                };
-                let key = kv.split('=').next().unwrap_or("").to_string();
-                let env = rc.env.get_or_insert_with(Vec::new);
-                env.retain(|e| e.split('=').next() != Some(key.as_str()));
-                env.push(kv);
-            }
-            "WORKDIR" => rc.working_dir = args.to_string(),
-            "USER" => rc.user = args.to_string(),
-            "STOPSIGNAL" => rc.stop_signal = Some(args.to_string()),
-            "EXPOSE" => {
-                let ports = rc.exposed_ports.get_or_insert_with(HashMap::new);
-                for p in args.split_whitespace() {
-                    let p = if p.contains('/') {
-                        p.to_string()
-                    } else {
-                        format!("{p}/tcp")
-                    };
-                    ports.insert(p, serde_json::json!({}));
-                }
-            }
-            "VOLUME" => {
-                let vols = rc.volumes.get_or_insert_with(HashMap::new);
-                let list = serde_json::from_str::<Vec<String>>(args)
-                    .unwrap_or_else(|_| args.split_whitespace().map(str::to_string).collect());
-                for v in list {
-                    vols.insert(v, serde_json::json!({}));
-                }
-            }
-            "LABEL" => {
-                let labels = rc.labels.get_or_insert_with(Default::default);
-                for kv in args.split_whitespace() {
-                    let (k, v) = kv.split_once('=').ok_or_else(|| bad(change))?;
-                    labels.insert(k.trim_matches('"').into(), v.trim_matches('"').into());
-                }
-            }
-            other => {
-                return Err(DaemonError::InvalidParameter(format!(
-                    "{other} is not a valid change command"
-                )))
-            }
-        }
-    }
-    Ok(())
-}
-
 /// `docker image ls --filter reference=`: glob on the familiar name, with or without tag.
 fn reference_matches(pattern: &str, refs: &[String]) -> bool {
     fn glob(p: &[u8], s: &[u8]) -> bool {
@@ -398,7 +326,7 @@ impl Engine {
             None => None,
         };
         let mut rc = RunConfig::default();
-        apply_changes(&mut rc, &changes)?;
+        super::build::config::apply_changes(&mut rc, &changes)?;
         self.blocking(move |s| {
             Ok(s.import(
                 body,
@@ -457,27 +385,6 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn changes_apply() {
-        let mut rc = RunConfig::default();
-        apply_changes(
-            &mut rc,
-            &[
-                "CMD [\"sh\"]".into(),
-                "ENV A=1".into(),
-                "WORKDIR /app".into(),
-                "EXPOSE 80".into(),
-                "LABEL a=b".into(),
-            ],
-        )
-        .unwrap();
-        assert_eq!(rc.cmd.unwrap(), vec!["sh"]);
-        assert_eq!(rc.env.unwrap(), vec!["A=1"]);
-        assert_eq!(rc.working_dir, "/app");
-        assert!(rc.exposed_ports.unwrap().contains_key("80/tcp"));
-        assert!(apply_changes(&mut RunConfig::default(), &["FROB x".into()]).is_err());
-    }
 
     #[test]
     fn reference_globs() {

@@ -4,6 +4,7 @@
 //! from the cache when the same step already ran on the same parent.
 
 pub mod cache;
+pub mod config;
 mod context;
 mod copy;
 mod prune;

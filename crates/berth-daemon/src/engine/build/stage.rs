@@ -12,7 +12,7 @@ use berth_build::parse::Node;
 use berth_image::commit::CommitOptions;
 use berth_image::config::RunConfig;
 use berth_image::store::Image;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -232,34 +232,26 @@ impl Run<'_> {
                 let desc = format!("/bin/sh -c #(nop)  {}", node.original);
                 self.nop(state, &desc).await
             }
-            Instruction::Env(pairs) => {
-                let env = state.config.env.get_or_insert_with(Vec::new);
-                for (k, v) in &pairs {
-                    let prefix = format!("{k}=");
-                    env.retain(|e| !e.starts_with(&prefix));
-                    env.push(format!("{k}={v}"));
+            Instruction::Env(_)
+            | Instruction::Label(_)
+            | Instruction::User(_)
+            | Instruction::StopSignal(_)
+            | Instruction::Expose(_)
+            | Instruction::Volume(_)
+            | Instruction::Cmd(_)
+            | Instruction::Entrypoint(_)
+            | Instruction::Shell(_)
+            | Instruction::Healthcheck(_)
+            | Instruction::Onbuild(_) => {
+                let shown = super::config::apply(&mut state.config, &ins)?;
+                match ins {
+                    Instruction::Cmd(_) => state.cmd_set = true,
+                    // As Docker: a CMD from the base image does not go with a new
+                    // ENTRYPOINT.
+                    Instruction::Entrypoint(_) if !state.cmd_set => state.config.cmd = None,
+                    _ => {}
                 }
-                let shown: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                let desc = format!("/bin/sh -c #(nop)  ENV {}", shown.join(" "));
-                self.nop(state, &desc).await
-            }
-            Instruction::Label(pairs) => {
-                let labels = state.config.labels.get_or_insert_with(Default::default);
-                for (k, v) in &pairs {
-                    labels.insert(k.clone(), v.clone());
-                }
-                let shown: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                let desc = format!("/bin/sh -c #(nop)  LABEL {}", shown.join(" "));
-                self.nop(state, &desc).await
-            }
-            Instruction::User(u) => {
-                state.config.user = u.clone();
-                self.nop(state, &format!("/bin/sh -c #(nop)  USER {u}"))
-                    .await
-            }
-            Instruction::StopSignal(s) => {
-                state.config.stop_signal = Some(s.clone());
-                self.nop(state, &format!("/bin/sh -c #(nop)  STOPSIGNAL {s}"))
+                self.nop(state, &format!("/bin/sh -c #(nop)  {shown}"))
                     .await
             }
             Instruction::Maintainer(m) => {
@@ -267,101 +259,10 @@ impl Run<'_> {
                 self.nop(state, &format!("/bin/sh -c #(nop)  MAINTAINER {m}"))
                     .await
             }
-            Instruction::Expose(ports) => {
-                let map = state.config.exposed_ports.get_or_insert_with(HashMap::new);
-                let mut shown = vec![];
-                for p in ports {
-                    let p = if p.contains('/') {
-                        p
-                    } else {
-                        format!("{p}/tcp")
-                    };
-                    let (num, proto) = p.split_once('/').unwrap_or((&p, "tcp"));
-                    if num.split('-').any(|n| n.parse::<u16>().is_err())
-                        || !matches!(proto, "tcp" | "udp" | "sctp")
-                    {
-                        return Err(DaemonError::InvalidParameter(format!(
-                            "EXPOSE: invalid port {p}"
-                        )));
-                    }
-                    map.insert(p.clone(), serde_json::json!({}));
-                    shown.push(p);
-                }
-                shown.sort();
-                self.nop(
-                    state,
-                    &format!("/bin/sh -c #(nop)  EXPOSE {}", shown.join(" ")),
-                )
-                .await
-            }
-            Instruction::Volume(vols) => {
-                let map = state.config.volumes.get_or_insert_with(HashMap::new);
-                for v in &vols {
-                    if v.is_empty() {
-                        return Err(DaemonError::InvalidParameter(
-                            "VOLUME specified can not be an empty string".into(),
-                        ));
-                    }
-                    map.insert(v.clone(), serde_json::json!({}));
-                }
-                self.nop(
-                    state,
-                    &format!("/bin/sh -c #(nop)  VOLUME [{}]", vols.join(" ")),
-                )
-                .await
-            }
-            Instruction::Cmd(c) => {
-                state.config.cmd = Some(c.argv(&state.shell()));
-                state.cmd_set = true;
-                let desc = format!(
-                    "/bin/sh -c #(nop)  CMD {:?}",
-                    state.config.cmd.clone().unwrap_or_default()
-                );
-                self.nop(state, &desc).await
-            }
-            Instruction::Entrypoint(c) => {
-                state.config.entrypoint = Some(c.argv(&state.shell()));
-                // As Docker: a CMD from the base image does not go with a new ENTRYPOINT.
-                if !state.cmd_set {
-                    state.config.cmd = None;
-                }
-                let desc = format!(
-                    "/bin/sh -c #(nop)  ENTRYPOINT {:?}",
-                    state.config.entrypoint.clone().unwrap_or_default()
-                );
-                self.nop(state, &desc).await
-            }
-            Instruction::Shell(s) => {
-                state.config.shell = Some(s.clone());
-                self.nop(state, &format!("/bin/sh -c #(nop)  SHELL {s:?}"))
-                    .await
-            }
             Instruction::Workdir(w) => self.workdir(state, &w).await,
             Instruction::Run(c) => self.run(state, &c).await,
             Instruction::Copy(spec) => self.copy(state, &spec, "COPY").await,
             Instruction::Add(spec) => self.copy(state, &spec, "ADD").await,
-            Instruction::Onbuild(trigger) => {
-                state
-                    .config
-                    .on_build
-                    .get_or_insert_with(Vec::new)
-                    .push(trigger.clone());
-                self.nop(state, &format!("/bin/sh -c #(nop)  ONBUILD {trigger}"))
-                    .await
-            }
-            Instruction::Healthcheck(h) => {
-                let json = match &h {
-                    None => serde_json::json!({ "Test": ["NONE"] }),
-                    Some(h) => h.to_json().map_err(invalid)?,
-                };
-                state.config.healthcheck = Some(json);
-                let shown = match h {
-                    None => "NONE".to_string(),
-                    Some(h) => format!("{:?}", h.test),
-                };
-                self.nop(state, &format!("/bin/sh -c #(nop)  HEALTHCHECK {shown}"))
-                    .await
-            }
             Instruction::From { .. } => Err(DaemonError::System("FROM inside a stage".into())),
         }
     }
