@@ -481,3 +481,97 @@ fn cache_from_an_image() {
         stdout(&missing)
     );
 }
+
+/// Serves `files` (path → body) over HTTP on loopback, one connection at a time, for
+/// as long as the test runs; the address.
+fn serve_http(files: Vec<(&'static str, Vec<u8>)>) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let mut reader = BufReader::new(conn.try_clone().unwrap());
+            let mut request = String::new();
+            let _ = reader.read_line(&mut request);
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+            }
+            let path = request.split_whitespace().nth(1).unwrap_or("").to_string();
+            match files.iter().find(|(p, _)| *p == path) {
+                Some((_, body)) => {
+                    let _ = write!(
+                        conn,
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        body.len()
+                    );
+                    let _ = conn.write_all(body);
+                }
+                None => {
+                    let _ = conn.write_all(
+                        b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                    );
+                }
+            }
+        }
+    });
+    addr
+}
+
+/// A context by URL: a tarball or a lone Dockerfile that the daemon fetches (berth
+/// build URL, docker-py's remote=), and one the docker CLI fetches itself.
+#[test]
+fn build_from_a_url() {
+    let d = Daemon::start();
+    d.make_busybox();
+    let mut tar = tar::Builder::new(Vec::new());
+    for (name, body) in [
+        (
+            "Dockerfile",
+            &b"FROM busybox\nCOPY msg /msg\nCMD [\"cat\", \"/msg\"]\n"[..],
+        ),
+        ("msg", &b"from a tarball\n"[..]),
+    ] {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(body.len() as u64);
+        h.set_mode(0o644);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(0);
+        tar.append_data(&mut h, name, body).unwrap();
+    }
+    let tarball = tar.into_inner().unwrap();
+    let addr = serve_http(vec![
+        ("/ctx.tar", tarball),
+        (
+            "/Dockerfile",
+            b"FROM busybox\nCMD [\"echo\", \"lone dockerfile\"]\n".to_vec(),
+        ),
+    ]);
+    ok(d.berth(&[
+        "build",
+        "-q",
+        "-t",
+        "url:1",
+        &format!("http://{addr}/ctx.tar"),
+    ]));
+    assert_eq!(ok(d.berth(&["run", "--rm", "url:1"])), "from a tarball");
+    ok(d.berth(&[
+        "build",
+        "-q",
+        "-t",
+        "url:2",
+        &format!("http://{addr}/Dockerfile"),
+    ]));
+    assert_eq!(ok(d.berth(&["run", "--rm", "url:2"])), "lone dockerfile");
+    let cli = docker_build(&d, &["-t", "url:3", &format!("http://{addr}/Dockerfile")]);
+    assert!(cli.status.success(), "{}", stderr(&cli));
+    assert_eq!(ok(d.docker(&["run", "--rm", "url:3"])), "lone dockerfile");
+    let missing = d.berth(&["build", &format!("http://{addr}/nope.tar")]);
+    assert!(stderr(&missing).contains("404"), "{}", stderr(&missing));
+    let git = d.berth(&["build", "git@example.invalid:x/y.git"]);
+    assert!(stderr(&git).contains("git"), "{}", stderr(&git));
+}

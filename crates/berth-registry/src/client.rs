@@ -185,6 +185,50 @@ impl Client {
         Ok(http)
     }
 
+    /// GET of any `http://` or `https://` URL (a build context given by URL), its
+    /// certificate checked, redirects followed; an error status is an error.
+    pub async fn fetch_url(&self, url: &str) -> Result<Response<Incoming>> {
+        let mut url = url.to_string();
+        for _ in 0..6 {
+            let uri: http::Uri = url
+                .parse()
+                .map_err(|e| RegistryError::Connect(format!("invalid URL {url}: {e}")))?;
+            let host = uri.authority().map(|a| a.to_string()).unwrap_or_default();
+            if !matches!(uri.scheme_str(), Some("http" | "https")) || host.is_empty() {
+                return Err(RegistryError::Connect(format!(
+                    "{url}: only http:// and https:// URLs are fetched"
+                )));
+            }
+            let req = Request::get(uri.clone())
+                .header("User-Agent", concat!("berth/", env!("CARGO_PKG_VERSION")))
+                .body(empty())
+                .map_err(|e| RegistryError::Connect(e.to_string()))?;
+            let resp = self
+                .transport(&host, true)?
+                .request(req)
+                .await
+                .map_err(|e| RegistryError::Connect(format!("fetching {url}: {}", describe(&e))))?;
+            if resp.status().is_redirection() {
+                if let Some(loc) = resp.headers().get("Location").and_then(|v| v.to_str().ok()) {
+                    url = if loc.starts_with('/') {
+                        format!("{}://{host}{loc}", uri.scheme_str().unwrap_or("https"))
+                    } else {
+                        loc.to_string()
+                    };
+                    continue;
+                }
+            }
+            if !resp.status().is_success() {
+                return Err(RegistryError::Connect(format!(
+                    "fetching {url}: {}",
+                    resp.status()
+                )));
+            }
+            return Ok(resp);
+        }
+        Err(RegistryError::Connect(format!("{url}: too many redirects")))
+    }
+
     /// A session for `repository` on `registry` (`docker.io`, `localhost:5000`). HTTPS,
     /// its certificate checked; an insecure registry is tried over HTTPS without the check
     /// and then over plain HTTP, as Docker does.

@@ -68,13 +68,18 @@ fn is_archive(head: &[u8]) -> bool {
 }
 
 pub async fn build(client: &Client, a: BuildArgs) -> Result<i32> {
-    if a.path.contains("://") || a.path.starts_with("git@") {
-        return Err(CliError::Other(format!(
-            "{}: berth builds from a local directory or a tar on stdin",
-            a.path
-        )));
-    }
+    let remote = a.path.starts_with("http://")
+        || a.path.starts_with("https://")
+        || a.path.starts_with("git@")
+        || a.path.starts_with("git://");
     let mut q: Vec<(&str, String)> = vec![];
+    if remote {
+        // The daemon fetches the context (a tar, or a lone Dockerfile).
+        q.push(("remote", a.path.clone()));
+        if let Some(f) = &a.file {
+            q.push(("dockerfile", f.clone()));
+        }
+    }
     for t in &a.tag {
         q.push(("t", t.clone()));
     }
@@ -107,7 +112,9 @@ pub async fn build(client: &Client, a: BuildArgs) -> Result<i32> {
     for h in &a.add_host {
         q.push(("extrahosts", h.clone()));
     }
-    let body = if a.path == "-" {
+    let body = if remote {
+        crate::client::full(bytes::Bytes::new())
+    } else if a.path == "-" {
         // A context tar on stdin, or a lone Dockerfile.
         let mut data = vec![];
         std::io::stdin().read_to_end(&mut data)?;

@@ -85,9 +85,6 @@ fn options(q: &Query) -> Result<(BuildOptions, bool)> {
     if q.get("version").is_some_and(|v| v == "2") {
         return refuse("version=2: BuildKit is not supported by berth; use the classic builder (DOCKER_BUILDKIT=0)");
     }
-    if q.get("remote").is_some_and(|r| !r.is_empty()) {
-        return refuse("remote: berth builds from the context in the request body only");
-    }
     if q.get("outputs")
         .is_some_and(|o| !o.is_empty() && o != "null" && o != "[]")
     {
@@ -154,6 +151,7 @@ fn options(q: &Query) -> Result<(BuildOptions, bool)> {
             keep_containers: !q.flag("rm", true) && !q.flag("forcerm", false),
             registry_auth: BTreeMap::new(),
             cache_from,
+            remote: q.get("remote").is_some_and(|r| !r.is_empty()),
         },
         q.flag("q", false),
     ))
@@ -166,7 +164,11 @@ pub async fn build(engine: &Arc<Engine>, q: &Query, req: Request<Incoming>) -> R
             .get("X-Registry-Config")
             .and_then(|v| v.to_str().ok()),
     );
-    let context = body_reader(req.into_body());
+    // The context: the body, or what the `remote` URL gives.
+    let context = match q.get("remote").filter(|r| !r.is_empty()) {
+        Some(url) => body_reader(engine.fetch_context(url).await?.into_body()),
+        None => body_reader(req.into_body()),
+    };
     let (out, body) = channel_body(16);
     let (tx, mut rx) = tokio::sync::mpsc::channel::<BuildMessage>(64);
     let engine = engine.clone();

@@ -61,8 +61,36 @@ fn may_be_named(path: &Path, patterns: &[Vec<String>]) -> bool {
     })
 }
 
+/// Whether these first bytes start an archive: a tar, or gzip, zstd, bzip2 or xz.
+fn is_archive(head: &[u8]) -> bool {
+    head.starts_with(&[0x1f, 0x8b])
+        || head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd])
+        || head.starts_with(b"BZh")
+        || head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0])
+        || head.len() >= 262 && &head[257..262] == b"ustar"
+}
+
 /// Unpacks the context in `body` into `dir`; `dockerfile` is its path in the context.
-pub fn unpack(body: impl Read, dir: &Path, dockerfile: &Path) -> Result<()> {
+/// A `remote` context that is not an archive is the Dockerfile itself, as with dockerd.
+pub fn unpack(mut body: impl Read, dir: &Path, dockerfile: &Path, remote: bool) -> Result<()> {
+    let mut head = Vec::with_capacity(512);
+    (&mut body)
+        .take(512)
+        .read_to_end(&mut head)
+        .map_err(|e| DaemonError::InvalidParameter(format!("reading the build context: {e}")))?;
+    if remote && !is_archive(&head) {
+        (&mut body)
+            .take(16 << 20)
+            .read_to_end(&mut head)
+            .map_err(|e| DaemonError::InvalidParameter(format!("reading the Dockerfile: {e}")))?;
+        let target = dir.join(dockerfile);
+        if let Some(parent) = target.parent() {
+            crate::dirs::ensure(parent, 0o755)?;
+        }
+        std::fs::write(target, &head)?;
+        return Ok(());
+    }
+    let body = std::io::Cursor::new(head).chain(body);
     let reader = berth_image::layer::decompress(body).map_err(|e| {
         DaemonError::InvalidParameter(format!("the build context is not a tar: {e}"))
     })?;

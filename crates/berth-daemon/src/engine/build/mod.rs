@@ -46,6 +46,8 @@ pub struct BuildOptions {
     pub pull: bool,
     /// `rm=false`: the build containers stay.
     pub keep_containers: bool,
+    /// The context came from a URL (`remote`): a lone Dockerfile is allowed.
+    pub remote: bool,
     /// `--cache-from`: images whose history can stand for steps of this build.
     pub cache_from: Vec<String>,
     /// X-Registry-Config: credentials by registry host, for the base images pulled.
@@ -115,6 +117,24 @@ fn needed_stages(stages: &[Stage], target: usize) -> BTreeSet<usize> {
 }
 
 impl Engine {
+    /// A build context given by URL (`remote`): http(s) only; a git repository is
+    /// refused by name.
+    pub async fn fetch_context(&self, url: &str) -> Result<http::Response<hyper::body::Incoming>> {
+        if url.starts_with("git@")
+            || url.starts_with("git://")
+            || url.ends_with(".git")
+            || url.contains(".git#")
+        {
+            return Err(DaemonError::InvalidParameter(format!(
+                "remote {url}: berth does not clone git contexts; clone it and build the directory"
+            )));
+        }
+        self.registry
+            .fetch_url(url)
+            .await
+            .map_err(|e| DaemonError::InvalidParameter(format!("unable to prepare context: {e}")))
+    }
+
     /// Runs the build; its messages go to `tx`. The built image's ID.
     pub async fn build(
         self: &Arc<Self>,
@@ -142,9 +162,12 @@ impl Engine {
         {
             let ctx_dir = ctx_dir.clone();
             let dockerfile = dockerfile.clone();
-            tokio::task::spawn_blocking(move || context::unpack(context, &ctx_dir, &dockerfile))
-                .await
-                .map_err(DaemonError::system)??;
+            let remote = opts.remote;
+            tokio::task::spawn_blocking(move || {
+                context::unpack(context, &ctx_dir, &dockerfile, remote)
+            })
+            .await
+            .map_err(DaemonError::system)??;
         }
         let ctx = berth_runtime::root::Root::open(&ctx_dir).map_err(DaemonError::from)?;
         let text = {
