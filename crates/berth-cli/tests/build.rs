@@ -572,6 +572,27 @@ fn build_from_a_url() {
     assert_eq!(ok(d.docker(&["run", "--rm", "url:3"])), "lone dockerfile");
     let missing = d.berth(&["build", &format!("http://{addr}/nope.tar")]);
     assert!(stderr(&missing).contains("404"), "{}", stderr(&missing));
+    // ADD of a URL: downloaded as it is (an archive is not unpacked), mode 0600.
+    let payload = serve_http(vec![("/files/data.tar", b"not really a tar".to_vec())]);
+    let ctx = d.dir.join("addctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        format!("FROM busybox\nADD http://{payload}/files/data.tar /dl/\n"),
+    )
+    .unwrap();
+    ok(d.berth(&["build", "-q", "-t", "url:4", ctx.to_str().unwrap()]));
+    assert_eq!(
+        ok(d.berth(&[
+            "run",
+            "--rm",
+            "url:4",
+            "sh",
+            "-c",
+            "stat -c %a /dl/data.tar; cat /dl/data.tar"
+        ])),
+        "600\nnot really a tar"
+    );
     let git = d.berth(&["build", "git@example.invalid:x/y.git"]);
     assert!(stderr(&git).contains("git"), "{}", stderr(&git));
 }

@@ -29,6 +29,8 @@ pub struct CopyJob<'a> {
     pub chmod: Option<u32>,
     /// ADD: local tar archives are unpacked at the destination.
     pub extract_archives: bool,
+    /// Sources downloaded for ADD <URL>: copied as they are, never unpacked.
+    pub downloaded: &'a [PathBuf],
     /// The image built so far, top layer first.
     pub image_layers: &'a [PathBuf],
 }
@@ -311,7 +313,7 @@ pub fn prepare(job: &CopyJob, layer: &Path) -> Result<String> {
         if s.starts_with("http://") || s.starts_with("https://") || s.starts_with("git@") {
             return Err(failed(
                 job.keyword,
-                format!("{s}: sources from URLs are not supported by berth's builder"),
+                format!("{s}: only ADD takes a URL, and berth's builder no git repository"),
             ));
         }
         let clean = clean_source(job.keyword, s)?;
@@ -368,7 +370,11 @@ pub fn prepare(job: &CopyJob, layer: &Path) -> Result<String> {
             }
             continue;
         }
-        if job.extract_archives && meta.is_file() && w.extract(src, &dest)? {
+        if job.extract_archives
+            && meta.is_file()
+            && !job.downloaded.contains(src)
+            && w.extract(src, &dest)?
+        {
             continue;
         }
         let name = src.file_name().map(PathBuf::from).unwrap_or_default();

@@ -606,7 +606,11 @@ impl Run<'_> {
         };
         let dir = self.layer_dir()?;
         let job_dir = dir.clone();
-        let sources = spec.sources.clone();
+        let (sources, downloaded) = if keyword == "ADD" && spec.from.is_none() {
+            self.download_sources(&spec.sources).await?
+        } else {
+            (spec.sources.clone(), vec![])
+        };
         let inline = spec.inline.clone();
         let dest_is_dir = spec.dest.ends_with('/');
         let chmod = spec.chmod;
@@ -624,6 +628,7 @@ impl Run<'_> {
                     owner,
                     chmod,
                     extract_archives: kw == "ADD",
+                    downloaded: &downloaded,
                     image_layers: &layers,
                 },
                 &job_dir,
@@ -654,6 +659,58 @@ impl Run<'_> {
         let result = self.commit(state, Some(dir.clone()), &desc, &step).await;
         let _ = std::fs::remove_dir_all(&dir);
         result
+    }
+
+    /// ADD's URL sources, downloaded into the context under a private name that keeps
+    /// the URL's file name (which names the file at a directory destination), mode 0600
+    /// as Docker makes them; the sources to copy, and which of them were downloaded.
+    async fn download_sources(
+        &mut self,
+        sources: &[String],
+    ) -> Result<(Vec<String>, Vec<PathBuf>)> {
+        let mut out = vec![];
+        let mut downloaded = vec![];
+        for s in sources {
+            if !(s.starts_with("http://") || s.starts_with("https://")) {
+                out.push(s.clone());
+                continue;
+            }
+            self.layer_n += 1;
+            let name = s
+                .split(['?', '#'])
+                .next()
+                .and_then(|u| u.rsplit('/').next())
+                .filter(|n| !n.is_empty() && *n != "." && *n != "..")
+                .unwrap_or("download")
+                .to_string();
+            let rel = PathBuf::from(format!(".berth-add-{}", self.layer_n)).join(&name);
+            let target = self.work.join("context").join(&rel);
+            crate::dirs::ensure(
+                target.parent().unwrap_or(&self.work),
+                crate::dirs::PRIVATE_MODE,
+            )?;
+            let resp = self
+                .engine
+                .fetch_context(s)
+                .await
+                .map_err(|e| DaemonError::InvalidParameter(format!("ADD failed: {e}")))?;
+            let mut body = resp.into_body();
+            let mut file = std::fs::File::create(&target)?;
+            use http_body_util::BodyExt;
+            use std::io::Write;
+            while let Some(frame) = body.frame().await {
+                let frame = frame.map_err(|e| {
+                    DaemonError::InvalidParameter(format!("ADD failed: downloading {s}: {e}"))
+                })?;
+                if let Ok(data) = frame.into_data() {
+                    file.write_all(&data)?;
+                }
+            }
+            file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+            out.push(rel.display().to_string());
+            downloaded.push(rel);
+        }
+        Ok((out, downloaded))
     }
 
     /// `--label`s of the build, on the final image.
