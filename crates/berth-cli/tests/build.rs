@@ -449,6 +449,26 @@ fn cache_from_an_image() {
     let ctx_s = ctx.to_str().unwrap();
     let first = docker_build(&d, &["-t", "cf:1", ctx_s]);
     assert!(first.status.success(), "{}", stderr(&first));
+    // system df: the images, and the build cache with the space its layers take.
+    let df = ok(d.docker(&[
+        "system",
+        "df",
+        "--format",
+        "{{.Type}} {{.TotalCount}} {{.Size}}",
+    ]));
+    let cache_line = df
+        .lines()
+        .find(|l| l.starts_with("Build Cache"))
+        .unwrap_or("");
+    assert!(cache_line.starts_with("Build Cache 4 "), "{df}");
+    assert!(
+        !cache_line.ends_with(" 0B"),
+        "the COPY and RUN layers take space: {df}"
+    );
+    assert!(
+        df.lines().any(|l| l.starts_with("Images 2 ")),
+        "busybox and cf:1: {df}"
+    );
     ok(d.docker(&["builder", "prune", "-af"]));
     let id = |t: &str| ok(d.docker(&["inspect", "-f", "{{.Id}}", t]));
     let again = docker_build(&d, &["-t", "cf:2", "--cache-from", "cf:1", ctx_s]);

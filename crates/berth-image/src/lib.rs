@@ -17,6 +17,7 @@ pub mod reference;
 pub mod stack;
 pub mod store;
 pub mod unpack;
+pub mod usage;
 
 pub use digest::Digest;
 pub use error::ImageError;

@@ -98,6 +98,7 @@ async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Result<Resp> {
         ("GET", ["info"]) => Ok(body::json(200, &engine.info())),
         ("GET", ["events"]) => Ok(system::events()),
         ("POST", ["auth"]) => system::auth(&engine, req).await,
+        ("GET", ["system", "df"]) => Ok(body::json(200, &engine.system_df(&q.all("type")).await?)),
         ("GET", ["volumes"]) => volumes::list(&engine, &q),
         ("POST", ["volumes", "create"]) => volumes::create(&engine, req).await,
         ("POST", ["volumes", "prune"]) => volumes::prune(&engine, &q),

@@ -38,6 +38,7 @@ mod start;
 pub mod status;
 mod stop;
 pub mod system;
+mod system_df;
 pub mod time;
 pub mod user;
 pub mod volume;

@@ -57,6 +57,17 @@ impl BuildCache {
         Ok(())
     }
 
+    /// Every entry: its name and the image it names.
+    pub fn entries(&self) -> Vec<(String, String)> {
+        let mut v: Vec<_> = self
+            .lock()
+            .iter()
+            .map(|(k, i)| (k.clone(), i.clone()))
+            .collect();
+        v.sort();
+        v
+    }
+
     /// The images steps made: intermediate images, not listed by `images` unless `-a`.
     pub fn images(&self) -> std::collections::HashSet<String> {
         self.lock().values().cloned().collect()

@@ -45,7 +45,7 @@ impl Engine {
     }
 
     /// The containers (running or not) that mount a volume.
-    fn volume_users(&self, name: &str) -> Vec<String> {
+    pub(crate) fn volume_users(&self, name: &str) -> Vec<String> {
         self.all()
             .into_iter()
             .filter(|c| c.record().volumes.iter().any(|v| v.name == name))
