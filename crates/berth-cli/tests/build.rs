@@ -167,7 +167,7 @@ ARG BASE=busybox
 FROM $BASE AS builder
 ARG VERSION=0.1
 RUN mkdir /out && echo "built $VERSION" > /out/version \
- && echo done
+ && echo "proxy=$no_proxy" && echo done
 FROM ${BASE}
 LABEL org.example.name="the app"
 ENV APP_HOME=/srv/app PATH=/bin:/usr/bin
@@ -183,12 +183,26 @@ CMD ["default"]
     )
     .unwrap();
     let ctx_s = ctx.to_str().unwrap();
-    let out = docker_build(&d, &["-t", "app:1", "--build-arg", "VERSION=2.0", ctx_s]);
+    let out = docker_build(
+        &d,
+        &[
+            "-t",
+            "app:1",
+            "--build-arg",
+            "VERSION=2.0",
+            "--build-arg",
+            "no_proxy=internal.example",
+            ctx_s,
+        ],
+    );
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
     let log = stdout(&out);
     assert!(log.contains("Step 1/15 : ARG BASE=busybox"), "{log}");
     assert!(log.contains("Step 2/15 : FROM $BASE AS builder"), "{log}");
     assert!(log.contains("Successfully tagged app:1"), "{log}");
+    // A predefined proxy ARG reaches RUN without an ARG line, and no warning is given.
+    assert!(log.contains("proxy=internal.example"), "{log}");
+    assert!(!log.contains("were not consumed"), "{log}");
     assert_eq!(ok(d.docker(&["run", "--rm", "app:1"])), "main default");
     assert_eq!(ok(d.docker(&["run", "--rm", "app:1", "x"])), "main x");
     let inside = ok(d.docker(&[

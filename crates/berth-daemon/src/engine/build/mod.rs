@@ -63,7 +63,7 @@ pub enum BuildMessage {
 }
 
 /// The proxy ARGs Docker predefines: usable without an ARG line, never in history.
-const PREDEFINED_ARGS: &[&str] = &[
+pub(super) const PREDEFINED_ARGS: &[&str] = &[
     "HTTP_PROXY",
     "http_proxy",
     "HTTPS_PROXY",

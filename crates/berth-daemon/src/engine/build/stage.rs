@@ -435,7 +435,17 @@ impl Run<'_> {
         if let Some(hit) = self.cached(&state, &step, &desc).await {
             return Ok(hit);
         }
-        let mut env = arg_env.clone();
+        // The proxy ARGs given with --build-arg reach RUN without an ARG line, and stay
+        // out of the history and the cache key, as dockerd does.
+        let mut env: Vec<String> = super::PREDEFINED_ARGS
+            .iter()
+            .filter(|k| !state.args.contains_key(**k))
+            .filter_map(|k| match self.opts.build_args.get(*k) {
+                Some(Some(v)) => Some(format!("{k}={v}")),
+                _ => None,
+            })
+            .collect();
+        env.extend(arg_env.clone());
         env.extend(state.config.env.clone().unwrap_or_default());
         let req = CreateRequest {
             config: Config {
