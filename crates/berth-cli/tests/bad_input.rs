@@ -147,3 +147,50 @@ fn unsupported_settings_are_refused_not_ignored() {
     assert!(b.contains("json-file"), "{b}");
     assert_eq!(ok(d.berth(&["ps", "-aq"])), "");
 }
+
+/// Endpoints clients call that berth serves as a dockerd outside a swarm does, and names
+/// with escapes in URL paths.
+#[test]
+fn swarm_plugins_and_escaped_names() {
+    let d = Daemon::start();
+    d.make_busybox();
+    let get = |path: &str| {
+        d.raw_http(&format!(
+            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        ))
+    };
+    let (status, body) = get("/v1.45/images/busybox%3Alatest/json");
+    assert!(
+        status == 200 && body.contains("\"RepoTags\""),
+        "{status} {body}"
+    );
+    for path in [
+        "/swarm",
+        "/services",
+        "/nodes",
+        "/tasks",
+        "/secrets",
+        "/configs",
+        "/v1.45/services/x",
+    ] {
+        let (status, body) = get(path);
+        assert!(
+            status == 503 && body.contains("not a swarm manager"),
+            "{path}: {status} {body}"
+        );
+    }
+    let (status, body) = get("/plugins");
+    assert!(status == 200 && body.contains("[]"), "{status} {body}");
+    let (status, _) = get("/plugins/nosuch/json");
+    assert_eq!(status, 404);
+    let (status, _) = get("/images/bad%zzname/json");
+    assert_eq!(status, 400);
+    // The docker CLI shows dockerd's message, and lists no plugins.
+    let services = d.docker(&["service", "ls"]);
+    assert!(
+        stderr(&services).contains("not a swarm manager"),
+        "{}",
+        stderr(&services)
+    );
+    ok(d.docker(&["plugin", "ls"]));
+}

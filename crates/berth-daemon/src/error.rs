@@ -29,6 +29,9 @@ pub enum DaemonError {
     /// 500: the daemon failed.
     #[error("{0}")]
     System(String),
+    /// 503: a service berth is not part of (swarm).
+    #[error("{0}")]
+    Unavailable(String),
     /// A build step's command failed with this exit code.
     #[error("{message}")]
     BuildFailed { message: String, code: i64 },
@@ -45,6 +48,7 @@ impl DaemonError {
             Self::Unauthorized(_) => 401,
             Self::NotImplemented(_) => 501,
             Self::System(_) => 500,
+            Self::Unavailable(_) => 503,
             Self::BuildFailed { .. } => 500,
         }
     }

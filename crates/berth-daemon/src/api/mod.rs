@@ -67,8 +67,32 @@ pub async fn handle(engine: Arc<Engine>, req: Request<Incoming>) -> Resp {
     resp
 }
 
+/// A URL path with its `%XX` escapes decoded, as dockerd reads paths
+/// (`/images/busybox%3Alatest/json`).
+fn percent_decode(path: &str) -> Result<String> {
+    let bad = || DaemonError::InvalidParameter(format!("invalid escape in URL path {path:?}"));
+    let bytes = path.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes.get(i + 1..i + 3).ok_or_else(bad)?;
+            let s = std::str::from_utf8(hex).map_err(|_| bad())?;
+            out.push(u8::from_str_radix(s, 16).map_err(|_| bad())?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| bad())
+}
+
+/// What a dockerd that is not in a swarm answers on the swarm endpoints.
+const NOT_IN_SWARM: &str = "This node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm join\" to connect this node to swarm and try again.";
+
 async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Result<Resp> {
-    let full_path = req.uri().path().to_string();
+    let full_path = percent_decode(req.uri().path())?;
     let path = strip_version(&full_path)?.to_string();
     let q = Query::parse(req.uri().query());
     let method = req.method().clone();
@@ -94,6 +118,27 @@ async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Result<Resp> {
     let m = method.as_str();
     match (m, segs.as_slice()) {
         ("GET" | "HEAD", ["_ping"]) => Ok(system::ping(m == "HEAD")),
+        // Swarm mode: berth is a node that is not in a swarm, and cannot join one.
+        ("POST", ["swarm", "init" | "join"]) => Err(DaemonError::NotImplemented(
+            "berth does not run swarm mode".into(),
+        )),
+        (
+            _,
+            ["swarm", ..]
+            | ["services", ..]
+            | ["nodes", ..]
+            | ["tasks", ..]
+            | ["secrets", ..]
+            | ["configs", ..],
+        ) => Err(DaemonError::Unavailable(NOT_IN_SWARM.into())),
+        // Plugins: none are installed, and none can be.
+        ("GET", ["plugins"]) => Ok(body::json(200, &serde_json::json!([]))),
+        (_, ["plugins", name, ..]) if !matches!(*name, "pull" | "privileges" | "create") => Err(
+            DaemonError::NotFound(format!("plugin \"{name}\" not found")),
+        ),
+        (_, ["plugins", ..]) => Err(DaemonError::NotImplemented(
+            "berth does not install plugins".into(),
+        )),
         ("GET", ["version"]) => Ok(body::json(200, &engine.version())),
         ("GET", ["info"]) => Ok(body::json(200, &engine.info())),
         ("GET", ["events"]) => Ok(system::events()),
