@@ -287,3 +287,24 @@ fn login_and_pull_from_a_registry_that_requires_auth() {
         ok(d.docker(&["pull", &name]));
     }
 }
+
+/// A pull that fails before any progress answers with an HTTP error status, as dockerd:
+/// clients show "Error response from daemon" and their exit code says it.
+#[test]
+fn failed_pull_is_an_http_error() {
+    let reg = Registry::start().expect("docker-registry");
+    let d = Daemon::start();
+    let (status, body) = d.raw_http(&format!(
+        "POST /v1.45/images/create?fromImage={}/nosuch/image&tag=1 HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        reg.addr
+    ));
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("\"message\""), "{body}");
+    let out = d.docker(&["pull", &format!("{}/nosuch/image:1", reg.addr)]);
+    assert_ne!(code(&out), 0);
+    assert!(
+        stderr(&out).contains("Error response from daemon"),
+        "{}",
+        stderr(&out)
+    );
+}

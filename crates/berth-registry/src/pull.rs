@@ -446,6 +446,9 @@ pub async fn pull(
     );
     let wanted = manifest_reference(r);
     let shown = r.tag.clone().unwrap_or_else(|| wanted.clone());
+    // Resolved before anything is reported, as dockerd does: a pull of an image that
+    // does not exist is then an HTTP error, not a stream that ends in one.
+    let (m, named_digest) = resolve(&session, &wanted, &req.platform).await?;
     send(
         &progress,
         Progress::Status {
@@ -454,7 +457,6 @@ pub async fn pull(
         },
     )
     .await;
-    let (m, named_digest) = resolve(&session, &wanted, &req.platform).await?;
 
     let config_bytes = fetch_config(&session, &m.config).await?;
     let config: ImageConfig = serde_json::from_slice(&config_bytes)

@@ -66,32 +66,52 @@ pub(super) fn registry_auth(req: &Request<Incoming>) -> Option<berth_registry::a
 }
 
 /// Streams a registry operation's progress as Docker's JSON messages; its error last.
-fn progress_stream<F>(
+/// An operation that fails before it reports any progress answers with the error's HTTP
+/// status instead, as dockerd does (a pull of an image that does not exist is a 404).
+async fn progress_stream<F>(
     run: impl FnOnce(tokio::sync::mpsc::Sender<berth_registry::pull::Progress>) -> F + Send + 'static,
-) -> Resp
+) -> Result<Resp>
 where
     F: std::future::Future<Output = Result<String>> + Send + 'static,
 {
-    let (tx, body) = channel_body(16);
     let (ptx, mut prx) = tokio::sync::mpsc::channel(64);
-    let forward = tx.clone();
-    let forwarder = tokio::spawn(async move {
+    let mut task = tokio::spawn(run(ptx));
+    let first = tokio::select! {
+        biased;
+        p = prx.recv() => p,
+        done = &mut task => {
+            // Whatever it reported before it ended comes first.
+            match prx.try_recv() {
+                Ok(p) => Some(p),
+                Err(_) => {
+                    done.map_err(DaemonError::system)??;
+                    return Ok(with_status(200, Some("application/json"), body::empty()));
+                }
+            }
+        }
+    };
+    let Some(first) = first else {
+        task.await.map_err(DaemonError::system)??;
+        return Ok(with_status(200, Some("application/json"), body::empty()));
+    };
+    let (tx, body) = channel_body(16);
+    tokio::spawn(async move {
+        if tx.send(progress_line(&pull_message(first))).await.is_err() {
+            return;
+        }
         while let Some(p) = prx.recv().await {
-            if forward.send(progress_line(&pull_message(p))).await.is_err() {
+            if tx.send(progress_line(&pull_message(p))).await.is_err() {
                 return;
             }
         }
-    });
-    tokio::spawn(async move {
-        let result = run(ptx).await;
-        let _ = forwarder.await;
+        let result = task.await.unwrap_or_else(|e| Err(DaemonError::system(e)));
         if let Err(e) = result {
             let _ = tx
                 .send(progress_line(&ProgressMessage::error(e.to_string())))
                 .await;
         }
     });
-    with_status(200, Some("application/json"), body)
+    Ok(with_status(200, Some("application/json"), body))
 }
 
 /// `POST /images/{name}/push?tag=`.
@@ -108,9 +128,8 @@ async fn push(
         name.to_string(),
         q.get("tag").map(str::to_string),
     );
-    Ok(progress_stream(move |p| async move {
-        engine.push(&name, tag.as_deref(), creds, p).await
-    }))
+    progress_stream(move |p| async move { engine.push(&name, tag.as_deref(), creds, p).await })
+        .await
 }
 
 async fn list(engine: &Arc<Engine>, q: &Query) -> Result<Resp> {
@@ -212,11 +231,12 @@ async fn create(engine: &Arc<Engine>, q: &Query, req: Request<Incoming>) -> Resu
             q.get("tag").map(str::to_string),
             q.get("platform").map(str::to_string),
         );
-        return Ok(progress_stream(move |p| async move {
+        return progress_stream(move |p| async move {
             engine
                 .pull(&image, tag.as_deref(), platform.as_deref(), creds, p)
                 .await
-        }));
+        })
+        .await;
     }
     Err(DaemonError::InvalidParameter(
         "either fromSrc or fromImage must be given".into(),
