@@ -24,10 +24,13 @@ impl Engine {
         Ok(tokio::task::spawn_blocking(move || {
             // Written as layers are (berth_image::pack): every entry type, hardlinks,
             // extended attributes; a failure is the client gone or the files changed.
+            // The mount goes before the stream ends: a client that has read it all
+            // finds nothing left mounted.
             if let Ok(mut out) = berth_image::pack::pack_dir(mount.path(), out) {
                 let _ = out.flush();
+                drop(mount);
+                drop(out);
             }
-            drop(mount);
         }))
     }
 
