@@ -7,41 +7,6 @@ pub struct Ignore {
     rules: Vec<(bool, Vec<String>)>,
 }
 
-fn component_match(p: &[u8], s: &[u8]) -> bool {
-    match (p.first(), s.first()) {
-        (None, None) => true,
-        (Some(b'*'), _) => {
-            component_match(&p[1..], s) || (!s.is_empty() && component_match(p, &s[1..]))
-        }
-        (Some(b'?'), Some(_)) => component_match(&p[1..], &s[1..]),
-        (Some(b'['), Some(&c)) => {
-            let Some(end) = p.iter().position(|&b| b == b']') else {
-                return false;
-            };
-            let mut set = &p[1..end];
-            let negate = set.first().is_some_and(|&b| b == b'!' || b == b'^');
-            if negate {
-                set = &set[1..];
-            }
-            let mut hit = false;
-            let mut i = 0;
-            while i < set.len() {
-                if i + 2 < set.len() && set[i + 1] == b'-' {
-                    hit |= set[i] <= c && c <= set[i + 2];
-                    i += 3;
-                } else {
-                    hit |= set[i] == c;
-                    i += 1;
-                }
-            }
-            hit != negate && component_match(&p[end + 1..], &s[1..])
-        }
-        (Some(b'\\'), Some(&c)) if p.len() > 1 => p[1] == c && component_match(&p[2..], &s[1..]),
-        (Some(a), Some(b)) if a == b => component_match(&p[1..], &s[1..]),
-        _ => false,
-    }
-}
-
 /// Whether `pattern` (components) matches `path` (components) whole.
 fn path_match(pattern: &[String], path: &[&str]) -> bool {
     match pattern.first() {
@@ -51,7 +16,7 @@ fn path_match(pattern: &[String], path: &[&str]) -> bool {
         }
         Some(p) => {
             !path.is_empty()
-                && component_match(p.as_bytes(), path[0].as_bytes())
+                && crate::glob::matches(p.as_bytes(), path[0].as_bytes())
                 && path_match(&pattern[1..], &path[1..])
         }
     }

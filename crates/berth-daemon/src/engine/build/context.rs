@@ -3,8 +3,8 @@
 //! Dockerfile has come by, the files that no COPY or ADD of it can name are read past and
 //! not written: a large file the build does not use costs its reading only.
 
-use super::copy::glob_match;
 use crate::error::{DaemonError, Result};
+use berth_build::glob::matches as glob_match;
 use berth_build::parse::{Args, Node};
 use std::io::Read;
 use std::path::{Component, Path};

@@ -62,41 +62,6 @@ fn has_glob(s: &str) -> bool {
     s.contains(['*', '?', '['])
 }
 
-/// Shell-style match of one path component: `*`, `?`, `[abc]`, `[!a-z]`.
-pub(super) fn glob_match(pattern: &[u8], name: &[u8]) -> bool {
-    match (pattern.first(), name.first()) {
-        (None, None) => true,
-        (Some(b'*'), _) => {
-            glob_match(&pattern[1..], name) || (!name.is_empty() && glob_match(pattern, &name[1..]))
-        }
-        (Some(b'?'), Some(_)) => glob_match(&pattern[1..], &name[1..]),
-        (Some(b'['), Some(&c)) => {
-            let Some(end) = pattern.iter().position(|&b| b == b']') else {
-                return false;
-            };
-            let mut set = &pattern[1..end];
-            let negate = set.first().is_some_and(|&b| b == b'!' || b == b'^');
-            if negate {
-                set = &set[1..];
-            }
-            let mut hit = false;
-            let mut i = 0;
-            while i < set.len() {
-                if i + 2 < set.len() && set[i + 1] == b'-' {
-                    hit |= set[i] <= c && c <= set[i + 2];
-                    i += 3;
-                } else {
-                    hit |= set[i] == c;
-                    i += 1;
-                }
-            }
-            hit != negate && glob_match(&pattern[end + 1..], &name[1..])
-        }
-        (Some(a), Some(b)) if a == b => glob_match(&pattern[1..], &name[1..]),
-        _ => false,
-    }
-}
-
 fn list_dir(root: &Root, rel: &Path) -> Vec<std::ffi::OsString> {
     let Ok(fd) = root.open_at(rel, OFlag::O_RDONLY | OFlag::O_DIRECTORY) else {
         return vec![];
@@ -117,7 +82,7 @@ fn expand_source(root: &Root, pattern: &Path) -> Vec<PathBuf> {
         for base in &found {
             if has_glob(&part) {
                 for n in list_dir(root, base) {
-                    if glob_match(part.as_bytes(), n.to_string_lossy().as_bytes()) {
+                    if berth_build::glob::matches(part.as_bytes(), n.to_string_lossy().as_bytes()) {
                         next.push(base.join(n));
                     }
                 }
@@ -409,15 +374,6 @@ pub fn prepare(job: &CopyJob, layer: &Path) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn globs() {
-        assert!(glob_match(b"*.txt", b"a.txt"));
-        assert!(!glob_match(b"*.txt", b"a.txt.bak"));
-        assert!(glob_match(b"file?", b"file1"));
-        assert!(glob_match(b"[a-c]x", b"bx"));
-        assert!(!glob_match(b"[!a-c]x", b"bx"));
-    }
 
     #[test]
     fn sources_stay_in_the_context() {
