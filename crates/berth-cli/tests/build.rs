@@ -630,3 +630,39 @@ fn build_from_a_url() {
     let git = d.berth(&["build", "git@example.invalid:x/y.git"]);
     assert!(stderr(&git).contains("git"), "{}", stderr(&git));
 }
+
+/// The attack: a context whose first COPY source lays down a symlink to a host directory,
+/// and whose second writes through that name; and a context holding the name berth gives
+/// an ADD <URL> download as such a symlink. Every write stays in the layer or the context.
+#[test]
+fn copy_and_add_never_write_through_a_symlink_to_the_host() {
+    let d = Daemon::start();
+    d.make_busybox();
+    let host = d.dir.join("host-target");
+    std::fs::create_dir_all(&host).unwrap();
+    let ctx = d.dir.join("evil");
+    std::fs::create_dir_all(ctx.join("one")).unwrap();
+    std::fs::create_dir_all(ctx.join("two/x")).unwrap();
+    std::os::unix::fs::symlink(&host, ctx.join("one/x")).unwrap();
+    std::fs::write(ctx.join("two/x/planted"), "from the build\n").unwrap();
+    let payload = serve_http(vec![("/f", b"downloaded\n".to_vec())]);
+    for n in 1..=6 {
+        std::os::unix::fs::symlink(&host, ctx.join(format!(".berth-add-{n}"))).unwrap();
+    }
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        format!("FROM busybox\nCOPY one two /dst/\nADD http://{payload}/f /dl\n"),
+    )
+    .unwrap();
+    let out = d.berth(&["build", "-t", "evil:1", ctx.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let entries: Vec<_> = std::fs::read_dir(&host).unwrap().flatten().collect();
+    assert!(
+        entries.is_empty(),
+        "the build wrote on the host: {entries:?}"
+    );
+    assert_eq!(
+        ok(d.berth(&["run", "--rm", "evil:1", "cat", "/dl"])),
+        "downloaded"
+    );
+}

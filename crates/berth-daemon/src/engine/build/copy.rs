@@ -97,15 +97,18 @@ fn expand_source(root: &Root, pattern: &Path) -> Vec<PathBuf> {
 
 /// Parents of `path` inside `layer`, made as the image has them (or 0755 root).
 pub(super) fn make_parents(layer: &Path, path: &Path, image_layers: &[PathBuf]) -> Result<()> {
+    // Beneath the layer: a symlink an earlier source put there resolves inside it.
+    let root = Root::open(layer).map_err(DaemonError::from)?;
     let mut at = PathBuf::new();
     for c in path.components() {
         let Component::Normal(n) = c else { continue };
         at.push(n);
-        let dir = layer.join(&at);
-        if dir.is_dir() {
+        if root.lookup(&at, false).is_ok() {
             continue;
         }
-        std::fs::create_dir(&dir)?;
+        // The descriptor stays open while its /proc/self/fd path is used.
+        let fd = root.mkdir_all(&at).map_err(DaemonError::from)?;
+        let dir = fd_path(&fd);
         match berth_image::changes::lookup(image_layers, &at) {
             Some(st) if st.st_mode & libc::S_IFMT == libc::S_IFDIR => {
                 std::os::unix::fs::chown(&dir, Some(st.st_uid), Some(st.st_gid))?;
@@ -119,7 +122,7 @@ pub(super) fn make_parents(layer: &Path, path: &Path, image_layers: &[PathBuf]) 
                     &dir,
                     &t,
                     &t,
-                    nix::sys::stat::UtimensatFlags::NoFollowSymlink,
+                    nix::sys::stat::UtimensatFlags::FollowSymlink,
                 )
                 .map_err(|e| DaemonError::System(e.to_string()))?;
             }
@@ -129,9 +132,28 @@ pub(super) fn make_parents(layer: &Path, path: &Path, image_layers: &[PathBuf]) 
     Ok(())
 }
 
+/// `rel`'s parent made beneath `root`, and what was at `rel` (not a directory) removed:
+/// the parent's descriptor and the entry's name.
+fn clear_beneath(root: &Root, rel: &Path) -> Result<(std::os::fd::OwnedFd, std::ffi::OsString)> {
+    let name = rel
+        .file_name()
+        .ok_or_else(|| DaemonError::InvalidParameter(format!("no file name in {}", rel.display())))?
+        .to_os_string();
+    let parent = root
+        .mkdir_all(rel.parent().unwrap_or(Path::new("")))
+        .map_err(DaemonError::from)?;
+    let _ = nix::unistd::unlinkat(
+        Some(std::os::fd::AsRawFd::as_raw_fd(&parent)),
+        name.as_os_str(),
+        nix::unistd::UnlinkatFlags::NoRemoveDir,
+    );
+    Ok((parent, name))
+}
+
 struct Writer<'a> {
     job: &'a CopyJob<'a>,
-    layer: &'a Path,
+    /// The layer being made: every write is resolved beneath it.
+    layer: Root,
     hash: Sha256,
 }
 
@@ -163,31 +185,22 @@ impl Writer<'_> {
             .open_at(src, OFlag::O_PATH | OFlag::O_NOFOLLOW)
             .map_err(|e| failed(self.job.keyword, format!("{}: {e}", src.display())))?;
         let meta = std::fs::File::from(fd).metadata()?;
-        let target = self.layer.join(dst.strip_prefix("/").unwrap_or(dst));
+        let rel = dst.strip_prefix("/").unwrap_or(dst).to_path_buf();
         let ft = meta.file_type();
         let owner = self.owner(meta.uid(), meta.gid());
         if ft.is_dir() {
             let mode = self.mode(meta.mode());
             self.record(dst, "dir", mode, owner);
-            if !target.is_dir() {
-                if let Some(p) = target.parent() {
-                    std::fs::create_dir_all(p)?;
-                }
-                std::fs::create_dir(&target)?;
-            }
-            std::fs::set_permissions(&target, std::fs::Permissions::from_mode(mode))?;
-            std::os::unix::fs::lchown(&target, Some(owner.0), Some(owner.1))?;
+            let fd = self.layer.mkdir_all(&rel).map_err(DaemonError::from)?;
+            let dir = fd_path(&fd);
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(mode))?;
+            std::os::unix::fs::chown(&dir, Some(owner.0), Some(owner.1))?;
             for n in list_dir(root, src) {
                 self.copy(&src.join(&n), &dst.join(&n))?;
             }
             return Ok(());
         }
-        if let Some(p) = target.parent() {
-            std::fs::create_dir_all(p)?;
-        }
-        if target.symlink_metadata().is_ok() && !target.is_dir() {
-            std::fs::remove_file(&target)?;
-        }
+        let (parent, name) = clear_beneath(&self.layer, &rel)?;
         if ft.is_symlink() {
             let link = root
                 .open_at(src, OFlag::O_PATH | OFlag::O_NOFOLLOW)
@@ -199,8 +212,17 @@ impl Writer<'_> {
                 dst.display(),
                 to.to_string_lossy()
             ));
-            std::os::unix::fs::symlink(&to, &target)?;
-            std::os::unix::fs::lchown(&target, Some(owner.0), Some(owner.1))?;
+            let dirfd = std::os::fd::AsRawFd::as_raw_fd(&parent);
+            nix::unistd::symlinkat(to.as_os_str(), Some(dirfd), name.as_os_str())
+                .map_err(|e| failed(self.job.keyword, e))?;
+            nix::unistd::fchownat(
+                Some(dirfd),
+                name.as_os_str(),
+                Some(owner.0.into()),
+                Some(owner.1.into()),
+                nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+            )
+            .map_err(|e| failed(self.job.keyword, e))?;
             return Ok(());
         }
         if !ft.is_file() {
@@ -218,7 +240,10 @@ impl Writer<'_> {
             root.open_at(src, OFlag::O_RDONLY | OFlag::O_NOFOLLOW)
                 .map_err(|e| failed(self.job.keyword, e))?,
         );
-        let mut out = std::fs::File::create(&target)?;
+        let mut out = self
+            .layer
+            .create_file(&rel, 0o600)
+            .map_err(DaemonError::from)?;
         let mut buf = vec![0u8; 256 * 1024];
         loop {
             let n = input.read(&mut buf)?;
@@ -256,8 +281,12 @@ impl Writer<'_> {
         f.read_to_end(&mut data)?;
         self.hash.update(format!("archive {} ", dst.display()));
         self.hash.update(&data);
-        let target = self.layer.join(dst.strip_prefix("/").unwrap_or(dst));
-        std::fs::create_dir_all(&target)?;
+        let dir = self
+            .layer
+            .mkdir_all(dst.strip_prefix("/").unwrap_or(dst))
+            .map_err(DaemonError::from)?;
+        // The directory's own descriptor: unpack stays beneath it.
+        let target = fd_path(&dir);
         let reader = berth_image::layer::decompress(&data[..])
             .map_err(|e| failed(self.job.keyword, format!("{}: {e}", src.display())))?;
         berth_image::unpack::unpack(reader, &target)
@@ -270,7 +299,7 @@ impl Writer<'_> {
 pub fn prepare(job: &CopyJob, layer: &Path) -> Result<String> {
     let mut w = Writer {
         job,
-        layer,
+        layer: Root::open(layer).map_err(DaemonError::from)?,
         hash: Sha256::new(),
     };
     let mut matched: Vec<PathBuf> = vec![];
@@ -356,15 +385,14 @@ pub fn prepare(job: &CopyJob, layer: &Path) -> Result<String> {
         } else {
             dest.clone()
         };
-        let target = layer.join(to.strip_prefix("/").unwrap_or(&to));
-        if let Some(p) = target.parent() {
-            std::fs::create_dir_all(p)?;
-        }
-        std::fs::write(&target, content)?;
         let owner = job.owner.unwrap_or((0, 0));
         let mode = job.chmod.unwrap_or(0o644);
-        std::os::unix::fs::chown(&target, Some(owner.0), Some(owner.1))?;
-        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(mode))?;
+        let rel = to.strip_prefix("/").unwrap_or(&to).to_path_buf();
+        clear_beneath(&w.layer, &rel)?;
+        let mut file = w.layer.create_file(&rel, mode).map_err(DaemonError::from)?;
+        std::io::Write::write_all(&mut file, content.as_bytes())?;
+        std::os::unix::fs::fchown(&file, Some(owner.0), Some(owner.1))?;
+        file.set_permissions(std::fs::Permissions::from_mode(mode))?;
         w.record(&to, "inline", mode, owner);
         w.hash.update(content.as_bytes());
     }

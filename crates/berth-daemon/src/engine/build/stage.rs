@@ -694,18 +694,19 @@ impl Run<'_> {
                 .unwrap_or("download")
                 .to_string();
             let rel = PathBuf::from(format!(".berth-add-{}", self.layer_n)).join(&name);
-            let target = self.work.join("context").join(&rel);
-            crate::dirs::ensure(
-                target.parent().unwrap_or(&self.work),
-                crate::dirs::PRIVATE_MODE,
-            )?;
             let resp = self
                 .engine
                 .fetch_context(s)
                 .await
                 .map_err(|e| DaemonError::InvalidParameter(format!("ADD failed: {e}")))?;
+            // Beneath the context: a context holding this name as a symlink keeps the
+            // download inside itself.
+            let ctx = berth_runtime::root::Root::open(&self.work.join("context"))
+                .map_err(DaemonError::from)?;
+            ctx.mkdir_all(rel.parent().unwrap_or(Path::new("")))
+                .map_err(DaemonError::from)?;
+            let mut file = ctx.create_file(&rel, 0o600).map_err(DaemonError::from)?;
             let mut body = resp.into_body();
-            let mut file = std::fs::File::create(&target)?;
             use http_body_util::BodyExt;
             use std::io::Write;
             while let Some(frame) = body.frame().await {
