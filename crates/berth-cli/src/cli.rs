@@ -132,6 +132,10 @@ pub enum Command {
     Version(FormatArgs),
     /// Display system-wide information
     Info(FormatArgs),
+    /// Get real time events from the server
+    Events(EventsArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(StatsArgs),
     /// Run the berth daemon (also started as `berthd`)
     Daemon(DaemonArgs),
     /// A registry of your own
@@ -163,6 +167,7 @@ pub enum ContainerCommand {
     },
     Pause(NamesArgs),
     Unpause(NamesArgs),
+    Stats(StatsArgs),
     Commit(CommitArgs),
     Cp(CpArgs),
     Export(ExportArgs),
@@ -469,8 +474,34 @@ pub struct RunArgs {
     /// Security options (seccomp=unconfined)
     #[arg(long = "security-opt")]
     pub security_opt: Vec<String>,
+    /// Restart policy to apply when a container exits (no, on-failure[:max-retries],
+    /// always, unless-stopped)
     #[arg(long)]
     pub restart: Option<String>,
+    /// Command to run to check health
+    #[arg(long = "health-cmd")]
+    pub health_cmd: Option<String>,
+    /// Time between running the check (ms|s|m|h)
+    #[arg(long = "health-interval")]
+    pub health_interval: Option<String>,
+    /// Maximum time to allow one check to run (ms|s|m|h)
+    #[arg(long = "health-timeout")]
+    pub health_timeout: Option<String>,
+    /// Consecutive failures needed to report unhealthy
+    #[arg(long = "health-retries")]
+    pub health_retries: Option<i64>,
+    /// Start period for the container to initialize before counting retries (ms|s|m|h)
+    #[arg(long = "health-start-period")]
+    pub health_start_period: Option<String>,
+    /// Time between running the check during the start period (ms|s|m|h)
+    #[arg(long = "health-start-interval")]
+    pub health_start_interval: Option<String>,
+    /// Disable any container-specified HEALTHCHECK
+    #[arg(long = "no-healthcheck")]
+    pub no_healthcheck: bool,
+    /// What to do when the container turns unhealthy: none, kill, restart, stop
+    #[arg(long = "health-on-failure")]
+    pub health_on_failure: Option<String>,
     /// PID namespace to use (host, container:<name|id>)
     #[arg(long = "pid")]
     pub pid: Option<String>,
@@ -967,4 +998,37 @@ pub struct DaemonArgs {
     /// The daemon's key (default $DOCKER_CERT_PATH/key.pem)
     #[arg(long)]
     pub tlskey: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct EventsArgs {
+    /// Show all events created since timestamp
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Stream events until this timestamp
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Filter output based on conditions provided
+    #[arg(short = 'f', long = "filter")]
+    pub filter: Vec<String>,
+    /// Format output using a custom template ('json': one JSON object a line)
+    #[arg(long)]
+    pub format: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct StatsArgs {
+    /// Show all containers (default shows just running)
+    #[arg(short = 'a', long)]
+    pub all: bool,
+    /// Disable streaming stats and only pull the first result
+    #[arg(long = "no-stream")]
+    pub no_stream: bool,
+    /// Do not truncate output
+    #[arg(long = "no-trunc")]
+    pub no_trunc: bool,
+    /// Format output using a custom template ('table', 'json', or a Go-style template)
+    #[arg(long)]
+    pub format: Option<String>,
+    pub containers: Vec<String>,
 }

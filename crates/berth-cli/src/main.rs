@@ -368,6 +368,10 @@ async fn dispatch(c: &Client, command: Command) -> client::Result<i32> {
         Command::Logout { server } => system::logout(server.as_deref()),
         Command::Version(a) => system::version(c, a).await,
         Command::Info(a) => system::info(c, a).await,
+        Command::Events(a) => system::events(c, a).await,
+        Command::Stats(a) | Command::Container(ContainerCommand::Stats(a)) => {
+            commands::stats::stats(c, a).await
+        }
         Command::Daemon(_) | Command::Registry(_) => Ok(0),
     }
 }

@@ -229,6 +229,11 @@ impl ImageStore {
         if !self.exists(id) {
             return Err(ImageError::NotFound(id.to_string()));
         }
+        // A name without tag or digest means `:latest`, as everywhere in Docker.
+        let mut r = r.clone();
+        if r.tag.is_none() && r.digest.is_none() {
+            r.tag = Some(crate::reference::DEFAULT_TAG.to_string());
+        }
         let mut refs = self.refs();
         refs.insert(r.to_string(), id.clone());
         self.save_refs(&refs)

@@ -264,7 +264,7 @@ pub async fn logs(client: &Client, a: LogsArgs) -> Result<i32> {
 }
 
 /// `--since 10m`, `--since 2024-01-01T00:00:00Z`, or a unix timestamp.
-fn parse_time(s: &str) -> Result<String> {
+pub(crate) fn parse_time(s: &str) -> Result<String> {
     if s.parse::<f64>().is_ok() {
         return Ok(s.to_string());
     }

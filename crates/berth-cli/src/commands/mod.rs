@@ -6,6 +6,7 @@ pub mod files;
 pub mod images;
 pub mod objects;
 pub mod run;
+pub mod stats;
 pub mod system;
 
 use crate::client::{CliError, Result};

@@ -108,7 +108,7 @@ pub fn create_body(a: &RunArgs) -> Result<CreateRequest> {
         .as_deref()
         .map(|m| parse_ram(m).map_err(|e| flag_err("--shm-size", m, &e)))
         .transpose()?;
-    let labels: BTreeMap<String, String> = a
+    let mut labels: BTreeMap<String, String> = a
         .label
         .iter()
         .map(|l| {
@@ -116,6 +116,10 @@ pub fn create_body(a: &RunArgs) -> Result<CreateRequest> {
             (k.to_string(), v.to_string())
         })
         .collect();
+    if let Some(v) = &a.health_on_failure {
+        labels.insert("io.berth.health-on-failure".into(), v.clone());
+    }
+    let healthcheck = healthcheck(a)?;
     let attach: Vec<String> = a.attach.iter().map(|s| s.to_ascii_lowercase()).collect();
     for s in &attach {
         if !["stdin", "stdout", "stderr"].contains(&s.as_str()) {
@@ -206,6 +210,7 @@ pub fn create_body(a: &RunArgs) -> Result<CreateRequest> {
         ),
         stop_signal: a.stop_signal.clone(),
         stop_timeout: a.stop_timeout,
+        healthcheck,
         ..Default::default()
     };
     let host_config = HostConfig {
@@ -671,6 +676,53 @@ pub async fn exec(client: &Client, a: ExecArgs) -> Result<i32> {
         .json(Method::GET, &format!("/exec/{id}/json"), None)
         .await?;
     Ok(info["ExitCode"].as_i64().unwrap_or(126) as i32)
+}
+
+/// `--health-*` and `--no-healthcheck` as the docker CLI sends them (`Config.Healthcheck`,
+/// durations in nanoseconds).
+fn healthcheck(a: &RunArgs) -> Result<Option<serde_json::Value>> {
+    let duration = |flag: &str, v: &Option<String>| -> Result<i64> {
+        match v {
+            None => Ok(0),
+            Some(s) => berth_build::instruction::parse_duration(s)
+                .map(|n| n as i64)
+                .ok_or_else(|| flag_err(flag, s, "invalid duration")),
+        }
+    };
+    let interval = duration("--health-interval", &a.health_interval)?;
+    let timeout = duration("--health-timeout", &a.health_timeout)?;
+    let start_period = duration("--health-start-period", &a.health_start_period)?;
+    let start_interval = duration("--health-start-interval", &a.health_start_interval)?;
+    let retries = a.health_retries.unwrap_or(0);
+    let any_option = a.health_cmd.is_some()
+        || interval != 0
+        || timeout != 0
+        || start_period != 0
+        || start_interval != 0
+        || retries != 0;
+    if a.no_healthcheck {
+        if any_option {
+            return Err(CliError::Other(
+                "--no-healthcheck conflicts with --health-* options".into(),
+            ));
+        }
+        return Ok(Some(json!({"Test": ["NONE"]})));
+    }
+    if !any_option {
+        return Ok(None);
+    }
+    let test = match &a.health_cmd {
+        Some(cmd) => json!(["CMD-SHELL", cmd]),
+        None => json!([]),
+    };
+    Ok(Some(json!({
+        "Test": test,
+        "Interval": interval,
+        "Timeout": timeout,
+        "StartPeriod": start_period,
+        "StartInterval": start_interval,
+        "Retries": retries,
+    })))
 }
 
 #[cfg(test)]

@@ -122,3 +122,79 @@ pub fn logout(server: Option<&str>) -> Result<i32> {
     }
     Ok(0)
 }
+
+/// `berth events`: the daemon's events as they happen, one a line, in docker's layout
+/// (`2024-01-02T03:04:05.000000006Z container start <id> (image=…, name=…)`).
+pub async fn events(client: &Client, a: crate::cli::EventsArgs) -> Result<i32> {
+    use http_body_util::BodyExt;
+    let mut q = vec![];
+    for (k, v) in [("since", &a.since), ("until", &a.until)] {
+        if let Some(v) = v {
+            q.push((k, super::containers::parse_time(v)?));
+        }
+    }
+    if let Some(f) = super::filters_json(&a.filter)? {
+        q.push(("filters", f));
+    }
+    let template = match a.format.as_deref() {
+        None | Some("") => None,
+        Some("json") => Some(Template::parse("{{json .}}").map_err(CliError::Other)?),
+        Some(f) => Some(Template::parse(f).map_err(CliError::Other)?),
+    };
+    let resp = client
+        .request(
+            Method::GET,
+            &format!("/events?{}", crate::client::query(&q)),
+            None,
+        )
+        .await?;
+    let mut body = resp.into_body();
+    let mut pending: Vec<u8> = vec![];
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else { break };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        pending.extend_from_slice(&data);
+        while let Some(end) = pending.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = pending.drain(..=end).collect();
+            let Ok(ev) = serde_json::from_slice::<Value>(&line) else {
+                continue;
+            };
+            let text = match &template {
+                Some(t) => t.render(&ev).map_err(CliError::Other)?,
+                None => event_line(&ev),
+            };
+            println!("{text}");
+        }
+    }
+    Ok(0)
+}
+
+fn event_line(ev: &Value) -> String {
+    let nanos = ev["timeNano"].as_i64().unwrap_or(0);
+    let time = chrono::DateTime::from_timestamp(
+        nanos.div_euclid(1_000_000_000),
+        nanos.rem_euclid(1_000_000_000) as u32,
+    )
+    .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.9f%:z").to_string())
+    .unwrap_or_default();
+    let attrs: Vec<String> = ev["Actor"]["Attributes"]
+        .as_object()
+        .map(|o| {
+            o.iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut line = format!(
+        "{time} {} {} {}",
+        ev["Type"].as_str().unwrap_or(""),
+        ev["Action"].as_str().unwrap_or(""),
+        ev["Actor"]["ID"].as_str().unwrap_or("")
+    );
+    if !attrs.is_empty() {
+        line.push_str(&format!(" ({})", attrs.join(", ")));
+    }
+    line
+}

@@ -106,7 +106,7 @@ fn options(q: &Query) -> Result<(BuildOptions, bool)> {
     let mut tags = vec![];
     for t in q.all("t").into_iter().filter(|t| !t.is_empty()) {
         tags.push(
-            Reference::parse(&t)
+            Reference::parse_tagged(&t)
                 .map_err(|e| DaemonError::InvalidParameter(format!("invalid tag {t:?}: {e}")))?,
         );
     }

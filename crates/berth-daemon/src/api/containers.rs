@@ -178,3 +178,76 @@ pub async fn commit(engine: &Arc<Engine>, q: &Query, req: Request<Incoming>) -> 
         .await?;
     Ok(body::json(201, &berth_api::exec::IdResponse { id }))
 }
+
+/// `GET /containers/{id}/stats`: one sample a second (`stream`, the default); with
+/// `stream=0` one sample after a second's (so that CPU use can be worked out), with
+/// `one-shot=1` too, one sample at once.
+pub fn stats(engine: &Arc<Engine>, id: &str, q: &Query) -> Result<Resp> {
+    use crate::engine::stats::to_json;
+    let c = engine.get(id)?;
+    let stream = q.flag("stream", true);
+    let one_shot = q.flag("one-shot", false);
+    if stream && one_shot {
+        return Err(DaemonError::InvalidParameter(
+            "cannot have stream=true and one-shot=true".into(),
+        ));
+    }
+    let line = |v: serde_json::Value| {
+        let mut b = serde_json::to_vec(&v).unwrap_or_default();
+        b.push(b'\n');
+        bytes::Bytes::from(b)
+    };
+    if !stream {
+        let first = engine.stats_sample(&c);
+        if one_shot {
+            return Ok(super::body::with_status(
+                200,
+                Some("application/json"),
+                super::body::full(line(to_json(&c.name(), &c.id, &first, None))),
+            ));
+        }
+        let (tx, body) = super::body::channel_body(1);
+        let engine = engine.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            let second = engine.stats_sample(&c);
+            let _ = tx
+                .send(line(to_json(&c.name(), &c.id, &second, Some(&first))))
+                .await;
+        });
+        return Ok(super::body::with_status(
+            200,
+            Some("application/json"),
+            body,
+        ));
+    }
+    let (tx, body) = super::body::channel_body(2);
+    let engine = engine.clone();
+    tokio::spawn(async move {
+        let mut pre: Option<crate::engine::stats::Sample> = None;
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = tx.closed() => return,
+            }
+            if engine.get(&c.id).is_err() {
+                return; // removed
+            }
+            let sample = engine.stats_sample(&c);
+            if tx
+                .send(line(to_json(&c.name(), &c.id, &sample, pre.as_ref())))
+                .await
+                .is_err()
+            {
+                return;
+            }
+            pre = Some(sample);
+        }
+    });
+    Ok(super::body::with_status(
+        200,
+        Some("application/json"),
+        body,
+    ))
+}

@@ -52,6 +52,18 @@ pub fn strip_version(path: &str) -> Result<&str> {
     Ok(tail)
 }
 
+/// The API version a request asked for in its path (`/v1.41/...`), else berth's own.
+fn requested_version(path: &str) -> (u32, u32) {
+    let parse = |v: &str| -> Option<(u32, u32)> {
+        let (a, b) = v.split_once('.')?;
+        Some((a.parse().ok()?, b.parse().ok()?))
+    };
+    path.strip_prefix("/v")
+        .and_then(|r| parse(r.split('/').next().unwrap_or("")))
+        .or_else(|| parse(berth_api::API_VERSION))
+        .unwrap_or((1, 45))
+}
+
 pub async fn handle(engine: Arc<Engine>, req: Request<Incoming>) -> Resp {
     let mut resp = match route(engine, req).await {
         Ok(r) => r,
@@ -141,7 +153,7 @@ async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Result<Resp> {
         )),
         ("GET", ["version"]) => Ok(body::json(200, &engine.version())),
         ("GET", ["info"]) => Ok(body::json(200, &engine.info())),
-        ("GET", ["events"]) => Ok(system::events()),
+        ("GET", ["events"]) => system::events(&engine, &q, requested_version(&full_path) < (1, 52)),
         ("POST", ["auth"]) => system::auth(&engine, req).await,
         ("GET", ["system", "df"]) => Ok(body::json(200, &engine.system_df(&q.all("type")).await?)),
         ("GET", ["volumes"]) => volumes::list(&engine, &q),
@@ -208,6 +220,7 @@ async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Result<Resp> {
             engine.resize(id, h, w).await?;
             Ok(body::with_status(200, None, body::empty()))
         }
+        ("GET", ["containers", id, "stats"]) => containers::stats(&engine, id, &q),
         ("GET", ["containers", id, "top"]) => Ok(body::json(
             200,
             &engine.top(id, q.get("ps_args").unwrap_or("")).await?,

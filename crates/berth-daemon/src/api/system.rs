@@ -1,4 +1,5 @@
-use super::body::{channel_body, empty, read_json, with_status, Resp};
+use super::body::{channel_body, empty, read_json, with_status, Query, Resp};
+use crate::engine::events::{parse_timestamp, Filter, Message};
 use crate::engine::Engine;
 use crate::error::{DaemonError, Result};
 use std::sync::Arc;
@@ -63,9 +64,78 @@ pub fn ping(head: bool) -> Resp {
     r
 }
 
-/// `/events`: the stream stays open (berth does not publish events yet).
-pub fn events() -> Resp {
-    let (tx, body) = channel_body(1);
-    tokio::spawn(async move { tx.closed().await });
-    with_status(200, Some("application/json"), body)
+/// `GET /events`: the journal's events from `since`, then live ones as they happen,
+/// until `until` (or the client leaves); one JSON object per line.
+pub fn events(engine: &Arc<Engine>, q: &Query, legacy_fields: bool) -> Result<Resp> {
+    let time = |key: &str| -> Result<Option<i64>> {
+        match q.get(key).filter(|s| !s.is_empty()) {
+            None => Ok(None),
+            Some(s) => parse_timestamp(key, s)
+                .map(Some)
+                .map_err(DaemonError::InvalidParameter),
+        }
+    };
+    let since = time("since")?;
+    let until = time("until")?;
+    let filter = Filter::new(q.filters()?).map_err(DaemonError::InvalidParameter)?;
+    let mut sub = engine.subscribe_events(since);
+    let (tx, body) = channel_body(64);
+    let line = move |m: &Message| {
+        let mut v = serde_json::to_vec(&m.to_json(legacy_fields)).unwrap_or_default();
+        v.push(b'\n');
+        bytes::Bytes::from(v)
+    };
+    let wanted = move |m: &Message| {
+        since.is_none_or(|s| m.time_nano >= s)
+            && until.is_none_or(|u| m.time_nano <= u)
+            && filter.matches(m)
+    };
+    tokio::spawn(async move {
+        for m in sub.past.iter().filter(|m| wanted(m)) {
+            if tx.send(line(m)).await.is_err() {
+                return;
+            }
+        }
+        let now = now_nanos();
+        let deadline = match until {
+            Some(u) if u <= now => return,
+            Some(u) => Some(
+                tokio::time::Instant::now() + std::time::Duration::from_nanos((u - now) as u64),
+            ),
+            None => None,
+        };
+        let ended = async {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::pin!(ended);
+        loop {
+            let m = tokio::select! {
+                m = sub.live.recv() => m,
+                _ = &mut ended => return,
+                _ = tx.closed() => return,
+            };
+            match m {
+                Ok(m) if m.seq > sub.after_seq && wanted(&m) => {
+                    if tx.send(line(&m)).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(_) => {}
+                // A client too slow for the bus misses events, as with dockerd's.
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    });
+    Ok(with_status(200, Some("application/json"), body))
+}
+
+fn now_nanos() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0)
 }

@@ -171,6 +171,7 @@ impl Engine {
             .file_name()
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from("."));
+        self.container_event(&c, "archive-path", &[("path", path.to_string())]);
         let task = tokio::task::spawn_blocking(move || {
             let mut tar = tar::Builder::new(out);
             tar.follow_symlinks(false);
@@ -210,7 +211,9 @@ impl Engine {
         }
         tokio::task::spawn_blocking(move || extract(&access.root, &dest, input, opts))
             .await
-            .map_err(DaemonError::system)?
+            .map_err(DaemonError::system)??;
+        self.container_event(&c, "extract-to-dir", &[("path", path.to_string())]);
+        Ok(())
     }
 }
 

@@ -29,6 +29,7 @@ impl Engine {
             Some(rx)
         };
         let task = self.task(&c.id);
+        self.container_event(c, "attach", &[]);
         async move {
             match pending {
                 Some(rx) => Ok(rx.await.ok()),

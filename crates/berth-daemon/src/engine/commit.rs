@@ -140,6 +140,8 @@ impl Engine {
         if freeze {
             let _ = task.resume().await;
         }
-        Ok(result??.to_string())
+        let id = result??.to_string();
+        self.container_event(&c, "commit", &[("imageID", id.clone())]);
+        Ok(id)
     }
 }

@@ -47,6 +47,10 @@ pub struct Record {
     /// The volumes it mounts, decided at create.
     #[serde(default)]
     pub volumes: Vec<super::volume::VolumeMount>,
+    /// A user stopped or killed it (`unless-stopped` then leaves it stopped, also
+    /// across daemon restarts); cleared by a user's start.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub manually_stopped: bool,
 }
 
 /// Observed by `wait`, `stop` and attach: changes on every start, exit and removal.
@@ -66,6 +70,8 @@ pub struct Container {
     pub op_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
     /// Attach requests waiting for the container to start.
     pub pending_attach: Mutex<Vec<PendingAttach>>,
+    /// Its restart policy's backoff, and whether a user cancelled the restarts.
+    pub backoff: Mutex<super::restart_policy::Backoff>,
 }
 
 /// An attach that arrived before start: start connects it to the shim first.
@@ -88,6 +94,7 @@ impl Container {
             }),
             op_lock: std::sync::Arc::new(tokio::sync::Mutex::new(())),
             pending_attach: Mutex::new(vec![]),
+            backoff: Mutex::new(Default::default()),
         }
     }
 
@@ -101,6 +108,10 @@ impl Container {
 
     pub fn name(&self) -> String {
         self.record().name.trim_start_matches('/').to_string()
+    }
+
+    pub fn backoff(&self) -> MutexGuard<'_, super::restart_policy::Backoff> {
+        self.backoff.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub fn is_running(&self) -> bool {

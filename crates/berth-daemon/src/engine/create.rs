@@ -99,6 +99,8 @@ impl Engine {
         if cfg.stop_signal.is_none() {
             cfg.stop_signal = ic.stop_signal.clone();
         }
+        cfg.healthcheck =
+            super::health::config::merge(cfg.healthcheck.as_ref(), ic.healthcheck.as_ref());
         let mut labels = ic.labels.clone().unwrap_or_default();
         labels.extend(cfg.labels.clone().unwrap_or_default());
         cfg.labels = Some(labels);
@@ -170,7 +172,12 @@ impl Engine {
             .map(|(n, ep)| (n.clone(), ep.mac_address.clone()))
             .collect();
         let from = self.volumes_from(&req.host_config)?;
+        let existed: std::collections::HashSet<String> =
+            self.volumes.all().into_iter().map(|v| v.name).collect();
         let volumes = super::volume::plan(&self.volumes, &req.host_config, &declared, from)?;
+        for v in volumes.iter().filter(|v| !existed.contains(&v.name)) {
+            self.volume_event("create", &v.name, &[]);
+        }
         let dir = self.cfg.container_dir(&id);
         crate::dirs::ensure(&dir, crate::dirs::PRIVATE_MODE)?;
         let hosts = if req.host_config.network_mode == "host" {
@@ -209,6 +216,7 @@ impl Engine {
             ports: Default::default(),
             mac_requests,
             ephemeral: false,
+            manually_stopped: false,
             volumes,
         };
         let c = Arc::new(Container::new(record));
@@ -221,6 +229,7 @@ impl Engine {
             let _ = std::fs::remove_dir_all(&dir);
             return Err(e);
         }
+        self.container_event(&c, "create", &[]);
         Ok(CreateResponse {
             id,
             warnings: vec![],

@@ -89,6 +89,12 @@ impl Engine {
             ));
         }
         let id = names::new_id();
+        let command = req.cmd.clone().unwrap_or_default().join(" ");
+        self.container_event(
+            &c,
+            &format!("exec_create: {command}"),
+            &[("execID", id.clone())],
+        );
         self.execs.lock().insert(
             id.clone(),
             ExecRecord {
@@ -162,15 +168,32 @@ impl Engine {
         if let Some(e) = self.execs.lock().get_mut(id) {
             e.pid = io.pid.unwrap_or(0) as i64;
         }
+        let command = e.config.cmd.clone().unwrap_or_default().join(" ");
+        let container = self.get(&e.container_id).ok();
+        if let Some(c) = &container {
+            self.container_event(
+                c,
+                &format!("exec_start: {command}"),
+                &[("execID", id.to_string())],
+            );
+        }
         let engine = self.clone();
         let id = id.to_string();
         Ok(session::forward(io, move |code| {
             // No exit event: the shim went away, and the container with it (SIGKILL).
-            engine.execs.finished(&id, code.map_or(137, i64::from));
+            let code = code.map_or(137, i64::from);
+            engine.execs.finished(&id, code);
+            if let Some(c) = &container {
+                engine.container_event(
+                    c,
+                    "exec_die",
+                    &[("execID", id.clone()), ("exitCode", code.to_string())],
+                );
+            }
         }))
     }
 
-    async fn exec_start_inner(
+    pub(crate) async fn exec_start_inner(
         self: &Arc<Self>,
         e: &super::exec::ExecRecord,
         tty: bool,
@@ -258,6 +281,11 @@ impl Engine {
             )));
         }
         self.task(&c.id).resize(h, w, None).await?;
+        self.container_event(
+            &c,
+            "resize",
+            &[("height", h.to_string()), ("width", w.to_string())],
+        );
         Ok(())
     }
 }

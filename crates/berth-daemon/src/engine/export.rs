@@ -21,6 +21,7 @@ impl Engine {
         let image_id = c.record().image_id.clone();
         let fs = self.container_fs(&c.id, &image_id).await?;
         let mount = self.mount_read_only(&c.id, &fs)?;
+        self.container_event(&c, "export", &[]);
         Ok(tokio::task::spawn_blocking(move || {
             // Written as layers are (berth_image::pack): every entry type, hardlinks,
             // extended attributes; a failure is the client gone or the files changed.

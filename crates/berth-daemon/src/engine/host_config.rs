@@ -446,23 +446,7 @@ pub fn validate(req: &CreateRequest) -> Result<()> {
     if network_donor(hc).is_some() {
         check_container_network(req)?;
     }
-    match hc.restart_policy.name.as_str() {
-        "" | "no" => {}
-        "always" | "unless-stopped" | "on-failure" => {
-            return Err(refuse(
-                "HostConfig.RestartPolicy",
-                &format!(
-                    "restart policy '{}' is not implemented yet",
-                    hc.restart_policy.name
-                ),
-            ))
-        }
-        other => {
-            return Err(DaemonError::InvalidParameter(format!(
-                "invalid restart policy '{other}'"
-            )))
-        }
-    }
+    super::restart_policy::Policy::parse(&hc.restart_policy)?;
     let ports = super::network::port_requests(hc, &req.config)?;
     if !ports.is_empty() && matches!(hc.network_mode.as_str(), "host" | "none") {
         return Err(refuse(
@@ -651,11 +635,15 @@ fn validate_config(req: &CreateRequest) -> Result<()> {
     nul("Config.WorkingDir", &cfg.working_dir)?;
     nul("Config.User", &cfg.user)?;
     nul("Config.Hostname", &cfg.hostname)?;
-    if cfg.healthcheck.as_ref().is_some_and(|h| !is_unset(h)) {
-        return Err(refuse(
-            "Config.Healthcheck",
-            "health checks are not implemented yet",
-        ));
+    if let Some(h) = &cfg.healthcheck {
+        super::health::config::validate(h)?;
+    }
+    if let Some(v) = cfg
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(super::health::config::ON_FAILURE_LABEL))
+    {
+        super::health::config::OnFailure::parse(v)?;
     }
     for dest in cfg.volumes.iter().flatten().map(|(k, _)| k) {
         if !dest.starts_with('/') {

@@ -222,11 +222,16 @@ impl Engine {
             ));
         }
         let name = name.to_string();
-        self.blocking(move |s| {
-            let id = s.resolve(&name)?;
-            Ok(s.tag(&id, &r)?)
-        })
-        .await
+        let familiar = r.familiar();
+        let id = self
+            .blocking(move |s| {
+                let id = s.resolve(&name)?;
+                s.tag(&id, &r)?;
+                Ok(id)
+            })
+            .await?;
+        self.image_event("tag", id.as_str(), &familiar);
+        Ok(())
     }
 
     pub async fn image_delete(&self, name: &str, force: bool) -> Result<Vec<DeleteItem>> {
@@ -244,6 +249,7 @@ impl Engine {
         if let Some(r) = by_reference {
             if refs.len() > 1 || (!users.is_empty() && force) {
                 self.images.untag(&r)?;
+                self.image_event("untag", id.as_str(), &r.familiar());
                 return Ok(vec![DeleteItem::Untagged(r.familiar())]);
             }
             if let Some(c) = users.first() {
@@ -282,6 +288,10 @@ impl Engine {
         }
         let del = id.clone();
         self.blocking(move |s| Ok(s.delete(&del)?)).await?;
+        for r in &refs {
+            self.image_event("untag", id.as_str(), r);
+        }
+        self.image_event("delete", id.as_str(), id.as_str());
         out.push(DeleteItem::Deleted(id.to_string()));
         Ok(out)
     }
@@ -298,6 +308,10 @@ impl Engine {
             let size = self.images.get(&id).map(|i| i.size).unwrap_or(0);
             let del = id.clone();
             if self.blocking(move |s| Ok(s.delete(&del)?)).await.is_ok() {
+                for r in &refs {
+                    self.image_event("untag", id.as_str(), r);
+                }
+                self.image_event("delete", id.as_str(), id.as_str());
                 deleted.extend(refs.into_iter().map(DeleteItem::Untagged));
                 deleted.push(DeleteItem::Deleted(id.to_string()));
                 reclaimed += size;
@@ -327,18 +341,22 @@ impl Engine {
         };
         let mut rc = RunConfig::default();
         super::build::config::apply_changes(&mut rc, &changes)?;
-        self.blocking(move |s| {
-            Ok(s.import(
-                body,
-                ImportOptions {
-                    reference,
-                    changes: rc,
-                    message,
-                    created_by: "berth import".into(),
-                },
-            )?)
-        })
-        .await
+        let name = reference.as_ref().map(|r| r.familiar()).unwrap_or_default();
+        let id = self
+            .blocking(move |s| {
+                Ok(s.import(
+                    body,
+                    ImportOptions {
+                        reference,
+                        changes: rc,
+                        message,
+                        created_by: "berth import".into(),
+                    },
+                )?)
+            })
+            .await?;
+        self.image_event("import", id.as_str(), &name);
+        Ok(id)
     }
 
     /// What `docker save NAME...` writes: each image with the references that named it.
@@ -369,16 +387,34 @@ impl Engine {
         images: Vec<(Digest, Vec<Reference>)>,
         out: impl std::io::Write + Send + 'static,
     ) -> Result<()> {
+        let ids: Vec<String> = images.iter().map(|(id, _)| id.to_string()).collect();
         self.blocking(move |s| Ok(berth_image::archive::save(s, &images, out)?))
-            .await
+            .await?;
+        for id in ids {
+            self.image_event("save", &id, &id);
+        }
+        Ok(())
     }
 
     pub async fn image_load(
         &self,
         body: impl std::io::Read + Send + 'static,
     ) -> Result<berth_image::archive::Loaded> {
-        self.blocking(move |s| Ok(berth_image::archive::load(s, body)?))
-            .await
+        let loaded = self
+            .blocking(move |s| Ok(berth_image::archive::load(s, body)?))
+            .await?;
+        for tag in &loaded.tags {
+            let id = self
+                .images
+                .resolve(tag)
+                .map(|d| d.to_string())
+                .unwrap_or_default();
+            self.image_event("load", &id, tag);
+        }
+        for id in &loaded.untagged_ids {
+            self.image_event("load", id.as_str(), id.as_str());
+        }
+        Ok(loaded)
     }
 }
 

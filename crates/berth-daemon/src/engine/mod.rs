@@ -12,8 +12,10 @@ pub mod build;
 pub mod commit;
 pub mod container;
 pub mod create;
+pub mod events;
 pub mod exec;
 mod export;
+pub mod health;
 pub mod host_config;
 pub mod images;
 pub mod log_reader;
@@ -22,11 +24,14 @@ mod monitor;
 pub mod names;
 pub mod network;
 mod pause;
+mod publish;
 pub mod pull;
 pub mod query;
 pub mod reconcile;
 mod remove;
 mod rename;
+mod restart;
+pub mod restart_policy;
 mod restore;
 pub mod rootfs;
 pub mod seccomp;
@@ -35,6 +40,7 @@ pub mod session;
 pub mod shm;
 pub mod spec;
 mod start;
+pub mod stats;
 pub mod status;
 mod stop;
 pub mod system;
@@ -76,6 +82,8 @@ pub struct Engine {
     registry: berth_registry::client::Client,
     /// Which image each build step made on which parent.
     build_cache: build::cache::BuildCache,
+    /// What happened, for `/events`.
+    events: events::Events,
 }
 
 impl Engine {
@@ -102,6 +110,7 @@ impl Engine {
             images,
             index: RwLock::new(Index::default()),
             execs: exec::ExecTable::default(),
+            events: events::Events::default(),
         }))
     }
 

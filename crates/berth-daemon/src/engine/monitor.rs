@@ -30,6 +30,7 @@ impl Engine {
             let mut r = c.record();
             (std::mem::take(&mut r.networks), r.mac_requests.clone())
         };
+        let left: Vec<String> = endpoints.keys().cloned().collect();
         self.networks.release(&mut endpoints, &macs).await;
         c.record().networks = endpoints;
         let auto_remove = {
@@ -44,6 +45,7 @@ impl Engine {
         if !auto_remove {
             let _ = c.save_state(&self.cfg.container_dir(&c.id));
         }
+        self.announce_exit(c, exit.exit_code as i64, exit.oom_killed, &left);
         self.execs.container_exited(&c.id);
         c.pending_attach
             .lock()
@@ -56,6 +58,8 @@ impl Engine {
         });
         if auto_remove {
             let _ = self.remove(&c.id, true, true).await;
+        } else {
+            self.restart_after_exit(c);
         }
     }
 }

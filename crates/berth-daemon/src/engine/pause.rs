@@ -37,6 +37,8 @@ impl Engine {
             let event = if pause { Event::Paused } else { Event::Resumed };
             Status::apply(&mut r.state, event);
         }
-        c.save(&self.cfg.container_dir(&c.id))
+        c.save(&self.cfg.container_dir(&c.id))?;
+        self.container_event(&c, if pause { "pause" } else { "unpause" }, &[]);
+        Ok(())
     }
 }

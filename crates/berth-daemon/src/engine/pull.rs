@@ -26,6 +26,7 @@ impl Engine {
             None => name.to_string(),
         };
         let reference = Reference::parse_tagged(&full)?;
+        let familiar = reference.familiar();
         let platform = match platform.filter(|p| !p.is_empty()) {
             Some(p) => parse_platform(p)?,
             None => Platform {
@@ -46,6 +47,7 @@ impl Engine {
         )
         .await
         .map_err(DaemonError::from)?;
+        self.image_event("pull", &familiar, &familiar_repository(&familiar));
         Ok(id.to_string())
     }
 }
@@ -77,6 +79,7 @@ impl Engine {
                     ))
                 })?
         };
+        let familiar = reference.familiar();
         let req = berth_registry::push::PushRequest {
             image,
             reference,
@@ -84,6 +87,7 @@ impl Engine {
         };
         let digest =
             berth_registry::push::push(&self.registry, self.images.clone(), req, progress).await?;
+        self.image_event("push", &familiar, &familiar_repository(&familiar));
         Ok(digest.to_string())
     }
 }
@@ -114,5 +118,15 @@ impl Engine {
                 })
                 .collect(),
         })
+    }
+}
+
+/// `busybox:latest` → `busybox`, `localhost:5000/x@sha256:…` → `localhost:5000/x`: the
+/// `name` attribute of pull and push events.
+fn familiar_repository(familiar: &str) -> String {
+    let no_digest = familiar.split('@').next().unwrap_or(familiar);
+    match no_digest.rsplit_once(':') {
+        Some((repo, tag)) if !tag.contains('/') => repo.to_string(),
+        _ => no_digest.to_string(),
     }
 }

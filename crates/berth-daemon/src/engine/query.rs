@@ -28,12 +28,22 @@ fn unix_time(rfc: &str) -> i64 {
 pub fn status_text(r: &Record) -> String {
     let now = chrono::Utc::now().timestamp();
     let st = &r.state;
+    if st.restarting {
+        return format!(
+            "Restarting ({}) {} ago",
+            st.exit_code,
+            berth_api::human_duration(now - unix_time(&st.finished_at))
+        );
+    }
     if st.running {
         let up = berth_api::human_duration(now - unix_time(&st.started_at));
-        return if st.paused {
-            format!("Up {up} (Paused)")
-        } else {
-            format!("Up {up}")
+        return match (&st.health, st.paused) {
+            (_, true) => format!("Up {up} (Paused)"),
+            (Some(h), _) if h.status == super::health::STARTING => {
+                format!("Up {up} (health: starting)")
+            }
+            (Some(h), _) => format!("Up {up} ({})", h.status),
+            (None, _) => format!("Up {up}"),
         };
     }
     match st.status.as_str() {
@@ -202,7 +212,7 @@ impl Engine {
             } else {
                 r.state.status.clone()
             };
-            if !all && !r.state.running && statuses.is_empty() {
+            if !all && !r.state.running && !r.state.restarting && statuses.is_empty() {
                 continue;
             }
             if !statuses.is_empty() && !statuses.contains(&status) {
@@ -281,6 +291,8 @@ impl Engine {
                 } else {
                     r.state.status.clone()
                 },
+                // Docker counts a container waiting to restart as running.
+                running: r.state.running || r.state.restarting,
                 ..r.state.clone()
             },
             image: r.image_id.clone(),
@@ -322,11 +334,27 @@ impl Engine {
         } else {
             ps_args.split_whitespace().collect()
         };
-        let out = tokio::process::Command::new("ps")
-            .args(&args)
-            .output()
+        // As dockerd: ps is asked for the container's processes (`-q`), so that
+        // arguments without `-e` (`-o pid,comm`) still list them; a ps without `-q`
+        // (busybox's) lists all, filtered below.
+        let run = |extra: Option<String>| {
+            let mut cmd = tokio::process::Command::new("ps");
+            cmd.args(&args);
+            if let Some(q) = extra {
+                cmd.arg("-q").arg(q);
+            }
+            cmd.output()
+        };
+        let listed: Vec<String> = pids.iter().map(|p| p.to_string()).collect();
+        let mut out = run((!listed.is_empty()).then(|| listed.join(",")))
             .await
             .map_err(|e| DaemonError::System(format!("running ps: {e}")))?;
+        if !out.status.success() {
+            out = run(None)
+                .await
+                .map_err(|e| DaemonError::System(format!("running ps: {e}")))?;
+        }
+        self.container_event(&c, "top", &[]);
         if !out.status.success() {
             return Err(DaemonError::System(format!(
                 "ps: {}",

@@ -13,6 +13,15 @@ impl Engine {
         if self.get(&c.id).is_err() {
             return Ok(()); // removed while we waited
         }
+        if super::status::Status::of(&c.record().state) == super::status::Status::Restarting {
+            if !force {
+                return Err(DaemonError::Conflict(format!(
+                    "cannot remove container \"{}\": container is restarting: stop the container before removing or force remove",
+                    c.record().name
+                )));
+            }
+            self.cancel_restart(&c);
+        }
         if c.is_running() {
             if !force {
                 let what = if c.record().state.paused {
@@ -46,6 +55,7 @@ impl Engine {
         .await
         .map_err(DaemonError::system)?;
         c.lifecycle.send_modify(|l| l.removed = true);
+        self.container_event(&c, "destroy", &[]);
         Ok(())
     }
 

@@ -13,7 +13,10 @@ impl Engine {
                 "Renaming a container with the same name as its current name".into(),
             ));
         }
+        let old = c.name();
         self.rename_index(&c, &new)?;
-        c.save(&self.cfg.container_dir(&c.id))
+        c.save(&self.cfg.container_dir(&c.id))?;
+        self.container_event(&c, "rename", &[("oldName", format!("/{old}"))]);
+        Ok(())
     }
 }

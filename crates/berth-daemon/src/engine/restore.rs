@@ -10,6 +10,8 @@ impl Engine {
     /// On daemon start: load every container and reconnect to the shims of running ones.
     pub async fn restore(self: &Arc<Self>) -> Result<()> {
         let entries = std::fs::read_dir(self.cfg.containers_dir())?;
+        // Started by their restart policy once what a crash left is cleared away.
+        let mut by_policy = vec![];
         for e in entries.flatten() {
             // The record is written last (atomically) by create: a dir without one is a
             // create that died half-way, and holds nothing anyone asked to keep.
@@ -48,7 +50,8 @@ impl Engine {
                         if let Err(e) = self.start_resolver(&c.id, pid) {
                             eprintln!("berthd: container {}: no embedded resolver: {e}", c.id);
                         }
-                        self.spawn_monitor(c.clone())
+                        self.spawn_monitor(c.clone());
+                        self.start_health_check(&c);
                     }
                     // Started by a daemon that died before the program ran: not kept.
                     Ok(TaskState::Created { .. }) => {
@@ -64,12 +67,17 @@ impl Engine {
                 }
             } else if auto_remove {
                 let _ = self.remove(&c.id, true, true).await;
+            } else {
+                by_policy.push(c.clone());
             }
         }
         self.reconcile().await;
         // berth's table as the running containers need it, and nothing a crash left.
         if let Err(e) = self.networks.sync_rules() {
             eprintln!("berthd: published ports: {e}");
+        }
+        for c in by_policy {
+            self.restart_with_daemon(&c);
         }
         Ok(())
     }

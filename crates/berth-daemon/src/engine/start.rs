@@ -4,7 +4,7 @@
 use super::container::{Container, PendingAttach, Record};
 use super::spec::{self, RootfsLayout, SpecInput};
 use super::status::{Event, Status};
-use super::time::{now, ZERO_TIME};
+use super::time::now;
 use super::{session, user, Engine};
 use crate::error::{DaemonError, Result};
 use berth_api::network::EndpointSettings;
@@ -96,11 +96,32 @@ fn is_static_elf(path: &std::path::Path) -> bool {
 impl Engine {
     pub async fn start(self: &Arc<Self>, name: &str) -> Result<()> {
         let c = self.get(name)?;
-        let _op = c.op_lock.lock().await;
-        if c.is_running() {
+        let op = c.op_lock.lock().await;
+        if c.is_running() || Status::of(&c.record().state) == Status::Restarting {
             return Err(DaemonError::NotModified("container already started".into()));
         }
-        let result = self.start_locked(&c).await;
+        // A user's start: the restart policy applies afresh, its count from zero.
+        c.backoff().reset();
+        {
+            let mut r = c.record();
+            r.manually_stopped = false;
+            r.restart_count = 0;
+        }
+        self.start_held(&c, op).await
+    }
+
+    /// Starts `c`, whose op lock the caller holds (and gives up here): a user's start, or
+    /// its restart policy's.
+    pub(crate) async fn start_held(
+        self: &Arc<Self>,
+        c: &Arc<Container>,
+        op: tokio::sync::MutexGuard<'_, ()>,
+    ) -> Result<()> {
+        let result = self.start_locked(c).await;
+        if result.is_ok() {
+            self.announce_start(c);
+            self.start_health_check(c);
+        }
         if let Err(e) = &result {
             self.unmount_shm(&c.id);
             self.release_volumes(&c.id);
@@ -113,11 +134,9 @@ impl Engine {
             r.state.error = e.to_string();
         }
         let _ = c.save(&self.cfg.container_dir(&c.id));
+        drop(op);
         if result.is_err() && c.record().host_config.auto_remove {
-            let engine = self.clone();
-            let id = c.id.clone();
-            drop(_op);
-            let _ = engine.remove(&id, true, true).await;
+            let _ = self.remove(&c.id, true, true).await;
         }
         result
     }
@@ -407,8 +426,8 @@ impl Engine {
             r.state.exit_code = 0;
             r.state.error.clear();
             r.state.oom_killed = false;
+            // FinishedAt keeps the last run's end, as dockerd's does.
             r.state.started_at = now();
-            r.state.finished_at = ZERO_TIME.into();
         }
         c.save_state(&dir)?;
         c.lifecycle.send_modify(|l| l.running = true);

@@ -12,6 +12,9 @@ pub enum Status {
     Paused,
     Removing,
     Exited,
+    /// Exited, and waiting to be started again by its restart policy. Docker reports it
+    /// as running (`State.Running`), but nothing of it runs.
+    Restarting,
 }
 
 /// What happened to the container.
@@ -26,6 +29,8 @@ pub enum Event {
     RemovalBegun,
     /// A removal a crashed daemon did not finish: the container is still there, stopped.
     RemovalAbandoned,
+    /// Its restart policy will start it again after a delay.
+    RestartScheduled,
 }
 
 impl Status {
@@ -37,6 +42,7 @@ impl Status {
             "running" => Self::Running,
             "paused" => Self::Paused,
             "removing" => Self::Removing,
+            "restarting" => Self::Restarting,
             _ => Self::Exited,
         }
     }
@@ -48,6 +54,7 @@ impl Status {
             Self::Paused => "paused",
             Self::Removing => "removing",
             Self::Exited => "exited",
+            Self::Restarting => "restarting",
         }
     }
 
@@ -68,10 +75,13 @@ impl Status {
         use Event as E;
         use Status as S;
         match (self, event) {
-            (S::Created | S::Exited, E::Started) => Some(S::Running),
+            (S::Created | S::Exited | S::Restarting, E::Started) => Some(S::Running),
             // Adopted after a daemon restart: it was running all along.
             (S::Running, E::Started) => Some(S::Running),
-            (S::Created | S::Running | S::Paused | S::Exited, E::Exited) => Some(S::Exited),
+            (S::Created | S::Running | S::Paused | S::Exited | S::Restarting, E::Exited) => {
+                Some(S::Exited)
+            }
+            (S::Exited, E::RestartScheduled) => Some(S::Restarting),
             (S::Removing, E::Exited) => Some(S::Removing),
             (S::Running, E::Paused) => Some(S::Paused),
             (S::Paused, E::Resumed) => Some(S::Running),
@@ -88,6 +98,7 @@ impl Status {
         state.status = next.as_str().to_string();
         state.running = next.is_running();
         state.paused = next == Self::Paused;
+        state.restarting = next == Self::Restarting;
         Some(next)
     }
 }
@@ -128,6 +139,17 @@ mod tests {
             Status::apply(&mut s, Event::RemovalAbandoned),
             Some(Status::Exited)
         );
+        // An exit its policy restarts: restarting, then running or (cancelled) exited.
+        let mut s = state("exited");
+        assert_eq!(
+            Status::apply(&mut s, Event::RestartScheduled),
+            Some(Status::Restarting)
+        );
+        assert!(s.restarting && !s.running);
+        assert!(!Status::of(&s).can_start());
+        assert_eq!(Status::apply(&mut s, Event::Started), Some(Status::Running));
+        assert!(!s.restarting);
+        assert_eq!(Status::apply(&mut s, Event::RestartScheduled), None);
         // A record from before: "running" with the paused flag is paused.
         let mut old = state("running");
         old.paused = true;

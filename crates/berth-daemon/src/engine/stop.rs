@@ -127,11 +127,28 @@ const KILL_ALL_WAIT: Duration = Duration::from_secs(30);
 impl Engine {
     pub async fn kill(self: &Arc<Self>, name: &str, signal: Option<&str>) -> Result<()> {
         let c = self.get(name)?;
+        let sig = parse_signal(signal.filter(|s| !s.is_empty()).unwrap_or("SIGKILL"))?;
+        // As dockerd: the stop signal (or any, when none is configured) ends the
+        // restarts; a kill of a container waiting to restart only does that.
+        let configured = c
+            .record()
+            .config
+            .stop_signal
+            .clone()
+            .filter(|s| !s.is_empty());
+        let ends_restarts = sig == libc::SIGKILL
+            || configured
+                .as_deref()
+                .is_none_or(|s| parse_signal(s).ok() == Some(sig));
+        if ends_restarts && self.cancel_restart(&c) {
+            return Ok(());
+        }
         if !c.is_running() {
             return Err(not_running(&c.id));
         }
-        let sig = parse_signal(signal.filter(|s| !s.is_empty()).unwrap_or("SIGKILL"))?;
+        c.record().manually_stopped = true;
         let paused = c.record().state.paused;
+        self.container_event(&c, "kill", &[("signal", sig.to_string())]);
         kill_task(&self.task(&c.id), &c.lifecycle, paused, sig).await
     }
 
@@ -142,11 +159,20 @@ impl Engine {
         timeout: Option<i64>,
     ) -> Result<()> {
         let c = self.get(name)?;
+        // Before the lock: a restart waiting for it must not start the container again.
+        if super::status::Status::of(&c.record().state) == super::status::Status::Restarting {
+            self.cancel_restart(&c);
+            self.container_event(&c, "stop", &[]);
+            return Ok(());
+        }
         let _op = c.op_lock.lock().await;
         if !c.is_running() {
             return Err(DaemonError::NotModified("container already stopped".into()));
         }
-        self.stop_locked(&c, signal, timeout).await
+        self.cancel_restart(&c);
+        self.stop_locked(&c, signal, timeout).await?;
+        self.container_event(&c, "stop", &[]);
+        Ok(())
     }
 
     async fn stop_locked(
@@ -158,6 +184,7 @@ impl Engine {
         let rec = c.snapshot();
         let sig = stop_signal(signal, rec.config.stop_signal.as_deref())?;
         let timeout = timeout.or(rec.config.stop_timeout).unwrap_or(10);
+        self.container_event(c, "kill", &[("signal", sig.to_string())]);
         stop_task(
             &self.task(&c.id),
             &c.lifecycle,
@@ -183,6 +210,7 @@ impl Engine {
         timeout: Option<i64>,
     ) -> Result<()> {
         let c = self.get(name)?;
+        self.cancel_restart(&c);
         {
             let _op = c.op_lock.lock().await;
             if c.is_running() {
@@ -192,8 +220,12 @@ impl Engine {
         // The exit must be recorded before the next start.
         let mut rx = c.lifecycle.subscribe();
         let _ = rx.wait_for(|l| !l.running).await;
-        c.record().restart_count += 1;
-        self.start(&c.id).await
+        match self.start(&c.id).await {
+            Ok(()) | Err(DaemonError::NotModified(_)) => {}
+            Err(e) => return Err(e),
+        }
+        self.container_event(&c, "restart", &[]);
+        Ok(())
     }
 }
 

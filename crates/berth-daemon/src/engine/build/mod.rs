@@ -302,6 +302,7 @@ impl Engine {
         let id: berth_image::Digest = image.parse().map_err(DaemonError::from)?;
         for t in &opts.tags {
             self.images.tag(&id, t)?;
+            self.image_event("tag", id.as_str(), &t.familiar());
             let _ = tx
                 .send(BuildMessage::Stream(format!(
                     "Successfully tagged {}\n",

@@ -76,6 +76,13 @@ impl Engine {
         c.record().networks.insert(net.name.clone(), ep);
         // Names on the new network are answered from now on.
         self.start_resolver(&c.id, pid)?;
+        self.network_event(
+            "connect",
+            &net.id,
+            &net.name,
+            net.driver.name(),
+            &[("container", c.id.clone())],
+        );
         c.save_state(&self.cfg.container_dir(&c.id))
     }
 
@@ -121,6 +128,18 @@ impl Engine {
             self.stop_resolver(&c.id);
         } else if running {
             self.start_resolver(&c.id, pid)?;
+        }
+        if running {
+            if let Ok(n) = self.networks.find(&key) {
+                let id = c.id.clone();
+                self.network_event(
+                    "disconnect",
+                    &n.id,
+                    &n.name,
+                    n.driver.name(),
+                    &[("container", id)],
+                );
+            }
         }
         c.save_state(&self.cfg.container_dir(&c.id))
     }

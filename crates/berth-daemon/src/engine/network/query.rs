@@ -234,6 +234,7 @@ impl Engine {
             }
             return Err(e);
         }
+        self.network_event("create", &rec.id, &rec.name, rec.driver.name(), &[]);
         Ok(NetworkCreateResponse {
             id: rec.id,
             warning: String::new(),
@@ -386,6 +387,7 @@ impl Engine {
         if let Ok(nl) = self.networks.netlink().await {
             nl.delete(&rec.bridge).await.map_err(net_error)?;
         }
+        self.network_event("destroy", &rec.id, &rec.name, rec.driver.name(), &[]);
         Ok(())
     }
 

@@ -37,6 +37,7 @@ impl Engine {
             )));
         }
         let v = self.volumes.create(name, labels, options)?;
+        self.volume_event("create", &v.name, &[]);
         Ok(self.volume_view(&v))
     }
 
@@ -100,7 +101,9 @@ impl Engine {
                 users.join(", ")
             )));
         }
-        self.volumes.remove(&v.name)
+        self.volumes.remove(&v.name)?;
+        self.volume_event("destroy", &v.name, &[]);
+        Ok(())
     }
 
     /// Removes unused volumes: anonymous ones, or with `all` named ones too (Docker's
@@ -127,6 +130,7 @@ impl Engine {
             }
             let size = self.volumes.size(&v.name);
             if self.volumes.remove(&v.name).is_ok() {
+                self.volume_event("destroy", &v.name, &[]);
                 bytes += size;
                 removed.push(v.name);
             }
@@ -193,8 +197,8 @@ impl Engine {
     /// `rm -v` (and `--rm`): the container's anonymous volumes go with it.
     pub(crate) fn remove_anonymous_volumes(&self, rec: &Record) {
         for v in rec.volumes.iter().filter(|v| v.anonymous) {
-            if self.volume_users(&v.name).is_empty() {
-                let _ = self.volumes.remove(&v.name);
+            if self.volume_users(&v.name).is_empty() && self.volumes.remove(&v.name).is_ok() {
+                self.volume_event("destroy", &v.name, &[]);
             }
         }
     }

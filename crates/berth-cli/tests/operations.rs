@@ -1,0 +1,579 @@
+//! Containers that look after themselves (restart policies, health checks) and what a
+//! client sees of them (events, stats), through the docker CLI and berth's own.
+
+mod common;
+use common::*;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// `docker events` running beside the test, its lines read as they come; ended (by pid)
+/// on drop.
+struct EventWatch {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl EventWatch {
+    fn start(d: &Daemon, args: &[&str]) -> Self {
+        let mut child = Command::new(DOCKER)
+            .env("DOCKER_HOST", d.host())
+            .env("DOCKER_CONFIG", d.dir.join("docker-config"))
+            .arg("events")
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("docker events");
+        let out = child.stdout.take().expect("stdout");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(|l| l.ok()) {
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        // The subscription is made once the CLI has connected: give it that moment.
+        std::thread::sleep(Duration::from_millis(300));
+        Self { child, lines }
+    }
+
+    /// Lines until one contains `until` (included), or panics after `timeout`.
+    fn read_until(&self, until: &str, timeout: Duration) -> Vec<String> {
+        let deadline = Instant::now() + timeout;
+        let mut seen = vec![];
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(l) => {
+                    let done = l.contains(until);
+                    seen.push(l);
+                    if done {
+                        return seen;
+                    }
+                }
+                Err(_) => panic!("no event with {until:?} within {timeout:?}; saw {seen:#?}"),
+            }
+        }
+    }
+}
+
+impl Drop for EventWatch {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn inspect(d: &Daemon, name: &str, format: &str) -> String {
+    ok(d.docker(&["inspect", "-f", format, name]))
+}
+
+#[test]
+fn events_stream_filter_and_replay() {
+    let d = Daemon::start();
+    d.make_busybox();
+    let since = ok(Command::new("date").arg("+%s").output().expect("date"));
+    let watch = EventWatch::start(
+        &d,
+        &[
+            "--filter",
+            "type=container",
+            "--format",
+            "{{.Action}} {{.Actor.Attributes.name}}",
+        ],
+    );
+    let only_dies = EventWatch::start(&d, &["--filter", "event=die", "--filter", "container=ev1"]);
+    // Another client does the work.
+    assert_eq!(
+        code(&d.berth(&["run", "--name", "ev1", "busybox", "sh", "-c", "exit 4"])),
+        4
+    );
+    ok(d.berth(&[
+        "run", "-d", "--name", "ev2", "-l", "tier=web", "busybox", "sleep", "100",
+    ]));
+    ok(d.berth(&["exec", "ev2", "true"]));
+    ok(d.berth(&["rename", "ev2", "ev3"]));
+    ok(d.berth(&["stop", "-t", "1", "ev3"]));
+    ok(d.berth(&["rm", "ev1", "ev3"]));
+    let seen = watch.read_until("destroy ev3", Duration::from_secs(20));
+    let actions: Vec<&str> = seen.iter().map(String::as_str).collect();
+    let ev1: Vec<&str> = actions
+        .iter()
+        .copied()
+        .filter(|a| a.ends_with(" ev1"))
+        .collect();
+    assert_eq!(
+        ev1,
+        [
+            "create ev1",
+            "attach ev1",
+            "start ev1",
+            "die ev1",
+            "destroy ev1"
+        ],
+        "{actions:#?}"
+    );
+    for expected in [
+        "exec_create: true ev2",
+        "exec_start: true ev2",
+        "exec_die ev2",
+        "rename ev3",
+        "kill ev3",
+        "die ev3",
+        "stop ev3",
+    ] {
+        assert!(actions.contains(&expected), "{expected}: {actions:#?}");
+    }
+    // The filtered watcher saw ev1's death only, with its exit code.
+    let dies = only_dies.read_until("die", Duration::from_secs(5));
+    assert_eq!(dies.len(), 1, "{dies:#?}");
+    assert!(dies[0].contains("exitCode=4"), "{dies:#?}");
+    // The past, replayed from the journal, ends at `until`.
+    let now = ok(Command::new("date").arg("+%s").output().expect("date"));
+    let until = (now.parse::<i64>().unwrap() + 1).to_string();
+    std::thread::sleep(Duration::from_millis(1100));
+    let past = ok(d.docker(&[
+        "events",
+        "--since",
+        &since,
+        "--until",
+        &until,
+        "--filter",
+        "label=tier=web",
+        "--format",
+        "{{.Type}} {{.Action}}",
+    ]));
+    let past: Vec<&str> = past.lines().collect();
+    assert_eq!(past.first(), Some(&"container create"), "{past:#?}");
+    assert_eq!(past.last(), Some(&"container destroy"), "{past:#?}");
+    assert!(!past.iter().any(|l| l.contains("network")), "{past:#?}");
+    // Networks and volumes have their events too; a bad filter is a 400.
+    ok(d.berth(&["volume", "create", "evvol"]));
+    ok(d.berth(&["volume", "rm", "evvol"]));
+    let vol = ok(d.docker(&[
+        "events",
+        "--since",
+        &since,
+        "--until",
+        &until_now(),
+        "--filter",
+        "type=volume",
+        "--format",
+        "{{.Action}} {{.Actor.ID}}",
+    ]));
+    assert_eq!(vol, "create evvol\ndestroy evvol", "{vol}");
+    let bad = d.docker(&["events", "--filter", "colour=blue", "--until", &until_now()]);
+    assert!(!bad.status.success());
+    assert!(
+        stderr(&bad).contains("invalid filter 'colour'"),
+        "{}",
+        stderr(&bad)
+    );
+    // berth's own CLI prints them as docker does.
+    let own = ok(d.berth(&[
+        "events",
+        "--since",
+        &since,
+        "--until",
+        &until_now(),
+        "-f",
+        "event=rename",
+    ]));
+    assert!(
+        own.contains(" container rename ") && own.contains("oldName=/ev2"),
+        "{own}"
+    );
+}
+
+fn until_now() -> String {
+    std::thread::sleep(Duration::from_millis(50));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    format!("{}.{:09}", now.as_secs(), now.subsec_nanos())
+}
+
+#[test]
+fn restart_policies_and_a_daemon_killed_in_between() {
+    let mut d = Daemon::start();
+    d.make_busybox();
+    // on-failure:2 gives a failing container two more runs, then leaves it.
+    ok(d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "fail",
+        "--restart",
+        "on-failure:2",
+        "busybox",
+        "sh",
+        "-c",
+        "exit 3",
+    ]));
+    wait_until("two restarts", Duration::from_secs(20), || {
+        inspect(&d, "fail", "{{.RestartCount}} {{.State.Status}}") == "2 exited"
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        inspect(&d, "fail", "{{.RestartCount}} {{.State.ExitCode}}"),
+        "2 3"
+    );
+    // on-failure does not restart a success.
+    ok(d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "fine",
+        "--restart",
+        "on-failure",
+        "busybox",
+        "true",
+    ]));
+    std::thread::sleep(Duration::from_millis(1000));
+    assert_eq!(
+        inspect(&d, "fine", "{{.RestartCount}} {{.State.Status}}"),
+        "0 exited"
+    );
+    // always restarts whatever the exit, until a user stops it.
+    ok(d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "loop",
+        "--restart",
+        "always",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 0.2",
+    ]));
+    wait_until("restarts", Duration::from_secs(20), || {
+        inspect(&d, "loop", "{{.RestartCount}}")
+            .parse::<i64>()
+            .unwrap_or(0)
+            >= 3
+    });
+    ok(d.docker(&["stop", "loop"]));
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(inspect(&d, "loop", "{{.State.Status}}"), "exited");
+    // unless-stopped: a user's stop is remembered across a daemon restart; always is
+    // started again by the daemon.
+    ok(d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "us",
+        "--restart",
+        "unless-stopped",
+        "busybox",
+        "sleep",
+        "300",
+    ]));
+    ok(d.docker(&["stop", "-t", "0", "us"]));
+    ok(d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "crashy",
+        "--restart",
+        "always",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 1; exit 7",
+    ]));
+    wait_until("crashy running", Duration::from_secs(10), || {
+        inspect(&d, "crashy", "{{.State.Running}}") == "true"
+    });
+    // The daemon dies (kill -9); crashy exits while nobody watches; a new daemon finds
+    // it exited and starts it by its policy.
+    d.kill9();
+    std::thread::sleep(Duration::from_millis(2500));
+    d.restart();
+    wait_until(
+        "crashy restarted by the new daemon",
+        Duration::from_secs(20),
+        || {
+            let s = inspect(&d, "crashy", "{{.State.Status}} {{.RestartCount}}");
+            s.starts_with("running") && s != "running 0"
+        },
+    );
+    assert_eq!(inspect(&d, "us", "{{.State.Status}}"), "exited");
+    // (It exits at once again, so it is running or waiting for its next restart.)
+    let status = inspect(&d, "loop", "{{.State.Status}}");
+    assert!(
+        matches!(status.as_str(), "running" | "restarting"),
+        "{status}"
+    );
+    ok(d.docker(&["rm", "-f", "crashy", "loop"]));
+    // What dockerd refuses.
+    let rm = d.post_json(
+        "/containers/create",
+        r#"{"Image":"busybox","HostConfig":{"AutoRemove":true,"RestartPolicy":{"Name":"always"}}}"#,
+    );
+    assert_eq!(rm.0, 400, "{rm:?}");
+    assert!(rm.1.contains("AutoRemove"), "{rm:?}");
+    let max = d.post_json(
+        "/containers/create",
+        r#"{"Image":"busybox","HostConfig":{"RestartPolicy":{"Name":"always","MaximumRetryCount":3}}}"#,
+    );
+    assert_eq!(max.0, 400, "{max:?}");
+    let bad = d.docker(&["run", "--restart", "sometimes", "busybox", "true"]);
+    assert!(!bad.status.success());
+}
+
+#[test]
+fn health_checks_events_and_restart_on_failure() {
+    let d = Daemon::start();
+    d.make_busybox();
+    let watch = EventWatch::start(
+        &d,
+        &[
+            "--filter",
+            "event=health_status",
+            "--format",
+            "{{.Action}} {{.Actor.Attributes.name}}",
+        ],
+    );
+    ok(d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "hc",
+        "--health-cmd",
+        "test -e /tmp/ready && echo fine",
+        "--health-interval",
+        "300ms",
+        "--health-retries",
+        "2",
+        "busybox",
+        "sleep",
+        "300",
+    ]));
+    assert!(
+        ok(d.docker(&["ps", "--format", "{{.Status}}", "-f", "name=hc"]))
+            .contains("(health: starting)")
+    );
+    watch.read_until("health_status: unhealthy hc", Duration::from_secs(10));
+    assert!(
+        ok(d.docker(&["ps", "--format", "{{.Status}}", "-f", "name=hc"])).contains("(unhealthy)")
+    );
+    ok(d.docker(&["exec", "hc", "touch", "/tmp/ready"]));
+    watch.read_until("health_status: healthy hc", Duration::from_secs(10));
+    let log = inspect(
+        &d,
+        "hc",
+        "{{.State.Health.Status}} {{.State.Health.FailingStreak}}{{range .State.Health.Log}}|{{.ExitCode}}:{{.Output}}{{end}}",
+    );
+    assert!(log.starts_with("healthy 0|1:|"), "{log}");
+    assert!(log.trim_end().ends_with("|0:fine"), "{log}");
+    // A probe that outlives its timeout fails with dockerd's message.
+    ok(d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "slow",
+        "--health-cmd",
+        "sleep 10",
+        "--health-interval",
+        "200ms",
+        "--health-timeout",
+        "100ms",
+        "--health-retries",
+        "1",
+        "busybox",
+        "sleep",
+        "300",
+    ]));
+    watch.read_until("health_status: unhealthy slow", Duration::from_secs(10));
+    let out = inspect(
+        &d,
+        "slow",
+        "{{(index .State.Health.Log 0).ExitCode}} {{(index .State.Health.Log 0).Output}}",
+    );
+    assert!(out.starts_with("-1 Health check exceeded timeout"), "{out}");
+    // The image's HEALTHCHECK is used, and --no-healthcheck turns it off.
+    ok(d.docker_stdin(
+        &["build", "-q", "-t", "withcheck", "-"],
+        b"FROM busybox\nHEALTHCHECK --interval=200ms CMD true\n",
+    ));
+    // `-t name` is `name:latest` (it was stored without a tag once, and not listed).
+    let images = ok(d.docker(&["images", "--format", "{{.Repository}}:{{.Tag}}"]));
+    assert!(images.lines().any(|l| l == "withcheck:latest"), "{images}");
+    ok(d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "fromimage",
+        "--pull",
+        "never",
+        "withcheck",
+        "sleep",
+        "300",
+    ]));
+    watch.read_until("health_status: healthy fromimage", Duration::from_secs(10));
+    ok(d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "nocheck",
+        "--no-healthcheck",
+        "--pull",
+        "never",
+        "withcheck",
+        "sleep",
+        "300",
+    ]));
+    assert_eq!(inspect(&d, "nocheck", "{{.State.Health}}"), "<nil>");
+    // Beyond Docker: an unhealthy container restarted (podman's --health-on-failure,
+    // here through berth's CLI; any client can set the label).
+    ok(d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "healer",
+        "--health-cmd",
+        "false",
+        "--health-interval",
+        "200ms",
+        "--health-retries",
+        "1",
+        "--health-on-failure",
+        "restart",
+        "--stop-timeout",
+        "1",
+        "busybox",
+        "sleep",
+        "300",
+    ]));
+    let first = inspect(&d, "healer", "{{.State.StartedAt}}");
+    wait_until(
+        "the unhealthy container restarted",
+        Duration::from_secs(20),
+        || inspect(&d, "healer", "{{.State.StartedAt}}") != first,
+    );
+    let bad = d.docker(&[
+        "run",
+        "--label",
+        "io.berth.health-on-failure=reboot",
+        "busybox",
+        "true",
+    ]);
+    assert!(
+        stderr(&bad).contains("io.berth.health-on-failure"),
+        "{}",
+        stderr(&bad)
+    );
+    let bad = d.docker(&[
+        "run",
+        "--health-cmd",
+        "true",
+        "--health-interval",
+        "1ns",
+        "busybox",
+        "true",
+    ]);
+    assert!(!bad.status.success());
+    ok(d.docker(&["rm", "-f", "hc", "slow", "fromimage", "nocheck", "healer"]));
+}
+
+/// `memory_and_pids`: whether the hierarchy has those controllers (a hybrid host's v2
+/// hierarchy may have none; CPU time is counted on v2 all the same).
+/// The first `n` JSON lines of a streamed response (the connection is then dropped).
+fn first_lines(d: &Daemon, path: &str, n: usize) -> Vec<serde_json::Value> {
+    use std::io::{Read, Write};
+    let mut s = std::os::unix::net::UnixStream::connect(&d.socket).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").expect("request");
+    let mut data = vec![];
+    let mut buf = [0u8; 65536];
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let text = String::from_utf8_lossy(&data).into_owned();
+        let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+        let lines: Vec<serde_json::Value> = body
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        if lines.len() >= n || Instant::now() > deadline {
+            return lines;
+        }
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => return lines,
+            Ok(k) => data.extend_from_slice(&buf[..k]),
+        }
+    }
+}
+
+fn check_stats(d: &Daemon, memory_and_pids: bool) {
+    d.make_busybox();
+    let limit: &[&str] = if memory_and_pids { &["-m", "64m"] } else { &[] };
+    let mut run = vec!["run", "-d", "--name", "busy"];
+    run.extend_from_slice(limit);
+    run.extend_from_slice(&["busybox", "sh", "-c", "while :; do :; done"]);
+    ok(d.docker(&run));
+    ok(d.docker(&["run", "-d", "--name", "idle", "busybox", "sleep", "300"]));
+    let table = ok(d.docker(&[
+        "stats",
+        "--no-stream",
+        "--format",
+        "{{.Name}} {{.CPUPerc}} {{.MemUsage}} {{.PIDs}}",
+    ]));
+    let busy = table
+        .lines()
+        .find(|l| l.starts_with("busy "))
+        .expect(&table)
+        .to_string();
+    let f: Vec<&str> = busy.split_whitespace().collect();
+    let cpu: f64 = f[1].trim_end_matches('%').parse().unwrap();
+    assert!(cpu > 20.0, "a spinning container uses CPU: {table}");
+    if memory_and_pids {
+        assert_eq!(f[4], "64MiB", "{table}");
+        assert_eq!(f[5], "1", "{table}");
+    }
+    // One shot: at once, without the previous sample.
+    let (status, body) =
+        d.raw_http("GET /containers/idle/stats?stream=0&one-shot=1 HTTP/1.0\r\nHost: x\r\n\r\n");
+    assert_eq!(status, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(body.trim()).expect(&body);
+    assert_eq!(v["name"], "/idle");
+    assert_eq!(v["precpu_stats"]["cpu_usage"]["total_usage"], 0);
+    if memory_and_pids {
+        assert!(v["memory_stats"]["usage"].as_u64().unwrap() > 0, "{v}");
+        assert!(v["pids_stats"]["current"].as_u64() == Some(1), "{v}");
+    }
+    assert!(v["networks"]["eth0"]["rx_bytes"].is_u64(), "{v}");
+    // Streaming: a sample a second, each after the one before.
+    let samples = first_lines(d, "/containers/busy/stats", 2);
+    assert_eq!(samples.len(), 2, "{samples:?}");
+    assert_eq!(samples[1]["preread"], samples[0]["read"]);
+    // berth's own table.
+    let own = ok(d.berth(&["stats", "--no-stream", "idle"]));
+    assert!(own.starts_with("CONTAINER ID   NAME"), "{own}");
+    assert!(own.contains(" idle "), "{own}");
+    ok(d.docker(&["rm", "-f", "busy", "idle"]));
+}
+
+#[test]
+fn stats_on_cgroup_v1() {
+    let d = Daemon::start();
+    check_stats(&d, true);
+}
+
+#[test]
+fn stats_on_cgroup_v2() {
+    let Some(d) = Daemon::start_v2() else { return };
+    let controllers = [
+        "/sys/fs/cgroup/cgroup.controllers",
+        "/sys/fs/cgroup/unified/cgroup.controllers",
+    ]
+    .iter()
+    .find_map(|p| std::fs::read_to_string(p).ok())
+    .unwrap_or_default();
+    let has = |c: &str| controllers.split_whitespace().any(|x| x == c);
+    check_stats(&d, has("memory") && has("pids"));
+}
