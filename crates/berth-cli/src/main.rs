@@ -369,6 +369,9 @@ async fn dispatch(c: &Client, command: Command) -> client::Result<i32> {
         Command::Version(a) => system::version(c, a).await,
         Command::Info(a) => system::info(c, a).await,
         Command::Events(a) => system::events(c, a).await,
+        Command::Update(a) | Command::Container(ContainerCommand::Update(a)) => {
+            containers::update(c, a).await
+        }
         Command::Stats(a) | Command::Container(ContainerCommand::Stats(a)) => {
             commands::stats::stats(c, a).await
         }

@@ -577,3 +577,89 @@ fn stats_on_cgroup_v2() {
     let has = |c: &str| controllers.split_whitespace().any(|x| x == c);
     check_stats(&d, has("memory") && has("pids"));
 }
+
+#[test]
+fn update_resources_and_restart_policy() {
+    let d = Daemon::start();
+    d.make_busybox();
+    let id = ok(d.docker(&[
+        "run", "-d", "--name", "upd", "-m", "64m", "busybox", "sleep", "300",
+    ]));
+    ok(d.docker(&[
+        "update",
+        "--memory",
+        "32m",
+        "--memory-swap",
+        "96m",
+        "--cpus",
+        "0.5",
+        "--pids-limit",
+        "7",
+        "--restart",
+        "on-failure:3",
+        "upd",
+    ]));
+    assert_eq!(
+        inspect(
+            &d,
+            "upd",
+            "{{.HostConfig.Memory}} {{.HostConfig.MemorySwap}} {{.HostConfig.NanoCpus}} {{.HostConfig.PidsLimit}} {{.HostConfig.RestartPolicy.Name}}:{{.HostConfig.RestartPolicy.MaximumRetryCount}}"
+        ),
+        "33554432 100663296 500000000 7 on-failure:3"
+    );
+    // The live cgroup has the new limits (v1 paths on this host; v2 on a v2 host).
+    let cg = format!("{}/{id}", d.cgroup_parent);
+    let read = |v1: &str, v2: &str| -> String {
+        let p1 = format!("/sys/fs/cgroup/{v1}");
+        let p2 = format!("/sys/fs/cgroup{cg}/{v2}");
+        std::fs::read_to_string(p1.replace("{cg}", &cg))
+            .or_else(|_| std::fs::read_to_string(p2))
+            .unwrap_or_default()
+            .trim()
+            .to_string()
+    };
+    assert_eq!(
+        read("memory{cg}/memory.limit_in_bytes", "memory.max"),
+        "33554432"
+    );
+    assert_eq!(read("pids{cg}/pids.max", "pids.max"), "7");
+    let quota = read("cpu{cg}/cpu.cfs_quota_us", "cpu.max");
+    assert!(quota == "50000" || quota == "50000 100000", "{quota}");
+    // The container feels it: an eighth process cannot start.
+    let forks = d.docker(&[
+        "exec",
+        "upd",
+        "sh",
+        "-c",
+        "for i in 1 2 3 4 5 6 7 8; do sleep 5 & done; wait",
+    ]);
+    assert!(
+        !forks.status.success() || stderr(&forks).contains("fork"),
+        "{}",
+        stderr(&forks)
+    );
+    // A stopped container takes the policy for its next runs.
+    ok(d.docker(&["run", "--name", "later", "busybox", "true"]));
+    ok(d.docker(&["update", "--restart", "always", "later"]));
+    ok(d.docker(&["start", "later"]));
+    wait_until(
+        "restarted by the updated policy",
+        Duration::from_secs(20),
+        || {
+            inspect(&d, "later", "{{.RestartCount}}")
+                .parse::<i64>()
+                .unwrap_or(0)
+                >= 1
+        },
+    );
+    ok(d.docker(&["stop", "later"]));
+    // What berth cannot change is refused by name; so is a limit create refuses.
+    let blkio = d.docker(&["update", "--blkio-weight", "300", "upd"]);
+    assert!(stderr(&blkio).contains("BlkioWeight"), "{}", stderr(&blkio));
+    let tiny = d.docker(&["update", "--memory", "1k", "upd"]);
+    assert!(!tiny.status.success());
+    // berth's own CLI sends the same.
+    assert_eq!(ok(d.berth(&["update", "--pids-limit", "9", "upd"])), "upd");
+    assert_eq!(inspect(&d, "upd", "{{.HostConfig.PidsLimit}}"), "9");
+    ok(d.docker(&["rm", "-f", "upd", "later"]));
+}

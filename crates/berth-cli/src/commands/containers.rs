@@ -386,3 +386,54 @@ pub async fn top(client: &Client, a: TopArgs) -> Result<i32> {
     print!("{}", tabulate(&rows));
     Ok(0)
 }
+
+/// `berth update`: the same body the docker CLI sends (`Resources` and `RestartPolicy`).
+pub async fn update(client: &Client, a: crate::cli::UpdateArgs) -> Result<i32> {
+    let ram = |flag: &str, v: &Option<String>| -> Result<i64> {
+        match v.as_deref() {
+            None => Ok(0),
+            Some("-1") => Ok(-1),
+            Some(s) => crate::units::parse_ram(s).map_err(|e| {
+                CliError::Other(format!("invalid argument {s:?} for \"{flag}\" flag: {e}"))
+            }),
+        }
+    };
+    let mut body = serde_json::json!({
+        "CpuShares": a.cpu_shares.unwrap_or(0),
+        "Memory": ram("--memory", &a.memory)?,
+        "MemorySwap": ram("--memory-swap", &a.memory_swap)?,
+        "NanoCpus": a.cpus.map(|c| (c * 1e9) as i64).unwrap_or(0),
+        "CpuPeriod": a.cpu_period.unwrap_or(0),
+        "CpuQuota": a.cpu_quota.unwrap_or(0),
+        "CpusetCpus": a.cpuset_cpus.clone().unwrap_or_default(),
+        "CpusetMems": a.cpuset_mems.clone().unwrap_or_default(),
+    });
+    if let Some(p) = a.pids_limit {
+        body["PidsLimit"] = p.into();
+    }
+    if let Some(r) = &a.restart {
+        let (name, count) = r.split_once(':').unwrap_or((r.as_str(), "0"));
+        let count: i64 = count
+            .parse()
+            .map_err(|_| CliError::Other(format!("invalid restart policy {r:?}")))?;
+        body["RestartPolicy"] = serde_json::json!({"Name": name, "MaximumRetryCount": count});
+    }
+    let mut failed = false;
+    for name in &a.containers {
+        match client
+            .request(
+                Method::POST,
+                &format!("/containers/{name}/update"),
+                Some(body.clone()),
+            )
+            .await
+        {
+            Ok(_) => println!("{name}"),
+            Err(e) => {
+                eprintln!("Error response from daemon: {e}");
+                failed = true;
+            }
+        }
+    }
+    Ok(if failed { 1 } else { 0 })
+}

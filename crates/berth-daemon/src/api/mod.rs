@@ -220,6 +220,15 @@ async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Result<Resp> {
             engine.resize(id, h, w).await?;
             Ok(body::with_status(200, None, body::empty()))
         }
+        ("POST", ["containers", id, "update"]) => {
+            let body: serde_json::Map<String, serde_json::Value> =
+                body::read_json(req.into_body()).await?;
+            let warnings = engine.update(id, body).await?;
+            Ok(body::json(
+                200,
+                &serde_json::json!({ "Warnings": warnings }),
+            ))
+        }
         ("GET", ["containers", id, "stats"]) => containers::stats(&engine, id, &q),
         ("GET", ["containers", id, "top"]) => Ok(body::json(
             200,

@@ -663,7 +663,7 @@ fn validate_config(req: &CreateRequest) -> Result<()> {
     Ok(())
 }
 
-fn validate_resources(hc: &HostConfig) -> Result<()> {
+pub(crate) fn validate_resources(hc: &HostConfig) -> Result<()> {
     let bad = |m: &str| Err(DaemonError::InvalidParameter(m.to_string()));
     if hc.memory < 0 {
         return bad("invalid memory limit: must be positive");

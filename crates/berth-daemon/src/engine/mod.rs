@@ -46,6 +46,7 @@ mod stop;
 pub mod system;
 mod system_df;
 pub mod time;
+pub mod update;
 pub mod user;
 pub mod volume;
 mod wait;

@@ -4,6 +4,7 @@
 
 pub mod devices;
 pub mod stats;
+pub mod update;
 pub mod v1;
 pub mod v2;
 

@@ -104,7 +104,7 @@ impl V1Cgroup {
     /// The cpuset hierarchy only when asked for: a new v1 cpuset starts with no CPUs and
     /// no memory nodes, so each missing ancestor gets its parent's before the container's
     /// own are written.
-    fn create_cpuset(&self, l: &Limits) -> Result<()> {
+    pub(crate) fn create_cpuset(&self, l: &Limits) -> Result<()> {
         let root = Path::new(CGROUP_ROOT).join("cpuset");
         let mut dir = root.clone();
         for part in Path::new(&self.relative).components() {
