@@ -72,4 +72,40 @@ assert snap.attrs["Comment"] == "snap" and "K=v" in snap.attrs["Config"]["Env"],
 ct.remove()
 c.images.remove("pyt/snap:1")
 c.images.remove("pyt/built:1")
+
+# Events streamed to one client while this one works; stats; a restart policy; a health
+# check; update.
+import threading, time
+since = time.time()
+seen = []
+stream = c.events(decode=True, filters={"type": "container", "container": "pyev"})
+def follow():
+    for ev in stream:
+        seen.append(ev["Action"])
+        if ev["Action"] == "destroy":
+            return
+t = threading.Thread(target=follow, daemon=True)
+t.start()
+time.sleep(0.3)
+ev = c.containers.run("busybox", "sleep 100", detach=True, name="pyev",
+                      restart_policy={"Name": "on-failure", "MaximumRetryCount": 2},
+                      healthcheck={"Test": ["CMD", "true"], "Interval": 200_000_000})
+st = ev.stats(stream=False)
+assert st["name"] == "/pyev" and st["cpu_stats"]["cpu_usage"]["total_usage"] > 0, st
+ev.update(mem_limit="48m", restart_policy={"Name": "always"})
+ev.reload()
+assert ev.attrs["HostConfig"]["Memory"] == 48 << 20, ev.attrs["HostConfig"]
+assert ev.attrs["HostConfig"]["RestartPolicy"]["Name"] == "always"
+for _ in range(50):
+    ev.reload()
+    if ev.attrs["State"].get("Health", {}).get("Status") == "healthy":
+        break
+    time.sleep(0.1)
+assert ev.attrs["State"]["Health"]["Status"] == "healthy", ev.attrs["State"]
+ev.remove(force=True)
+t.join(10)
+stream.close()
+assert seen[:2] == ["create", "start"] and "health_status: healthy" in seen and seen[-1] == "destroy", seen
+past = [e["Action"] for e in c.events(since=since, until=time.time(), decode=True, filters={"container": "pyev"})]
+assert past[0] == "create" and past[-1] == "destroy", past
 print("docker-py: ok")

@@ -144,7 +144,7 @@ fn unsupported_settings_are_refused_not_ignored() {
         r#"{"Image":"busybox","HostConfig":{"LogConfig":{"Type":"syslog"}}}"#,
     );
     assert_eq!(s, 400, "{b}");
-    assert!(b.contains("json-file"), "{b}");
+    assert!(b.contains("json-file") && b.contains("syslog"), "{b}");
     assert_eq!(ok(d.berth(&["ps", "-aq"])), "");
 }
 

@@ -443,8 +443,8 @@ fn bad_values_are_a_400_at_create_not_a_500_at_start() {
             "HostConfig.BlkioWeight",
         ),
         (
-            r#"{"Image":"busybox","Healthcheck":{"Test":["CMD","true"]}}"#,
-            "Config.Healthcheck",
+            r#"{"Image":"busybox","Healthcheck":{"Test":["RUN","true"]}}"#,
+            "Config.Healthcheck.Test",
         ),
     ] {
         let (status, reply) = d.post_json("/containers/create", body);

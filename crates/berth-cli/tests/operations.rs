@@ -663,3 +663,159 @@ fn update_resources_and_restart_policy() {
     assert_eq!(inspect(&d, "upd", "{{.HostConfig.PidsLimit}}"), "9");
     ok(d.docker(&["rm", "-f", "upd", "later"]));
 }
+
+#[test]
+fn log_drivers_json_file_local_and_none() {
+    let d = Daemon::start();
+    d.make_busybox();
+    assert_eq!(
+        ok(d.docker(&[
+            "run",
+            "--name",
+            "quiet",
+            "--log-driver",
+            "none",
+            "busybox",
+            "echo",
+            "hi"
+        ])),
+        "hi",
+        "attached output still reaches the client"
+    );
+    let logs = d.docker(&["logs", "quiet"]);
+    assert!(!logs.status.success());
+    assert!(
+        stderr(&logs).contains("configured logging driver does not support reading"),
+        "{}",
+        stderr(&logs)
+    );
+    assert_eq!(
+        inspect(&d, "quiet", "{{.HostConfig.LogConfig.Type}}[{{.LogPath}}]"),
+        "none[]"
+    );
+    ok(d.docker(&[
+        "run",
+        "--name",
+        "loc",
+        "--log-driver",
+        "local",
+        "--log-opt",
+        "max-size=1m",
+        "busybox",
+        "echo",
+        "kept",
+    ]));
+    assert_eq!(ok(d.docker(&["logs", "loc"])), "kept");
+    assert_eq!(
+        inspect(&d, "loc", "{{.HostConfig.LogConfig.Type}} {{index .HostConfig.LogConfig.Config \"compress\"}} {{index .HostConfig.LogConfig.Config \"max-size\"}}"),
+        "local true 1048576"
+    );
+    let syslog = d.docker(&["run", "--log-driver", "syslog", "busybox", "true"]);
+    assert!(
+        stderr(&syslog).contains("LogConfig.Type"),
+        "{}",
+        stderr(&syslog)
+    );
+    let opt = d.post_json(
+        "/containers/create",
+        r#"{"Image":"busybox","HostConfig":{"LogConfig":{"Type":"none","Config":{"max-size":"1m"}}}}"#,
+    );
+    assert_eq!(opt.0, 400, "{opt:?}");
+    ok(d.docker(&["rm", "quiet", "loc"]));
+}
+
+/// An attach through a raw hijacked connection: sends each of `inputs` half a second
+/// apart, then reads until the daemon closes the connection (or 10 s pass); returns what
+/// came back after the 101.
+fn hijacked_attach(d: &Daemon, query: &str, inputs: &[&[u8]]) -> (String, bool) {
+    use std::io::{Read, Write};
+    let mut s = std::os::unix::net::UnixStream::connect(&d.socket).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    write!(
+        s,
+        "POST /containers/{query} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: 0\r\n\r\n"
+    )
+    .expect("request");
+    for input in inputs {
+        std::thread::sleep(Duration::from_millis(500));
+        s.write_all(input).expect("input");
+    }
+    let mut out = vec![];
+    let mut buf = [0u8; 4096];
+    let closed = loop {
+        match s.read(&mut buf) {
+            Ok(0) => break true,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(_) => break false,
+        }
+    };
+    (String::from_utf8_lossy(&out).into_owned(), closed)
+}
+
+#[test]
+fn detach_keys_and_attach_replays() {
+    let d = Daemon::start();
+    d.make_busybox();
+    ok(d.docker(&["run", "-d", "-it", "--name", "tt", "busybox", "sh"]));
+    // ctrl-p ctrl-q after a command: the command ran, the client is let go, the shell
+    // lives on with its stdin open.
+    let (out, closed) = hijacked_attach(
+        &d,
+        "tt/attach?stream=1&stdin=1&stdout=1&stderr=1",
+        &[b"echo first-$((40+2))\n", b"\x10\x11"],
+    );
+    assert!(
+        closed,
+        "the daemon ends the attach on the detach keys: {out}"
+    );
+    assert!(out.contains("first-42"), "{out}");
+    assert_eq!(inspect(&d, "tt", "{{.State.Running}}"), "true");
+    // Custom keys, and a false start that passes through.
+    let (out, closed) = hijacked_attach(
+        &d,
+        "tt/attach?stream=1&stdin=1&stdout=1&detachKeys=ctrl-a,x",
+        &[b"echo \x01y-second\n", b"\x01x"],
+    );
+    assert!(closed && out.contains("second"), "{out}");
+    assert_eq!(inspect(&d, "tt", "{{.State.Running}}"), "true");
+    let bad = d.raw_http(
+        "POST /containers/tt/attach?stream=1&stdin=1&detachKeys=ctrl-1 HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(bad.0, 400, "{bad:?}");
+    // logs=1&stream=0: the log so far, then the end (it never ended once).
+    ok(d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "talker",
+        "busybox",
+        "sh",
+        "-c",
+        "echo said; sleep 300",
+    ]));
+    wait_until("the output logged", Duration::from_secs(5), || {
+        ok(d.docker(&["logs", "talker"])) == "said"
+    });
+    let (status, body) = d.raw_http_timeout(
+        "POST /containers/talker/attach?logs=1&stream=0&stdout=1 HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        Some(Duration::from_secs(10)),
+    );
+    assert_eq!(status, 200);
+    assert!(body.contains("said"), "{body:?}");
+    // Exec framing follows the start request's Tty: raw here, though the process has
+    // no terminal.
+    let (status, reply) = d.post_json(
+        "/containers/talker/exec",
+        r#"{"Cmd":["echo","raw"],"AttachStdout":true}"#,
+    );
+    assert_eq!(status, 201, "{reply}");
+    let exec_id = serde_json::from_str::<serde_json::Value>(&reply).unwrap()["Id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, out) = d.post_json(&format!("/exec/{exec_id}/start"), r#"{"Tty":true}"#);
+    // (The body is chunked: its one chunk is the raw bytes, with no 8-byte frame header.)
+    assert!(out.contains("raw\n") && !out.contains('\u{1}'), "{out:?}");
+    ok(d.docker(&["rm", "-f", "tt", "talker"]));
+}

@@ -536,6 +536,16 @@ pub async fn run(client: &Client, a: RunArgs) -> Result<i32> {
     if let Some(r) = resizer {
         r.abort();
     }
+    let mut waiter = waiter;
+    if att_in {
+        // An exit is seen at once; a container still running after a moment was
+        // detached from.
+        match tokio::time::timeout(std::time::Duration::from_millis(500), &mut waiter).await {
+            Ok(code) => return Ok(code.unwrap_or(125)),
+            Err(_) if detached(client, &id).await => return Ok(0),
+            Err(_) => {}
+        }
+    }
     Ok(waiter.await.unwrap_or(125))
 }
 
@@ -577,7 +587,36 @@ pub async fn start(client: &Client, a: StartArgs) -> Result<i32> {
         .await?;
     stream::pump(conn, tty, stdin).await;
     drop(raw);
-    Ok(wait_status(wait_resp, 0).await)
+    Ok(exit_or_detached(client, &name, stdin, wait_resp).await)
+}
+
+/// After an attach ended: the container's exit code, or 0 if it is still running after
+/// an attach with stdin (the user detached).
+async fn exit_or_detached(
+    client: &Client,
+    id: &str,
+    stdin: bool,
+    wait_resp: http::Response<hyper::body::Incoming>,
+) -> i32 {
+    let status = wait_status(wait_resp, 0);
+    tokio::pin!(status);
+    if stdin {
+        match tokio::time::timeout(std::time::Duration::from_millis(500), &mut status).await {
+            Ok(code) => return code,
+            Err(_) if detached(client, id).await => return 0,
+            Err(_) => {}
+        }
+    }
+    status.await
+}
+
+/// Whether an attach with stdin that ended left the container running: the user typed
+/// the detach keys (the daemon lets the client go), so there is no exit to wait for.
+async fn detached(client: &Client, id: &str) -> bool {
+    let info: Result<Value> = client
+        .json(Method::GET, &format!("/containers/{id}/json"), None)
+        .await;
+    info.is_ok_and(|i| i["State"]["Running"].as_bool() == Some(true))
 }
 
 /// The exit code in a `/wait` response (`default` if it has none).
@@ -624,7 +663,7 @@ pub async fn attach(client: &Client, a: AttachArgs) -> Result<i32> {
     }
     stream::pump(conn, tty, stdin).await;
     drop(raw);
-    Ok(wait_status(wait_resp, 0).await)
+    Ok(exit_or_detached(client, &id, stdin, wait_resp).await)
 }
 
 pub async fn exec(client: &Client, a: ExecArgs) -> Result<i32> {

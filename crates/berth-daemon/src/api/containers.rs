@@ -122,25 +122,72 @@ pub async fn attach(
         q.flag("stdout", false),
         q.flag("stderr", false),
     );
-    if !q.flag("stream", false) && !q.flag("logs", false) {
+    let (logs, stream) = (q.flag("logs", false), q.flag("stream", false));
+    if !stream && !logs {
         return Err(DaemonError::InvalidParameter(
             "Bad parameters: you must choose at least one stream".into(),
         ));
     }
-    let connect = engine.attach(
-        &c,
-        berth_runtime::task::AttachStreams {
-            stdin,
-            stdout,
-            stderr,
-        },
-    );
+    let keys = q
+        .get("detachKeys")
+        .filter(|k| !k.is_empty())
+        .unwrap_or(super::detach::DEFAULT);
+    let escape = super::detach::parse(keys)?;
+    // `logs`: what the log holds first (the `none` driver holds nothing); `stream`: then
+    // the live output, else the attach ends there.
+    let replay = if logs {
+        engine
+            .logs(
+                id,
+                LogOptions {
+                    stdout,
+                    stderr,
+                    follow: false,
+                    timestamps: false,
+                    tail: None,
+                    since: None,
+                    until: None,
+                },
+            )
+            .ok()
+            .map(|(_, rx)| rx)
+    } else {
+        None
+    };
+    let connect = stream.then(|| {
+        engine.attach(
+            &c,
+            berth_runtime::task::AttachStreams {
+                stdin,
+                stdout,
+                stderr,
+            },
+        )
+    });
+    async fn replay_to<W: tokio::io::AsyncWrite + Unpin>(
+        replay: Option<tokio::sync::mpsc::Receiver<crate::engine::query::LogChunk>>,
+        w: &mut W,
+        tty: bool,
+    ) {
+        use tokio::io::AsyncWriteExt;
+        let Some(mut rx) = replay else { return };
+        while let Some((kind, data)) = rx.recv().await {
+            let chunk = if tty { data } else { encode_frame(kind, &data) };
+            if w.write_all(&chunk).await.is_err() {
+                return;
+            }
+        }
+        let _ = w.flush().await;
+    }
     if !hijack::wants_upgrade(&req) {
         return Ok(hijack::stream_body(tty, move |w| {
             Box::pin(async move {
                 let mut w = w;
-                if let Ok(Some(session)) = connect.await {
-                    hijack::proxy(session, tokio::io::empty(), &mut w, tty).await;
+                replay_to(replay, &mut w, tty).await;
+                if let Some(connect) = connect {
+                    if let Ok(Some(session)) = connect.await {
+                        hijack::proxy(session, tokio::io::empty(), &mut w, tty, None).await;
+                    }
                 }
             })
         }));
@@ -148,8 +195,12 @@ pub async fn attach(
     Ok(hijack::upgrade(&mut req, tty, move |io| async move {
         use tokio::io::AsyncWriteExt;
         let (r, mut w) = tokio::io::split(io);
-        if let Ok(Some(session)) = connect.await {
-            hijack::proxy(session, r, &mut w, tty).await;
+        replay_to(replay, &mut w, tty).await;
+        if let Some(connect) = connect {
+            if let Ok(Some(session)) = connect.await {
+                let escape = stdin.then(|| super::detach::Escape::new(escape));
+                hijack::proxy(session, r, &mut w, tty, escape).await;
+            }
         }
         let _ = w.shutdown().await;
     }))

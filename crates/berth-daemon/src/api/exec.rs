@@ -22,9 +22,19 @@ pub async fn start(engine: &Arc<Engine>, id: &str, req: Request<Incoming>) -> Re
         .as_ref()
         .filter(|s| s.len() == 2 && s[0] > 0)
         .map(|s| (s[0] as u16, s[1] as u16));
-    let tty = start.tty || engine.exec_inspect(id)?.process_config.tty;
+    // As dockerd: the process has a terminal if its create asked for one; the stream is
+    // raw or multiplexed as the start request's Tty says.
+    let inspect = engine.exec_inspect(id)?;
+    let tty = start.tty;
+    let keys = Some(inspect.detach_keys.as_str())
+        .filter(|k| !k.is_empty())
+        .unwrap_or(super::detach::DEFAULT);
+    let escape = inspect
+        .open_stdin
+        .then(|| super::detach::parse(keys).map(super::detach::Escape::new))
+        .transpose()?;
     // The engine records the exec's exit from its task, whoever reads the output.
-    let session = engine.exec_start(id, tty, console).await?;
+    let session = engine.exec_start(id, false, console).await?;
     if start.detach {
         return Ok(body::with_status(200, None, body::empty()));
     }
@@ -34,7 +44,7 @@ pub async fn start(engine: &Arc<Engine>, id: &str, req: Request<Incoming>) -> Re
         return Ok(hijack::stream_body(tty, move |w| {
             Box::pin(async move {
                 let mut w = w;
-                hijack::proxy(session, tokio::io::empty(), &mut w, tty).await;
+                hijack::proxy(session, tokio::io::empty(), &mut w, tty, None).await;
             })
         }));
     }
@@ -43,7 +53,7 @@ pub async fn start(engine: &Arc<Engine>, id: &str, req: Request<Incoming>) -> Re
         if let Ok(up) = on_upgrade.await {
             let (r, mut w) = tokio::io::split(hyper_util::rt::TokioIo::new(up));
             // The output ends after the exit is recorded, so the client's inspect sees it.
-            hijack::proxy(session, r, &mut w, tty).await;
+            hijack::proxy(session, r, &mut w, tty, escape).await;
             let _ = w.shutdown().await;
         }
     });

@@ -46,22 +46,75 @@ where
 }
 
 /// Copies the session's output to `out` in Docker's format (raw bytes with a TTY, else
-/// multiplexed frames), and `input` into the process's stdin, until the output ends.
-/// The caller closes `out` afterwards.
-pub async fn proxy<R, W>(session: Session, mut input: R, out: &mut W, tty: bool)
-where
+/// multiplexed frames), and `input` into the process's stdin, until the output ends or
+/// the client types the detach keys (`escape`): then the client is let go and the
+/// process keeps running, its stdin open. The caller closes `out` afterwards.
+pub async fn proxy<R, W>(
+    session: Session,
+    mut input: R,
+    out: &mut W,
+    tty: bool,
+    escape: Option<super::detach::Escape>,
+) where
     R: AsyncRead + Unpin + Send + 'static,
     W: AsyncWrite + Unpin,
 {
+    use tokio::io::AsyncReadExt;
     let Session {
         mut output,
         input: mut stdin_writer,
     } = session;
+    let (detached_tx, mut detached_rx) = tokio::sync::oneshot::channel();
     let stdin = tokio::spawn(async move {
-        let _ = tokio::io::copy(&mut input, &mut stdin_writer).await;
+        let mut escape = escape;
+        let mut buf = vec![0u8; 8192];
+        loop {
+            let n = match input.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            let f = match escape.as_mut() {
+                Some(e) => e.feed(&buf[..n]),
+                None => super::detach::Filtered {
+                    pass: buf[..n].to_vec(),
+                    detach: false,
+                },
+            };
+            if !f.pass.is_empty() && stdin_writer.write_all(&f.pass).await.is_err() {
+                break;
+            }
+            if f.detach {
+                // The writer is handed over, not dropped: dropping it would end the
+                // process's stdin.
+                let _ = detached_tx.send(stdin_writer);
+                return;
+            }
+        }
         let _ = stdin_writer.shutdown().await;
     });
-    while let Some(event) = output.recv().await {
+    let mut input_open = true;
+    loop {
+        let event = tokio::select! {
+            event = output.recv() => event,
+            writer = &mut detached_rx, if input_open => {
+                match writer {
+                    Ok(writer) => {
+                        // Detached: the attach to the task stays (its output read and
+                        // dropped) until the process ends, so its stdin stays open.
+                        tokio::spawn(async move {
+                            while output.recv().await.is_some() {}
+                            drop(writer);
+                        });
+                        return;
+                    }
+                    Err(_) => {
+                        input_open = false;
+                        continue;
+                    }
+                }
+            }
+        };
+        let Some(event) = event else { break };
         let (kind, payload) = match event {
             Output::Stdout(b) => (StreamKind::Stdout, b),
             Output::Stderr(b) => (StreamKind::Stderr, b),

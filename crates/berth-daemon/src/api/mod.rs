@@ -5,6 +5,7 @@ mod archive;
 pub mod body;
 mod build;
 mod containers;
+mod detach;
 mod exec;
 mod hijack;
 mod images;

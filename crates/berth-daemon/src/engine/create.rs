@@ -143,14 +143,16 @@ impl Engine {
                 id[..12].to_string()
             };
         }
-        // berth's only log driver, as Docker reports its default one, with the options in
-        // force (the container's over the daemon's `--log-opt`) recorded for start.
-        let log = super::logs::LogOptions::parse(
+        // The log driver with the options in force (the container's over the daemon's
+        // `--log-opt`), recorded for start.
+        let driver = super::logs::Driver::parse(&req.host_config.log_config.kind)?;
+        let log = super::logs::LogOptions::parse_for(
+            driver,
             req.host_config.log_config.config.as_ref(),
             &self.cfg.log_opts,
         )?;
-        req.host_config.log_config.kind = "json-file".into();
-        req.host_config.log_config.config = Some(log.to_config());
+        req.host_config.log_config.kind = driver.name().into();
+        req.host_config.log_config.config = Some(log.to_config_for(driver));
         if req.host_config.network_mode.is_empty() {
             req.host_config.network_mode = "default".into();
         }
@@ -205,7 +207,12 @@ impl Engine {
                 finished_at: ZERO_TIME.into(),
                 ..Default::default()
             },
-            log_path: dir.join(format!("{id}-json.log")).display().to_string(),
+            // dockerd's LogPath is empty for a driver that keeps nothing.
+            log_path: if driver == super::logs::Driver::None {
+                String::new()
+            } else {
+                dir.join(format!("{id}-json.log")).display().to_string()
+            },
             hostname_path: dir.join("hostname").display().to_string(),
             hosts_path: dir.join("hosts").display().to_string(),
             resolv_conf_path: dir.join("resolv.conf").display().to_string(),

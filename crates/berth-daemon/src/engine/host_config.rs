@@ -582,13 +582,8 @@ pub fn validate(req: &CreateRequest) -> Result<()> {
             "setting swappiness is not implemented",
         ));
     }
-    if !matches!(hc.log_config.kind.as_str(), "" | "json-file") {
-        return Err(DaemonError::InvalidParameter(format!(
-            "logging driver \"{}\" is not supported: berth writes json-file logs",
-            hc.log_config.kind
-        )));
-    }
-    super::logs::LogOptions::parse(hc.log_config.config.as_ref(), &Default::default())?;
+    let driver = super::logs::Driver::parse(&hc.log_config.kind)?;
+    super::logs::LogOptions::parse_for(driver, hc.log_config.config.as_ref(), &Default::default())?;
     Ok(())
 }
 

@@ -8,6 +8,47 @@ use std::collections::{BTreeMap, HashMap};
 pub const DEFAULT_MAX_SIZE: u64 = 20 * 1024 * 1024;
 pub const DEFAULT_MAX_FILE: u32 = 5;
 
+/// The log drivers berth has: Docker's `json-file` (the default), `local` (rotated and
+/// compressed by default; berth keeps its lines in the json-file format, which only the
+/// daemon reads) and `none` (nothing kept, `docker logs` refused).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Driver {
+    JsonFile,
+    Local,
+    None,
+}
+
+impl Driver {
+    pub fn parse(kind: &str) -> Result<Self> {
+        match kind {
+            "" | "json-file" => Ok(Self::JsonFile),
+            "local" => Ok(Self::Local),
+            "none" => Ok(Self::None),
+            other => Err(DaemonError::InvalidParameter(format!(
+                "HostConfig.LogConfig.Type: logging driver \"{other}\" is not supported by berth (json-file, local, none)"
+            ))),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::JsonFile => "json-file",
+            Self::Local => "local",
+            Self::None => "none",
+        }
+    }
+
+    /// What `docker logs` of a container with this driver gets instead of its log.
+    pub fn readable(self) -> Result<()> {
+        match self {
+            Self::None => Err(DaemonError::NotImplemented(
+                "configured logging driver does not support reading".into(),
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogOptions {
     /// Bytes a log file may reach before it is rotated; None: never rotated.
@@ -54,14 +95,39 @@ impl LogOptions {
         container: Option<&HashMap<String, String>>,
         daemon: &BTreeMap<String, String>,
     ) -> Result<Self> {
-        let mut merged: BTreeMap<&str, &str> = daemon
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
+        Self::parse_for(Driver::JsonFile, container, daemon)
+    }
+
+    /// As `parse`, for `driver`: the daemon's `--log-opt` are the default driver's
+    /// (json-file) only; `local` compresses by default; `none` takes no option.
+    pub fn parse_for(
+        driver: Driver,
+        container: Option<&HashMap<String, String>>,
+        daemon: &BTreeMap<String, String>,
+    ) -> Result<Self> {
+        let mut merged: BTreeMap<&str, &str> = BTreeMap::new();
+        if driver == Driver::JsonFile {
+            merged.extend(daemon.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        }
         for (k, v) in container.into_iter().flatten() {
             merged.insert(k, v);
         }
-        let mut o = Self::default();
+        let mut o = Self {
+            compress: driver == Driver::Local,
+            ..Self::default()
+        };
+        if driver == Driver::None {
+            if let Some(k) = merged.keys().next() {
+                return Err(DaemonError::InvalidParameter(format!(
+                    "unknown log opt '{k}' for none log driver"
+                )));
+            }
+            return Ok(Self {
+                max_size: None,
+                max_file: 1,
+                compress: false,
+            });
+        }
         let bad = |k: &str, v: &str| {
             DaemonError::InvalidParameter(format!("invalid value for log option {k}: {v:?}"))
         };
@@ -83,7 +149,8 @@ impl LogOptions {
                 "compress" => o.compress = v.parse().map_err(|_| bad(k, v))?,
                 other => {
                     return Err(DaemonError::InvalidParameter(format!(
-                        "unknown log opt '{other}' for json-file log driver"
+                        "unknown log opt '{other}' for {} log driver",
+                        driver.name()
                     )))
                 }
             }
@@ -99,7 +166,14 @@ impl LogOptions {
         Ok(o)
     }
 
-    /// As inspect shows them (`LogConfig.Config`).
+    /// As inspect shows them (`LogConfig.Config`); none for the `none` driver.
+    pub fn to_config_for(&self, driver: Driver) -> HashMap<String, String> {
+        if driver == Driver::None {
+            return HashMap::new();
+        }
+        self.to_config()
+    }
+
     pub fn to_config(&self) -> HashMap<String, String> {
         let mut m = HashMap::new();
         m.insert(
@@ -143,5 +217,16 @@ mod tests {
             LogOptions::parse(None, &Default::default()).unwrap(),
             LogOptions::default()
         );
+        // local compresses by default and ignores the daemon's json-file options; none
+        // takes no option.
+        let local = LogOptions::parse_for(Driver::Local, None, &daemon).unwrap();
+        assert_eq!(
+            (local.max_size, local.compress),
+            (Some(DEFAULT_MAX_SIZE), true)
+        );
+        assert!(LogOptions::parse_for(Driver::None, None, &daemon).is_ok());
+        assert!(LogOptions::parse_for(Driver::None, Some(&c), &daemon).is_err());
+        assert!(Driver::parse("syslog").is_err());
+        assert!(Driver::None.readable().is_err());
     }
 }

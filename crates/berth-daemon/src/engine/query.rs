@@ -372,6 +372,7 @@ impl Engine {
     ) -> Result<(bool, mpsc::Receiver<LogChunk>)> {
         let c = self.get(name)?;
         let r = c.snapshot();
+        super::logs::Driver::parse(&r.host_config.log_config.kind)?.readable()?;
         let tty = r.config.tty;
         let (tx, rx) = mpsc::channel(64);
         tokio::spawn(super::log_reader::stream(c, r.log_path.into(), opts, tx));

@@ -190,19 +190,27 @@ impl Engine {
             init_binary: init_binary.as_deref(),
             volumes: &volumes,
         })?;
+        let log_driver = super::logs::Driver::parse(&rec.host_config.log_config.kind)?;
         let config = TaskConfig {
             id: c.id.clone(),
             bundle,
             state_dir: self.cfg.state_dir(&c.id),
             socket: self.cfg.shim_socket(&c.id),
-            log_path: rec.log_path.clone().into(),
+            // The `none` driver: the shim's log goes nowhere.
+            log_path: if log_driver == super::logs::Driver::None {
+                "/dev/null".into()
+            } else {
+                rec.log_path.clone().into()
+            },
             open_stdin: rec.config.open_stdin,
             stdin_once: rec.config.stdin_once,
             console_size,
             log_rotation: {
-                let o = super::logs::LogOptions::parse(
+                // Recorded at create with the options in force.
+                let o = super::logs::LogOptions::parse_for(
+                    log_driver,
                     rec.host_config.log_config.config.as_ref(),
-                    &self.cfg.log_opts,
+                    &Default::default(),
                 )?;
                 berth_runtime::json_log::Rotation {
                     max_size: o.max_size,
