@@ -283,6 +283,11 @@ pub struct ContainerSummary {
     pub host_config: serde_json::Value,
     pub network_settings: serde_json::Value,
     pub mounts: Vec<MountPoint>,
+    /// With `size=1`: the bytes of its writable layer, and of that with its image's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size_rw: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size_root_fs: Option<i64>,
 }
 
 /// `POST /containers/{id}/wait` response.

@@ -375,6 +375,7 @@ fn lifecycle_stop_kill_restart_pause_rename_wait() {
         "true 0"
     );
     ok(d.berth(&["restart", "-t", "0", "svc2"]));
+    // A user's restart is no restart by policy: the count stays, as dockerd's.
     assert_eq!(
         ok(d.berth(&[
             "inspect",
@@ -382,7 +383,7 @@ fn lifecycle_stop_kill_restart_pause_rename_wait() {
             "{{.State.Running}} {{.RestartCount}}",
             "svc2"
         ])),
-        "true 1"
+        "true 0"
     );
     let rm = d.berth(&["rm", "svc2"]);
     assert_ne!(code(&rm), 0);

@@ -418,6 +418,44 @@ fn every_host_config_field_of_the_api_schema_is_honoured_or_refused() {
     );
 }
 
+/// Keys dockerd leaves out of inspect's HostConfig when they are empty (`omitempty`),
+/// and those of the schema it no longer sends at all.
+const OMITTED_WHEN_EMPTY: &[&str] = &[
+    "Annotations",
+    "Init",
+    "Mounts",
+    "StorageOpt",
+    "Sysctls",
+    "Tmpfs",
+    "KernelMemoryTCP",
+];
+
+#[test]
+fn inspect_reports_every_host_config_field_of_the_api_schema() {
+    let d = Daemon::start();
+    d.make_busybox();
+    // A minimal create, as docker-py sends it: inspect still shows every field.
+    let (status, reply) = d.post_json("/containers/create", r#"{"Image":"busybox"}"#);
+    assert_eq!(status, 201, "{reply}");
+    let id = serde_json::from_str::<serde_json::Value>(&reply).unwrap()["Id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let v: serde_json::Value = serde_json::from_str(&ok(d.berth(&["inspect", &id]))).unwrap();
+    let hc = v[0]["HostConfig"].as_object().expect("HostConfig").clone();
+    let missing: Vec<String> = schema_host_config_fields()
+        .into_iter()
+        .map(|(name, _)| name)
+        .filter(|n| !hc.contains_key(n) && !OMITTED_WHEN_EMPTY.contains(&n.as_str()))
+        .collect();
+    assert!(missing.is_empty(), "inspect lacks {missing:?}");
+    // What is in force, not zeros: /dev/shm is 64 MB, namespaces private, paths masked.
+    assert_eq!(hc["ShmSize"], 67108864);
+    assert_eq!(hc["IpcMode"], "private");
+    assert!(hc["MaskedPaths"].as_array().is_some_and(|a| !a.is_empty()));
+    ok(d.berth(&["rm", &id]));
+}
+
 #[test]
 fn bad_values_are_a_400_at_create_not_a_500_at_start() {
     let d = Daemon::start();

@@ -213,7 +213,7 @@ impl LayerStore {
         self
     }
 
-    fn dir(&self, chain: &Digest) -> PathBuf {
+    pub(crate) fn dir(&self, chain: &Digest) -> PathBuf {
         self.root.join(chain.hex())
     }
 

@@ -266,7 +266,9 @@ impl ImageStore {
     }
 
     /// Deletes an image record, its references, and every layer and blob nothing else uses.
-    pub fn delete(&self, id: &Digest) -> Result<()> {
+    /// Deletes the image and what only it used; returns the bytes that freed on disk
+    /// (layers and blobs no other image shares).
+    pub fn delete(&self, id: &Digest) -> Result<u64> {
         {
             let mut refs = self.refs();
             refs.retain(|_, v| v != id);
@@ -280,8 +282,9 @@ impl ImageStore {
         self.collect_garbage()
     }
 
-    /// Removes layers and blobs that no image references.
-    pub fn collect_garbage(&self) -> Result<()> {
+    /// Removes layers and blobs that no image references; returns the bytes freed.
+    pub fn collect_garbage(&self) -> Result<u64> {
+        let mut freed = 0;
         let mut keep_layers = HashSet::new();
         let mut keep_blobs = HashSet::new();
         for id in self.ids() {
@@ -299,15 +302,17 @@ impl ImageStore {
         }
         for c in self.layers.list() {
             if !keep_layers.contains(&c) {
+                freed += crate::usage::disk_usage(&self.layers.dir(&c));
                 self.layers.remove(&c)?;
             }
         }
         for b in self.content.list() {
             if !keep_blobs.contains(&b) {
+                freed += self.content.size(&b).unwrap_or(0);
                 self.content.delete(&b)?;
             }
         }
-        Ok(())
+        Ok(freed)
     }
 
     /// `docker import`: one layer from a (possibly compressed) rootfs tarball.

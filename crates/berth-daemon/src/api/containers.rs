@@ -16,21 +16,28 @@ pub async fn create(engine: &Arc<Engine>, q: &Query, req: Request<Incoming>) -> 
     Ok(body::json(201, &r))
 }
 
-pub fn list(engine: &Arc<Engine>, q: &Query) -> Result<Resp> {
-    let list = engine.list(q.flag("all", false), &q.filters()?, q.int("limit")?)?;
+pub async fn list(engine: &Arc<Engine>, q: &Query) -> Result<Resp> {
+    let mut list = engine.list(q.flag("all", false), &q.filters()?, q.int("limit")?)?;
+    if q.flag("size", false) {
+        for c in &mut list {
+            let (rw, root) = engine.container_sizes(&c.id, &c.image_id).await;
+            c.size_rw = Some(rw);
+            c.size_root_fs = Some(root);
+        }
+    }
     Ok(body::json(200, &list))
 }
 
 pub async fn prune(engine: &Arc<Engine>, q: &Query) -> Result<Resp> {
     let f = q.filters()?;
-    let removed = engine
+    let (removed, reclaimed) = engine
         .prune(f.get("label").map(|v| v.as_slice()).unwrap_or(&[]))
         .await?;
     Ok(body::json(
         200,
         &ContainerPruneResponse {
             containers_deleted: removed,
-            space_reclaimed: 0,
+            space_reclaimed: reclaimed,
         },
     ))
 }

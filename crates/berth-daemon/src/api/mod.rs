@@ -179,7 +179,7 @@ async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Result<Resp> {
         ("POST", ["commit"]) => containers::commit(&engine, &q, req).await,
         ("POST", ["build"]) => build::build(&engine, &q, req).await,
         ("POST", ["build", "prune"]) => build::prune(&engine, &q).await,
-        ("GET", ["containers", "json"]) => containers::list(&engine, &q),
+        ("GET", ["containers", "json"]) => containers::list(&engine, &q).await,
         ("POST", ["containers", "prune"]) => containers::prune(&engine, &q).await,
         ("GET", ["containers", id, "json"]) => Ok(body::json(200, &engine.inspect(id)?)),
         ("POST", ["containers", id, "start"]) => {

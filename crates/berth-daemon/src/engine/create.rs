@@ -237,9 +237,14 @@ impl Engine {
             return Err(e);
         }
         self.container_event(&c, "create", &[]);
-        Ok(CreateResponse {
-            id,
-            warnings: vec![],
-        })
+        let mut warnings = vec![];
+        let rec = c.snapshot();
+        if rec.host_config.network_mode == "host"
+            && super::network::port_requests(&rec.host_config, &rec.config)
+                .is_ok_and(|p| !p.is_empty())
+        {
+            warnings.push("Published ports are discarded when using host network mode".into());
+        }
+        Ok(CreateResponse { id, warnings })
     }
 }

@@ -36,10 +36,12 @@ impl ExecTable {
             .ok_or_else(|| DaemonError::NotFound(format!("No such exec instance: {id}")))
     }
 
+    /// The container's running execs (`ExecIDs`; a finished one is only found by its ID,
+    /// as with dockerd).
     pub fn ids_for(&self, container: &str) -> Vec<String> {
         self.lock()
             .values()
-            .filter(|e| e.container_id == container)
+            .filter(|e| e.container_id == container && e.running)
             .map(|e| e.id.clone())
             .collect()
     }

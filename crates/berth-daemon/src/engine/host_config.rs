@@ -448,7 +448,8 @@ pub fn validate(req: &CreateRequest) -> Result<()> {
     }
     super::restart_policy::Policy::parse(&hc.restart_policy)?;
     let ports = super::network::port_requests(hc, &req.config)?;
-    if !ports.is_empty() && matches!(hc.network_mode.as_str(), "host" | "none") {
+    // With the host's network a port is the host's already: dockerd warns and runs.
+    if !ports.is_empty() && hc.network_mode == "none" {
         return Err(refuse(
             "HostConfig.PortBindings",
             &format!(

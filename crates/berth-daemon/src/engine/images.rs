@@ -84,6 +84,20 @@ impl Engine {
                 )));
             }
         }
+        // before= and since= name an image; the others are compared by creation time.
+        let created_of = |key: &str| -> Result<Option<i64>> {
+            match filters.get(key).and_then(|v| v.first()) {
+                None => Ok(None),
+                Some(n) => {
+                    let id = self
+                        .images
+                        .resolve(n)
+                        .map_err(|_| DaemonError::NotFound(format!("No such image: {n}")))?;
+                    Ok(Some(unix_time(&self.images.get(&id)?.config.created)))
+                }
+            }
+        };
+        let (before, since) = (created_of("before")?, created_of("since")?);
         let users: HashMap<String, i64> = self.all().iter().fold(HashMap::new(), |mut m, c| {
             *m.entry(c.record().image_id.clone()).or_default() += 1;
             m
@@ -92,6 +106,10 @@ impl Engine {
             let mut out = vec![];
             for id in s.ids() {
                 let Ok(img) = s.get(&id) else { continue };
+                let created = unix_time(&img.config.created);
+                if before.is_some_and(|b| created >= b) || since.is_some_and(|t| created <= t) {
+                    continue;
+                }
                 let mut refs = s.references_of(&id);
                 if refs.is_empty() && intermediate.contains(id.as_str()) {
                     continue;
@@ -305,16 +323,16 @@ impl Engine {
             if (!all && !refs.is_empty()) || !self.image_users(id.as_str()).is_empty() {
                 continue;
             }
-            let size = self.images.get(&id).map(|i| i.size).unwrap_or(0);
             let del = id.clone();
-            if self.blocking(move |s| Ok(s.delete(&del)?)).await.is_ok() {
+            // What deleting it really freed: layers shared with images that stay are not.
+            if let Ok(freed) = self.blocking(move |s| Ok(s.delete(&del)?)).await {
                 for r in &refs {
                     self.image_event("untag", id.as_str(), r);
                 }
                 self.image_event("delete", id.as_str(), id.as_str());
                 deleted.extend(refs.into_iter().map(DeleteItem::Untagged));
                 deleted.push(DeleteItem::Deleted(id.to_string()));
-                reclaimed += size;
+                reclaimed += freed;
             }
         }
         Ok((deleted, reclaimed))

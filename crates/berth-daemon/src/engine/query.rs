@@ -3,7 +3,9 @@
 use super::container::Record;
 use super::Engine;
 use crate::error::{DaemonError, Result};
-use berth_api::container::{ContainerInspect, ContainerSummary, MountPoint, TopResponse};
+use berth_api::container::{
+    ContainerInspect, ContainerSummary, HostConfig, MountPoint, TopResponse,
+};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -163,6 +165,63 @@ fn command_line(r: &Record) -> String {
         .join(" ")
 }
 
+/// The HostConfig inspect shows: every key dockerd shows, each with what is in force
+/// (berth's defaults where the request left a setting out), so that tools reading
+/// inspect find what they read on dockerd.
+pub fn reported_host_config(hc: &HostConfig) -> HostConfig {
+    use serde_json::{json, Value};
+    let mut out = hc.clone();
+    if out.shm_size == 0 {
+        out.shm_size = super::spec::DEFAULT_SHM_SIZE;
+    }
+    if out.ipc_mode.is_empty() {
+        out.ipc_mode = "private".into();
+    }
+    if out.cgroupns_mode.is_empty() {
+        out.cgroupns_mode = "private".into();
+    }
+    if out.runtime.is_empty() {
+        out.runtime = "berth".into();
+    }
+    if !hc.privileged {
+        let own = |v: &Option<Vec<String>>, d: &[&str]| {
+            Some(
+                v.clone()
+                    .unwrap_or_else(|| d.iter().map(|s| s.to_string()).collect()),
+            )
+        };
+        out.masked_paths = own(&hc.masked_paths, super::spec::MASKED_PATHS);
+        out.readonly_paths = own(&hc.readonly_paths, super::spec::READONLY_PATHS);
+    }
+    let present = serde_json::to_value(&out).unwrap_or_default();
+    let defaults: [(&str, Value); 18] = [
+        ("BlkioWeight", json!(0)),
+        ("BlkioWeightDevice", json!([])),
+        ("BlkioDeviceReadBps", json!([])),
+        ("BlkioDeviceWriteBps", json!([])),
+        ("BlkioDeviceReadIOps", json!([])),
+        ("BlkioDeviceWriteIOps", json!([])),
+        ("CpuCount", json!(0)),
+        ("CpuPercent", json!(0)),
+        ("IOMaximumIOps", json!(0)),
+        ("IOMaximumBandwidth", json!(0)),
+        ("DeviceCgroupRules", Value::Null),
+        ("DeviceRequests", Value::Null),
+        ("ContainerIDFile", json!("")),
+        ("VolumeDriver", json!("")),
+        ("OomKillDisable", json!(false)),
+        ("MemorySwappiness", Value::Null),
+        ("PidsLimit", Value::Null),
+        ("Annotations", Value::Null),
+    ];
+    for (key, value) in defaults {
+        if present.get(key).is_none() {
+            out.other.insert(key.to_string(), value);
+        }
+    }
+    out
+}
+
 impl Engine {
     pub fn list(
         &self,
@@ -180,12 +239,52 @@ impl Engine {
             return Ok(vec![]);
         }
         for k in filters.keys() {
-            if !["id", "name", "label", "status", "ancestor", "exited"].contains(&k.as_str()) {
+            if ![
+                "id", "name", "label", "status", "ancestor", "exited", "before", "since", "health",
+                "network", "volume", "publish", "expose", "is-task",
+            ]
+            .contains(&k.as_str())
+            {
                 return Err(DaemonError::InvalidParameter(format!(
                     "invalid filter '{k}'"
                 )));
             }
         }
+        // `limit` (ps -n, -l): the newest containers of all, running or not.
+        let all = all || limit.is_some_and(|n| n > 0);
+        // before= and since= name a container; the others are compared by creation.
+        let created_of = |key: &str| -> Result<Option<String>> {
+            match filters.get(key).and_then(|v| v.first()) {
+                None => Ok(None),
+                Some(n) => Ok(Some(self.get(n)?.record().created.clone())),
+            }
+        };
+        let (before, since) = (created_of("before")?, created_of("since")?);
+        for h in filters.get("health").into_iter().flatten() {
+            if !["starting", "healthy", "unhealthy", "none"].contains(&h.as_str()) {
+                return Err(DaemonError::InvalidParameter(format!(
+                    "Unrecognised filter value for health: {h}"
+                )));
+            }
+        }
+        let networks: Vec<String> = filters
+            .get("network")
+            .into_iter()
+            .flatten()
+            .map(|n| {
+                self.networks
+                    .find(n)
+                    .map(|r| r.name)
+                    .unwrap_or_else(|_| n.clone())
+            })
+            .collect();
+        let port_key = |p: &str| -> String {
+            if p.contains('/') {
+                p.to_string()
+            } else {
+                format!("{p}/tcp")
+            }
+        };
         let statuses = filters.get("status").cloned().unwrap_or_default();
         for s in &statuses {
             if ![
@@ -212,6 +311,79 @@ impl Engine {
             } else {
                 r.state.status.clone()
             };
+            if before.as_ref().is_some_and(|b| r.created >= *b)
+                || since.as_ref().is_some_and(|s| r.created <= *s)
+            {
+                continue;
+            }
+            if let Some(hs) = filters.get("health") {
+                let h = r
+                    .state
+                    .health
+                    .as_ref()
+                    .map_or("none", |h| h.status.as_str());
+                if !hs.iter().any(|x| x == h) {
+                    continue;
+                }
+            }
+            if !networks.is_empty() && !networks.iter().any(|n| r.networks.contains_key(n)) {
+                continue;
+            }
+            if let Some(vs) = filters.get("volume") {
+                let binds: Vec<super::bind::Bind> = r
+                    .host_config
+                    .binds
+                    .iter()
+                    .flatten()
+                    .filter_map(|b| super::bind::Bind::parse(b).ok())
+                    .collect();
+                let hit = vs.iter().any(|v| {
+                    r.volumes
+                        .iter()
+                        .any(|m| m.name == *v || m.destination == *v)
+                        || binds.iter().any(|b| b.source == *v || b.destination == *v)
+                });
+                if !hit {
+                    continue;
+                }
+            }
+            if let Some(ps) = filters.get("publish") {
+                let published: Vec<&String> = r
+                    .host_config
+                    .port_bindings
+                    .iter()
+                    .flatten()
+                    .map(|(k, _)| k)
+                    .collect();
+                if !ps
+                    .iter()
+                    .any(|p| published.iter().any(|k| **k == port_key(p)))
+                {
+                    continue;
+                }
+            }
+            if let Some(es) = filters.get("expose") {
+                let exposed: Vec<&String> = r
+                    .config
+                    .exposed_ports
+                    .iter()
+                    .flatten()
+                    .map(|(k, _)| k)
+                    .collect();
+                if !es
+                    .iter()
+                    .any(|p| exposed.iter().any(|k| **k == port_key(p)))
+                {
+                    continue;
+                }
+            }
+            // No container of berth's is a swarm task.
+            if filters
+                .get("is-task")
+                .is_some_and(|v| v.iter().any(|x| x == "true" || x == "1"))
+            {
+                continue;
+            }
             if !all && !r.state.running && !r.state.restarting && statuses.is_empty() {
                 continue;
             }
@@ -263,6 +435,8 @@ impl Engine {
                     host_config: serde_json::json!({"NetworkMode": r.host_config.network_mode}),
                     network_settings: serde_json::json!({"Networks": network_settings(&r)["Networks"]}),
                     mounts: mounts(&r, &self.volumes),
+                    size_rw: None,
+                    size_root_fs: None,
                 },
             ));
         }
@@ -305,7 +479,7 @@ impl Engine {
             driver: "overlay2".into(),
             platform: "linux".into(),
             exec_ids: (!exec_ids.is_empty()).then_some(exec_ids),
-            host_config: r.host_config.clone(),
+            host_config: reported_host_config(&r.host_config),
             graph_driver: serde_json::json!({
                 "Name": "overlay2",
                 "Data": {

@@ -59,17 +59,24 @@ impl Engine {
         Ok(())
     }
 
-    /// Removes every stopped container; returns their IDs.
-    pub async fn prune(self: &Arc<Self>, labels: &[String]) -> Result<Vec<String>> {
+    /// Removes every stopped container; returns their IDs and the bytes their writable
+    /// layers held.
+    pub async fn prune(self: &Arc<Self>, labels: &[String]) -> Result<(Vec<String>, u64)> {
         let mut removed = vec![];
+        let mut reclaimed = 0;
         for c in self.all() {
             if c.is_running() || !super::query::labels_match(&c.record().config.labels, labels) {
                 continue;
             }
+            let upper = self.cfg.container_dir(&c.id).join("fs/upper");
+            let size = tokio::task::spawn_blocking(move || berth_image::usage::disk_usage(&upper))
+                .await
+                .unwrap_or(0);
             if self.remove(&c.id, false, false).await.is_ok() {
                 removed.push(c.id.clone());
+                reclaimed += size;
             }
         }
-        Ok(removed)
+        Ok((removed, reclaimed))
     }
 }

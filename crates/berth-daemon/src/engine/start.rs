@@ -246,7 +246,11 @@ impl Engine {
         let extra = self.extra_hosts(rec)?;
         write_network_files(rec, endpoints, &extra)?;
         // Host ports are taken before anything runs: one in use fails the start early.
-        let requests = super::network::port_requests(&rec.host_config, &rec.config)?;
+        let requests = if rec.host_config.network_mode == "host" {
+            vec![] // discarded, as create warned
+        } else {
+            super::network::port_requests(&rec.host_config, &rec.config)?
+        };
         c.record().ports = self.networks.hold_ports(&c.id, &requests)?;
         let (task, pid) = match self.runtime.create(spec, config).await {
             Ok(created) => created,

@@ -144,7 +144,11 @@ impl Engine {
             return Ok(());
         }
         if !c.is_running() {
-            return Err(not_running(&c.id));
+            // dockerd's wording: the name as the user gave it, then the ID.
+            return Err(DaemonError::Conflict(format!(
+                "cannot kill container: {name}: container {} is not running",
+                c.id
+            )));
         }
         c.record().manually_stopped = true;
         let paused = c.record().state.paused;

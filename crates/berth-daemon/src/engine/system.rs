@@ -22,12 +22,12 @@ impl Engine {
             version: BERTH_VERSION.into(),
             api_version: berth_api::API_VERSION.into(),
             min_a_p_i_version: berth_api::MIN_API_VERSION.into(),
-            git_commit: String::new(),
+            git_commit: env!("BERTH_GIT_COMMIT").into(),
             go_version: "rust".into(),
             os: "linux".into(),
             arch: "amd64".into(),
             kernel_version: kernel_version(),
-            build_time: String::new(),
+            build_time: env!("BERTH_BUILD_TIME").into(),
         }
     }
 
@@ -56,6 +56,10 @@ impl Engine {
             .ok()
             .and_then(|h| h.into_string().ok())
             .unwrap_or_default();
+        let mut security_options = vec!["name=seccomp,profile=builtin", "name=cgroupns"];
+        if self.cfg.no_new_privileges {
+            security_options.push("name=no-new-privileges");
+        }
         serde_json::json!({
             "ID": "berth",
             "Containers": all.len(),
@@ -65,10 +69,13 @@ impl Engine {
             "Images": self.images.ids().len(),
             "Driver": "overlay2",
             "DriverStatus": [["Backing Filesystem", "extfs"]],
-            "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "none"], "Log": ["json-file"]},
+            "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "none"], "Log": ["json-file", "local", "none"]},
             "MemoryLimit": true, "SwapLimit": true, "CpuCfsPeriod": true, "CpuCfsQuota": true,
             "CPUShares": true, "PidsLimit": true, "IPv4Forwarding": false,
-            "Debug": false, "NFd": 0, "NGoroutines": 0,
+            "Debug": false,
+            "NFd": std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0),
+            "NGoroutines": 0,
+            "Swarm": {"NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive", "ControlAvailable": false, "Error": "", "RemoteManagers": null},
             "SystemTime": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
             "LoggingDriver": "json-file",
             "CgroupDriver": "cgroupfs",
@@ -91,7 +98,7 @@ impl Engine {
             "LiveRestoreEnabled": true,
             "Isolation": "",
             "InitBinary": "",
-            "SecurityOptions": ["name=cgroupns"],
+            "SecurityOptions": security_options,
             "Warnings": [],
         })
     }

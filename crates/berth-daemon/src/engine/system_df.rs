@@ -140,3 +140,20 @@ impl Engine {
         .map_err(DaemonError::system)?
     }
 }
+
+impl Engine {
+    /// `ps -s`: the bytes of the container's writable layer, and of that with its
+    /// image's layers.
+    pub async fn container_sizes(&self, id: &str, image_id: &str) -> (i64, i64) {
+        let upper = self.cfg.container_dir(id).join("fs/upper");
+        let rw = tokio::task::spawn_blocking(move || disk_usage(&upper))
+            .await
+            .unwrap_or(0);
+        let image = image_id
+            .parse::<berth_image::Digest>()
+            .ok()
+            .and_then(|d| self.images.get(&d).ok())
+            .map_or(0, |i| i.size);
+        (rw as i64, (rw + image) as i64)
+    }
+}

@@ -4,7 +4,6 @@
 
 use crate::engine::Engine;
 use crate::error::{DaemonError, Result};
-use std::collections::BTreeMap;
 
 impl Engine {
     /// The cache entries' images deleted, and the bytes of the layers that went with
@@ -21,9 +20,7 @@ impl Engine {
             .into_iter()
             .collect();
         let mut deleted = vec![];
-        // The layers of the images about to go, with their sizes: those gone afterwards
-        // are the space reclaimed.
-        let mut layers: BTreeMap<berth_image::Digest, u64> = BTreeMap::new();
+        let mut reclaimed = 0;
         for id in &images {
             let Ok(digest) = id.parse::<berth_image::Digest>() else {
                 continue;
@@ -31,27 +28,16 @@ impl Engine {
             if !self.images.references_of(&digest).is_empty() || !self.image_users(id).is_empty() {
                 continue;
             }
-            if let Ok(img) = self.images.get(&digest) {
-                for chain in &img.chain {
-                    if let Ok(meta) = self.images.layers.meta(chain) {
-                        layers.insert(chain.clone(), meta.size);
-                    }
-                }
-            }
             let images = self.images.clone();
             let d = digest.clone();
             let removed = tokio::task::spawn_blocking(move || images.delete(&d))
                 .await
                 .map_err(DaemonError::system)?;
-            if removed.is_ok() {
+            if let Ok(freed) = removed {
                 deleted.push(id.clone());
+                reclaimed += freed;
             }
         }
-        let reclaimed = layers
-            .iter()
-            .filter(|(chain, _)| !self.images.layers.exists(chain))
-            .map(|(_, size)| size)
-            .sum();
         Ok((deleted, reclaimed))
     }
 }

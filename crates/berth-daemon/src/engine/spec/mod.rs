@@ -15,6 +15,9 @@ use crate::error::Result;
 use oci_spec::runtime::{RootBuilder, Spec};
 use std::path::{Path, PathBuf};
 
+/// /dev/shm's size when `--shm-size` is not given (Docker's).
+pub const DEFAULT_SHM_SIZE: i64 = 64 << 20;
+
 pub const MASKED_PATHS: &[&str] = &[
     "/proc/asound",
     "/proc/acpi",

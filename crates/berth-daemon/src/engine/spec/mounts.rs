@@ -112,7 +112,7 @@ pub(super) fn mounts(input: &SpecInput, ipc: &NamespaceMode) -> Result<Vec<Mount
     let shm_size = if hc.shm_size > 0 {
         hc.shm_size
     } else {
-        64 << 20
+        super::DEFAULT_SHM_SIZE
     };
     let shm_size = format!("size={shm_size}");
     let mut mounts = vec![
