@@ -131,8 +131,9 @@ pub struct HostConfig {
     /// `--device-cgroup-rule`: `c 10:229 rwm`.
     pub device_cgroup_rules: Option<Vec<String>>,
     /// Fields of the Engine API that berth does not model: kept so that a set one is
-    /// refused by name rather than dropped without a word.
-    #[serde(flatten, skip_serializing)]
+    /// refused by name rather than dropped without a word (only unset ones are stored,
+    /// and inspect shows them as dockerd does).
+    #[serde(flatten)]
     pub other: BTreeMap<String, serde_json::Value>,
 }
 

@@ -928,6 +928,9 @@ pub struct FormatArgs {
 
 #[derive(Args, Debug, Clone)]
 pub struct DaemonArgs {
+    /// Daemon configuration file, in Docker's daemon.json keys
+    #[arg(long = "config-file")]
+    pub config_file: Option<PathBuf>,
     #[arg(
         long = "data-root",
         env = "BERTH_ROOT",

@@ -6,12 +6,13 @@ mod cli;
 mod client;
 mod commands;
 mod credentials;
+mod daemon_config;
 mod format;
 mod progress;
 mod stream;
 mod units;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches, Parser};
 use cli::{BuilderCommand, Cli, Command, ContainerCommand, DaemonArgs, ImageCommand};
 use client::{CliError, Client};
 use commands::{containers, images, run, system};
@@ -46,11 +47,19 @@ fn main() {
         .file_name()
         .is_some_and(|n| n == "berthd")
     {
-        daemon(DaemonCli::parse().args)
+        let m = DaemonCli::command().get_matches();
+        match DaemonCli::from_arg_matches(&m) {
+            Ok(cli) => configured_daemon(cli.args, &m),
+            Err(e) => e.exit(),
+        }
     } else {
-        let cli = Cli::parse();
+        let m = Cli::command().get_matches();
+        let cli = Cli::from_arg_matches(&m).unwrap_or_else(|e| e.exit());
         match cli.command {
-            Command::Daemon(a) => daemon(a),
+            Command::Daemon(a) => match m.subcommand_matches("daemon") {
+                Some(dm) => configured_daemon(a, dm),
+                None => daemon(a),
+            },
             Command::Registry(cli::RegistryCommand::Serve {
                 addr,
                 root,
@@ -80,6 +89,24 @@ fn main() {
     use std::io::Write;
     let _ = std::io::stdout().flush();
     std::process::exit(code);
+}
+
+/// The daemon with its configuration file applied over the defaults (flags given on the
+/// command line are `dm`'s).
+fn configured_daemon(mut a: DaemonArgs, dm: &clap::ArgMatches) -> i32 {
+    let from_flag = |id: &str| dm.value_source(id) == Some(clap::parser::ValueSource::CommandLine);
+    let (path, explicit) = match &a.config_file {
+        Some(p) => (p.clone(), true),
+        None => (std::path::PathBuf::from(daemon_config::DEFAULT_PATH), false),
+    };
+    if let Err(e) = daemon_config::apply(&mut a, &path, explicit, &from_flag) {
+        eprintln!(
+            "berthd: unable to configure the daemon with file {}: {e}",
+            path.display()
+        );
+        return 1;
+    }
+    daemon(a)
 }
 
 fn daemon(a: DaemonArgs) -> i32 {

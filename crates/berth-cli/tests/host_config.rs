@@ -255,6 +255,7 @@ fn schema_host_config_fields() -> Vec<(String, String)> {
 /// What berth implements, each checked by a functional test (here, in security.rs,
 /// containers.rs): accepted fields must be in this list.
 const HONOURED: &[&str] = &[
+    "RestartPolicy",
     "CpuShares",
     "Memory",
     "CgroupParent",

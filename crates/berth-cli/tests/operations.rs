@@ -819,3 +819,67 @@ fn detach_keys_and_attach_replays() {
     assert!(out.contains("raw\n") && !out.contains('\u{1}'), "{out:?}");
     ok(d.docker(&["rm", "-f", "tt", "talker"]));
 }
+
+#[test]
+fn daemon_json_configures_the_daemon_and_bad_keys_stop_it() {
+    let conf = std::env::temp_dir().join(format!("berth-daemon-json-{}", std::process::id()));
+    std::fs::create_dir_all(&conf).expect("dir");
+    let good = conf.join("good.json");
+    std::fs::write(
+        &good,
+        r#"{"log-opts": {"max-size": "1m", "max-file": "2"}, "live-restore": true, "no-new-privileges": true}"#,
+    )
+    .expect("write");
+    let d = Daemon::start_with(DaemonOptions {
+        extra_args: vec!["--config-file".into(), good.display().to_string()],
+        ..Default::default()
+    });
+    d.make_busybox();
+    ok(d.docker(&["create", "--name", "cfg", "busybox", "true"]));
+    assert_eq!(
+        inspect(&d, "cfg", "{{index .HostConfig.LogConfig.Config \"max-size\"}} {{index .HostConfig.LogConfig.Config \"max-file\"}}"),
+        "1048576 2"
+    );
+    let info = ok(d.docker(&["info", "--format", "{{json .SecurityOptions}}"]));
+    assert!(info.contains("no-new-privileges"), "{info}");
+    // Each way a file can be wrong stops the daemon with what is wrong.
+    for (body, says) in [
+        (
+            r#"{"colour": "blue"}"#,
+            "don't match any configuration option: colour",
+        ),
+        (
+            r#"{"registry-mirrors": ["http://127.0.0.1:1"]}"#,
+            "registry-mirrors",
+        ),
+        (r#"{"mtu": "big"}"#, "mtu"),
+        (r#"{"live-restore": false}"#, "live-restore"),
+        (
+            r#"{"data-root": "/tmp/x"}"#,
+            "both as a flag and in the configuration file",
+        ),
+        ("{not json", "not valid JSON"),
+    ] {
+        let bad = conf.join("bad.json");
+        std::fs::write(&bad, body).expect("write");
+        let out = Command::new(berth_bin())
+            .args(["daemon", "--config-file"])
+            .arg(&bad)
+            .args(["--data-root"])
+            .arg(conf.join("never"))
+            .args(["-H"])
+            .arg(format!("unix://{}", conf.join("never.sock").display()))
+            .output()
+            .expect("berth daemon");
+        assert_eq!(code(&out), 1, "{body}");
+        assert!(stderr(&out).contains(says), "{body}: {}", stderr(&out));
+        assert!(!conf.join("never").exists(), "{body}: the daemon started");
+    }
+    let missing = Command::new(berth_bin())
+        .args(["daemon", "--config-file", "/nonexistent/daemon.json"])
+        .output()
+        .expect("berth daemon");
+    assert_eq!(code(&missing), 1);
+    ok(d.docker(&["rm", "cfg"]));
+    let _ = std::fs::remove_dir_all(&conf);
+}
