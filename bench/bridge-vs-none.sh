@@ -13,31 +13,8 @@ cd "$(dirname "$0")/.."
 COUNT=${1:-50}
 source bench/lib.sh
 W=$(mktemp -d /tmp/berth-bvn.XXXX)
-BR=bvn$$
-DOCKER_BR=dvn$$
-DPID= DOCKERD_PID=
-cleanup() {
-    set +e
-    for sock in "$W/run/berth.sock" "$W/docker.sock"; do
-        [ -S "$sock" ] || continue
-        ids=$(DOCKER_HOST=unix://$sock docker ps -aq 2>/dev/null)
-        # shellcheck disable=SC2086
-        [ -n "$ids" ] && DOCKER_HOST=unix://$sock docker rm -f $ids >/dev/null 2>&1
-    done
-    for p in $DPID $DOCKERD_PID; do
-        kill "$p" 2>/dev/null
-        wait "$p" 2>/dev/null
-    done
-    for d in /sys/fs/cgroup/*/berth-bvn-$$ /sys/fs/cgroup/berth-bvn-$$; do
-        [ -d "$d" ] && rmdir "$d" 2>/dev/null
-    done
-    ip link del "$BR" 2>/dev/null
-    ip link del "$DOCKER_BR" 2>/dev/null
-    nft delete table ip "berth_$BR" 2>/dev/null
-    umount -R "$W/docker-root" 2>/dev/null
-    rm -rf "$W"
-}
-trap cleanup EXIT
+TAG=bvn
+trap bench_cleanup EXIT
 
 # Memory in use, as `free` counts it (page cache and reclaimable slab left out, which
 # would drown the containers' own cost in noise).
@@ -72,11 +49,7 @@ batch() {
     DOCKER_HOST=$host docker rm -f $(DOCKER_HOST=$host docker ps -aq) >/dev/null
 }
 
-"$BERTH" daemon --data-root "$W/data" --exec-root "$W/run" --cgroup-parent "/berth-bvn-$$" \
-    --bridge "$BR" --bip "10.251.$(($$ % 250)).1/24" --ip-forward=false >"$W/daemon.log" 2>&1 &
-DPID=$!
-for _ in $(seq 100); do [ -S "$W/run/berth.sock" ] && break; sleep 0.05; done
-BERTH_HOST=unix://$W/run/berth.sock BERTH=$BERTH ./scripts/make-busybox-image.sh >/dev/null
+start_berthd 251
 BERTH_SOCK=unix://$W/run/berth.sock
 # Warm up the page cache and the daemon.
 DOCKER_HOST=$BERTH_SOCK docker run --rm busybox true
@@ -95,20 +68,8 @@ print("berth run --rm, median of 40: none %.1f ms, bridge %.1f ms: the network a
       % (r["none"], r["bridge"], r["bridge"] - r["none"]))
 PY
 
-if command -v dockerd >/dev/null; then
-    ip link add "$DOCKER_BR" type bridge
-    ip addr add "10.252.$(($$ % 250)).1/24" dev "$DOCKER_BR"
-    ip link set "$DOCKER_BR" up
-    mkdir -p "$W/docker-root" "$W/docker-exec"
-    dockerd --data-root "$W/docker-root" --exec-root "$W/docker-exec" \
-        -H "unix://$W/docker.sock" --pidfile "$W/docker.pid" --bridge "$DOCKER_BR" \
-        --iptables=false --ip6tables=false --ip-forward=false --ip-masq=false \
-        --containerd-namespace "bvn$$" --containerd-plugins-namespace "bvnp$$" \
-        >"$W/dockerd.log" 2>&1 &
-    DOCKERD_PID=$!
-    for _ in $(seq 200); do [ -S "$W/docker.sock" ] && break; sleep 0.1; done
+if start_dockerd 252; then
     DOCKER_SOCK=unix://$W/docker.sock
-    BERTH_HOST=$BERTH_SOCK "$BERTH" save busybox | DOCKER_HOST=$DOCKER_SOCK docker load >/dev/null
     DOCKER_HOST=$DOCKER_SOCK docker run --rm busybox true
     batch "$DOCKER_SOCK" none dockerd
     batch "$DOCKER_SOCK" bridge dockerd

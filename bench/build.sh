@@ -11,31 +11,8 @@ RUNS=${1:-5}
 CONTEXT_MB=${2:-300}
 source bench/lib.sh
 W=$(mktemp -d /tmp/berth-build.XXXX)
-BR=bbd$$
-DOCKER_BR=dbd$$
-DPID= DOCKERD_PID=
-cleanup() {
-    set +e
-    for sock in "$W/run/berth.sock" "$W/docker.sock"; do
-        [ -S "$sock" ] || continue
-        ids=$(DOCKER_HOST=unix://$sock docker ps -aq 2>/dev/null)
-        # shellcheck disable=SC2086
-        [ -n "$ids" ] && DOCKER_HOST=unix://$sock docker rm -f $ids >/dev/null 2>&1
-    done
-    for p in $DPID $DOCKERD_PID; do
-        kill "$p" 2>/dev/null
-        wait "$p" 2>/dev/null
-    done
-    for d in /sys/fs/cgroup/*/berth-bd-$$ /sys/fs/cgroup/berth-bd-$$; do
-        [ -d "$d" ] && rmdir "$d" 2>/dev/null
-    done
-    ip link del "$BR" 2>/dev/null
-    ip link del "$DOCKER_BR" 2>/dev/null
-    nft delete table ip "berth_$BR" 2>/dev/null
-    umount -R "$W/docker-root" 2>/dev/null
-    rm -rf "$W"
-}
-trap cleanup EXIT
+TAG=bd
+trap bench_cleanup EXIT
 
 # The small context: the Dockerfile and one file.
 mkdir -p "$W/small" "$W/big"
@@ -50,27 +27,10 @@ EOF
 cp "$W/small/Dockerfile" "$W/small/payload.txt" "$W/big/"
 head -c $((CONTEXT_MB << 20)) /dev/urandom >"$W/big/data.bin"
 
-"$BERTH" daemon --data-root "$W/data" --exec-root "$W/run" --cgroup-parent "/berth-bd-$$" \
-    --bridge "$BR" --bip "10.253.$(($$ % 250)).1/24" --ip-forward=false >"$W/daemon.log" 2>&1 &
-DPID=$!
-for _ in $(seq 100); do [ -S "$W/run/berth.sock" ] && break; sleep 0.05; done
-BERTH_HOST=unix://$W/run/berth.sock BERTH=$BERTH ./scripts/make-busybox-image.sh >/dev/null
+start_berthd 253
 hosts=("berth=unix://$W/run/berth.sock")
 
-if command -v dockerd >/dev/null; then
-    ip link add "$DOCKER_BR" type bridge
-    ip addr add "10.254.$(($$ % 250)).1/24" dev "$DOCKER_BR"
-    ip link set "$DOCKER_BR" up
-    mkdir -p "$W/docker-root" "$W/docker-exec"
-    dockerd --data-root "$W/docker-root" --exec-root "$W/docker-exec" \
-        -H "unix://$W/docker.sock" --pidfile "$W/docker.pid" --bridge "$DOCKER_BR" \
-        --iptables=false --ip6tables=false --ip-forward=false --ip-masq=false \
-        --containerd-namespace "bd$$" --containerd-plugins-namespace "bdp$$" \
-        >"$W/dockerd.log" 2>&1 &
-    DOCKERD_PID=$!
-    for _ in $(seq 200); do [ -S "$W/docker.sock" ] && break; sleep 0.1; done
-    BERTH_HOST=unix://$W/run/berth.sock "$BERTH" save busybox \
-        | DOCKER_HOST=unix://$W/docker.sock docker load >/dev/null
+if start_dockerd 254; then
     hosts+=("dockerd=unix://$W/docker.sock")
 fi
 

@@ -16,33 +16,8 @@ COUNT=${1:-50}
 WINDOW=${2:-20}
 source bench/lib.sh
 W=$(mktemp -d /tmp/berth-opc.XXXX)
-BR=opc$$
-DOCKER_BR=dpc$$
-DPID= DOCKERD_PID=
-CURLS=()
-cleanup() {
-    set +e
-    for p in "${CURLS[@]}"; do kill "$p" 2>/dev/null; done
-    for sock in "$W/run/berth.sock" "$W/docker.sock"; do
-        [ -S "$sock" ] || continue
-        ids=$(DOCKER_HOST=unix://$sock docker ps -aq 2>/dev/null)
-        # shellcheck disable=SC2086
-        [ -n "$ids" ] && DOCKER_HOST=unix://$sock docker rm -f $ids >/dev/null 2>&1
-    done
-    for p in $DPID $DOCKERD_PID; do
-        kill "$p" 2>/dev/null
-        wait "$p" 2>/dev/null
-    done
-    for d in /sys/fs/cgroup/*/berth-opc-$$ /sys/fs/cgroup/berth-opc-$$; do
-        [ -d "$d" ] && rmdir "$d" 2>/dev/null
-    done
-    ip link del "$BR" 2>/dev/null
-    ip link del "$DOCKER_BR" 2>/dev/null
-    nft delete table ip "berth_$BR" 2>/dev/null
-    umount -R "$W/docker-root" 2>/dev/null
-    rm -rf "$W"
-}
-trap cleanup EXIT
+TAG=opc
+trap bench_cleanup EXIT
 
 # CPU ticks a process has used (user + system).
 proc_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
@@ -83,15 +58,15 @@ measure() {
     idle_m=$(machine_cpu)
     for id in $(DOCKER_HOST=$host docker ps -q --filter name=s-); do
         curl -sN --unix-socket "$sock" "http://x/containers/$id/stats" >/dev/null &
-        CURLS+=($!)
+        BENCH_PIDS+=($!)
     done
     sleep 2
     read -r a _ < <(machine_ticks)
     stats_d=$(daemon_cpu "$pid")
     read -r b _ < <(machine_ticks)
     stats_m=$(echo "($b - $a) * 100 / ($HZ * $WINDOW)" | bc -l)
-    for p in "${CURLS[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null || true; done
-    CURLS=()
+    for p in "${BENCH_PIDS[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null || true; done
+    BENCH_PIDS=()
     printf '%-7s stats: %d streams: machine %.1f%% of a core above idle (the daemon itself %.1f%%): %.3f%% per streaming container\n' \
         "$name" "$COUNT" "$(echo "$stats_m - $idle_m" | bc -l)" "$stats_d" \
         "$(echo "($stats_m - $idle_m) / $COUNT" | bc -l)"
@@ -131,26 +106,9 @@ PY
     DOCKER_HOST=$host docker rm -f $(DOCKER_HOST=$host docker ps -aq) >/dev/null
 }
 
-"$BERTH" daemon --data-root "$W/data" --exec-root "$W/run" --cgroup-parent "/berth-opc-$$" \
-    --bridge "$BR" --bip "10.249.$(($$ % 250)).1/24" --ip-forward=false >"$W/daemon.log" 2>&1 &
-DPID=$!
-for _ in $(seq 100); do [ -S "$W/run/berth.sock" ] && break; sleep 0.05; done
-BERTH_HOST=unix://$W/run/berth.sock BERTH=$BERTH ./scripts/make-busybox-image.sh >/dev/null
+start_berthd 249
 measure berthd "unix://$W/run/berth.sock" "$DPID"
 
-if command -v dockerd >/dev/null; then
-    ip link add "$DOCKER_BR" type bridge
-    ip addr add "10.248.$(($$ % 250)).1/24" dev "$DOCKER_BR"
-    ip link set "$DOCKER_BR" up
-    mkdir -p "$W/docker-root" "$W/docker-exec"
-    dockerd --data-root "$W/docker-root" --exec-root "$W/docker-exec" \
-        -H "unix://$W/docker.sock" --pidfile "$W/docker.pid" --bridge "$DOCKER_BR" \
-        --iptables=false --ip6tables=false --ip-forward=false --ip-masq=false \
-        --containerd-namespace "opc$$" --containerd-plugins-namespace "opcp$$" \
-        >"$W/dockerd.log" 2>&1 &
-    DOCKERD_PID=$!
-    for _ in $(seq 200); do [ -S "$W/docker.sock" ] && break; sleep 0.1; done
-    BERTH_HOST=unix://$W/run/berth.sock "$BERTH" save busybox \
-        | DOCKER_HOST=unix://$W/docker.sock docker load >/dev/null
+if start_dockerd 248; then
     measure dockerd "unix://$W/docker.sock" "$DOCKERD_PID"
 fi

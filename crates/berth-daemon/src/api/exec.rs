@@ -34,7 +34,7 @@ pub async fn start(engine: &Arc<Engine>, id: &str, req: Request<Incoming>) -> Re
         .then(|| super::detach::parse(keys).map(super::detach::Escape::new))
         .transpose()?;
     // The engine records the exec's exit from its task, whoever reads the output.
-    let session = engine.exec_start(id, false, console).await?;
+    let session = engine.exec_start(id, console).await?;
     if start.detach {
         return Ok(body::with_status(200, None, body::empty()));
     }

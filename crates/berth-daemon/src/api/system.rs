@@ -1,5 +1,5 @@
 use super::body::{channel_body, empty, read_json, with_status, Query, Resp};
-use crate::engine::events::{parse_timestamp, Filter, Message};
+use crate::engine::events::{now_nanos, parse_timestamp, Filter, Message};
 use crate::engine::Engine;
 use crate::error::{DaemonError, Result};
 use std::sync::Arc;
@@ -131,11 +131,4 @@ pub fn events(engine: &Arc<Engine>, q: &Query, legacy_fields: bool) -> Result<Re
         }
     });
     Ok(with_status(200, Some("application/json"), body))
-}
-
-fn now_nanos() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as i64)
-        .unwrap_or(0)
 }

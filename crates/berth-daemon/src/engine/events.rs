@@ -153,7 +153,7 @@ impl Events {
     }
 }
 
-fn now_nanos() -> i64 {
+pub fn now_nanos() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as i64)

@@ -36,12 +36,12 @@ impl ExecTable {
             .ok_or_else(|| DaemonError::NotFound(format!("No such exec instance: {id}")))
     }
 
-    /// The container's running execs (`ExecIDs`; a finished one is only found by its ID,
-    /// as with dockerd).
+    /// The container's execs that have not ended (`ExecIDs`; a finished one is only found
+    /// by its ID, as with dockerd).
     pub fn ids_for(&self, container: &str) -> Vec<String> {
         self.lock()
             .values()
-            .filter(|e| e.container_id == container && e.running)
+            .filter(|e| e.container_id == container && (e.running || !e.started))
             .map(|e| e.id.clone())
             .collect()
     }
@@ -140,7 +140,6 @@ impl Engine {
     pub async fn exec_start(
         self: &Arc<Self>,
         id: &str,
-        tty: bool,
         console: Option<(u16, u16)>,
     ) -> Result<Session> {
         let e = {
@@ -157,10 +156,7 @@ impl Engine {
             e.running = true;
             e.clone()
         };
-        let io = match self
-            .exec_start_inner(&e, tty || e.config.tty, console)
-            .await
-        {
+        let io = match self.exec_start_inner(&e, e.config.tty, console).await {
             Ok(io) => io,
             Err(err) => {
                 self.execs.finished(id, 126);

@@ -34,6 +34,8 @@ impl Engine {
                     c.record().name
                 )));
             }
+            // Its policy must not schedule a restart on this kill.
+            self.cancel_restart(&c);
             self.kill_all_and_wait(c.as_ref()).await?;
         }
         {

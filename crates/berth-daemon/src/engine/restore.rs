@@ -51,7 +51,7 @@ impl Engine {
                             eprintln!("berthd: container {}: no embedded resolver: {e}", c.id);
                         }
                         self.spawn_monitor(c.clone());
-                        self.start_health_check(&c);
+                        self.start_health_check(&c, false);
                     }
                     // Started by a daemon that died before the program ran: not kept.
                     Ok(TaskState::Created { .. }) => {

@@ -120,7 +120,7 @@ impl Engine {
         let result = self.start_locked(c).await;
         if result.is_ok() {
             self.announce_start(c);
-            self.start_health_check(c);
+            self.start_health_check(c, true);
         }
         if let Err(e) = &result {
             self.unmount_shm(&c.id);

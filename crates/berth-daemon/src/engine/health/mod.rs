@@ -78,9 +78,9 @@ fn kill_probe(helper: i32) {
 }
 
 impl Engine {
-    /// Starts the health check of a container that has just started (or was found
-    /// running after a daemon restart); does nothing for one without a check.
-    pub(crate) fn start_health_check(self: &Arc<Self>, c: &Arc<Container>) {
+    /// Starts the health check of a container that has just started (`new_run`) or was
+    /// found running after a daemon restart; does nothing for one without a check.
+    pub(crate) fn start_health_check(self: &Arc<Self>, c: &Arc<Container>, new_run: bool) {
         let (check, exits) = {
             let mut r = c.record();
             let check = config::check(r.config.healthcheck.as_ref(), r.config.shell.as_deref());
@@ -89,7 +89,7 @@ impl Engine {
                 return;
             }
             // A new run starts out `starting`; one found running keeps its state.
-            if r.state.health.is_none() || self.fresh_start(&r.state.started_at) {
+            if r.state.health.is_none() || new_run {
                 r.state.health = Some(Health {
                     status: STARTING.into(),
                     failing_streak: 0,
@@ -102,13 +102,6 @@ impl Engine {
         let engine = self.clone();
         let c = c.clone();
         tokio::spawn(async move { engine.health_loop(c, check, exits).await });
-    }
-
-    /// Whether a start time is this moment's (the start that is running now).
-    fn fresh_start(&self, started_at: &str) -> bool {
-        chrono::DateTime::parse_from_rfc3339(started_at)
-            .map(|t| (chrono::Utc::now() - t.with_timezone(&chrono::Utc)).num_seconds() < 2)
-            .unwrap_or(true)
     }
 
     async fn health_loop(self: Arc<Self>, c: Arc<Container>, check: Check, exits: u64) {
