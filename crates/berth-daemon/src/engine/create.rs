@@ -174,11 +174,10 @@ impl Engine {
             .map(|(n, ep)| (n.clone(), ep.mac_address.clone()))
             .collect();
         let from = self.volumes_from(&req.host_config)?;
-        let existed: std::collections::HashSet<String> =
-            self.volumes.all().into_iter().map(|v| v.name).collect();
-        let volumes = super::volume::plan(&self.volumes, &req.host_config, &declared, from)?;
-        for v in volumes.iter().filter(|v| !existed.contains(&v.name)) {
-            self.volume_event("create", &v.name, &[]);
+        let (volumes, created) =
+            super::volume::plan(&self.volumes, &req.host_config, &declared, from)?;
+        for name in &created {
+            self.volume_event("create", name, &[]);
         }
         let dir = self.cfg.container_dir(&id);
         crate::dirs::ensure(&dir, crate::dirs::PRIVATE_MODE)?;

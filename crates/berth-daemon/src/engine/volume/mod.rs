@@ -33,12 +33,13 @@ pub struct VolumeMount {
 /// The volumes a new container mounts: `-v name:/path`, `--mount type=volume`, then an
 /// anonymous volume for every other path in Config.Volumes (the image's VOLUMEs
 /// included) that no bind or mount covers, then `--volumes-from`'s (given as `from`).
+/// Also returns the names of those that did not exist before (for their events).
 pub fn plan(
     volumes: &Volumes,
     hc: &HostConfig,
     declared: &[String],
     from: Vec<VolumeMount>,
-) -> Result<Vec<VolumeMount>> {
+) -> Result<(Vec<VolumeMount>, Vec<String>)> {
     let mut out: Vec<VolumeMount> = vec![];
     let mut covered: Vec<String> = vec![];
     for b in hc.binds.iter().flatten() {
@@ -117,7 +118,11 @@ pub fn plan(
         }
     }
     // Every volume exists from create on, so that `volume ls` shows it.
+    let mut created = vec![];
     for v in &out {
+        if volumes.get(&v.name).is_err() {
+            created.push(v.name.clone());
+        }
         let labels = if v.anonymous {
             BTreeMap::from([(store::ANONYMOUS_LABEL.to_string(), String::new())])
         } else {
@@ -125,5 +130,5 @@ pub fn plan(
         };
         volumes.create(Some(&v.name), labels, BTreeMap::new())?;
     }
-    Ok(out)
+    Ok((out, created))
 }
