@@ -5,7 +5,8 @@ import docker
 
 c = docker.DockerClient(base_url=sys.argv[1])
 assert c.ping()
-assert c.version()["ApiVersion"] == "1.45"
+assert c.version()["ApiVersion"] == "1.55"
+assert c.api.api_version == "1.55", c.api.api_version  # negotiated up to the newest
 assert ["busybox:latest"] in [i.tags for i in c.images.list()]
 
 out = c.containers.run("busybox", ["sh", "-c", "echo hello from docker-py"], remove=True)

@@ -1,6 +1,6 @@
 //! Docker Engine API types shared by the daemon and the CLI.
 //!
-//! Field names follow the Engine API (v1.45) exactly, so the structs serialize to what the
+//! Field names follow the Engine API (v1.55) exactly, so the structs serialize to what the
 //! docker CLI and docker-py expect. Nothing here knows about HTTP servers or the runtime.
 
 pub mod container;
@@ -11,9 +11,10 @@ pub mod network;
 pub mod stream;
 pub mod strslice;
 pub mod system;
+pub mod version;
 
 /// The newest Engine API version berth speaks.
-pub const API_VERSION: &str = "1.45";
+pub const API_VERSION: &str = "1.55";
 /// The oldest Engine API version berth accepts in a path prefix.
 pub const MIN_API_VERSION: &str = "1.24";
 

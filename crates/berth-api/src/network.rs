@@ -80,6 +80,9 @@ pub struct Network {
     pub containers: BTreeMap<String, NetworkContainer>,
     pub options: BTreeMap<String, String>,
     pub labels: BTreeMap<String, String>,
+    /// How much of the network's subnets is used (API 1.52).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<serde_json::Value>,
 }
 
 /// `POST /networks/create`.

@@ -65,7 +65,7 @@ fn default_bridge_containers_reach_each_other_and_the_host() {
         "-h",
         "/etc",
     ]));
-    let ip = inspect(&d, "web", "{{.NetworkSettings.IPAddress}}");
+    let ip = inspect(&d, "web", "{{.NetworkSettings.Networks.bridge.IPAddress}}");
     let gateway = d.bip.split('/').next().unwrap().to_string();
     let prefix = gateway.rsplit_once('.').unwrap().0.to_string();
     assert!(ip.starts_with(&format!("{prefix}.")), "{ip} in {}", d.bip);
@@ -73,7 +73,7 @@ fn default_bridge_containers_reach_each_other_and_the_host() {
         inspect(&d, "web", "{{.NetworkSettings.Networks.bridge.Gateway}}"),
         gateway
     );
-    let mac = inspect(&d, "web", "{{.NetworkSettings.MacAddress}}");
+    let mac = inspect(&d, "web", "{{.NetworkSettings.Networks.bridge.MacAddress}}");
     assert!(mac.starts_with("02:42:"), "{mac}");
     // Inside: eth0 with that address, and the hosts file names it.
     let inside = ok(d.berth(&[
@@ -120,11 +120,14 @@ fn default_bridge_containers_reach_each_other_and_the_host() {
         stderr(&rm)
     );
     // A stop gives the address back and leaves no veth.
-    let endpoint = inspect(&d, "web", "{{.NetworkSettings.EndpointID}}");
+    let endpoint = inspect(&d, "web", "{{.NetworkSettings.Networks.bridge.EndpointID}}");
     let veth = format!("veth{}", &endpoint[..8]);
     assert!(link_exists(&veth));
     ok(d.berth(&["stop", "-t", "1", "web"]));
-    assert_eq!(inspect(&d, "web", "{{.NetworkSettings.IPAddress}}"), "");
+    assert_eq!(
+        inspect(&d, "web", "{{.NetworkSettings.Networks.bridge.IPAddress}}"),
+        ""
+    );
     // The veth goes with the namespace, torn down by the kernel in the background.
     wait_until("the veth to go", Duration::from_secs(10), || {
         !link_exists(&veth)
@@ -148,13 +151,16 @@ fn addresses_survive_a_daemon_crash() {
     let mut d = Daemon::start();
     d.make_busybox();
     ok(d.berth(&["run", "-d", "--name", "one", "busybox", "sleep", "1000"]));
-    let a = inspect(&d, "one", "{{.NetworkSettings.IPAddress}}");
+    let a = inspect(&d, "one", "{{.NetworkSettings.Networks.bridge.IPAddress}}");
     d.kill9();
     d.restart();
     ok(d.berth(&["run", "-d", "--name", "two", "busybox", "sleep", "1000"]));
-    let b = inspect(&d, "two", "{{.NetworkSettings.IPAddress}}");
+    let b = inspect(&d, "two", "{{.NetworkSettings.Networks.bridge.IPAddress}}");
     assert_ne!(a, b, "a running container's address was handed out again");
-    assert_eq!(inspect(&d, "one", "{{.NetworkSettings.IPAddress}}"), a);
+    assert_eq!(
+        inspect(&d, "one", "{{.NetworkSettings.Networks.bridge.IPAddress}}"),
+        a
+    );
     // They still reach each other.
     ok(d.berth(&["exec", "two", "ping", "-c", "1", "-W", "2", &a]));
 }
@@ -559,7 +565,7 @@ fn dns_settings_extra_hosts_and_links() {
         "sleep",
         "1000",
     ]));
-    let pg_ip = inspect(&d, "pg", "{{.NetworkSettings.IPAddress}}");
+    let pg_ip = inspect(&d, "pg", "{{.NetworkSettings.Networks.bridge.IPAddress}}");
     let pg_id = inspect(&d, "pg", "{{.Id}}");
     let linked = ok(d.berth(&[
         "run",
@@ -756,7 +762,11 @@ fn container_network_mode_and_mac_address() {
         "/etc",
     ]));
     assert_eq!(
-        inspect(&d, "donor", "{{.NetworkSettings.MacAddress}}"),
+        inspect(
+            &d,
+            "donor",
+            "{{.NetworkSettings.Networks.bridge.MacAddress}}"
+        ),
         "92:d0:c6:0a:29:33"
     );
     let link = ok(d.berth(&["exec", "donor", "cat", "/sys/class/net/eth0/address"]));
@@ -832,7 +842,11 @@ fn container_network_mode_and_mac_address() {
     // The MAC survives a stop and start; a bad one is refused by name.
     ok(d.docker(&["restart", "-t", "1", "donor"]));
     assert_eq!(
-        inspect(&d, "donor", "{{.NetworkSettings.MacAddress}}"),
+        inspect(
+            &d,
+            "donor",
+            "{{.NetworkSettings.Networks.bridge.MacAddress}}"
+        ),
         "92:d0:c6:0a:29:33"
     );
     let bad = d.docker(&[

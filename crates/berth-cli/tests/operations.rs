@@ -883,3 +883,173 @@ fn daemon_json_configures_the_daemon_and_bad_keys_stop_it() {
     ok(d.docker(&["rm", "cfg"]));
     let _ = std::fs::remove_dir_all(&conf);
 }
+
+fn get_json(d: &Daemon, path: &str) -> (u16, serde_json::Value) {
+    let (status, body) = d.raw_http(&format!(
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    ));
+    (
+        status,
+        serde_json::from_str(&body).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+#[test]
+fn api_versions_answer_as_dockerd_answers_each() {
+    let d = Daemon::start();
+    d.make_busybox();
+    ok(d.docker(&[
+        "run",
+        "-d",
+        "--pull",
+        "never",
+        "--name",
+        "web",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 100",
+    ]));
+    // ps writes an argument with a space in quotes, as dockerd does.
+    let command = ok(d.docker(&["ps", "--no-trunc", "--format", "{{.Command}}"]));
+    assert_eq!(command.trim(), "\"sh -c 'sleep 100'\"");
+
+    // Too new and too old are refused; the newest is served.
+    let (s, b) = get_json(&d, "/v1.56/info");
+    assert_eq!(s, 400, "{b}");
+    assert!(b["message"].as_str().unwrap().contains("too new"), "{b}");
+    let (s, info) = get_json(&d, "/v1.55/info");
+    assert_eq!(s, 200);
+    assert_eq!(info["FirewallBackend"]["Driver"], "nftables");
+    assert!(info.get("BridgeNfIptables").is_none());
+    let (_, old) = get_json(&d, "/v1.48/info");
+    assert!(old.get("FirewallBackend").is_none() && old["BridgeNfIptables"] == false);
+
+    // NetworkSettings' top-level copy of the bridge endpoint: until 1.51.
+    let (_, c51) = get_json(&d, "/v1.51/containers/web/json");
+    let ip = c51["NetworkSettings"]["Networks"]["bridge"]["IPAddress"].clone();
+    assert!(ip.as_str().is_some_and(|s| !s.is_empty()), "{c51}");
+    assert_eq!(c51["NetworkSettings"]["IPAddress"], ip);
+    let (_, c52) = get_json(&d, "/v1.52/containers/web/json");
+    assert!(c52["NetworkSettings"].get("IPAddress").is_none(), "{c52}");
+    assert!(c52["NetworkSettings"]["Networks"]["bridge"]["IPAddress"] == ip);
+    let lower = c52["GraphDriver"]["Data"]["LowerDir"]
+        .as_str()
+        .unwrap_or("");
+    assert!(
+        lower.split(':').count() >= 2,
+        "init layer and the image's: {lower}"
+    );
+
+    // Image Config: container fields until 1.49, empty fields omitted from 1.52.
+    let (_, i49) = get_json(&d, "/v1.49/images/busybox/json");
+    assert_eq!(i49["Config"]["Hostname"], "");
+    assert!(i49["Config"]["Env"].is_null() && i49["Config"].get("Env").is_some());
+    let (_, i55) = get_json(&d, "/v1.55/images/busybox/json");
+    assert!(i55["Config"].get("Hostname").is_none(), "{i55}");
+    assert!(i55["Config"].get("Env").is_none(), "{i55}");
+    assert_eq!(i55["Config"]["Cmd"], serde_json::json!(["sh"]));
+    assert!(i55.get("Parent").is_none() && i55.get("VirtualSize").is_none());
+    let (_, i43) = get_json(&d, "/v1.43/images/busybox/json");
+    assert_eq!(i43["VirtualSize"], i43["Size"]);
+    // Unpacked size: busybox-static's bytes, not a tar's padded blocks.
+    let busybox = std::fs::metadata("/bin/busybox")
+        .map(|m| m.len())
+        .unwrap_or(0);
+    let size = i55["Size"].as_u64().unwrap_or(0);
+    assert!(
+        size >= busybox && size < busybox + 64 * 1024,
+        "{size} vs {busybox}"
+    );
+
+    // images/json counted containers from 1.51 only.
+    let (_, l50) = get_json(&d, "/v1.50/images/json");
+    assert_eq!(l50[0]["Containers"], -1);
+    let (_, l51) = get_json(&d, "/v1.51/images/json");
+    assert_eq!(l51[0]["Containers"], 1);
+
+    // system df: the lists until 1.51, both in 1.52, the summaries from 1.53.
+    let (_, df51) = get_json(&d, "/v1.51/system/df");
+    assert!(df51.get("Images").is_some() && df51.get("ImageUsage").is_none());
+    let (_, df52) = get_json(&d, "/v1.52/system/df");
+    assert!(df52.get("Images").is_some() && df52.get("ImageUsage").is_some());
+    let (_, df53) = get_json(&d, "/v1.53/system/df?verbose=1");
+    assert!(df53.get("Images").is_none(), "{df53}");
+    assert_eq!(df53["ContainerUsage"]["ActiveCount"], 1);
+    assert_eq!(
+        df53["ImageUsage"]["Items"].as_array().map(Vec::len),
+        Some(1)
+    );
+
+    // Network Status from 1.52: the bridge's subnet with the container's address taken.
+    let (_, n) = get_json(&d, "/v1.52/networks/bridge");
+    let subnets = n["Status"]["IPAM"]["Subnets"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(subnets.len(), 1, "{n}");
+    assert!(
+        subnets.values().all(|s| s["IPsInUse"].as_u64() >= Some(4)),
+        "{n}"
+    );
+    let (_, n51) = get_json(&d, "/v1.51/networks/bridge");
+    assert!(n51.get("Status").is_none());
+
+    // Events framed by the Accept header (RFC 7464 from 1.52).
+    let until = until_now();
+    let (_, seq) = d.raw_http(&format!(
+        "GET /v1.52/events?until={until} HTTP/1.1\r\nHost: x\r\nAccept: application/json-seq\r\nConnection: close\r\n\r\n"
+    ));
+    assert!(seq.contains("\u{1e}{"), "{seq:?}");
+    let (_, plain) = d.raw_http(&format!(
+        "GET /v1.51/events?until={until} HTTP/1.1\r\nHost: x\r\nAccept: application/json-seq\r\nConnection: close\r\n\r\n"
+    ));
+    assert!(
+        !plain.contains('\u{1e}') && plain.contains("\"status\""),
+        "{plain:?}"
+    );
+
+    // Container-wide MAC address: refused from 1.52, by name.
+    let body = r#"{"Image":"busybox","Cmd":["true"],"MacAddress":"92:d0:c6:0a:29:34"}"#;
+    let (s, b) = d.post_json("/v1.52/containers/create?name=mac52", body);
+    assert_eq!(s, 400, "{b}");
+    assert!(b.contains("MacAddress"), "{b}");
+    let (s, b) = d.post_json("/v1.51/containers/create?name=mac51", body);
+    assert_eq!(s, 201, "{b}");
+    // An empty PortBindings list publishes an ephemeral port, with 1.52's warning.
+    let (s, b) = d.post_json(
+        "/v1.52/containers/create?name=eph",
+        r#"{"Image":"busybox","Cmd":["sleep","100"],"ExposedPorts":{"80/tcp":{}},"HostConfig":{"PortBindings":{"80/tcp":[]}}}"#,
+    );
+    assert_eq!(s, 201, "{b}");
+    assert!(b.contains("Empty PortBindings list for port 80/tcp"), "{b}");
+    ok(d.docker(&["start", "eph"]));
+    let port = ok(d.docker(&["port", "eph", "80/tcp"]));
+    assert!(port.contains("0.0.0.0:"), "{port}");
+
+    // Attestations (1.55): none in berth's single-platform store; absent before 1.55.
+    let (s, a) = get_json(&d, "/v1.55/images/busybox/attestations");
+    assert_eq!((s, a), (200, serde_json::json!([])));
+    assert_eq!(get_json(&d, "/v1.54/images/busybox/attestations").0, 404);
+    assert_eq!(get_json(&d, "/v1.55/images/nosuch/attestations").0, 404);
+
+    // Stats carry os_type from 1.52.
+    let (_, st) = get_json(&d, "/v1.52/containers/web/stats?stream=0&one-shot=1");
+    assert_eq!(st["os_type"], "linux");
+    let (_, st) = get_json(&d, "/v1.51/containers/web/stats?stream=0&one-shot=1");
+    assert!(st.get("os_type").is_none());
+
+    // A tag and a commit are recorded as dockerd records them.
+    ok(d.docker(&["tag", "busybox", "retagged:two"]));
+    let (_, t) = get_json(&d, "/v1.55/images/retagged:two/json");
+    let tagged = t["Metadata"]["LastTagTime"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert!(tagged.starts_with("20"), "{t}");
+    ok(d.docker(&["commit", "web", "committed:one"]));
+    let (_, c) = get_json(&d, "/v1.55/images/committed:one/json");
+    assert_eq!(c["DockerVersion"], env!("CARGO_PKG_VERSION"), "{c}");
+
+    ok(d.docker(&["rm", "-f", "web", "eph", "mac51"]));
+}

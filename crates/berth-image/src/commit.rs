@@ -21,6 +21,8 @@ pub struct CommitOptions {
     /// The image's and the history entry's creation time; now when unset.
     pub created: Option<String>,
     pub reference: Option<Reference>,
+    /// The engine's version, recorded as the image's `docker_version`.
+    pub docker_version: Option<String>,
 }
 
 impl ImageStore {
@@ -41,6 +43,7 @@ impl ImageStore {
                 created: None,
                 author: None,
                 comment: None,
+                docker_version: None,
                 config: RunConfig::default(),
                 rootfs: crate::config::RootFs {
                     kind: "layers".into(),
@@ -71,6 +74,7 @@ impl ImageStore {
         config.created = Some(created.clone());
         config.author = opts.author.clone();
         config.comment = opts.comment.clone();
+        config.docker_version = opts.docker_version.clone();
         config.config = opts.config;
         config.history.push(History {
             created: Some(created),
@@ -81,7 +85,7 @@ impl ImageStore {
         });
         let id = self.create(&config)?;
         if let Some(r) = opts.reference {
-            self.tag(&id, &r)?;
+            self.tag_now(&id, &r)?;
         }
         Ok(id)
     }

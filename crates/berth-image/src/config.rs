@@ -70,6 +70,10 @@ pub struct ImageConfig {
     pub author: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comment: Option<String>,
+    /// The engine version that made the image (set by commit and build, as dockerd's
+    /// legacy builder sets it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub docker_version: Option<String>,
     #[serde(default)]
     pub config: RunConfig,
     pub rootfs: RootFs,

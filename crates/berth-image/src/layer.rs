@@ -18,9 +18,21 @@ pub struct LayerMeta {
     pub parent: Option<Digest>,
     /// Bytes of the unpacked tar stream.
     pub size: u64,
+    /// Bytes of the files the layer unpacked to (dockerd's layer size); absent in
+    /// layers an older berth unpacked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unpacked: Option<u64>,
     /// The blob in the content store this layer came from, if kept.
     #[serde(default)]
     pub blob: Option<Digest>,
+}
+
+impl LayerMeta {
+    /// The layer's size as users see it: its files' bytes, or the tar's bytes for a
+    /// layer unpacked before berth recorded that.
+    pub fn unpacked_size(&self) -> u64 {
+        self.unpacked.unwrap_or(self.size)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -365,6 +377,7 @@ impl LayerStore {
                 diff_id,
                 parent: parent.cloned(),
                 size: hr.count,
+                unpacked: Some(crate::usage::content_size(&diff)),
                 blob,
             };
             let json =

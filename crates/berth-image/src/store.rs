@@ -60,6 +60,14 @@ mod tempfile_dir {
     }
 }
 
+/// What the store keeps about an image beside its config (in its marker file, empty
+/// for an image never tagged by `tag_now`).
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+struct ImageMeta {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    last_tag_time: Option<String>,
+}
+
 /// What `import` is asked to record.
 #[derive(Debug, Default)]
 pub struct ImportOptions {
@@ -151,8 +159,12 @@ impl ImageStore {
             parent = Some(c);
         }
         let id = self.content.write(json)?;
-        crate::atomic::write_file(&self.images_dir.join(id.hex()), b"")
-            .map_err(|e| ImageError::io("recording image", e))?;
+        let marker = self.images_dir.join(id.hex());
+        // An image made again keeps what is known about it (its tag time).
+        if !marker.exists() {
+            crate::atomic::write_file(&marker, b"")
+                .map_err(|e| ImageError::io("recording image", e))?;
+        }
         Ok(id)
     }
 
@@ -168,7 +180,7 @@ impl ImageStore {
         let mut parent: Option<Digest> = None;
         for diff in &config.rootfs.diff_ids {
             let c = chain_id(parent.as_ref(), diff);
-            size += self.layers.meta(&c).map(|m| m.size).unwrap_or(0);
+            size += self.layers.meta(&c).map(|m| m.unpacked_size()).unwrap_or(0);
             chain.push(c.clone());
             parent = Some(c);
         }
@@ -237,6 +249,28 @@ impl ImageStore {
         let mut refs = self.refs();
         refs.insert(r.to_string(), id.clone());
         self.save_refs(&refs)
+    }
+
+    /// `tag`, remembering when, as dockerd does for a tag, build, commit or import (a pull
+    /// or load tags without it): inspect's `Metadata.LastTagTime`.
+    pub fn tag_now(&self, id: &Digest, r: &Reference) -> Result<()> {
+        self.tag(id, r)?;
+        let meta = ImageMeta {
+            last_tag_time: Some(
+                chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+            ),
+        };
+        let data = serde_json::to_vec(&meta).map_err(|e| ImageError::json("image meta", e))?;
+        crate::atomic::write_file(&self.images_dir.join(id.hex()), &data)
+            .map_err(|e| ImageError::io("recording tag time", e))
+    }
+
+    /// When the image was last tagged by `tag_now`, RFC 3339.
+    pub fn last_tag_time(&self, id: &Digest) -> Option<String> {
+        let data = fs::read(self.images_dir.join(id.hex())).ok()?;
+        serde_json::from_slice::<ImageMeta>(&data)
+            .ok()?
+            .last_tag_time
     }
 
     /// Removes one reference; returns the image it pointed at.
@@ -340,6 +374,7 @@ impl ImageStore {
                     .clone()
                     .unwrap_or_else(|| "Imported from -".into()),
             ),
+            docker_version: None,
             config: opts.changes,
             rootfs: RootFs {
                 kind: "layers".into(),
@@ -354,7 +389,7 @@ impl ImageStore {
         };
         let id = self.create(&config)?;
         if let Some(r) = opts.reference {
-            self.tag(&id, &r)?;
+            self.tag_now(&id, &r)?;
         }
         Ok(id)
     }

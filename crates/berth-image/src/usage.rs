@@ -1,6 +1,7 @@
-//! Disk usage of a directory a container can write (its layer, a volume): blocks of
-//! every entry, hardlinks counted once, every open made beneath the directory without
-//! following a symlink (`stack::open_beneath`).
+//! The size of a directory a container can write (its layer, a volume) or a layer holds:
+//! blocks on disk (`disk_usage`) or the bytes of its files (`content_size`, what dockerd
+//! reports as a layer's size); hardlinks counted once, every open made beneath the
+//! directory without following a symlink (`stack::open_beneath`).
 
 use crate::stack::open_beneath;
 use nix::fcntl::OFlag;
@@ -12,10 +13,23 @@ use std::path::Path;
 /// Bytes on disk under `dir` (its own entry aside); 0 if it cannot be read.
 pub fn disk_usage(dir: &Path) -> u64 {
     let mut seen = HashSet::new();
-    walk(dir, Path::new(""), &mut seen)
+    walk(dir, Path::new(""), &mut seen, Measure::Blocks)
 }
 
-fn walk(dir: &Path, rel: &Path, seen: &mut HashSet<(u64, u64)>) -> u64 {
+/// Bytes of the files, links and devices under `dir` (directories count nothing), as
+/// dockerd sizes a layer's diff; 0 if it cannot be read.
+pub fn content_size(dir: &Path) -> u64 {
+    let mut seen = HashSet::new();
+    walk(dir, Path::new(""), &mut seen, Measure::Content)
+}
+
+#[derive(Clone, Copy)]
+enum Measure {
+    Blocks,
+    Content,
+}
+
+fn walk(dir: &Path, rel: &Path, seen: &mut HashSet<(u64, u64)>, measure: Measure) -> u64 {
     let Ok(fd) = open_beneath(
         dir,
         rel,
@@ -37,11 +51,16 @@ fn walk(dir: &Path, rel: &Path, seen: &mut HashSet<(u64, u64)>) -> u64 {
         let Ok(st) = fstat(cfd.as_raw_fd()) else {
             continue;
         };
+        let is_dir = SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()) == SFlag::S_IFDIR;
         if seen.insert((st.st_dev, st.st_ino)) {
-            total += (st.st_blocks as u64) * 512;
+            total += match measure {
+                Measure::Blocks => (st.st_blocks as u64) * 512,
+                Measure::Content if is_dir => 0,
+                Measure::Content => st.st_size as u64,
+            };
         }
-        if SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()) == SFlag::S_IFDIR {
-            total += walk(dir, &child, seen);
+        if is_dir {
+            total += walk(dir, &child, seen, measure);
         }
     }
     total
@@ -60,5 +79,7 @@ mod tests {
         std::os::unix::fs::symlink("/usr", t.path().join("escape")).unwrap();
         let used = disk_usage(t.path());
         assert!((100_000..200_000).contains(&used), "{used}");
+        // The file once, the symlink's target name ("/usr"), no directory.
+        assert_eq!(content_size(t.path()), 100_004);
     }
 }

@@ -129,6 +129,42 @@ impl Pool {
     pub fn in_use(&self) -> usize {
         self.allocated.len()
     }
+
+    /// dockerd's subnet status: addresses in use or reserved (network, broadcast,
+    /// gateway, allocated), and addresses of the range still free for allocation.
+    pub fn status(&self) -> SubnetStatus {
+        let reserved = [self.subnet.network(), self.subnet.broadcast(), self.gateway]
+            .into_iter()
+            .collect::<BTreeSet<_>>()
+            .len() as u64;
+        let range_size =
+            u64::from(u32::from(self.range.broadcast()) - u32::from(self.range.network())) + 1;
+        let unusable_in_range = [self.subnet.network(), self.subnet.broadcast(), self.gateway]
+            .into_iter()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .filter(|ip| self.range.contains(ip))
+            .count() as u64;
+        let allocated_in_range = self
+            .allocated
+            .iter()
+            .filter(|ip| self.range.contains(*ip))
+            .count() as u64;
+        SubnetStatus {
+            ips_in_use: reserved + self.allocated.len() as u64,
+            dynamic_ips_available: range_size - unusable_in_range - allocated_in_range,
+        }
+    }
+}
+
+/// How much of a subnet is used (`GET /networks/{id}` `Status.IPAM.Subnets`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SubnetStatus {
+    #[serde(rename = "IPsInUse")]
+    pub ips_in_use: u64,
+    #[serde(rename = "DynamicIPsAvailable")]
+    pub dynamic_ips_available: u64,
 }
 
 /// `fd12:3456:789a::/64` → the subnet (host bits zero, room for a gateway and hosts).
@@ -248,6 +284,16 @@ impl Pool6 {
     pub fn release(&mut self, ip: Ipv6Addr) {
         self.allocated.remove(&ip);
     }
+
+    /// As `Pool::status`, saturating at 2^64 - 1 as dockerd does.
+    pub fn status(&self) -> SubnetStatus {
+        let used = 2 + self.allocated.len() as u128; // the subnet-router anycast address and the gateway
+        SubnetStatus {
+            ips_in_use: u64::try_from(used).unwrap_or(u64::MAX),
+            dynamic_ips_available: u64::try_from(self.size().saturating_sub(used))
+                .unwrap_or(u64::MAX),
+        }
+    }
 }
 
 fn offset6(subnet: &Ipv6Net, offset: u128) -> Ipv6Addr {
@@ -288,6 +334,25 @@ mod tests {
         // A released address comes back only after the others.
         p.release(ip("10.9.0.3"));
         assert_eq!(p.allocate(None).unwrap(), ip("10.9.0.3"));
+    }
+
+    #[test]
+    fn subnet_status_counts_reserved_and_free() {
+        let mut p = Pool::new(parse_subnet("10.9.0.0/29").unwrap(), None, None).unwrap();
+        p.allocate(None).unwrap();
+        let s = p.status();
+        // network, broadcast, gateway and one container; 8 - 3 - 1 left.
+        assert_eq!((s.ips_in_use, s.dynamic_ips_available), (4, 4));
+        let range = Pool::new(
+            parse_subnet("10.9.0.0/24").unwrap(),
+            None,
+            Some(parse_subnet("10.9.0.128/25").unwrap()),
+        )
+        .unwrap();
+        // The broadcast address is in the range: 128 - 1 free.
+        assert_eq!(range.status().dynamic_ips_available, 127);
+        let p6 = Pool6::new(parse_subnet6("fd00::/64").unwrap(), None).unwrap();
+        assert_eq!(p6.status().dynamic_ips_available, u64::MAX);
     }
 
     #[test]

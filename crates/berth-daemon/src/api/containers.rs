@@ -10,9 +10,41 @@ use http::Request;
 use hyper::body::Incoming;
 use std::sync::Arc;
 
-pub async fn create(engine: &Arc<Engine>, q: &Query, req: Request<Incoming>) -> Result<Resp> {
+pub async fn create(
+    engine: &Arc<Engine>,
+    q: &Query,
+    version: berth_api::version::ApiVersion,
+    req: Request<Incoming>,
+) -> Result<Resp> {
     let body: CreateRequest = read_json(req.into_body()).await?;
-    let r = engine.create_container(q.get("name"), body).await?;
+    // 1.52 dropped the container-wide MAC address: it is set per endpoint.
+    if version.at_least(1, 52)
+        && body
+            .config
+            .mac_address
+            .as_ref()
+            .is_some_and(|m| !m.is_empty())
+    {
+        return Err(DaemonError::InvalidParameter(
+            "Config.MacAddress is not supported from API 1.52: set MacAddress in NetworkingConfig.EndpointsConfig".into(),
+        ));
+    }
+    let empty_bindings: Vec<String> = body
+        .host_config
+        .port_bindings
+        .iter()
+        .flatten()
+        .filter(|(_, b)| b.as_array().is_none_or(|a| a.is_empty()))
+        .map(|(port, _)| port.clone())
+        .collect();
+    let mut r = engine.create_container(q.get("name"), body).await?;
+    if version.at_least(1, 52) {
+        for port in empty_bindings {
+            r.warnings.push(format!(
+                "Empty PortBindings list for port {port}: it is published on an ephemeral host port, a behaviour that is deprecated; give a PortBinding"
+            ));
+        }
+    }
     Ok(body::json(201, &r))
 }
 
@@ -240,7 +272,12 @@ pub async fn commit(engine: &Arc<Engine>, q: &Query, req: Request<Incoming>) -> 
 /// `GET /containers/{id}/stats`: one sample a second (`stream`, the default); with
 /// `stream=0` one sample after a second's (so that CPU use can be worked out), with
 /// `one-shot=1` too, one sample at once.
-pub fn stats(engine: &Arc<Engine>, id: &str, q: &Query) -> Result<Resp> {
+pub fn stats(
+    engine: &Arc<Engine>,
+    id: &str,
+    q: &Query,
+    version: berth_api::version::ApiVersion,
+) -> Result<Resp> {
     use crate::engine::stats::to_json;
     let c = engine.get(id)?;
     let stream = q.flag("stream", true);
@@ -250,7 +287,8 @@ pub fn stats(engine: &Arc<Engine>, id: &str, q: &Query) -> Result<Resp> {
             "cannot have stream=true and one-shot=true".into(),
         ));
     }
-    let line = |v: serde_json::Value| {
+    let line = move |mut v: serde_json::Value| {
+        super::compat::stats(version, &mut v);
         let mut b = serde_json::to_vec(&v).unwrap_or_default();
         b.push(b'\n');
         bytes::Bytes::from(b)

@@ -2,6 +2,7 @@ use super::body::{self, body_reader, channel_body, with_status, Query, Resp};
 use crate::engine::Engine;
 use crate::error::{DaemonError, Result};
 use berth_api::image::{ImagePruneResponse, ProgressMessage};
+use berth_api::version::ApiVersion;
 use bytes::Bytes;
 use http::{Method, Request};
 use hyper::body::Incoming;
@@ -10,6 +11,7 @@ use std::sync::Arc;
 /// Routes under `/images/`; `rest` is what follows it. None when nothing matches.
 pub async fn route(
     engine: &Arc<Engine>,
+    version: ApiVersion,
     method: &Method,
     rest: &str,
     q: &Query,
@@ -17,7 +19,7 @@ pub async fn route(
 ) -> Option<Result<Resp>> {
     let m = method.as_str();
     Some(match (m, rest) {
-        ("GET", "json") => list(engine, q).await,
+        ("GET", "json") => list(engine, q, version).await,
         ("POST", "create") => create(engine, q, req).await,
         ("POST", "load") => load(engine, q, req).await,
         ("POST", "prune") => prune(engine, q).await,
@@ -27,7 +29,10 @@ pub async fn route(
             engine
                 .image_inspect(name)
                 .await
-                .map(|i| body::json(200, &i))
+                .map(|i| super::shaped(&i, |b| super::compat::image_inspect(version, b)))
+        }
+        ("GET", r) if r.ends_with("/attestations") && version.at_least(1, 55) => {
+            attestations(engine, &r[..r.len() - 13], q).await
         }
         ("GET", r) if r.ends_with("/history") => {
             let name = &r[..r.len() - 8];
@@ -132,7 +137,7 @@ async fn push(
         .await
 }
 
-async fn list(engine: &Arc<Engine>, q: &Query) -> Result<Resp> {
+async fn list(engine: &Arc<Engine>, q: &Query, version: ApiVersion) -> Result<Resp> {
     let mut filters = q.filters()?;
     if let Some(f) = q.get("filter").filter(|f| !f.is_empty()) {
         filters
@@ -140,10 +145,34 @@ async fn list(engine: &Arc<Engine>, q: &Query) -> Result<Resp> {
             .or_default()
             .push(f.to_string());
     }
-    Ok(body::json(
-        200,
-        &engine.image_list(filters, q.flag("all", false)).await?,
-    ))
+    let images = engine.image_list(filters, q.flag("all", false)).await?;
+    Ok(super::shaped(&images, |b| {
+        super::compat::image_list(version, b)
+    }))
+}
+
+/// `GET /images/{name}/attestations` (1.55): the in-toto statements attached to the
+/// image. berth's store keeps single-platform images without attestation manifests, so
+/// an image it has has none; `platform` may name one platform, the image's.
+async fn attestations(engine: &Arc<Engine>, name: &str, q: &Query) -> Result<Resp> {
+    let platforms = q.all("platform");
+    if platforms.len() > 1 {
+        return Err(DaemonError::InvalidParameter(
+            "only one platform may be given".into(),
+        ));
+    }
+    let img = engine.image_inspect(name).await?;
+    if let Some(p) = platforms.first().filter(|p| !p.is_empty()) {
+        let want: berth_api::image::Platform = serde_json::from_str(p)
+            .map_err(|e| DaemonError::InvalidParameter(format!("invalid platform {p:?}: {e}")))?;
+        if want.os != img.os || want.architecture != img.architecture {
+            return Err(DaemonError::NotFound(format!(
+                "image {name} has no variant for {}/{}",
+                want.os, want.architecture
+            )));
+        }
+    }
+    Ok(body::json(200, &serde_json::json!([])))
 }
 
 async fn prune(engine: &Arc<Engine>, q: &Query) -> Result<Resp> {

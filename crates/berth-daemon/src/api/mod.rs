@@ -4,6 +4,7 @@
 mod archive;
 pub mod body;
 mod build;
+mod compat;
 mod containers;
 mod detach;
 mod exec;
@@ -15,54 +16,45 @@ mod volumes;
 
 use crate::engine::Engine;
 use crate::error::{DaemonError, Result};
+use berth_api::version::ApiVersion;
 use body::{error_response, Query, Resp};
 use http::Request;
 use hyper::body::Incoming;
 use std::sync::Arc;
 
-/// Removes a `/v1.xx` prefix, refusing versions berth does not speak.
-pub fn strip_version(path: &str) -> Result<&str> {
+/// Splits a `/v1.xx` prefix off a path: the version it asks for (berth's own when there is
+/// none) and the rest. Versions berth does not speak are refused as dockerd refuses them.
+pub fn strip_version(path: &str) -> Result<(ApiVersion, &str)> {
     let Some(rest) = path.strip_prefix("/v") else {
-        return Ok(path);
+        return Ok((ApiVersion::CURRENT, path));
     };
     let (ver, tail) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
     };
-    let parse = |v: &str| -> Option<(u32, u32)> {
-        let (a, b) = v.split_once('.')?;
-        Some((a.parse().ok()?, b.parse().ok()?))
+    let Ok(v) = ver.parse::<ApiVersion>() else {
+        return Ok((ApiVersion::CURRENT, path)); // not a version prefix
     };
-    let Some(v) = parse(ver) else {
-        return Ok(path); // not a version prefix
-    };
-    let max = parse(berth_api::API_VERSION).unwrap_or((1, 45));
-    let min = parse(berth_api::MIN_API_VERSION).unwrap_or((1, 24));
-    if v > max {
+    if v > ApiVersion::CURRENT {
         return Err(DaemonError::InvalidParameter(format!(
             "client version {ver} is too new. Maximum supported API version is {}",
-            berth_api::API_VERSION
+            ApiVersion::CURRENT
         )));
     }
-    if v < min {
+    if v < ApiVersion::MIN {
         return Err(DaemonError::InvalidParameter(format!(
             "client version {ver} is too old. Minimum supported API version is {}, please upgrade your client to a newer version",
-            berth_api::MIN_API_VERSION
+            ApiVersion::MIN
         )));
     }
-    Ok(tail)
+    Ok((v, tail))
 }
 
-/// The API version a request asked for in its path (`/v1.41/...`), else berth's own.
-fn requested_version(path: &str) -> (u32, u32) {
-    let parse = |v: &str| -> Option<(u32, u32)> {
-        let (a, b) = v.split_once('.')?;
-        Some((a.parse().ok()?, b.parse().ok()?))
-    };
-    path.strip_prefix("/v")
-        .and_then(|r| parse(r.split('/').next().unwrap_or("")))
-        .or_else(|| parse(berth_api::API_VERSION))
-        .unwrap_or((1, 45))
+/// `value` as JSON, shaped for the API version the client asked for.
+fn shaped<T: serde::Serialize>(value: &T, shape: impl FnOnce(&mut serde_json::Value)) -> Resp {
+    let mut v = serde_json::to_value(value).unwrap_or_default();
+    shape(&mut v);
+    body::json(200, &v)
 }
 
 pub async fn handle(engine: Arc<Engine>, req: Request<Incoming>) -> Resp {
@@ -106,12 +98,13 @@ const NOT_IN_SWARM: &str = "This node is not a swarm manager. Use \"docker swarm
 
 async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Result<Resp> {
     let full_path = percent_decode(req.uri().path())?;
-    let path = strip_version(&full_path)?.to_string();
+    let (version, path) = strip_version(&full_path)?;
+    let path = path.to_string();
     let q = Query::parse(req.uri().query());
     let method = req.method().clone();
     // Image names contain slashes, so image routes match on prefix and suffix.
     if let Some(rest) = path.strip_prefix("/images/") {
-        if let Some(r) = images::route(&engine, &method, rest, &q, req).await {
+        if let Some(r) = images::route(&engine, version, &method, rest, &q, req).await {
             return r;
         }
         return Err(DaemonError::NotFound("page not found".into()));
@@ -153,10 +146,14 @@ async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Result<Resp> {
             "berth does not install plugins".into(),
         )),
         ("GET", ["version"]) => Ok(body::json(200, &engine.version())),
-        ("GET", ["info"]) => Ok(body::json(200, &engine.info())),
-        ("GET", ["events"]) => system::events(&engine, &q, requested_version(&full_path) < (1, 52)),
+        ("GET", ["info"]) => Ok(shaped(&engine.info(), |b| compat::info(version, b))),
+        ("GET", ["events"]) => system::events(&engine, &q, version, &req),
         ("POST", ["auth"]) => system::auth(&engine, req).await,
-        ("GET", ["system", "df"]) => Ok(body::json(200, &engine.system_df(&q.all("type")).await?)),
+        ("GET", ["system", "df"]) => {
+            let df = engine.system_df(&q.all("type")).await?;
+            let verbose = q.flag("verbose", false);
+            Ok(shaped(&df, |b| compat::system_df(version, verbose, b)))
+        }
         ("GET", ["volumes"]) => volumes::list(&engine, &q),
         ("POST", ["volumes", "create"]) => volumes::create(&engine, req).await,
         ("POST", ["volumes", "prune"]) => volumes::prune(&engine, &q),
@@ -168,20 +165,24 @@ async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Result<Resp> {
         ("GET", ["networks"]) => networks::list(&engine, &q),
         ("POST", ["networks", "create"]) => networks::create(&engine, req).await,
         ("POST", ["networks", "prune"]) => networks::prune(&engine, &q).await,
-        ("GET", ["networks", id]) => Ok(body::json(200, &engine.network_inspect(id)?)),
+        ("GET", ["networks", id]) => Ok(shaped(&engine.network_inspect(id)?, |b| {
+            compat::network_inspect(version, b)
+        })),
         ("POST", ["networks", id, "connect"]) => networks::connect(&engine, id, req).await,
         ("POST", ["networks", id, "disconnect"]) => networks::disconnect(&engine, id, req).await,
         ("DELETE", ["networks", id]) => {
             engine.network_remove(id).await?;
             Ok(body::no_content())
         }
-        ("POST", ["containers", "create"]) => containers::create(&engine, &q, req).await,
+        ("POST", ["containers", "create"]) => containers::create(&engine, &q, version, req).await,
         ("POST", ["commit"]) => containers::commit(&engine, &q, req).await,
         ("POST", ["build"]) => build::build(&engine, &q, req).await,
         ("POST", ["build", "prune"]) => build::prune(&engine, &q).await,
         ("GET", ["containers", "json"]) => containers::list(&engine, &q).await,
         ("POST", ["containers", "prune"]) => containers::prune(&engine, &q).await,
-        ("GET", ["containers", id, "json"]) => Ok(body::json(200, &engine.inspect(id)?)),
+        ("GET", ["containers", id, "json"]) => Ok(shaped(&engine.inspect(id)?, |b| {
+            compat::container_inspect(version, b)
+        })),
         ("POST", ["containers", id, "start"]) => {
             engine.start(id).await?;
             Ok(body::no_content())
@@ -230,7 +231,7 @@ async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Result<Resp> {
                 &serde_json::json!({ "Warnings": warnings }),
             ))
         }
-        ("GET", ["containers", id, "stats"]) => containers::stats(&engine, id, &q),
+        ("GET", ["containers", id, "stats"]) => containers::stats(&engine, id, &q, version),
         ("GET", ["containers", id, "top"]) => Ok(body::json(
             200,
             &engine.top(id, q.get("ps_args").unwrap_or("")).await?,
@@ -275,17 +276,25 @@ mod tests {
 
     #[test]
     fn version_prefix() {
+        let v = |s: &str| s.parse::<ApiVersion>().unwrap();
         assert_eq!(
             strip_version("/v1.45/containers/json").unwrap(),
-            "/containers/json"
+            (v("1.45"), "/containers/json")
         );
-        assert_eq!(strip_version("/v1.24/_ping").unwrap(), "/_ping");
+        assert_eq!(
+            strip_version("/v1.24/_ping").unwrap(),
+            (v("1.24"), "/_ping")
+        );
+        assert_eq!(strip_version("/v1.55/info").unwrap().0, v("1.55"));
         assert_eq!(
             strip_version("/containers/json").unwrap(),
-            "/containers/json"
+            (ApiVersion::CURRENT, "/containers/json")
         );
-        assert!(strip_version("/v1.99/info").is_err());
+        assert!(strip_version("/v1.56/info").is_err());
         assert!(strip_version("/v1.12/info").is_err());
-        assert_eq!(strip_version("/volumes").unwrap(), "/volumes");
+        assert_eq!(
+            strip_version("/volumes").unwrap(),
+            (ApiVersion::CURRENT, "/volumes")
+        );
     }
 }

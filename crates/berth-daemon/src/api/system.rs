@@ -1,7 +1,9 @@
 use super::body::{channel_body, empty, read_json, with_status, Query, Resp};
+use super::compat::EventFraming;
 use crate::engine::events::{now_nanos, parse_timestamp, Filter, Message};
 use crate::engine::Engine;
 use crate::error::{DaemonError, Result};
+use berth_api::version::ApiVersion;
 use std::sync::Arc;
 
 #[derive(serde::Deserialize, Default)]
@@ -66,7 +68,20 @@ pub fn ping(head: bool) -> Resp {
 
 /// `GET /events`: the journal's events from `since`, then live ones as they happen,
 /// until `until` (or the client leaves); one JSON object per line.
-pub fn events(engine: &Arc<Engine>, q: &Query, legacy_fields: bool) -> Result<Resp> {
+/// `GET /events`. Before 1.52 each message also carries the deprecated `status`, `id`
+/// and `from`; from 1.52 the client's `Accept` chooses the framing.
+pub fn events(
+    engine: &Arc<Engine>,
+    q: &Query,
+    version: ApiVersion,
+    req: &http::Request<hyper::body::Incoming>,
+) -> Result<Resp> {
+    let legacy_fields = !version.at_least(1, 52);
+    let accept = req
+        .headers()
+        .get(http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok());
+    let framing = EventFraming::negotiate(version, accept);
     let time = |key: &str| -> Result<Option<i64>> {
         match q.get(key).filter(|s| !s.is_empty()) {
             None => Ok(None),
@@ -78,12 +93,12 @@ pub fn events(engine: &Arc<Engine>, q: &Query, legacy_fields: bool) -> Result<Re
     let since = time("since")?;
     let until = time("until")?;
     let filter = Filter::new(q.filters()?).map_err(DaemonError::InvalidParameter)?;
-    let mut sub = engine.subscribe_events(since);
+    // As dockerd: an `until` without `since` replays the journal from its start.
+    let mut sub = engine.subscribe_events(since.or(until.map(|_| 0)));
     let (tx, body) = channel_body(64);
     let line = move |m: &Message| {
-        let mut v = serde_json::to_vec(&m.to_json(legacy_fields)).unwrap_or_default();
-        v.push(b'\n');
-        bytes::Bytes::from(v)
+        let v = serde_json::to_vec(&m.to_json(legacy_fields)).unwrap_or_default();
+        bytes::Bytes::from(framing.frame(v))
     };
     let wanted = move |m: &Message| {
         since.is_none_or(|s| m.time_nano >= s)
@@ -130,5 +145,5 @@ pub fn events(engine: &Arc<Engine>, q: &Query, legacy_fields: bool) -> Result<Re
             }
         }
     });
-    Ok(with_status(200, Some("application/json"), body))
+    Ok(with_status(200, Some(framing.content_type()), body))
 }

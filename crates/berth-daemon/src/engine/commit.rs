@@ -118,6 +118,7 @@ impl Engine {
             task.pause().await?;
         }
         let opts = CommitOptions {
+            docker_version: Some(crate::engine::system::BERTH_VERSION.into()),
             config,
             author: req.author.filter(|a| !a.is_empty()),
             comment: req.comment.filter(|m| !m.is_empty()),

@@ -175,7 +175,7 @@ impl Engine {
             parent: String::new(),
             comment: c.comment.clone().unwrap_or_default(),
             created: c.created.clone().unwrap_or_default(),
-            docker_version: String::new(),
+            docker_version: c.docker_version.clone().unwrap_or_default(),
             author: c.author.clone().unwrap_or_default(),
             config: api_config(&c.config),
             architecture: c.architecture.clone(),
@@ -190,7 +190,7 @@ impl Engine {
                 kind: "layers".into(),
                 layers: c.rootfs.diff_ids.iter().map(|d| d.to_string()).collect(),
             },
-            metadata: serde_json::json!({"LastTagTime": "0001-01-01T00:00:00Z"}),
+            metadata: serde_json::json!({"LastTagTime": self.images.last_tag_time(&img.id).unwrap_or_else(|| "0001-01-01T00:00:00Z".into())}),
         })
     }
 
@@ -200,7 +200,7 @@ impl Engine {
             self.images
                 .layers
                 .meta(c)
-                .map(|m| m.size as i64)
+                .map(|m| m.unpacked_size() as i64)
                 .unwrap_or(0)
         });
         let mut items: Vec<HistoryItem> = img
@@ -244,7 +244,7 @@ impl Engine {
         let id = self
             .blocking(move |s| {
                 let id = s.resolve(&name)?;
-                s.tag(&id, &r)?;
+                s.tag_now(&id, &r)?;
                 Ok(id)
             })
             .await?;

@@ -157,10 +157,17 @@ fn network_settings(r: &Record) -> serde_json::Value {
     })
 }
 
+/// `ps`'s COMMAND as dockerd writes it: the path, then the arguments, those with a
+/// space in single quotes.
 fn command_line(r: &Record) -> String {
-    std::iter::once(&r.path)
-        .chain(&r.args)
-        .cloned()
+    std::iter::once(r.path.clone())
+        .chain(r.args.iter().map(|a| {
+            if a.contains(' ') {
+                format!("'{a}'")
+            } else {
+                a.clone()
+            }
+        }))
         .collect::<Vec<_>>()
         .join(" ")
 }
@@ -483,6 +490,7 @@ impl Engine {
             graph_driver: serde_json::json!({
                 "Name": "overlay2",
                 "Data": {
+                    "LowerDir": self.lower_dirs(&r.image_id, &dir),
                     "UpperDir": dir.join("fs/upper"), "WorkDir": dir.join("fs/work"),
                     "MergedDir": dir.join("bundle/rootfs"),
                 }
@@ -492,6 +500,23 @@ impl Engine {
             network_settings: network_settings(&r),
             ..Default::default()
         })
+    }
+
+    /// Overlay's lower dirs for a container as dockerd shows them: its init layer, then
+    /// its image's layers, top first, joined by `:`.
+    fn lower_dirs(&self, image_id: &str, container_dir: &std::path::Path) -> String {
+        let mut dirs = vec![container_dir.join("fs/init")];
+        if let Some(img) = image_id
+            .parse()
+            .ok()
+            .and_then(|id| self.images.get(&id).ok())
+        {
+            dirs.extend(self.images.layer_dirs(&img));
+        }
+        dirs.iter()
+            .map(|d| d.display().to_string())
+            .collect::<Vec<_>>()
+            .join(":")
     }
 
     pub async fn top(self: &Arc<Self>, name: &str, ps_args: &str) -> Result<TopResponse> {

@@ -99,6 +99,13 @@ impl Engine {
             "Isolation": "",
             "InitBinary": "",
             "SecurityOptions": security_options,
+            "ContainerdCommit": {"ID": ""},
+            "RuncCommit": {"ID": ""},
+            "InitCommit": {"ID": ""},
+            // berth runs containers itself: no containerd socket or namespaces.
+            "Containerd": null,
+            "FirewallBackend": {"Driver": "nftables"},
+            "DiscoveredDevices": [],
             "Warnings": [],
         })
     }

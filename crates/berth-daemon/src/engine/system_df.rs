@@ -39,7 +39,7 @@ impl Engine {
                 for c in &img.chain {
                     *holders.entry(c.clone()).or_default() += 1;
                     if !layer_size.contains_key(c) {
-                        let size = store.layers.meta(c).map(|m| m.size).unwrap_or(0);
+                        let size = store.layers.meta(c).map(|m| m.unpacked_size()).unwrap_or(0);
                         layer_size.insert(c.clone(), size);
                     }
                 }

@@ -301,7 +301,7 @@ impl Engine {
             .await;
         let id: berth_image::Digest = image.parse().map_err(DaemonError::from)?;
         for t in &opts.tags {
-            self.images.tag(&id, t)?;
+            self.images.tag_now(&id, t)?;
             self.image_event("tag", id.as_str(), &t.familiar());
             let _ = tx
                 .send(BuildMessage::Stream(format!(

@@ -177,6 +177,7 @@ impl Run<'_> {
                         None,
                         None,
                         CommitOptions {
+                            docker_version: Some(crate::engine::system::BERTH_VERSION.into()),
                             created_by: String::new(),
                             created: Some("1970-01-01T00:00:00Z".into()),
                             ..Default::default()
@@ -359,6 +360,7 @@ impl Run<'_> {
         step: &str,
     ) -> Result<State> {
         let opts = CommitOptions {
+            docker_version: Some(crate::engine::system::BERTH_VERSION.into()),
             config: state.config.clone(),
             author: state.author.clone(),
             comment: None,

@@ -180,6 +180,23 @@ impl Networks {
     }
 
     /// A network by full ID, name, or unique ID prefix (Docker's order).
+    /// How much of each of network `id`'s subnets is used, by subnet.
+    pub fn subnet_status(
+        &self,
+        id: &str,
+    ) -> std::collections::BTreeMap<String, berth_net::ipam::SubnetStatus> {
+        let st = self.lock();
+        let v4 = st
+            .pools
+            .get(id)
+            .map(|p| (p.subnet().to_string(), p.status()));
+        let v6 = st
+            .pools6
+            .get(id)
+            .map(|p| (p.subnet().to_string(), p.status()));
+        v4.into_iter().chain(v6).collect()
+    }
+
     pub fn find(&self, name_or_id: &str) -> Result<NetworkRecord> {
         let st = self.lock();
         let not_found = || DaemonError::NotFound(format!("network {name_or_id} not found"));

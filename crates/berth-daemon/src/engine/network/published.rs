@@ -29,11 +29,16 @@ pub fn requests(hc: &HostConfig, cfg: &Config) -> Result<Vec<PortRequest>> {
     keys.sort();
     for key in keys {
         let (container_port, proto) = parse_port_key("HostConfig.PortBindings", key)?;
-        let list = bindings
+        let mut list = bindings
             .get(key)
             .and_then(|v| v.as_array())
             .cloned()
             .unwrap_or_default();
+        // An empty list publishes on an ephemeral host port, as dockerd backfills it
+        // (deprecated in API 1.52, which warns at create).
+        if list.is_empty() {
+            list.push(serde_json::json!({}));
+        }
         for b in list {
             let field = |k: &str| b.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
             let host_ip = match field("HostIp").as_str() {

@@ -312,6 +312,9 @@ impl Engine {
             containers,
             options: rec.options.clone(),
             labels: rec.labels.clone(),
+            status: Some(serde_json::json!({
+                "IPAM": {"Subnets": self.networks.subnet_status(&rec.id)}
+            })),
         }
     }
 
