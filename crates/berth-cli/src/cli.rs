@@ -529,6 +529,10 @@ pub struct RunArgs {
     /// Run an init inside the container that forwards signals and reaps processes
     #[arg(long)]
     pub init: bool,
+    /// The OCI runtime to run the container with (berth, or one the daemon lists in
+    /// `info`: runc, crun, ...)
+    #[arg(long)]
+    pub runtime: Option<String>,
     /// Add a host device to the container (/dev/x[:/dev/y[:rwm]])
     #[arg(long = "device")]
     pub device: Vec<String>,
@@ -979,6 +983,16 @@ pub struct DaemonArgs {
     /// Set no_new_privileges for every container that does not ask otherwise
     #[arg(long = "no-new-privileges")]
     pub no_new_privileges: bool,
+    /// An external OCI runtime containers may choose with --runtime: name=path (runc and
+    /// crun are added when found on PATH)
+    #[arg(long = "add-runtime")]
+    pub add_runtimes: Vec<String>,
+    /// The runtime of containers that do not choose one (berth: the built-in one)
+    #[arg(long = "default-runtime", default_value = "berth")]
+    pub default_runtime: String,
+    /// daemon.json `runtimes.<name>.runtimeArgs`: arguments each runtime is run with.
+    #[arg(skip)]
+    pub runtime_args: std::collections::BTreeMap<String, Vec<String>>,
     /// Default json-file log options for containers (max-size, max-file, compress);
     /// berth rotates by default: max-size=20m, max-file=5
     #[arg(long = "log-opt")]

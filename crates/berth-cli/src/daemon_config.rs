@@ -12,8 +12,6 @@ pub const DEFAULT_PATH: &str = "/etc/berth/daemon.json";
 /// daemon.json keys Docker has and berth does not: refused by name, never ignored.
 const NOT_SUPPORTED: &[&str] = &[
     "registry-mirrors",
-    "runtimes",
-    "default-runtime",
     "default-ulimits",
     "dns",
     "dns-opts",
@@ -160,6 +158,33 @@ fn apply_object(
             "tlscacert" => a.tlscacert = Some(PathBuf::from(string(k, v)?)),
             "tlscert" => a.tlscert = Some(PathBuf::from(string(k, v)?)),
             "tlskey" => a.tlskey = Some(PathBuf::from(string(k, v)?)),
+            "runtimes" => {
+                let o = v
+                    .as_object()
+                    .ok_or_else(|| format!("{k}: expected an object, got {v}"))?;
+                for (name, r) in o {
+                    let r = r
+                        .as_object()
+                        .ok_or_else(|| format!("{k}.{name}: expected an object, got {r}"))?;
+                    if let Some(bad) = r
+                        .keys()
+                        .find(|f| !matches!(f.as_str(), "path" | "runtimeArgs"))
+                    {
+                        return Err(format!(
+                            "{k}.{name}.{bad}: berth runs runtimes by path, with runtimeArgs"
+                        ));
+                    }
+                    let path = r
+                        .get("path")
+                        .ok_or_else(|| format!("{k}.{name}: a path is required"))
+                        .and_then(|p| string(k, p))?;
+                    if let Some(args) = r.get("runtimeArgs") {
+                        a.runtime_args.insert(name.clone(), strings(k, args)?);
+                    }
+                    a.add_runtimes.push(format!("{name}={path}"));
+                }
+            }
+            "default-runtime" => a.default_runtime = string(k, v)?,
             "warm-shims" => {
                 a.warm_shims = v
                     .as_u64()
@@ -196,6 +221,8 @@ fn arg_id(key: &str) -> Option<&'static str> {
         "tlscert" => "tlscert",
         "tlskey" => "tlskey",
         "warm-shims" => "warm_shims",
+        "runtimes" => "add_runtimes",
+        "default-runtime" => "default_runtime",
         _ => return None,
     })
 }
@@ -234,6 +261,38 @@ mod tests {
         assert_eq!(a.mtu, 1400);
         assert!(!a.ip_forward);
         assert_eq!(a.log_opts, ["max-size=5m"]);
+    }
+
+    #[test]
+    fn runtimes_add_by_path_with_their_arguments() {
+        let mut a = args();
+        apply_object(
+            &mut a,
+            &obj(
+                json!({"runtimes": {"fast": {"path": "/usr/bin/crun", "runtimeArgs": ["--debug"]}},
+                        "default-runtime": "fast"}),
+            ),
+            &|_| false,
+        )
+        .unwrap();
+        assert_eq!(a.add_runtimes, ["fast=/usr/bin/crun"]);
+        assert_eq!(a.runtime_args["fast"], ["--debug"]);
+        assert_eq!(a.default_runtime, "fast");
+        let mut a = args();
+        let e = apply_object(
+            &mut a,
+            &obj(json!({"runtimes": {"shim": {"runtimeType": "io.containerd.runc.v2"}}})),
+            &|_| false,
+        )
+        .unwrap_err();
+        assert!(e.contains("runtimes.shim.runtimeType"), "{e}");
+        let e = apply_object(
+            &mut args(),
+            &obj(json!({"runtimes": {"x": {"path": "/x"}}})),
+            &|id| id == "add_runtimes",
+        )
+        .unwrap_err();
+        assert!(e.contains("both as a flag"), "{e}");
     }
 
     #[test]

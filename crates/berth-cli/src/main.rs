@@ -165,6 +165,22 @@ fn daemon(a: DaemonArgs) -> i32 {
     let berth_binary = sealed.path();
     // Lives as long as the daemon: its path is how shims are started.
     std::mem::forget(sealed);
+    let runtimes = match daemon_runtimes(&a) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("berthd: {e}");
+            return 1;
+        }
+    };
+    if a.default_runtime != berth_daemon::config::BUILTIN_RUNTIME
+        && !runtimes.contains_key(&a.default_runtime)
+    {
+        eprintln!(
+            "berthd: default runtime {:?} is not a configured runtime",
+            a.default_runtime
+        );
+        return 1;
+    }
     let cfg = berth_daemon::DaemonConfig {
         data_root: a.data_root,
         exec_root: a.exec_root,
@@ -187,8 +203,75 @@ fn daemon(a: DaemonArgs) -> i32 {
         api_max_connections_per_client: a.api_max_connections_per_client.max(1),
         tls,
         activation_fds,
+        runtimes,
+        default_runtime: a.default_runtime.clone(),
     };
     serve_until_done("berthd", berth_daemon::server::run(cfg))
+}
+
+/// The external OCI runtimes: runc and crun when found on PATH (as dockerd registers
+/// runc), then those the flags and daemon.json add, by name.
+fn daemon_runtimes(
+    a: &DaemonArgs,
+) -> Result<std::collections::BTreeMap<String, berth_runtime::task::ExternalRuntime>, String> {
+    use berth_runtime::task::ExternalRuntime;
+    let mut out = std::collections::BTreeMap::new();
+    for name in ["runc", "crun"] {
+        if let Some(path) = find_on_path(name) {
+            let args = a.runtime_args.get(name).cloned().unwrap_or_default();
+            out.insert(
+                name.to_string(),
+                ExternalRuntime {
+                    name: name.into(),
+                    path,
+                    args,
+                },
+            );
+        }
+    }
+    for spec in &a.add_runtimes {
+        let Some((name, path)) = spec
+            .split_once('=')
+            .filter(|(n, p)| !n.is_empty() && !p.is_empty())
+        else {
+            return Err(format!("invalid runtime {spec:?}: want name=path"));
+        };
+        if name == berth_daemon::config::BUILTIN_RUNTIME {
+            return Err(format!(
+                "runtime name {name:?} is reserved for the built-in runtime"
+            ));
+        }
+        let path = if path.contains('/') {
+            std::path::PathBuf::from(path)
+        } else {
+            find_on_path(path).ok_or_else(|| format!("runtime {name}: {path} is not on PATH"))?
+        };
+        if !path.is_file() {
+            return Err(format!("runtime {name}: {} does not exist", path.display()));
+        }
+        let args = a.runtime_args.get(name).cloned().unwrap_or_default();
+        out.insert(
+            name.to_string(),
+            ExternalRuntime {
+                name: name.into(),
+                path,
+                args,
+            },
+        );
+    }
+    Ok(out)
+}
+
+/// An executable named `name` in $PATH (or the sbin dirs, where Debian puts runc).
+fn find_on_path(name: &str) -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/local/sbin", "/usr/sbin", "/sbin"].map(std::path::PathBuf::from))
+        .map(|d| d.join(name))
+        .find(|p| {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
 }
 
 /// dockerd's TLS flags as settings: --tlsverify (mutual), --tls (server only), --tls=false

@@ -1053,3 +1053,203 @@ fn api_versions_answer_as_dockerd_answers_each() {
 
     ok(d.docker(&["rm", "-f", "web", "eph", "mac51"]));
 }
+
+/// What one external runtime must do for a user, as the built-in does it: output and exit
+/// codes, a terminal, stdin, exec, stats, pause, stop, a memory limit in force, an
+/// unknown runtime refused by name.
+/// `memory_limit_file`: where the container reads its memory limit, None where the
+/// hierarchy has no memory controller (this host's v2 one).
+fn check_external_runtime(d: &Daemon, rt: &str, memory_limit_file: Option<&str>) {
+    let mut args = vec!["run", "--rm", "--pull", "never", "--runtime", rt];
+    if memory_limit_file.is_some() {
+        args.extend(["-m", "64m"]);
+    }
+    let script = format!(
+        "cat {}; ls /proc/self/fd | wc -l; echo on-{rt}",
+        memory_limit_file.unwrap_or("/dev/null")
+    );
+    args.extend(["busybox", "sh", "-c", &script]);
+    let out = ok(d.docker(&args));
+    let mut lines: Vec<&str> = out.lines().collect();
+    if memory_limit_file.is_some() {
+        assert_eq!(lines.remove(0), "67108864", "{rt}: {out}");
+    }
+    // 0, 1, 2 and the one ls opened for reading the directory.
+    assert_eq!(lines[0].trim(), "4", "{rt}: fds {out}");
+    assert_eq!(lines[1], format!("on-{rt}"));
+    let r = d.docker(&[
+        "run",
+        "--rm",
+        "--pull",
+        "never",
+        "--runtime",
+        rt,
+        "busybox",
+        "sh",
+        "-c",
+        "exit 3",
+    ]);
+    assert_eq!(code(&r), 3, "{rt}: {}", stderr(&r));
+    let tty = ok(d.docker(&[
+        "run",
+        "--rm",
+        "-t",
+        "--pull",
+        "never",
+        "--runtime",
+        rt,
+        "busybox",
+        "tty",
+    ]));
+    assert_eq!(tty.trim(), "/dev/pts/0", "{rt}");
+    let r = d.docker_stdin(
+        &[
+            "run",
+            "--rm",
+            "-i",
+            "--pull",
+            "never",
+            "--runtime",
+            rt,
+            "busybox",
+            "sh",
+        ],
+        b"echo from-stdin; exit 4\n",
+    );
+    assert_eq!((code(&r), stdout(&r).trim()), (4, "from-stdin"), "{rt}");
+
+    let name = format!("long-{rt}");
+    ok(d.docker(&[
+        "run",
+        "-d",
+        "--pull",
+        "never",
+        "--runtime",
+        rt,
+        "--name",
+        &name,
+        "busybox",
+        "sleep",
+        "100",
+    ]));
+    assert_eq!(inspect(d, &name, "{{.HostConfig.Runtime}}"), rt);
+    assert_eq!(
+        ok(d.docker(&["exec", &name, "echo", "exec-ok"])).trim(),
+        "exec-ok"
+    );
+    ok(d.docker(&["pause", &name]));
+    assert_eq!(inspect(d, &name, "{{.State.Status}}"), "paused");
+    ok(d.docker(&["unpause", &name]));
+    let stats = ok(d.docker(&["stats", "--no-stream", "--format", "{{.PIDs}}", &name]));
+    // (The pids controller comes with the memory one on the hierarchies seen so far.)
+    if memory_limit_file.is_some() {
+        assert_eq!(stats.trim(), "1", "{rt}");
+    }
+    ok(d.docker(&["stop", "-t", "1", &name]));
+    assert_eq!(inspect(d, &name, "{{.State.ExitCode}}"), "137");
+    // Started again, by the same runtime.
+    ok(d.docker(&["start", &name]));
+    assert_eq!(inspect(d, &name, "{{.State.Running}}"), "true");
+    ok(d.docker(&["rm", "-f", &name]));
+}
+
+#[test]
+fn external_oci_runtimes_run_berths_bundles() {
+    let runc = ["/usr/sbin/runc", "/usr/bin/runc"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists());
+    let Some(runc) = runc else {
+        eprintln!("skipping: runc is not installed (apt install runc)");
+        return;
+    };
+    let conf = std::env::temp_dir().join(format!("berth-runtimes-{}.json", std::process::id()));
+    std::fs::write(
+        &conf,
+        format!(r#"{{"runtimes": {{"runc-systemd-off": {{"path": "{runc}", "runtimeArgs": ["--systemd-cgroup=false"]}}}}}}"#),
+    )
+    .expect("write");
+    let d = Daemon::start_with(DaemonOptions {
+        extra_args: vec!["--config-file".into(), conf.display().to_string()],
+        ..Default::default()
+    });
+    let _ = std::fs::remove_file(&conf);
+    d.make_busybox();
+    let runtimes = ok(d.docker(&["info", "--format", "{{json .Runtimes}}"]));
+    let runtimes: serde_json::Value = serde_json::from_str(&runtimes).expect("json");
+    assert_eq!(runtimes["runc"]["path"], runc);
+    assert_eq!(
+        runtimes["runc-systemd-off"]["runtimeArgs"][0],
+        "--systemd-cgroup=false"
+    );
+    let v1 = !std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    let limit = if v1 {
+        "/sys/fs/cgroup/memory/memory.limit_in_bytes"
+    } else {
+        "/sys/fs/cgroup/memory.max"
+    };
+    check_external_runtime(&d, "runc", Some(limit));
+    check_external_runtime(&d, "runc-systemd-off", Some(limit));
+    // The default stays the built-in runtime; an unknown one is refused by name.
+    ok(d.docker(&["create", "--name", "plain", "busybox", "true"]));
+    assert_eq!(inspect(&d, "plain", "{{.HostConfig.Runtime}}"), "berth");
+    let r = d.docker(&[
+        "run",
+        "--rm",
+        "--pull",
+        "never",
+        "--runtime",
+        "nosuch",
+        "busybox",
+        "true",
+    ]);
+    assert!(
+        stderr(&r).contains("unknown or invalid runtime name: nosuch"),
+        "{}",
+        stderr(&r)
+    );
+    ok(d.docker(&["rm", "plain"]));
+
+    // crun refuses hybrid cgroup hosts; on the v2 path it runs the same bundles, and
+    // `--default-runtime` makes it what containers get when they do not choose. It
+    // raises RLIMIT_MEMLOCK to load its device filter, which needs CAP_SYS_RESOURCE.
+    let sys_resource = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            let hex = s
+                .lines()
+                .find(|l| l.starts_with("CapEff:"))?
+                .split_whitespace()
+                .nth(1)?
+                .to_string();
+            u64::from_str_radix(&hex, 16).ok()
+        })
+        .is_some_and(|caps| caps & (1 << 24) != 0);
+    if !cgroup_v2_available() {
+        eprintln!("skipping the cgroup v2 path: no v2 hierarchy here");
+        return;
+    }
+    let crun = sys_resource && std::path::Path::new("/usr/bin/crun").exists();
+    let mut args = vec![];
+    if crun {
+        args = vec!["--default-runtime".to_string(), "crun".to_string()];
+    }
+    let d2 = Daemon::start_with(DaemonOptions {
+        cgroup_v2: true,
+        extra_args: args,
+        ..Default::default()
+    });
+    d2.make_busybox();
+    let v2_memory = std::fs::read_to_string("/sys/fs/cgroup/unified/cgroup.controllers")
+        .or_else(|_| std::fs::read_to_string("/sys/fs/cgroup/cgroup.controllers"))
+        .is_ok_and(|c| c.split_whitespace().any(|x| x == "memory"));
+    let v2_limit = v2_memory.then_some("/sys/fs/cgroup/memory.max");
+    check_external_runtime(&d2, "runc", v2_limit);
+    if !crun {
+        eprintln!("skipping crun: not installed, or this machine withholds CAP_SYS_RESOURCE, which crun needs");
+        return;
+    }
+    check_external_runtime(&d2, "crun", v2_limit);
+    ok(d2.docker(&["create", "--name", "dflt", "busybox", "true"]));
+    assert_eq!(inspect(&d2, "dflt", "{{.HostConfig.Runtime}}"), "crun");
+    ok(d2.docker(&["rm", "dflt"]));
+}

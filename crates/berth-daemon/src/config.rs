@@ -46,6 +46,30 @@ pub struct DaemonConfig {
     pub ip_masq: bool,
     /// Sockets systemd passed for `fd://` hosts.
     pub activation_fds: Vec<std::os::fd::RawFd>,
+    /// External OCI runtimes by name (runc, crun, what `--add-runtime` and daemon.json's
+    /// `runtimes` add); `berth`, the built-in one, is not among them.
+    pub runtimes: std::collections::BTreeMap<String, berth_runtime::task::ExternalRuntime>,
+    /// The runtime of containers that do not choose one.
+    pub default_runtime: String,
+}
+
+/// The built-in runtime's name.
+pub const BUILTIN_RUNTIME: &str = "berth";
+
+impl DaemonConfig {
+    /// The runtime a container asked for (`""`: the default), checked to exist.
+    pub fn resolve_runtime(&self, asked: &str) -> Result<String, String> {
+        let name = if asked.is_empty() {
+            self.default_runtime.as_str()
+        } else {
+            asked
+        };
+        if name == BUILTIN_RUNTIME || self.runtimes.contains_key(name) {
+            Ok(name.to_string())
+        } else {
+            Err(format!("unknown or invalid runtime name: {name}"))
+        }
+    }
 }
 
 impl DaemonConfig {

@@ -352,7 +352,8 @@ mod tests {
         // The broadcast address is in the range: 128 - 1 free.
         assert_eq!(range.status().dynamic_ips_available, 127);
         let p6 = Pool6::new(parse_subnet6("fd00::/64").unwrap(), None).unwrap();
-        assert_eq!(p6.status().dynamic_ips_available, u64::MAX);
+        // A /64 less its router anycast address and gateway.
+        assert_eq!(p6.status().dynamic_ips_available, u64::MAX - 1);
     }
 
     #[test]

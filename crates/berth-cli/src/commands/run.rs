@@ -232,6 +232,7 @@ pub fn create_body(a: &RunArgs) -> Result<CreateRequest> {
         pids_limit: a.pids_limit,
         readonly_rootfs: a.read_only,
         privileged: a.privileged,
+        runtime: a.runtime.clone().unwrap_or_default(),
         cap_add: Some(a.cap_add.clone()),
         cap_drop: Some(a.cap_drop.clone()),
         ulimits: Some(ulimits(&a.ulimit)?),

@@ -56,6 +56,10 @@ impl Engine {
             ));
         }
         super::host_config::validate(&req)?;
+        req.host_config.runtime = self
+            .cfg
+            .resolve_runtime(&req.host_config.runtime)
+            .map_err(DaemonError::InvalidParameter)?;
         let images = self.images.clone();
         let image_name = req.config.image.clone();
         let image = tokio::task::spawn_blocking(move || -> Result<_> {

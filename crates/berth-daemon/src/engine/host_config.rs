@@ -531,7 +531,7 @@ pub fn validate(req: &CreateRequest) -> Result<()> {
         })?;
     }
     // Fields berth models but does not implement yet: named, never ignored.
-    let not_yet: [(&str, bool, &str); 7] = [
+    let not_yet: [(&str, bool, &str); 6] = [
         (
             "HostConfig.Cgroup",
             !hc.cgroup.is_empty(),
@@ -541,11 +541,6 @@ pub fn validate(req: &CreateRequest) -> Result<()> {
             "HostConfig.UsernsMode",
             !matches!(hc.userns_mode.as_str(), "" | "host"),
             "user namespaces are not implemented; containers run in the host's",
-        ),
-        (
-            "HostConfig.Runtime",
-            !matches!(hc.runtime.as_str(), "" | "berth"),
-            "berth runs containers with its built-in runtime only",
         ),
         (
             "HostConfig.Isolation",

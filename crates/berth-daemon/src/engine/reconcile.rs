@@ -14,11 +14,15 @@ use std::time::Duration;
 /// The container's cgroup path: its own `CgroupParent`, else the daemon's.
 pub fn cgroup_path(host_parent: &str, daemon_parent: &str, id: &str) -> String {
     let parent = if host_parent.is_empty() {
-        daemon_parent.to_string()
+        daemon_parent
     } else {
-        format!("/{}", host_parent.trim_start_matches('/'))
+        host_parent
     };
-    format!("{}/{id}", parent.trim_end_matches('/'))
+    // Absolute, as an external runtime takes a relative path to be under its own cgroup.
+    match parent.trim_matches('/') {
+        "" => format!("/{id}"),
+        p => format!("/{p}/{id}"),
+    }
 }
 
 impl Engine {

@@ -205,6 +205,14 @@ impl Engine {
             open_stdin: rec.config.open_stdin,
             stdin_once: rec.config.stdin_once,
             console_size,
+            // A runtime removed from the daemon's configuration since create cannot run.
+            runtime: {
+                let name = self
+                    .cfg
+                    .resolve_runtime(&rec.host_config.runtime)
+                    .map_err(DaemonError::InvalidParameter)?;
+                self.cfg.runtimes.get(&name).cloned()
+            },
             log_rotation: {
                 // Recorded at create with the options in force.
                 let o = super::logs::LogOptions::parse_for(

@@ -31,6 +31,24 @@ impl Engine {
         }
     }
 
+    /// `info`'s `Runtimes`: the built-in one and each external one, as dockerd lists
+    /// them (`path`, `runtimeArgs`).
+    fn runtimes_info(&self) -> serde_json::Value {
+        let mut out = serde_json::Map::new();
+        out.insert(
+            crate::config::BUILTIN_RUNTIME.into(),
+            serde_json::json!({"path": self.cfg.berth_binary}),
+        );
+        for (name, r) in &self.cfg.runtimes {
+            let mut v = serde_json::json!({"path": r.path});
+            if !r.args.is_empty() {
+                v["runtimeArgs"] = serde_json::json!(r.args);
+            }
+            out.insert(name.clone(), v);
+        }
+        serde_json::Value::Object(out)
+    }
+
     pub fn info(&self) -> serde_json::Value {
         let all = self.all();
         let running = all
@@ -93,8 +111,8 @@ impl Engine {
             "Labels": [],
             "ExperimentalBuild": false,
             "ServerVersion": BERTH_VERSION,
-            "Runtimes": {"berth": {"path": self.cfg.berth_binary}},
-            "DefaultRuntime": "berth",
+            "Runtimes": self.runtimes_info(),
+            "DefaultRuntime": self.cfg.default_runtime,
             "LiveRestoreEnabled": true,
             "Isolation": "",
             "InitBinary": "",

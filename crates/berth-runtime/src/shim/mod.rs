@@ -6,6 +6,7 @@
 //! records the exit status atomically.
 //! No async runtime: a few threads that block, and fixed buffers in the steady state.
 
+mod external;
 pub(crate) mod frames;
 pub(crate) mod protocol;
 mod server;
@@ -52,13 +53,36 @@ pub(crate) struct Shared {
     pub io: stdio::ContainerIo,
     pub status: Mutex<Status>,
     pub status_changed: Condvar,
-    /// The "go" end of the init's sync pipe and the end that reports exec failures.
-    pub start: Mutex<Option<(OwnedFd, File)>>,
+    /// How the held init is let run; taken by the first start.
+    pub start: Mutex<Option<Starter>>,
+    /// The external runtime that made the container, if not the built-in one.
+    pub external: Option<external::Driver>,
     /// Exit statuses of reaped children (exec helpers), by pid.
     pub reaped: Mutex<HashMap<i32, i32>>,
     pub reaped_changed: Condvar,
     /// pty masters of running execs, for resize.
     pub exec_ttys: Mutex<HashMap<String, Arc<File>>>,
+}
+
+/// How a created container's init is let run its program.
+pub(crate) enum Starter {
+    /// The built-in init: the "go" end of its sync pipe, and the end that reports a
+    /// failed execve.
+    Builtin(OwnedFd, File),
+    /// `<runtime> start`.
+    External,
+}
+
+/// A directory only root may enter, whatever the umask.
+pub(crate) fn make_private_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| RuntimeError::sys(format!("creating {}", dir.display()), e))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        .map_err(|e| RuntimeError::sys(format!("chmod {}", dir.display()), e))
 }
 
 fn limits_from_spec(spec: &Spec) -> Limits {
@@ -372,6 +396,9 @@ fn create(cfg: TaskConfig) -> Result<Arc<Shared>> {
         .unwrap_or_else(|| PathBuf::from(format!("/berth/{}", cfg.id)));
     let cgroup_rel = cgroup_path.to_string_lossy().into_owned();
     let cgroup = Cgroup::new(&cgroup_rel);
+    if let Some(runtime) = cfg.runtime.clone() {
+        return create_external(cfg, runtime, io, cgroup, cgroup_rel, tty);
+    }
     // A limit the kernel refuses leaves the dirs made so far: remove them.
     if let Err(e) = cgroup.create(&limits_from_spec(&spec)) {
         cgroup.destroy();
@@ -446,7 +473,53 @@ fn create(cfg: TaskConfig) -> Result<Arc<Shared>> {
         io,
         status: Mutex::new(Status::Created),
         status_changed: Condvar::new(),
-        start: Mutex::new(Some((go.into(), report))),
+        start: Mutex::new(Some(Starter::Builtin(go.into(), report))),
+        external: None,
+        reaped: Mutex::new(HashMap::new()),
+        reaped_changed: Condvar::new(),
+        exec_ttys: Mutex::new(HashMap::new()),
+    }))
+}
+
+/// `create` through an external runtime: it makes the namespaces, cgroup, mounts and
+/// init from the same bundle; the shim keeps the stdio and serves the rest.
+fn create_external(
+    cfg: TaskConfig,
+    runtime: crate::task::ExternalRuntime,
+    io: stdio::ContainerIo,
+    cgroup: Cgroup,
+    cgroup_rel: String,
+    tty: bool,
+) -> Result<Arc<Shared>> {
+    let driver = external::Driver::new(runtime, &cfg.id, &cfg.state_dir, &cfg.socket)?;
+    let created = driver.create(&cfg.bundle, io.child_fds(), tty);
+    io.close_child_fds();
+    let (pid, master) = match created {
+        Ok(c) => c,
+        Err(e) => {
+            driver.delete();
+            return Err(e);
+        }
+    };
+    if let Some(m) = master {
+        io.set_console(m);
+    }
+    let fail = |e: RuntimeError| {
+        driver.delete();
+        e
+    };
+    std::fs::write(cfg.state_dir.join(PID_FILE), pid.to_string())
+        .map_err(|e| fail(RuntimeError::sys("pid file", e)))?;
+    Ok(Arc::new(Shared {
+        cfg,
+        pid,
+        cgroup,
+        cgroup_rel,
+        io,
+        status: Mutex::new(Status::Created),
+        status_changed: Condvar::new(),
+        start: Mutex::new(Some(Starter::External)),
+        external: Some(driver),
         reaped: Mutex::new(HashMap::new()),
         reaped_changed: Condvar::new(),
         exec_ttys: Mutex::new(HashMap::new()),
@@ -514,6 +587,9 @@ fn serve_until_exit(shared: Arc<Shared>, listener: UnixListener) {
     shared.io.close_subscribers(code);
     // Everything in the pid namespace died with init; once the kernel has emptied the
     // cgroup, remove it (after the daemon has heard, so this is off its path).
+    if let Some(d) = &shared.external {
+        d.delete();
+    }
     shared.cgroup.destroy();
     // Give waiters a moment to read their replies. The socket file is the daemon's to
     // remove: by now a new start of the same container may own that path.

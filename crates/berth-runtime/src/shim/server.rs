@@ -3,7 +3,7 @@
 use super::frames::{encode, FrameKind};
 use super::protocol::{Reply, Request};
 use super::stdio::{set_winsize, Subscriber};
-use super::{read_error, spawn_small, Shared, Status};
+use super::{read_error, spawn_small, Shared, Starter, Status};
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -126,26 +126,66 @@ fn handle(conn: UnixStream, s: Arc<Shared>) -> io::Result<()> {
 }
 
 fn start(s: &Shared) -> Reply {
-    let Some((go, mut report)) = s.start.lock().unwrap_or_else(|p| p.into_inner()).take() else {
+    let Some(starter) = s.start.lock().unwrap_or_else(|p| p.into_inner()).take() else {
         return Reply::err("container already started");
     };
-    let mut go = File::from(go);
-    if go.write_all(&[1]).is_err() {
-        return Reply::err("container init died before start");
-    }
-    drop(go);
-    // EOF means execve succeeded (the pipe is close-on-exec); anything else is an error.
-    let mut first = [0u8; 1];
-    match report.read(&mut first) {
-        Ok(0) => {
-            let mut st = s.status.lock().unwrap_or_else(|p| p.into_inner());
-            if *st == Status::Created {
-                *st = Status::Running;
+    match starter {
+        Starter::Builtin(go, mut report) => {
+            let mut go = File::from(go);
+            if go.write_all(&[1]).is_err() {
+                return Reply::err("container init died before start");
             }
-            s.status_changed.notify_all();
-            Reply::ok()
+            drop(go);
+            // EOF means execve succeeded (the pipe is close-on-exec); anything else is
+            // an error.
+            let mut first = [0u8; 1];
+            if !matches!(report.read(&mut first), Ok(0)) {
+                return Reply::failed(&read_error(&mut report));
+            }
         }
-        _ => Reply::failed(&read_error(&mut report)),
+        Starter::External => {
+            let Some(driver) = s.external.as_ref() else {
+                return Reply::err("no runtime to start the container with");
+            };
+            let pid = match driver.spawn_start() {
+                Ok(p) => p,
+                Err(e) => return Reply::failed(&e),
+            };
+            // None: the container ran and ended first, so the start did its job.
+            if let Some(code) = wait_reaped(s, pid).filter(|c| *c != 0) {
+                let e = driver.failure("start", &format!("exit status: {code}"), &[]);
+                return Reply::failed(&e);
+            }
+        }
+    }
+    let mut st = s.status.lock().unwrap_or_else(|p| p.into_inner());
+    if *st == Status::Created {
+        *st = Status::Running;
+    }
+    s.status_changed.notify_all();
+    Reply::ok()
+}
+
+/// The exit code of the shim's child `pid` as its reaper records it; None if the
+/// container exited first and the reaper stopped without seeing it.
+fn wait_reaped(s: &Shared, pid: i32) -> Option<i32> {
+    let mut reaped = s.reaped.lock().unwrap_or_else(|p| p.into_inner());
+    loop {
+        if let Some(c) = reaped.remove(&pid) {
+            return Some(c);
+        }
+        let exited = matches!(
+            *s.status.lock().unwrap_or_else(|p| p.into_inner()),
+            Status::Exited(_)
+        );
+        let (g, _) = s
+            .reaped_changed
+            .wait_timeout(reaped, std::time::Duration::from_millis(200))
+            .unwrap_or_else(|p| p.into_inner());
+        reaped = g;
+        if exited && !reaped.contains_key(&pid) {
+            return None;
+        }
     }
 }
 
@@ -350,27 +390,8 @@ fn exec(
             });
         }
     }
-    let code = {
-        let mut reaped = s.reaped.lock().unwrap_or_else(|p| p.into_inner());
-        loop {
-            if let Some(c) = reaped.remove(&helper_pid) {
-                break c;
-            }
-            let exited = matches!(
-                *s.status.lock().unwrap_or_else(|p| p.into_inner()),
-                Status::Exited(_)
-            );
-            let (g, _) = s
-                .reaped_changed
-                .wait_timeout(reaped, std::time::Duration::from_millis(200))
-                .unwrap_or_else(|p| p.into_inner());
-            reaped = g;
-            if exited && !reaped.contains_key(&helper_pid) {
-                // The container is gone; its processes with it.
-                break 137;
-            }
-        }
-    };
+    // The container is gone (and its processes with it) if the helper's exit never came.
+    let code = wait_reaped(s, helper_pid).unwrap_or(137);
     s.exec_ttys
         .lock()
         .unwrap_or_else(|p| p.into_inner())

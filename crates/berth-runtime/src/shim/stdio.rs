@@ -145,6 +145,22 @@ impl ContainerIo {
         Ok(true)
     }
 
+    /// Takes a pty master that came another way (an external runtime's console
+    /// socket) instead of from the built-in init.
+    pub fn set_console(&self, master: OwnedFd) {
+        drop(
+            self.console_socket
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take(),
+        );
+        let master = File::from(master);
+        if let Some((h, w)) = self.console_size {
+            set_winsize(master.as_raw_fd(), h, w);
+        }
+        let _ = self.master.set(Arc::new(master));
+    }
+
     pub fn write_stdin(&self, data: &[u8]) -> std::io::Result<()> {
         if let Some(m) = self.master.get() {
             return (&**m).write_all(data);

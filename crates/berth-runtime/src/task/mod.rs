@@ -34,6 +34,21 @@ pub struct TaskConfig {
     /// How the json-file log is rotated.
     #[serde(default)]
     pub log_rotation: crate::json_log::Rotation,
+    /// An external OCI runtime to run the bundle with; the built-in one when unset.
+    #[serde(default)]
+    pub runtime: Option<ExternalRuntime>,
+}
+
+/// An OCI runtime with runc's command line (runc, crun, youki): `path [args] --root R
+/// create|start|delete ...`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ExternalRuntime {
+    /// The name users choose it by (`--runtime crun`).
+    pub name: String,
+    pub path: PathBuf,
+    /// Global arguments before the command (daemon.json `runtimeArgs`).
+    #[serde(default)]
+    pub args: Vec<String>,
 }
 
 /// How a task ended; the shim writes it atomically to its state dir, so it survives the

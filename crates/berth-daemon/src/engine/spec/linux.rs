@@ -124,7 +124,20 @@ fn resources(input: &SpecInput, added: &[host_config::DeviceMapping]) -> Result<
             &d.permissions,
         )?);
     }
-    for rule in hc.device_cgroup_rules.iter().flatten() {
+    // Docker's default device rules, written into the spec as dockerd writes them, so
+    // that an external runtime (which goes by the spec alone) allows the same nodes.
+    let default_rules: &[&str] = if hc.privileged {
+        &[]
+    } else {
+        berth_runtime::cgroups::devices::DEFAULT_RULES
+    };
+    let user_rules: Vec<&str> = hc
+        .device_cgroup_rules
+        .iter()
+        .flatten()
+        .map(String::as_str)
+        .collect();
+    for rule in default_rules.iter().chain(&user_rules) {
         // `c 10:229 rwm`: checked at create.
         let mut parts = rule.split_whitespace();
         let (kind, nums, access) = (parts.next(), parts.next(), parts.next());
