@@ -14,3 +14,5 @@ cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace -- --test-threads="${TEST_THREADS:-4}"
 # The static release binary that the quick start installs, once.
 ./scripts/release-smoke.sh
+# The Debian package (cargo-deb): built from that release binary and checked.
+./scripts/package-deb.sh

@@ -21,6 +21,14 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// `berthd [flags]`: the daemon under its own name.
+#[derive(Parser)]
+#[command(name = "berthd", version, about = "The berth daemon")]
+pub struct DaemonCli {
+    #[command(flatten)]
+    pub args: DaemonArgs,
+}
+
 /// The docker CLI's TLS flags (with DOCKER_TLS_VERIFY and DOCKER_CERT_PATH).
 #[derive(Args, Debug, Clone, Default)]
 pub struct ClientTls {
@@ -140,6 +148,14 @@ pub enum Command {
     Update(UpdateArgs),
     /// Run the berth daemon (also started as `berthd`)
     Daemon(DaemonArgs),
+    /// Output shell completion code for bash, zsh or fish
+    Completion {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write berth's man pages into a directory (for packaging)
+    #[command(hide = true)]
+    GenerateMan { dir: PathBuf },
     /// A registry of your own
     #[command(subcommand)]
     Registry(RegistryCommand),
@@ -956,6 +972,10 @@ pub struct DaemonArgs {
     /// has no TLS (host, host:port or CIDR; loopback ones always are)
     #[arg(long = "insecure-registry")]
     pub insecure_registries: Vec<String>,
+    /// A pull mirror: URL (for Docker Hub, as dockerd) or REGISTRY=URL (for any other
+    /// registry); mirrors are tried in the order given, then the registry itself
+    #[arg(long = "registry-mirror")]
+    pub registry_mirrors: Vec<String>,
     /// Per-registry CA and client certificates: <dir>/<host:port>/{ca.crt,client.cert,client.key}
     #[arg(long = "registry-certs-dir", default_value = berth_registry::tls::DEFAULT_CERTS_DIR)]
     pub registry_certs_dir: PathBuf,

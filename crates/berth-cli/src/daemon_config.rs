@@ -11,7 +11,6 @@ pub const DEFAULT_PATH: &str = "/etc/berth/daemon.json";
 
 /// daemon.json keys Docker has and berth does not: refused by name, never ignored.
 const NOT_SUPPORTED: &[&str] = &[
-    "registry-mirrors",
     "default-ulimits",
     "dns",
     "dns-opts",
@@ -185,6 +184,19 @@ fn apply_object(
                 }
             }
             "default-runtime" => a.default_runtime = string(k, v)?,
+            // A list (Docker Hub's mirrors, as dockerd) or, beyond dockerd, an object of
+            // registry → mirrors.
+            "registry-mirrors" => {
+                if let Some(by_registry) = v.as_object() {
+                    for (registry, urls) in by_registry {
+                        for url in strings(k, urls)? {
+                            a.registry_mirrors.push(format!("{registry}={url}"));
+                        }
+                    }
+                } else {
+                    a.registry_mirrors = strings(k, v)?;
+                }
+            }
             "warm-shims" => {
                 a.warm_shims = v
                     .as_u64()
@@ -223,6 +235,7 @@ fn arg_id(key: &str) -> Option<&'static str> {
         "warm-shims" => "warm_shims",
         "runtimes" => "add_runtimes",
         "default-runtime" => "default_runtime",
+        "registry-mirrors" => "registry_mirrors",
         _ => return None,
     })
 }
@@ -304,8 +317,8 @@ mod tests {
             "{e}"
         );
         let e =
-            apply_object(&mut a, &obj(json!({"registry-mirrors": []})), &|_| false).unwrap_err();
-        assert!(e.contains("registry-mirrors"), "{e}");
+            apply_object(&mut a, &obj(json!({"userns-remap": "default"})), &|_| false).unwrap_err();
+        assert!(e.contains("userns-remap"), "{e}");
         let e = apply_object(&mut a, &obj(json!({"mtu": "big"})), &|_| false).unwrap_err();
         assert!(e.contains("mtu"), "{e}");
         let e = apply_object(&mut a, &obj(json!({"live-restore": false})), &|_| false).unwrap_err();

@@ -7,23 +7,16 @@ mod client;
 mod commands;
 mod credentials;
 mod daemon_config;
+mod docs;
 mod format;
 mod progress;
 mod stream;
 mod units;
 
-use clap::{CommandFactory, FromArgMatches, Parser};
-use cli::{BuilderCommand, Cli, Command, ContainerCommand, DaemonArgs, ImageCommand};
+use clap::{CommandFactory, FromArgMatches};
+use cli::{BuilderCommand, Cli, Command, ContainerCommand, DaemonArgs, DaemonCli, ImageCommand};
 use client::{CliError, Client};
 use commands::{containers, images, run, system};
-
-/// `berthd [flags]`: the daemon under its own name.
-#[derive(Parser)]
-#[command(name = "berthd", version, about = "The berth daemon")]
-struct DaemonCli {
-    #[command(flatten)]
-    args: DaemonArgs,
-}
 
 fn main() {
     let argv0 = std::env::args().next().unwrap_or_default();
@@ -56,6 +49,8 @@ fn main() {
         let m = Cli::command().get_matches();
         let cli = Cli::from_arg_matches(&m).unwrap_or_else(|e| e.exit());
         match cli.command {
+            Command::Completion { shell } => docs::completion(shell),
+            Command::GenerateMan { dir } => docs::generate_man(&dir),
             Command::Daemon(a) => match m.subcommand_matches("daemon") {
                 Some(dm) => configured_daemon(a, dm),
                 None => daemon(a),
@@ -181,6 +176,13 @@ fn daemon(a: DaemonArgs) -> i32 {
         );
         return 1;
     }
+    let registry_mirrors = match daemon_mirrors(&a.registry_mirrors) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("berthd: {e}");
+            return 1;
+        }
+    };
     let cfg = berth_daemon::DaemonConfig {
         data_root: a.data_root,
         exec_root: a.exec_root,
@@ -205,6 +207,7 @@ fn daemon(a: DaemonArgs) -> i32 {
         activation_fds,
         runtimes,
         default_runtime: a.default_runtime.clone(),
+        registry_mirrors,
     };
     serve_until_done("berthd", berth_daemon::server::run(cfg))
 }
@@ -258,6 +261,34 @@ fn daemon_runtimes(
                 args,
             },
         );
+    }
+    Ok(out)
+}
+
+/// `--registry-mirror` values by registry: `URL` is Docker Hub's (as dockerd), and
+/// `REGISTRY=URL` another registry's. Each URL is checked.
+fn daemon_mirrors(
+    specs: &[String],
+) -> Result<std::collections::BTreeMap<String, Vec<String>>, String> {
+    let mut out: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for spec in specs {
+        let (registry, url) = match spec.split_once('=') {
+            Some((r, u)) if !r.contains("://") => (r, u),
+            _ => ("docker.io", spec.as_str()),
+        };
+        let registry = match registry {
+            "index.docker.io" | "registry-1.docker.io" => "docker.io",
+            r => r,
+        };
+        if registry.is_empty() || registry.contains('/') {
+            return Err(format!(
+                "invalid registry mirror {spec:?}: want URL or REGISTRY=URL"
+            ));
+        }
+        berth_registry::client::Mirror::parse(url).map_err(|e| e.to_string())?;
+        out.entry(registry.to_string())
+            .or_default()
+            .push(url.trim_end_matches('/').to_string());
     }
     Ok(out)
 }
@@ -485,6 +516,9 @@ async fn dispatch(c: &Client, command: Command) -> client::Result<i32> {
         Command::Stats(a) | Command::Container(ContainerCommand::Stats(a)) => {
             commands::stats::stats(c, a).await
         }
-        Command::Daemon(_) | Command::Registry(_) => Ok(0),
+        Command::Daemon(_)
+        | Command::Registry(_)
+        | Command::Completion { .. }
+        | Command::GenerateMan { .. } => Ok(0),
     }
 }

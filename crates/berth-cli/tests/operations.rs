@@ -848,10 +848,7 @@ fn daemon_json_configures_the_daemon_and_bad_keys_stop_it() {
             r#"{"colour": "blue"}"#,
             "don't match any configuration option: colour",
         ),
-        (
-            r#"{"registry-mirrors": ["http://127.0.0.1:1"]}"#,
-            "registry-mirrors",
-        ),
+        (r#"{"userns-remap": "default"}"#, "userns-remap"),
         (r#"{"mtu": "big"}"#, "mtu"),
         (r#"{"live-restore": false}"#, "live-restore"),
         (

@@ -308,3 +308,86 @@ fn failed_pull_is_an_http_error() {
         stderr(&out)
     );
 }
+
+#[test]
+fn mirrors_for_any_registry_are_tried_in_order_before_it() {
+    let Some(origin) = Registry::start() else {
+        return;
+    };
+    let Some(mirror) = Registry::start() else {
+        return;
+    };
+    // A mirror that is down: nothing listens on this port once it is released.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    let d = Daemon::start_with(DaemonOptions {
+        extra_args: vec![
+            "--registry-mirror".into(),
+            format!("{}=http://127.0.0.1:{dead}", origin.addr),
+            "--registry-mirror".into(),
+            format!("{}=http://{}/", origin.addr, mirror.addr),
+        ],
+        ..Default::default()
+    });
+    d.make_busybox();
+    let archive = d.dir.join("bb.tar");
+    ok(d.berth(&["save", "-o", archive.to_str().unwrap(), "busybox"]));
+    // Only the mirror has this one; only the registry the other.
+    mirror.push_archive(&archive, "team/bb:v1");
+    origin.push_archive(&archive, "team/only-origin:v1");
+    ok(d.berth(&["rmi", "busybox"]));
+
+    let info = ok(d.docker(&["info", "--format", "{{json .RegistryConfig.IndexConfigs}}"]));
+    let info: serde_json::Value = serde_json::from_str(&info).expect("json");
+    assert_eq!(
+        info[origin.addr.as_str()]["Mirrors"],
+        serde_json::json!([
+            format!("http://127.0.0.1:{dead}"),
+            format!("http://{}", mirror.addr)
+        ]),
+        "{info}"
+    );
+    let from_mirror = format!("{}/team/bb:v1", origin.addr);
+    let out = ok(d.docker(&["pull", &from_mirror]));
+    assert!(out.contains("Downloaded newer image"), "{out}");
+    assert_eq!(
+        ok(d.docker(&[
+            "run",
+            "--rm",
+            "--pull",
+            "never",
+            &from_mirror,
+            "echo",
+            "mirrored"
+        ])),
+        "mirrored"
+    );
+    let from_origin = format!("{}/team/only-origin:v1", origin.addr);
+    ok(d.docker(&["pull", &from_origin]));
+    // Neither has it: the registry's own answer.
+    let missing = d.docker(&["pull", &format!("{}/team/nowhere:v1", origin.addr)]);
+    assert_ne!(code(&missing), 0);
+    assert!(
+        stderr(&missing).contains("manifest unknown"),
+        "{}",
+        stderr(&missing)
+    );
+    // A mirror URL that is not one stops the daemon at start.
+    let bad = std::process::Command::new(berth_bin())
+        .args(["daemon", "--registry-mirror", "ftp://x", "--data-root"])
+        .arg(d.dir.join("never"))
+        .arg("--exec-root")
+        .arg(d.dir.join("never-run"))
+        .arg("-H")
+        .arg(format!("unix://{}", d.dir.join("never.sock").display()))
+        .output()
+        .expect("berth");
+    assert!(!bad.status.success());
+    assert!(
+        stderr(&bad).contains("http:// or https://"),
+        "{}",
+        stderr(&bad)
+    );
+}

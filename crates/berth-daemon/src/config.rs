@@ -51,6 +51,8 @@ pub struct DaemonConfig {
     pub runtimes: std::collections::BTreeMap<String, berth_runtime::task::ExternalRuntime>,
     /// The runtime of containers that do not choose one.
     pub default_runtime: String,
+    /// Mirrors by registry (`docker.io` for Docker Hub's), tried in order on a pull.
+    pub registry_mirrors: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 /// The built-in runtime's name.

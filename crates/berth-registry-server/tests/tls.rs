@@ -99,6 +99,7 @@ fn strict(certs_dir: &Path, insecure: Vec<String>) -> Client {
         insecure,
         certs_dir: certs_dir.to_path_buf(),
         loopback_insecure: false,
+        ..Settings::default()
     })
 }
 

@@ -47,6 +47,10 @@ pub struct Settings {
     /// Loopback registries are insecure, as in Docker (127.0.0.0/8 always is). Only
     /// tests of certificate checks turn this off.
     pub loopback_insecure: bool,
+    /// Mirrors by registry (`docker.io`, `localhost:5000`): base URLs tried in order
+    /// before the registry itself when pulling. Unlike dockerd's, any registry can have
+    /// them (moby#18818).
+    pub mirrors: HashMap<String, Vec<String>>,
 }
 
 impl Default for Settings {
@@ -55,6 +59,7 @@ impl Default for Settings {
             insecure: vec![],
             certs_dir: PathBuf::from(tls::DEFAULT_CERTS_DIR),
             loopback_insecure: true,
+            mirrors: HashMap::new(),
         }
     }
 }
@@ -141,6 +146,45 @@ fn describe(e: &(dyn std::error::Error + 'static)) -> String {
         cause = c.source();
     }
     msg
+}
+
+/// A registry mirror's base URL: `http://host:port` or `https://host`, no path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mirror {
+    pub tls: bool,
+    pub host: String,
+}
+
+impl Mirror {
+    pub fn parse(url: &str) -> Result<Mirror> {
+        let bad = |why: &str| RegistryError::Connect(format!("invalid mirror {url:?}: {why}"));
+        let (tls, rest) = if let Some(r) = url.strip_prefix("https://") {
+            (true, r)
+        } else if let Some(r) = url.strip_prefix("http://") {
+            (false, r)
+        } else {
+            return Err(bad("it must start with http:// or https://"));
+        };
+        let host = rest.trim_end_matches('/');
+        if host.is_empty() {
+            return Err(bad("it has no host"));
+        }
+        if host.contains(['/', '?', '#', '@']) {
+            return Err(bad("it may hold only a scheme, a host and a port"));
+        }
+        Ok(Mirror {
+            tls,
+            host: host.to_string(),
+        })
+    }
+
+    fn base(&self) -> String {
+        format!(
+            "{}://{}",
+            if self.tls { "https" } else { "http" },
+            self.host
+        )
+    }
 }
 
 impl Client {
@@ -267,6 +311,30 @@ impl Client {
             push: false,
             authorization: Mutex::new(None),
         })
+    }
+
+    /// Sessions for `repository` on each mirror of `registry`, in the configured order.
+    /// A mirror is asked anonymously: credentials are for the registry itself.
+    pub fn mirror_sessions(&self, registry: &str, repository: &str) -> Vec<Session> {
+        let Some(urls) = self.settings.mirrors.get(registry) else {
+            return vec![];
+        };
+        urls.iter()
+            .filter_map(|url| {
+                let mirror = Mirror::parse(url).ok()?;
+                let verify = mirror.tls && !self.is_insecure(&mirror.host, &mirror.host);
+                let http = self.transport(&mirror.host, verify).ok()?;
+                Some(Session {
+                    http,
+                    registry: mirror.host.clone(),
+                    base: mirror.base(),
+                    repository: repository.to_string(),
+                    creds: None,
+                    push: false,
+                    authorization: Mutex::new(None),
+                })
+            })
+            .collect()
     }
 
     /// Checks credentials against a registry (`docker login`): its `/v2/` must accept them,

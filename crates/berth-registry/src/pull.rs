@@ -439,16 +439,29 @@ pub async fn pull(
     progress: mpsc::Sender<Progress>,
 ) -> Result<Digest> {
     let r = &req.reference;
-    let session = Arc::new(
-        client
-            .session(&r.domain, &r.path, req.creds.clone())
-            .await?,
-    );
     let wanted = manifest_reference(r);
     let shown = r.tag.clone().unwrap_or_else(|| wanted.clone());
-    // Resolved before anything is reported, as dockerd does: a pull of an image that
-    // does not exist is then an HTTP error, not a stream that ends in one.
-    let (m, named_digest) = resolve(&session, &wanted, &req.platform).await?;
+    // The registry's mirrors first, in order; the first that has the image serves the
+    // whole pull. One that is down or lacks it passes to the next, then to the registry.
+    let mut found = None;
+    for mirror in client.mirror_sessions(&r.domain, &r.path) {
+        if let Ok(resolved) = resolve(&mirror, &wanted, &req.platform).await {
+            found = Some((Arc::new(mirror), resolved));
+            break;
+        }
+    }
+    let (session, (m, named_digest)) = match found {
+        Some(f) => f,
+        None => {
+            let session = client
+                .session(&r.domain, &r.path, req.creds.clone())
+                .await?;
+            // Resolved before anything is reported, as dockerd does: a pull of an image
+            // that does not exist is then an HTTP error, not a stream that ends in one.
+            let resolved = resolve(&session, &wanted, &req.platform).await?;
+            (Arc::new(session), resolved)
+        }
+    };
     send(
         &progress,
         Progress::Status {

@@ -97,6 +97,11 @@ impl Engine {
                     insecure: cfg.insecure_registries.clone(),
                     certs_dir: cfg.registry_certs_dir.clone(),
                     loopback_insecure: true,
+                    mirrors: cfg
+                        .registry_mirrors
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect(),
                 },
             ),
             runtime: berth_runtime::task::Runtime::new(berth_runtime::task::RuntimeOptions {

@@ -49,6 +49,24 @@ impl Engine {
         serde_json::Value::Object(out)
     }
 
+    /// `info`'s `RegistryConfig`: Docker Hub's mirrors in `Mirrors` as dockerd shows
+    /// them, and every registry with mirrors (or marked insecure) in `IndexConfigs`.
+    fn registry_config(&self) -> serde_json::Value {
+        let mut index = serde_json::Map::new();
+        for (registry, mirrors) in &self.cfg.registry_mirrors {
+            index.insert(
+                registry.clone(),
+                serde_json::json!({"Name": registry, "Mirrors": mirrors,
+                    "Secure": !self.cfg.insecure_registries.contains(registry), "Official": registry == "docker.io"}),
+            );
+        }
+        serde_json::json!({
+            "IndexConfigs": index,
+            "InsecureRegistryCIDRs": ["127.0.0.0/8"],
+            "Mirrors": self.cfg.registry_mirrors.get("docker.io").cloned().unwrap_or_default(),
+        })
+    }
+
     pub fn info(&self) -> serde_json::Value {
         let all = self.all();
         let running = all
@@ -105,7 +123,7 @@ impl Engine {
             "NCPU": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
             "MemTotal": mem_total,
             "IndexServerAddress": "https://index.docker.io/v1/",
-            "RegistryConfig": {"IndexConfigs": {}, "InsecureRegistryCIDRs": ["127.0.0.0/8"]},
+            "RegistryConfig": self.registry_config(),
             "DockerRootDir": self.cfg.data_root,
             "Name": hostname,
             "Labels": [],

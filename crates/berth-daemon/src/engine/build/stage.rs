@@ -320,6 +320,8 @@ impl Run<'_> {
             // As `commit` records a step: no comment of its own.
             config.author = state.author.clone();
             config.comment = None;
+            // Recorded per step by commit; the cached image carries the step's.
+            config.docker_version = cc.docker_version.clone();
             config.created = next.created.clone();
             config.history.push(next.clone());
             if !next.empty_layer {
