@@ -1250,3 +1250,86 @@ fn external_oci_runtimes_run_berths_bundles() {
     assert_eq!(inspect(&d2, "dflt", "{{.HostConfig.Runtime}}"), "crun");
     ok(d2.docker(&["rm", "dflt"]));
 }
+
+/// A WebSocket to `path` on the daemon, as a browser or docker-py opens one.
+fn websocket(d: &Daemon, path: &str) -> tungstenite::WebSocket<std::os::unix::net::UnixStream> {
+    use tungstenite::client::IntoClientRequest;
+    let sock = d.host().trim_start_matches("unix://").to_string();
+    let stream = std::os::unix::net::UnixStream::connect(sock).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let req = format!("ws://localhost{path}")
+        .into_client_request()
+        .expect("request");
+    let (ws, resp) = tungstenite::client(req, stream).expect("websocket handshake");
+    assert_eq!(resp.status(), 101);
+    ws
+}
+
+/// Messages until one holds `want`; each with whether it was binary.
+fn read_ws_until(
+    ws: &mut tungstenite::WebSocket<std::os::unix::net::UnixStream>,
+    want: &str,
+) -> (String, Vec<bool>) {
+    let mut text = String::new();
+    let mut kinds = vec![];
+    while !text.contains(want) {
+        match ws.read() {
+            Ok(tungstenite::Message::Binary(b)) => {
+                kinds.push(true);
+                text.push_str(&String::from_utf8_lossy(&b));
+            }
+            Ok(tungstenite::Message::Text(t)) => {
+                kinds.push(false);
+                text.push_str(t.as_str());
+            }
+            Ok(tungstenite::Message::Close(_)) | Err(_) => break,
+            Ok(_) => {}
+        }
+    }
+    (text, kinds)
+}
+
+#[test]
+fn attach_over_a_websocket() {
+    let d = Daemon::start();
+    d.make_busybox();
+    ok(d.docker(&[
+        "run", "-d", "-i", "--pull", "never", "--name", "wsc", "busybox", "sh",
+    ]));
+    let mut ws = websocket(
+        &d,
+        "/v1.55/containers/wsc/attach/ws?stream=1&stdin=1&stdout=1&stderr=1",
+    );
+    ws.send(tungstenite::Message::binary(
+        b"echo hello-ws; echo oops >&2\n".to_vec(),
+    ))
+    .expect("send");
+    let (out, kinds) = read_ws_until(&mut ws, "oops");
+    // Raw output, no stream headers; binary messages from API 1.42.
+    assert!(
+        out.contains("hello-ws\n") && out.contains("oops\n"),
+        "{out:?}"
+    );
+    assert!(!out.contains('\u{1}'), "{out:?}");
+    assert!(kinds.iter().all(|b| *b), "{kinds:?}");
+    drop(ws);
+    // Before 1.42, text messages; `logs` replays what the container printed, and
+    // without `stream` the socket closes after it.
+    let mut old = websocket(&d, "/v1.41/containers/wsc/attach/ws?logs=1&stdout=1");
+    let (replayed, kinds) = read_ws_until(&mut old, "never-printed");
+    assert!(replayed.contains("hello-ws"), "{replayed:?}");
+    assert!(
+        !replayed.contains("oops"),
+        "stderr was not asked for: {replayed:?}"
+    );
+    assert!(kinds.iter().all(|b| !*b), "{kinds:?}");
+    // Not a WebSocket: refused with what is missing.
+    let (status, body) = d.raw_http(
+        "GET /containers/wsc/attach/ws?stream=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("WebSocket"), "{body}");
+    ok(d.docker(&["rm", "-f", "wsc"]));
+}

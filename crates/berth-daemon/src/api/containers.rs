@@ -148,99 +148,136 @@ pub fn logs(engine: &Arc<Engine>, id: &str, q: &Query) -> Result<Resp> {
     Ok(with_status(200, Some(hijack::content_type(tty)), body))
 }
 
+/// An attach as a request asks for it: the log's replay first (`logs`), then the live
+/// streams (`stream`), with the detach keys watched on stdin. Hijacked HTTP and the
+/// WebSocket endpoint carry it alike.
+pub(super) struct AttachPlan {
+    tty: bool,
+    stdin: bool,
+    escape: Vec<u8>,
+    replay: Option<tokio::sync::mpsc::Receiver<crate::engine::query::LogChunk>>,
+    connect: Option<
+        std::pin::Pin<
+            Box<
+                dyn std::future::Future<Output = Result<Option<crate::engine::session::Session>>>
+                    + Send,
+            >,
+        >,
+    >,
+}
+
+impl AttachPlan {
+    pub(super) fn new(engine: &Arc<Engine>, id: &str, q: &Query) -> Result<Self> {
+        let c = engine.get(id)?;
+        let tty = c.record().config.tty;
+        let (stdin, stdout, stderr) = (
+            q.flag("stdin", false),
+            q.flag("stdout", false),
+            q.flag("stderr", false),
+        );
+        let (logs, stream) = (q.flag("logs", false), q.flag("stream", false));
+        if !stream && !logs {
+            return Err(DaemonError::InvalidParameter(
+                "Bad parameters: you must choose at least one stream".into(),
+            ));
+        }
+        let keys = q
+            .get("detachKeys")
+            .filter(|k| !k.is_empty())
+            .unwrap_or(super::detach::DEFAULT);
+        let escape = super::detach::parse(keys)?;
+        // `logs`: what the log holds first (the `none` driver holds nothing); `stream`:
+        // then the live output, else the attach ends there.
+        let replay = if logs {
+            engine
+                .logs(
+                    id,
+                    LogOptions {
+                        stdout,
+                        stderr,
+                        follow: false,
+                        timestamps: false,
+                        tail: None,
+                        since: None,
+                        until: None,
+                    },
+                )
+                .ok()
+                .map(|(_, rx)| rx)
+        } else {
+            None
+        };
+        let connect = stream.then(|| {
+            Box::pin(engine.attach(
+                &c,
+                berth_runtime::task::AttachStreams {
+                    stdin,
+                    stdout,
+                    stderr,
+                },
+            )) as _
+        });
+        Ok(AttachPlan {
+            tty,
+            stdin,
+            escape,
+            replay,
+            connect,
+        })
+    }
+
+    /// Replays, then proxies `input` and the live output to `out`: raw bytes when `raw`
+    /// (a TTY's output, or a WebSocket's), else Docker's multiplexed frames.
+    pub(super) async fn run<R, W>(self, input: R, out: &mut W, raw: bool)
+    where
+        R: tokio::io::AsyncRead + Unpin + Send + 'static,
+        W: tokio::io::AsyncWrite + Unpin,
+    {
+        use tokio::io::AsyncWriteExt;
+        let raw = raw || self.tty;
+        if let Some(mut rx) = self.replay {
+            while let Some((kind, data)) = rx.recv().await {
+                let chunk = if raw { data } else { encode_frame(kind, &data) };
+                if out.write_all(&chunk).await.is_err() {
+                    return;
+                }
+            }
+            let _ = out.flush().await;
+        }
+        if let Some(connect) = self.connect {
+            if let Ok(Some(session)) = connect.await {
+                let escape = self.stdin.then(|| super::detach::Escape::new(self.escape));
+                hijack::proxy(session, input, out, raw, escape).await;
+            }
+        }
+    }
+}
+
 pub async fn attach(
     engine: &Arc<Engine>,
     id: &str,
     q: &Query,
     mut req: Request<Incoming>,
 ) -> Result<Resp> {
-    let c = engine.get(id)?;
-    let tty = c.record().config.tty;
-    let (stdin, stdout, stderr) = (
-        q.flag("stdin", false),
-        q.flag("stdout", false),
-        q.flag("stderr", false),
-    );
-    let (logs, stream) = (q.flag("logs", false), q.flag("stream", false));
-    if !stream && !logs {
-        return Err(DaemonError::InvalidParameter(
-            "Bad parameters: you must choose at least one stream".into(),
-        ));
-    }
-    let keys = q
-        .get("detachKeys")
-        .filter(|k| !k.is_empty())
-        .unwrap_or(super::detach::DEFAULT);
-    let escape = super::detach::parse(keys)?;
-    // `logs`: what the log holds first (the `none` driver holds nothing); `stream`: then
-    // the live output, else the attach ends there.
-    let replay = if logs {
-        engine
-            .logs(
-                id,
-                LogOptions {
-                    stdout,
-                    stderr,
-                    follow: false,
-                    timestamps: false,
-                    tail: None,
-                    since: None,
-                    until: None,
-                },
-            )
-            .ok()
-            .map(|(_, rx)| rx)
-    } else {
-        None
-    };
-    let connect = stream.then(|| {
-        engine.attach(
-            &c,
-            berth_runtime::task::AttachStreams {
-                stdin,
-                stdout,
-                stderr,
-            },
-        )
-    });
-    async fn replay_to<W: tokio::io::AsyncWrite + Unpin>(
-        replay: Option<tokio::sync::mpsc::Receiver<crate::engine::query::LogChunk>>,
-        w: &mut W,
-        tty: bool,
-    ) {
-        use tokio::io::AsyncWriteExt;
-        let Some(mut rx) = replay else { return };
-        while let Some((kind, data)) = rx.recv().await {
-            let chunk = if tty { data } else { encode_frame(kind, &data) };
-            if w.write_all(&chunk).await.is_err() {
-                return;
-            }
-        }
-        let _ = w.flush().await;
-    }
+    let plan = AttachPlan::new(engine, id, q)?;
+    let tty = plan.tty;
     if !hijack::wants_upgrade(&req) {
+        // Output only: no stdin to read, so no detach keys to watch.
+        let plan = AttachPlan {
+            stdin: false,
+            ..plan
+        };
         return Ok(hijack::stream_body(tty, move |w| {
             Box::pin(async move {
                 let mut w = w;
-                replay_to(replay, &mut w, tty).await;
-                if let Some(connect) = connect {
-                    if let Ok(Some(session)) = connect.await {
-                        hijack::proxy(session, tokio::io::empty(), &mut w, tty, None).await;
-                    }
-                }
+                plan.run(tokio::io::empty(), &mut w, tty).await;
             })
         }));
     }
     Ok(hijack::upgrade(&mut req, tty, move |io| async move {
         use tokio::io::AsyncWriteExt;
         let (r, mut w) = tokio::io::split(io);
-        replay_to(replay, &mut w, tty).await;
-        if let Some(connect) = connect {
-            if let Ok(Some(session)) = connect.await {
-                let escape = stdin.then(|| super::detach::Escape::new(escape));
-                hijack::proxy(session, r, &mut w, tty, escape).await;
-            }
-        }
+        plan.run(r, &mut w, tty).await;
         let _ = w.shutdown().await;
     }))
 }

@@ -13,6 +13,7 @@ mod images;
 mod networks;
 mod system;
 mod volumes;
+mod websocket;
 
 use crate::engine::Engine;
 use crate::error::{DaemonError, Result};
@@ -217,6 +218,9 @@ async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Result<Resp> {
         ("PUT", ["containers", id, "archive"]) => archive::put(&engine, id, &q, req).await,
         ("GET", ["containers", id, "logs"]) => containers::logs(&engine, id, &q),
         ("POST", ["containers", id, "attach"]) => containers::attach(&engine, id, &q, req).await,
+        ("GET", ["containers", id, "attach", "ws"]) => {
+            websocket::attach(&engine, id, &q, version, req).await
+        }
         ("POST", ["containers", id, "resize"]) => {
             let (h, w) = size(&q)?;
             engine.resize(id, h, w).await?;
