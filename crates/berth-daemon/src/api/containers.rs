@@ -156,15 +156,13 @@ pub(super) struct AttachPlan {
     stdin: bool,
     escape: Vec<u8>,
     replay: Option<tokio::sync::mpsc::Receiver<crate::engine::query::LogChunk>>,
-    connect: Option<
-        std::pin::Pin<
-            Box<
-                dyn std::future::Future<Output = Result<Option<crate::engine::session::Session>>>
-                    + Send,
-            >,
-        >,
-    >,
+    connect: Option<PendingSession>,
 }
+
+/// The engine's attach to the task, once the container runs (or at once).
+type PendingSession = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<Option<crate::engine::session::Session>>> + Send>,
+>;
 
 impl AttachPlan {
     pub(super) fn new(engine: &Arc<Engine>, id: &str, q: &Query) -> Result<Self> {
