@@ -384,6 +384,10 @@ pub struct RunArgs {
     /// Run container in background and print container ID
     #[arg(short = 'd', long)]
     pub detach: bool,
+    /// Override the key sequence for detaching (default ctrl-p,ctrl-q, or `detachKeys`
+    /// in the docker CLI's config.json)
+    #[arg(long = "detach-keys")]
+    pub detach_keys: Option<String>,
     /// Keep STDIN open even if not attached
     #[arg(short = 'i', long)]
     pub interactive: bool,
@@ -600,6 +604,10 @@ pub struct StartArgs {
     pub attach: bool,
     #[arg(short = 'i', long)]
     pub interactive: bool,
+    /// Override the key sequence for detaching (default ctrl-p,ctrl-q, or `detachKeys`
+    /// in the docker CLI's config.json)
+    #[arg(long = "detach-keys")]
+    pub detach_keys: Option<String>,
     #[arg(required = true)]
     pub containers: Vec<String>,
 }
@@ -675,6 +683,10 @@ pub struct AttachArgs {
     pub no_stdin: bool,
     #[arg(long = "sig-proxy", default_value_t = true)]
     pub sig_proxy: bool,
+    /// Override the key sequence for detaching (default ctrl-p,ctrl-q, or `detachKeys`
+    /// in the docker CLI's config.json)
+    #[arg(long = "detach-keys")]
+    pub detach_keys: Option<String>,
     pub container: String,
 }
 
@@ -682,6 +694,10 @@ pub struct AttachArgs {
 pub struct ExecArgs {
     #[arg(short = 'd', long)]
     pub detach: bool,
+    /// Override the key sequence for detaching (default ctrl-p,ctrl-q, or `detachKeys`
+    /// in the docker CLI's config.json)
+    #[arg(long = "detach-keys")]
+    pub detach_keys: Option<String>,
     #[arg(short = 'i', long)]
     pub interactive: bool,
     #[arg(short = 't', long)]

@@ -202,7 +202,7 @@ where
     Ok(sender)
 }
 
-/// Query string builder./// Query string builder.
+/// Query string builder.
 pub fn query(pairs: &[(&str, String)]) -> String {
     let mut s = url::form_urlencoded::Serializer::new(String::new());
     for (k, v) in pairs {

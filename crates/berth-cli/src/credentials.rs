@@ -36,6 +36,17 @@ pub fn registry_of(image: &str) -> String {
     }
 }
 
+/// The detach keys to send: the flag's, else `detachKeys` from config.json (as the docker
+/// CLI reads it), else none (the daemon's default, ctrl-p,ctrl-q).
+pub fn detach_keys(flag: &Option<String>) -> Option<String> {
+    flag.clone().or_else(|| {
+        read_config()["detachKeys"]
+            .as_str()
+            .filter(|k| !k.is_empty())
+            .map(str::to_string)
+    })
+}
+
 fn read_config() -> serde_json::Value {
     std::fs::read(config_path())
         .ok()

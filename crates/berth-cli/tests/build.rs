@@ -115,12 +115,16 @@ fn commit_through_the_docker_cli_and_berth() {
         ])),
         r#"3s ["/bin/sh","-c","echo from-shell"]"#
     );
-    let run_change = d.docker(&["commit", "-c", "RUN make", "live", "snap:bad"]);
-    assert!(
-        stderr(&run_change).contains("RUN is not a valid change command"),
-        "{}",
-        stderr(&run_change)
-    );
+    for (change, says) in [
+        ("RUN make", "run is not a valid change command"),
+        (
+            "STOPSIGNAL SIGINT",
+            "stopsignal is not a valid change command",
+        ),
+    ] {
+        let refused = d.docker(&["commit", "-c", change, "live", "snap:bad"]);
+        assert!(stderr(&refused).contains(says), "{}", stderr(&refused));
+    }
     // Bad input: a container that does not exist, a bad name, a setting an image cannot
     // keep.
     let missing = d.docker(&["commit", "nosuch", "x:y"]);

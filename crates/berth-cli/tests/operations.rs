@@ -783,6 +783,35 @@ fn detach_keys_and_attach_replays() {
         "POST /containers/tt/attach?stream=1&stdin=1&detachKeys=ctrl-1 HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
     );
     assert_eq!(bad.0, 400, "{bad:?}");
+    // berth's own CLI sends the keys: its --detach-keys, else config.json's detachKeys.
+    ok(d.docker(&["run", "-d", "-i", "--name", "ti", "busybox", "sh"]));
+    let flag = d.berth_stdin(
+        &["attach", "--detach-keys", "ctrl-x", "ti"],
+        b"echo via-flag
+",
+    );
+    assert_eq!(code(&flag), 0, "{}", stderr(&flag));
+    assert_eq!(inspect(&d, "ti", "{{.State.Running}}"), "true");
+    std::fs::create_dir_all(d.dir.join("docker-config")).expect("dir");
+    std::fs::write(
+        d.dir.join("docker-config/config.json"),
+        r#"{"detachKeys": "ctrl-y"}"#,
+    )
+    .expect("config");
+    let config = d.berth_stdin(
+        &["attach", "ti"],
+        b"echo via-config
+",
+    );
+    assert_eq!(code(&config), 0, "{}", stderr(&config));
+    assert_eq!(inspect(&d, "ti", "{{.State.Running}}"), "true");
+    let logs = ok(d.docker(&["logs", "ti"]));
+    assert!(
+        logs.contains("via-flag") && logs.contains("via-config"),
+        "{logs}"
+    );
+    std::fs::remove_file(d.dir.join("docker-config/config.json")).expect("rm");
+    ok(d.docker(&["rm", "-f", "ti"]));
     // logs=1&stream=0: the log so far, then the end (it never ended once).
     ok(d.docker(&[
         "run",

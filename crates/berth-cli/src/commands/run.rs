@@ -505,6 +505,10 @@ pub async fn run(client: &Client, a: RunArgs) -> Result<i32> {
             ("stdin", (att_in as u8).to_string()),
             ("stdout", (att_out as u8).to_string()),
             ("stderr", (att_err as u8).to_string()),
+            (
+                "detachKeys",
+                crate::credentials::detach_keys(&a.detach_keys).unwrap_or_default(),
+            ),
         ])
     );
     // The wait is registered before start, so a fast exit is never missed. Attach and
@@ -569,8 +573,12 @@ pub async fn start(client: &Client, a: StartArgs) -> Result<i32> {
     let conn = client
         .hijack(
             &format!(
-                "/containers/{name}/attach?stream=1&stdin={}&stdout=1&stderr=1",
-                stdin as u8
+                "/containers/{name}/attach?stream=1&stdin={}&stdout=1&stderr=1&{}",
+                stdin as u8,
+                crate::client::query(&[(
+                    "detachKeys",
+                    crate::credentials::detach_keys(&a.detach_keys).unwrap_or_default()
+                )])
             ),
             None,
         )
@@ -649,8 +657,12 @@ pub async fn attach(client: &Client, a: AttachArgs) -> Result<i32> {
     let conn = client
         .hijack(
             &format!(
-                "/containers/{id}/attach?stream=1&stdin={}&stdout=1&stderr=1",
-                stdin as u8
+                "/containers/{id}/attach?stream=1&stdin={}&stdout=1&stderr=1&{}",
+                stdin as u8,
+                crate::client::query(&[(
+                    "detachKeys",
+                    crate::credentials::detach_keys(&a.detach_keys).unwrap_or_default()
+                )])
             ),
             None,
         )
@@ -684,6 +696,7 @@ pub async fn exec(client: &Client, a: ExecArgs) -> Result<i32> {
         "WorkingDir": a.workdir.clone().unwrap_or_default(),
         "Privileged": a.privileged,
         "ConsoleSize": console,
+        "DetachKeys": crate::credentials::detach_keys(&a.detach_keys).unwrap_or_default(),
     });
     let created: Value = client
         .json(

@@ -142,13 +142,37 @@ fn keyword(i: &Instruction) -> &'static str {
         Instruction::Add(_) => "ADD",
         Instruction::Arg(_) => "ARG",
         Instruction::Maintainer(_) => "MAINTAINER",
-        _ => "this instruction",
+        Instruction::Cmd(_) => "CMD",
+        Instruction::Entrypoint(_) => "ENTRYPOINT",
+        Instruction::Shell(_) => "SHELL",
+        Instruction::Env(_) => "ENV",
+        Instruction::Label(_) => "LABEL",
+        Instruction::Workdir(_) => "WORKDIR",
+        Instruction::User(_) => "USER",
+        Instruction::Expose(_) => "EXPOSE",
+        Instruction::Volume(_) => "VOLUME",
+        Instruction::StopSignal(_) => "STOPSIGNAL",
+        Instruction::Onbuild(_) => "ONBUILD",
+        Instruction::Healthcheck(_) => "HEALTHCHECK",
     }
 }
 
-/// `commit --change` and `import --change`: Dockerfile lines that change the config
-/// (CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, ONBUILD, USER, VOLUME, WORKDIR, STOPSIGNAL,
-/// HEALTHCHECK, SHELL), read by the Dockerfile parser.
+/// `commit --change` and `import --change`: Dockerfile lines that change the config,
+/// read by the Dockerfile parser. dockerd takes these (STOPSIGNAL and SHELL, which a
+/// build takes, are refused here as there).
+const CHANGE_COMMANDS: &[&str] = &[
+    "CMD",
+    "ENTRYPOINT",
+    "HEALTHCHECK",
+    "ENV",
+    "EXPOSE",
+    "LABEL",
+    "ONBUILD",
+    "USER",
+    "VOLUME",
+    "WORKDIR",
+];
+
 pub fn apply_changes(rc: &mut RunConfig, changes: &[String]) -> Result<()> {
     for change in changes.iter().filter(|c| !c.trim().is_empty()) {
         let df = berth_build::parse::parse(change).map_err(|e| {
@@ -163,6 +187,14 @@ pub fn apply_changes(rc: &mut RunConfig, changes: &[String]) -> Result<()> {
             };
             let ins = Instruction::from_node(node, &lookup, df.escape)
                 .map_err(|e| DaemonError::InvalidParameter(format!("invalid change: {e}")))?;
+            let name = keyword(&ins);
+            if !CHANGE_COMMANDS.contains(&name) {
+                // dockerd's words, with the command in lower case as it writes it.
+                return Err(DaemonError::InvalidParameter(format!(
+                    "{} is not a valid change command",
+                    name.to_ascii_lowercase()
+                )));
+            }
             apply(rc, &ins)?;
         }
     }
@@ -202,7 +234,12 @@ mod tests {
         assert!(bad
             .unwrap_err()
             .to_string()
-            .contains("RUN is not a valid change command"));
+            .contains("run is not a valid change command"));
+        let stop = apply_changes(&mut RunConfig::default(), &["STOPSIGNAL SIGINT".into()]);
+        assert!(stop
+            .unwrap_err()
+            .to_string()
+            .contains("stopsignal is not a valid change command"));
         assert!(apply_changes(&mut RunConfig::default(), &["FROB x".into()]).is_err());
     }
 }
