@@ -999,3 +999,54 @@ fn ipv6_networks() {
     ok(d.docker(&["rm", "-f", "web6"]));
     ok(d.docker(&["network", "rm", "six", "auto6"]));
 }
+
+#[test]
+fn the_highest_gw_priority_gives_the_default_route() {
+    let d = Daemon::start();
+    d.make_busybox();
+    let (a, b) = (d.user_subnet(5), d.user_subnet(6));
+    ok(d.docker(&["network", "create", "--subnet", &a, "gwa"]));
+    ok(d.docker(&["network", "create", "--subnet", &b, "gwb"]));
+    let gateway = |subnet: &str| {
+        let base = subnet.split('/').next().unwrap_or("");
+        let (head, last) = base.rsplit_once('.').unwrap_or(("", "0"));
+        format!("{head}.{}", last.parse::<u32>().unwrap_or(0) + 1)
+    };
+    // Equal priorities: the network whose name sorts first; a higher one wins.
+    for (priority, via) in [(None, gateway(&a)), (Some("10"), gateway(&b))] {
+        ok(d.docker(&[
+            "create",
+            "--name",
+            "gw",
+            "--pull",
+            "never",
+            "--network",
+            "gwa",
+            "busybox",
+            "ip",
+            "route",
+        ]));
+        let mut connect = vec!["network", "connect"];
+        if let Some(p) = priority {
+            connect.extend(["--gw-priority", p]);
+        }
+        connect.extend(["gwb", "gw"]);
+        ok(d.docker(&connect));
+        let routes = ok(d.docker(&["start", "-a", "gw"]));
+        assert!(
+            routes.starts_with(&format!("default via {via} ")),
+            "{priority:?}: {routes}"
+        );
+        assert_eq!(
+            ok(d.docker(&[
+                "inspect",
+                "-f",
+                "{{.NetworkSettings.Networks.gwb.GwPriority}}",
+                "gw"
+            ])),
+            priority.unwrap_or("0")
+        );
+        ok(d.docker(&["rm", "gw"]));
+    }
+    ok(d.docker(&["network", "rm", "gwa", "gwb"]));
+}

@@ -239,22 +239,21 @@ impl Networks {
     }
 
     /// The veth pairs into the namespace of the container's init (`pid`), one per bridge
-    /// endpoint, in the order of `endpoints`; the first with a gateway has the default
-    /// route.
+    /// endpoint, in the order of `endpoints`; the default route goes through `gateway_of`'s
+    /// choice.
     pub async fn attach(
         &self,
         pid: i32,
         endpoints: &BTreeMap<String, EndpointSettings>,
     ) -> Result<()> {
         let netns = format!("/proc/{pid}/ns/net");
-        let mut routed = false;
+        let routed = gateway_of(endpoints);
         for (n, (name, ep)) in endpoints.iter().enumerate() {
             if ep.ip_address.is_empty() {
                 continue;
             }
             let net = self.find(&ep.network_id).or_else(|_| self.find(name))?;
-            let route = !routed && !ep.gateway.is_empty();
-            routed |= route;
+            let route = routed == Some(name.as_str());
             self.attach_one(Path::new(&netns), ep, &net, &format!("eth{n}"), route)
                 .await?;
         }
@@ -466,4 +465,50 @@ pub(super) fn check_supported(network: &str, requested: &EndpointSettings) -> Re
         )));
     }
     Ok(())
+}
+
+/// The network whose gateway is the container's default route, as dockerd picks it (API
+/// 1.48): the endpoint with the highest `GwPriority`, ties going to the network name
+/// that sorts first; only endpoints with an address and a gateway take part.
+pub fn gateway_of(endpoints: &BTreeMap<String, EndpointSettings>) -> Option<&str> {
+    endpoints
+        .iter()
+        .filter(|(_, ep)| !ep.ip_address.is_empty() && !ep.gateway.is_empty())
+        .max_by(|(a_name, a), (b_name, b)| {
+            a.gw_priority
+                .cmp(&b.gw_priority)
+                .then_with(|| b_name.cmp(a_name))
+        })
+        .map(|(name, _)| name.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ep(priority: i64) -> EndpointSettings {
+        EndpointSettings {
+            ip_address: "10.0.0.2".into(),
+            gateway: "10.0.0.1".into(),
+            gw_priority: priority,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_highest_gw_priority_routes_then_the_first_name() {
+        let mut eps = BTreeMap::from([("b".to_string(), ep(0)), ("a".to_string(), ep(0))]);
+        assert_eq!(gateway_of(&eps), Some("a"));
+        eps.insert("z".into(), ep(10));
+        assert_eq!(gateway_of(&eps), Some("z"));
+        eps.insert("y".into(), ep(10));
+        assert_eq!(gateway_of(&eps), Some("y"));
+        // Without a gateway (an internal network) an endpoint never routes.
+        let internal = EndpointSettings {
+            gateway: String::new(),
+            ..ep(100)
+        };
+        eps.insert("i".into(), internal);
+        assert_eq!(gateway_of(&eps), Some("y"));
+    }
 }
