@@ -1065,6 +1065,17 @@ fn api_versions_answer_as_dockerd_answers_each() {
     let (_, st) = get_json(&d, "/v1.51/containers/web/stats?stream=0&one-shot=1");
     assert!(st.get("os_type").is_none());
 
+    // An exec whose command cannot start: dockerd's 126, with why.
+    for cli in ["docker", "berth"] {
+        let missing = if cli == "docker" {
+            d.docker(&["exec", "web", "nosuchcmd"])
+        } else {
+            d.berth(&["exec", "web", "nosuchcmd"])
+        };
+        assert_eq!(code(&missing), 126, "{cli}: {}", stderr(&missing));
+        let said = format!("{}{}", stdout(&missing), stderr(&missing));
+        assert!(said.contains("executable file not found"), "{cli}: {said}");
+    }
     // A tag and a commit are recorded as dockerd records them.
     ok(d.docker(&["tag", "busybox", "retagged:two"]));
     let (_, t) = get_json(&d, "/v1.55/images/retagged:two/json");

@@ -403,9 +403,13 @@ fn exec(
     for p in pumps {
         let _ = p.join();
     }
+    let mut code = code;
     if let Ok(msg) = std::fs::read_to_string(&err_path) {
         if !msg.is_empty() {
             let _ = sink.send(FrameKind::Error, msg.as_bytes());
+            // The process never started (no such command, not executable, a bad user or
+            // directory): dockerd's exec reports 126 for all of these.
+            code = 126;
         }
     }
     let _ = sink.send(FrameKind::Exit, code.to_string().as_bytes());
