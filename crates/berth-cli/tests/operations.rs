@@ -1059,6 +1059,54 @@ fn api_versions_answer_as_dockerd_answers_each() {
     assert_eq!(get_json(&d, "/v1.54/images/busybox/attestations").0, 404);
     assert_eq!(get_json(&d, "/v1.55/images/nosuch/attestations").0, 404);
 
+    // `platform` parameters: berth's single-platform images answer only for their own.
+    let arm = "%7B%22os%22%3A%22linux%22%2C%22architecture%22%3A%22arm64%22%7D";
+    let amd = "%7B%22os%22%3A%22linux%22%2C%22architecture%22%3A%22amd64%22%7D";
+    let (s, b) = get_json(&d, &format!("/v1.49/images/busybox/json?platform={arm}"));
+    assert_eq!(s, 404, "{b}");
+    assert!(
+        b["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("no variant for linux/arm64"),
+        "{b}"
+    );
+    assert_eq!(
+        get_json(&d, &format!("/v1.49/images/busybox/json?platform={amd}")).0,
+        200
+    );
+    assert_eq!(
+        get_json(&d, &format!("/v1.48/images/busybox/history?platform={arm}")).0,
+        404
+    );
+    assert_eq!(
+        get_json(
+            &d,
+            &format!("/v1.48/images/get?names=busybox&platform={arm}")
+        )
+        .0,
+        404
+    );
+    let (s, b) = d.post_json(&format!("/v1.48/images/load?platform={amd}"), "");
+    assert_eq!(s, 400, "{b}");
+    // TmpfsOptions.Options (1.46): flags for the tmpfs, checked.
+    let (s, b) = d.post_json(
+        "/v1.46/containers/create?name=tmpx",
+        r#"{"Image":"busybox","Cmd":["grep","/scratch","/proc/mounts"],"HostConfig":{"Mounts":[{"Type":"tmpfs","Target":"/scratch","TmpfsOptions":{"Options":[["exec"],["nr_inodes","500"]]}}]}}"#,
+    );
+    assert_eq!(s, 201, "{b}");
+    let mounts = ok(d.docker(&["start", "-a", "tmpx"]));
+    assert!(
+        !mounts.contains("noexec") && mounts.contains("nr_inodes=500"),
+        "{mounts}"
+    );
+    let (s, b) = d.post_json(
+        "/v1.46/containers/create?name=tmpdev",
+        r#"{"Image":"busybox","HostConfig":{"Mounts":[{"Type":"tmpfs","Target":"/d","TmpfsOptions":{"Options":[["dev"]]}}]}}"#,
+    );
+    assert_eq!(s, 400, "{b}");
+    assert!(b.contains("TmpfsOptions.Options"), "{b}");
+    ok(d.docker(&["rm", "tmpx"]));
     // Stats carry os_type from 1.52.
     let (_, st) = get_json(&d, "/v1.52/containers/web/stats?stream=0&one-shot=1");
     assert_eq!(st["os_type"], "linux");

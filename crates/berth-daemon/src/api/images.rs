@@ -23,25 +23,15 @@ pub async fn route(
         ("POST", "create") => create(engine, q, req).await,
         ("POST", "load") => load(engine, q, req).await,
         ("POST", "prune") => prune(engine, q).await,
-        ("GET", "get") => save(engine, q.all("names")).await,
-        ("GET", r) if r.ends_with("/json") => {
-            let name = &r[..r.len() - 5];
-            engine
-                .image_inspect(name)
-                .await
-                .map(|i| super::shaped(&i, |b| super::compat::image_inspect(version, b)))
-        }
+        ("GET", "get") => save(engine, q.all("names"), q).await,
+        ("GET", r) if r.ends_with("/json") => inspect(engine, &r[..r.len() - 5], q, version).await,
         ("GET", r) if r.ends_with("/attestations") && version.at_least(1, 55) => {
             attestations(engine, &r[..r.len() - 13], q).await
         }
-        ("GET", r) if r.ends_with("/history") => {
-            let name = &r[..r.len() - 8];
-            engine
-                .image_history(name)
-                .await
-                .map(|h| body::json(200, &h))
+        ("GET", r) if r.ends_with("/history") => history(engine, &r[..r.len() - 8], q).await,
+        ("GET", r) if r.ends_with("/get") => {
+            save(engine, vec![r[..r.len() - 4].to_string()], q).await
         }
-        ("GET", r) if r.ends_with("/get") => save(engine, vec![r[..r.len() - 4].to_string()]).await,
         ("POST", r) if r.ends_with("/tag") => {
             let name = &r[..r.len() - 4];
             match q.get("repo") {
@@ -55,10 +45,7 @@ pub async fn route(
             }
         }
         ("POST", r) if r.ends_with("/push") => push(engine, &r[..r.len() - 5], q, &req).await,
-        ("DELETE", name) if !name.is_empty() => engine
-            .image_delete(name, q.flag("force", false))
-            .await
-            .map(|items| body::json(200, &items)),
+        ("DELETE", name) if !name.is_empty() => delete(engine, name, q).await,
         _ => return None,
     })
 }
@@ -127,6 +114,7 @@ async fn push(
     req: &Request<Incoming>,
 ) -> Result<Resp> {
     berth_image::reference::Reference::parse(name).map_err(DaemonError::from)?;
+    check_platform(engine, name, q, "platform").await?;
     let creds = registry_auth(req);
     let (engine, name, tag) = (
         engine.clone(),
@@ -151,27 +139,44 @@ async fn list(engine: &Arc<Engine>, q: &Query, version: ApiVersion) -> Result<Re
     }))
 }
 
+/// Fails unless image `name` is of a platform `key` names (when it names any).
+async fn check_platform(engine: &Arc<Engine>, name: &str, q: &Query, key: &str) -> Result<()> {
+    let wanted = super::platform::requested(q, key, key == "platforms")?;
+    if !wanted.is_empty() {
+        let i = engine.image_inspect(name).await?;
+        super::platform::check(name, &i.os, &i.architecture, &wanted)?;
+    }
+    Ok(())
+}
+
+/// `GET /images/{name}/json`, shaped for the client's API version.
+async fn inspect(engine: &Arc<Engine>, name: &str, q: &Query, version: ApiVersion) -> Result<Resp> {
+    check_platform(engine, name, q, "platform").await?;
+    let i = engine.image_inspect(name).await?;
+    Ok(super::shaped(&i, |b| {
+        super::compat::image_inspect(version, b)
+    }))
+}
+
+async fn history(engine: &Arc<Engine>, name: &str, q: &Query) -> Result<Resp> {
+    check_platform(engine, name, q, "platform").await?;
+    let h = engine.image_history(name).await?;
+    Ok(body::json(200, &h))
+}
+
+/// `DELETE /images/{name}`; `platforms` (1.50) must include the image's.
+async fn delete(engine: &Arc<Engine>, name: &str, q: &Query) -> Result<Resp> {
+    check_platform(engine, name, q, "platforms").await?;
+    let items = engine.image_delete(name, q.flag("force", false)).await?;
+    Ok(body::json(200, &items))
+}
+
 /// `GET /images/{name}/attestations` (1.55): the in-toto statements attached to the
 /// image. berth's store keeps single-platform images without attestation manifests, so
 /// an image it has has none; `platform` may name one platform, the image's.
 async fn attestations(engine: &Arc<Engine>, name: &str, q: &Query) -> Result<Resp> {
-    let platforms = q.all("platform");
-    if platforms.len() > 1 {
-        return Err(DaemonError::InvalidParameter(
-            "only one platform may be given".into(),
-        ));
-    }
-    let img = engine.image_inspect(name).await?;
-    if let Some(p) = platforms.first().filter(|p| !p.is_empty()) {
-        let want: berth_api::image::Platform = serde_json::from_str(p)
-            .map_err(|e| DaemonError::InvalidParameter(format!("invalid platform {p:?}: {e}")))?;
-        if want.os != img.os || want.architecture != img.architecture {
-            return Err(DaemonError::NotFound(format!(
-                "image {name} has no variant for {}/{}",
-                want.os, want.architecture
-            )));
-        }
-    }
+    engine.image_inspect(name).await?;
+    check_platform(engine, name, q, "platform").await?;
     Ok(body::json(200, &serde_json::json!([])))
 }
 
@@ -272,7 +277,12 @@ async fn create(engine: &Arc<Engine>, q: &Query, req: Request<Incoming>) -> Resu
     ))
 }
 
-async fn load(engine: &Arc<Engine>, _q: &Query, req: Request<Incoming>) -> Result<Resp> {
+async fn load(engine: &Arc<Engine>, q: &Query, req: Request<Incoming>) -> Result<Resp> {
+    if !super::platform::requested(q, "platform", true)?.is_empty() {
+        return Err(DaemonError::InvalidParameter(
+            "platform: berth loads an archive whole; it cannot pick platforms out of it".into(),
+        ));
+    }
     let reader = body_reader(req.into_body());
     let (tx, body) = channel_body(4);
     let engine = engine.clone();
@@ -297,11 +307,19 @@ async fn load(engine: &Arc<Engine>, _q: &Query, req: Request<Incoming>) -> Resul
     Ok(with_status(200, Some("application/json"), body))
 }
 
-async fn save(engine: &Arc<Engine>, names: Vec<String>) -> Result<Resp> {
+async fn save(engine: &Arc<Engine>, names: Vec<String>, q: &Query) -> Result<Resp> {
     if names.is_empty() {
         return Err(DaemonError::InvalidParameter(
             "no images named to save".into(),
         ));
+    }
+    // 1.48 takes one platform, 1.52 several: each image must be one of them.
+    let wanted = super::platform::requested(q, "platform", true)?;
+    if !wanted.is_empty() {
+        for name in &names {
+            let i = engine.image_inspect(name).await?;
+            super::platform::check(name, &i.os, &i.architecture, &wanted)?;
+        }
     }
     // Resolve first, so an unknown name is a proper 404 rather than a broken stream.
     let images = engine.images_to_save(&names).await?;

@@ -11,6 +11,7 @@ mod exec;
 mod hijack;
 mod images;
 mod networks;
+mod platform;
 mod system;
 mod volumes;
 mod websocket;

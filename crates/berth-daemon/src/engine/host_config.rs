@@ -363,6 +363,9 @@ fn check_mount(m: &Mount) -> Result<()> {
                             )));
                         }
                     }
+                    "Options" => {
+                        tmpfs_flags(v)?;
+                    }
                     _ if is_unset(v) => {}
                     other => {
                         return Err(refuse(
@@ -721,6 +724,39 @@ pub(crate) fn validate_resources(hc: &HostConfig) -> Result<()> {
         return bad("invalid CgroupParent: it may not contain '.' or '..'");
     }
     Ok(())
+}
+
+/// `TmpfsOptions.Options` (API 1.46): `[["noexec"], ["nr_inodes", "1000"]]` as mount
+/// options. Only flags that keep the mount a plain tmpfs are taken, each checked.
+pub fn tmpfs_flags(v: &serde_json::Value) -> Result<Vec<String>> {
+    let bad = |why: String| {
+        DaemonError::InvalidParameter(format!("HostConfig.Mounts[].TmpfsOptions.Options: {why}"))
+    };
+    let mut out = vec![];
+    for opt in v.as_array().into_iter().flatten() {
+        let parts: Vec<&str> = opt
+            .as_array()
+            .ok_or_else(|| bad(format!("{opt} is not a list of strings")))?
+            .iter()
+            .map(|p| {
+                p.as_str()
+                    .ok_or_else(|| bad(format!("{opt} is not a list of strings")))
+            })
+            .collect::<Result<_>>()?;
+        match parts.as_slice() {
+            [flag @ ("exec" | "noexec" | "nosuid" | "nodev")] => out.push(flag.to_string()),
+            ["nr_inodes", n] if n.parse::<u64>().is_ok() => out.push(format!("nr_inodes={n}")),
+            ["huge", h @ ("never" | "always" | "within_size" | "advise")] => {
+                out.push(format!("huge={h}"))
+            }
+            other => {
+                return Err(bad(format!(
+                    "{other:?} is not an option berth takes (exec, noexec, nosuid, nodev, nr_inodes N, huge never|always|within_size|advise)"
+                )))
+            }
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

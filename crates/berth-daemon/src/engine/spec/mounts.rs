@@ -64,6 +64,9 @@ fn api_mount(m: &berth_api::container::Mount) -> Result<Mount> {
             if let Some(mode) = t.get("Mode").and_then(|v| v.as_i64()).filter(|n| *n > 0) {
                 opts.push(format!("mode={mode:o}"));
             }
+            if let Some(flags) = t.get("Options") {
+                opts.extend(super::super::host_config::tmpfs_flags(flags)?);
+            }
         }
         if m.read_only {
             opts.push("ro".into());
