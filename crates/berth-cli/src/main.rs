@@ -218,18 +218,15 @@ fn daemon_runtimes(
     a: &DaemonArgs,
 ) -> Result<std::collections::BTreeMap<String, berth_runtime::task::ExternalRuntime>, String> {
     use berth_runtime::task::ExternalRuntime;
+    let runtime = |name: &str, path: std::path::PathBuf| ExternalRuntime {
+        name: name.into(),
+        path,
+        args: a.runtime_args.get(name).cloned().unwrap_or_default(),
+    };
     let mut out = std::collections::BTreeMap::new();
     for name in ["runc", "crun"] {
         if let Some(path) = find_on_path(name) {
-            let args = a.runtime_args.get(name).cloned().unwrap_or_default();
-            out.insert(
-                name.to_string(),
-                ExternalRuntime {
-                    name: name.into(),
-                    path,
-                    args,
-                },
-            );
+            out.insert(name.to_string(), runtime(name, path));
         }
     }
     for spec in &a.add_runtimes {
@@ -252,15 +249,7 @@ fn daemon_runtimes(
         if !path.is_file() {
             return Err(format!("runtime {name}: {} does not exist", path.display()));
         }
-        let args = a.runtime_args.get(name).cloned().unwrap_or_default();
-        out.insert(
-            name.to_string(),
-            ExternalRuntime {
-                name: name.into(),
-                path,
-                args,
-            },
-        );
+        out.insert(name.to_string(), runtime(name, path));
     }
     Ok(out)
 }

@@ -468,8 +468,9 @@ fn stdin_logs_and_exec() {
         stdout(&d.berth_stdin(&["exec", "-i", "box", "cat"], b"piped")),
         "piped"
     );
+    // A command that cannot start: 126, as dockerd's exec reports it.
     let missing = d.berth(&["exec", "box", "nope"]);
-    assert_eq!(code(&missing), 127, "{}", stderr(&missing));
+    assert_eq!(code(&missing), 126, "{}", stderr(&missing));
     // exec'd processes are in the container's pid namespace.
     assert_eq!(
         ok(d.berth(&[

@@ -1421,3 +1421,93 @@ fn attach_over_a_websocket() {
     assert!(body.contains("WebSocket"), "{body}");
     ok(d.docker(&["rm", "-f", "wsc"]));
 }
+
+#[test]
+fn prune_filters_until_and_labels() {
+    let d = Daemon::start();
+    d.make_busybox();
+    // Containers: label and label! choose; until keeps what is newer.
+    for (name, label) in [
+        ("old-a", "tier=a"),
+        ("old-b", "tier=b"),
+        ("keepme", "keep=yes"),
+    ] {
+        ok(d.docker(&[
+            "create", "--name", name, "--label", label, "--label", "tier2=x", "busybox", "true",
+        ]));
+    }
+    let out = ok(d.docker(&["container", "prune", "-f", "--filter", "label=tier=a"]));
+    assert!(out.contains("Deleted Containers"), "{out}");
+    let left = ok(d.docker(&["ps", "-a", "--format", "{{.Names}}"]));
+    assert!(!left.contains("old-a") && left.contains("old-b"), "{left}");
+    ok(d.docker(&["container", "prune", "-f", "--filter", "until=1h"]));
+    assert!(ok(d.docker(&["ps", "-a", "--format", "{{.Names}}"])).contains("old-b"));
+    ok(d.docker(&["container", "prune", "-f", "--filter", "label!=keep"]));
+    assert_eq!(
+        ok(d.docker(&["ps", "-a", "--format", "{{.Names}}"])),
+        "keepme"
+    );
+    let bad = d.docker(&["container", "prune", "-f", "--filter", "dangling=true"]);
+    assert!(
+        stderr(&bad).contains("invalid filter 'dangling'"),
+        "{}",
+        stderr(&bad)
+    );
+    ok(d.docker(&["rm", "keepme"]));
+
+    // Images: unused ones with dangling=false, narrowed by label and until.
+    let ctx = d.dir.join("prune-ctx");
+    std::fs::create_dir_all(&ctx).expect("dir");
+    for (tag, label) in [("lab:a", "a"), ("lab:b", "b")] {
+        std::fs::write(
+            ctx.join("Dockerfile"),
+            format!("FROM busybox\nLABEL which={label}\nRUN echo {label} > /which\n"),
+        )
+        .expect("dockerfile");
+        let built = Command::new(DOCKER)
+            .env("DOCKER_HOST", d.host())
+            .env("DOCKER_BUILDKIT", "0")
+            .args(["build", "-q", "-t", tag])
+            .arg(&ctx)
+            .output()
+            .expect("docker build");
+        assert!(
+            built.status.success(),
+            "{}",
+            String::from_utf8_lossy(&built.stderr)
+        );
+    }
+    ok(d.docker(&["image", "prune", "-af", "--filter", "label=which=a"]));
+    let images = ok(d.docker(&["images", "--format", "{{.Repository}}:{{.Tag}}"]));
+    assert!(
+        !images.contains("lab:a") && images.contains("lab:b"),
+        "{images}"
+    );
+    // Built seconds ago: not older than an hour.
+    ok(d.docker(&[
+        "image",
+        "prune",
+        "-af",
+        "--filter",
+        "until=1h",
+        "--filter",
+        "label=which",
+    ]));
+    assert!(ok(d.docker(&["images", "--format", "{{.Repository}}:{{.Tag}}"])).contains("lab:b"));
+
+    // Networks: until and label.
+    ok(d.docker(&[
+        "network",
+        "create",
+        "--subnet",
+        &d.user_subnet(7),
+        "--label",
+        "gone=1",
+        "pn1",
+    ]));
+    ok(d.docker(&["network", "create", "--subnet", &d.user_subnet(8), "pn2"]));
+    ok(d.docker(&["network", "prune", "-f", "--filter", "label=gone"]));
+    let nets = ok(d.docker(&["network", "ls", "--format", "{{.Name}}"]));
+    assert!(!nets.contains("pn1") && nets.contains("pn2"), "{nets}");
+    ok(d.docker(&["network", "rm", "pn2"]));
+}

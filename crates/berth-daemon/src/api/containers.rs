@@ -61,10 +61,9 @@ pub async fn list(engine: &Arc<Engine>, q: &Query) -> Result<Resp> {
 }
 
 pub async fn prune(engine: &Arc<Engine>, q: &Query) -> Result<Resp> {
-    let f = q.filters()?;
-    let (removed, reclaimed) = engine
-        .prune(f.get("label").map(|v| v.as_slice()).unwrap_or(&[]))
-        .await?;
+    use crate::engine::prune_filter::{PruneFilter, Target};
+    let filter = PruneFilter::parse(Target::Containers, &q.filters()?)?;
+    let (removed, reclaimed) = engine.prune(&filter).await?;
     Ok(body::json(
         200,
         &ContainerPruneResponse {

@@ -181,12 +181,9 @@ async fn attestations(engine: &Arc<Engine>, name: &str, q: &Query) -> Result<Res
 }
 
 async fn prune(engine: &Arc<Engine>, q: &Query) -> Result<Resp> {
-    let f = q.filters()?;
-    let all = f
-        .get("dangling")
-        .and_then(|v| v.first())
-        .is_some_and(|d| d == "false" || d == "0");
-    let (deleted, reclaimed) = engine.image_prune(all).await?;
+    use crate::engine::prune_filter::{PruneFilter, Target};
+    let filter = PruneFilter::parse(Target::Images, &q.filters()?)?;
+    let (deleted, reclaimed) = engine.image_prune(&filter).await?;
     Ok(body::json(
         200,
         &ImagePruneResponse {

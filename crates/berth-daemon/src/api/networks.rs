@@ -18,10 +18,9 @@ pub fn list(engine: &Arc<Engine>, q: &Query) -> Result<Resp> {
 }
 
 pub async fn prune(engine: &Arc<Engine>, q: &Query) -> Result<Resp> {
-    let f = q.filters()?;
-    let removed = engine
-        .network_prune(f.get("label").map(|v| v.as_slice()).unwrap_or(&[]))
-        .await?;
+    use crate::engine::prune_filter::{PruneFilter, Target};
+    let filter = PruneFilter::parse(Target::Networks, &q.filters()?)?;
+    let removed = engine.network_prune(&filter).await?;
     Ok(body::json(
         200,
         &serde_json::json!({ "NetworksDeleted": removed }),

@@ -314,13 +314,26 @@ impl Engine {
         Ok(out)
     }
 
-    /// Removes images no container uses: dangling ones, or all unused with `all`.
-    pub async fn image_prune(&self, all: bool) -> Result<(Vec<DeleteItem>, u64)> {
+    /// Removes images no container uses: dangling ones, or every unused one with
+    /// `dangling=false`; `until` and the label filters narrow that.
+    pub async fn image_prune(
+        &self,
+        filter: &super::prune_filter::PruneFilter,
+    ) -> Result<(Vec<DeleteItem>, u64)> {
         let mut deleted = vec![];
         let mut reclaimed = 0;
         for id in self.images.ids() {
             let refs = self.images.references_of(&id);
-            if (!all && !refs.is_empty()) || !self.image_users(id.as_str()).is_empty() {
+            if (filter.dangling_only && !refs.is_empty())
+                || !self.image_users(id.as_str()).is_empty()
+            {
+                continue;
+            }
+            let Ok(img) = self.images.get(&id) else {
+                continue;
+            };
+            let labels = img.config.config.labels.clone().unwrap_or_default();
+            if !filter.matches(img.config.created.as_deref(), &labels) {
                 continue;
             }
             let del = id.clone();

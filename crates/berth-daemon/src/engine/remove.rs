@@ -63,11 +63,21 @@ impl Engine {
 
     /// Removes every stopped container; returns their IDs and the bytes their writable
     /// layers held.
-    pub async fn prune(self: &Arc<Self>, labels: &[String]) -> Result<(Vec<String>, u64)> {
+    pub async fn prune(
+        self: &Arc<Self>,
+        filter: &super::prune_filter::PruneFilter,
+    ) -> Result<(Vec<String>, u64)> {
         let mut removed = vec![];
         let mut reclaimed = 0;
         for c in self.all() {
-            if c.is_running() || !super::query::labels_match(&c.record().config.labels, labels) {
+            let wanted = {
+                let r = c.record();
+                filter.matches(
+                    Some(&r.created),
+                    &r.config.labels.clone().unwrap_or_default(),
+                )
+            };
+            if c.is_running() || !wanted {
                 continue;
             }
             let upper = self.cfg.container_dir(&c.id).join("fs/upper");

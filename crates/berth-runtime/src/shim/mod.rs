@@ -64,6 +64,33 @@ pub(crate) struct Shared {
     pub exec_ttys: Mutex<HashMap<String, Arc<File>>>,
 }
 
+impl Shared {
+    /// A container made and held before its program: `starter` lets it run.
+    fn created(
+        cfg: TaskConfig,
+        pid: i32,
+        (cgroup, cgroup_rel): (Cgroup, String),
+        io: stdio::ContainerIo,
+        starter: Starter,
+        external: Option<external::Driver>,
+    ) -> Arc<Shared> {
+        Arc::new(Shared {
+            cfg,
+            pid,
+            cgroup,
+            cgroup_rel,
+            io,
+            status: Mutex::new(Status::Created),
+            status_changed: Condvar::new(),
+            start: Mutex::new(Some(starter)),
+            external,
+            reaped: Mutex::new(HashMap::new()),
+            reaped_changed: Condvar::new(),
+            exec_ttys: Mutex::new(HashMap::new()),
+        })
+    }
+}
+
 /// How a created container's init is let run its program.
 pub(crate) enum Starter {
     /// The built-in init: the "go" end of its sync pipe, and the end that reports a
@@ -465,20 +492,15 @@ fn create(cfg: TaskConfig) -> Result<Arc<Shared>> {
     }
     std::fs::write(cfg.state_dir.join(PID_FILE), pid.to_string())
         .map_err(|e| fail(RuntimeError::sys("pid file", e)))?;
-    Ok(Arc::new(Shared {
+    let starter = Starter::Builtin(go.into(), report);
+    Ok(Shared::created(
         cfg,
         pid,
-        cgroup,
-        cgroup_rel,
+        (cgroup, cgroup_rel),
         io,
-        status: Mutex::new(Status::Created),
-        status_changed: Condvar::new(),
-        start: Mutex::new(Some(Starter::Builtin(go.into(), report))),
-        external: None,
-        reaped: Mutex::new(HashMap::new()),
-        reaped_changed: Condvar::new(),
-        exec_ttys: Mutex::new(HashMap::new()),
-    }))
+        starter,
+        None,
+    ))
 }
 
 /// `create` through an external runtime: it makes the namespaces, cgroup, mounts and
@@ -510,20 +532,14 @@ fn create_external(
     };
     std::fs::write(cfg.state_dir.join(PID_FILE), pid.to_string())
         .map_err(|e| fail(RuntimeError::sys("pid file", e)))?;
-    Ok(Arc::new(Shared {
+    Ok(Shared::created(
         cfg,
         pid,
-        cgroup,
-        cgroup_rel,
+        (cgroup, cgroup_rel),
         io,
-        status: Mutex::new(Status::Created),
-        status_changed: Condvar::new(),
-        start: Mutex::new(Some(Starter::External)),
-        external: Some(driver),
-        reaped: Mutex::new(HashMap::new()),
-        reaped_changed: Condvar::new(),
-        exec_ttys: Mutex::new(HashMap::new()),
-    }))
+        Starter::External,
+        Some(driver),
+    ))
 }
 
 /// Reads the child's ready byte, or its error report.

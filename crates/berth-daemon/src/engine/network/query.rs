@@ -395,12 +395,13 @@ impl Engine {
     }
 
     /// Removes every user network no running container is on; returns their names.
-    pub async fn network_prune(self: &Arc<Self>, labels: &[String]) -> Result<Vec<String>> {
+    pub async fn network_prune(
+        self: &Arc<Self>,
+        filter: &crate::engine::prune_filter::PruneFilter,
+    ) -> Result<Vec<String>> {
         let mut removed = vec![];
         for rec in self.networks.all() {
-            if rec.predefined()
-                || !crate::engine::query::labels_match(&Some(rec.labels.clone()), labels)
-            {
+            if rec.predefined() || !filter.matches(Some(&rec.created), &rec.labels) {
                 continue;
             }
             if self.network_remove(&rec.id).await.is_ok() {

@@ -112,17 +112,16 @@ impl Engine {
         self: &Arc<Self>,
         filters: &HashMap<String, Vec<String>>,
     ) -> Result<(Vec<String>, u64)> {
-        let all = filters
-            .get("all")
-            .is_some_and(|v| v.iter().any(|x| matches!(x.as_str(), "true" | "1")));
-        let labels = filters.get("label").cloned().unwrap_or_default();
+        use crate::engine::prune_filter::{PruneFilter, Target};
+        let filter = PruneFilter::parse(Target::Volumes, filters)?;
+        let all = filter.all;
         let mut removed = vec![];
         let mut bytes = 0;
         for v in self.volumes.all() {
             if !(all || v.labels.contains_key(ANONYMOUS_LABEL)) {
                 continue;
             }
-            if !crate::engine::query::labels_match(&Some(v.labels.clone()), &labels) {
+            if !filter.matches(None, &v.labels) {
                 continue;
             }
             if !self.volume_users(&v.name).is_empty() {
