@@ -284,6 +284,9 @@ pub struct ContainerSummary {
     pub host_config: serde_json::Value,
     pub network_settings: serde_json::Value,
     pub mounts: Vec<MountPoint>,
+    /// The health status (API 1.52): `none` without a check or when not running.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health: Option<serde_json::Value>,
     /// With `size=1`: the bytes of its writable layer, and of that with its image's.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub size_rw: Option<i64>,

@@ -646,3 +646,119 @@ fn init_is_pid_1_reaps_orphans_and_forwards_signals() {
     let docker = d.docker(&["run", "--rm", "--init", "busybox", "sh", "-c", "exit 3"]);
     assert_eq!(code(&docker), 3, "{}", stderr(&docker));
 }
+
+/// The property names of `definition` in the API schema.
+fn schema_properties(definition: &str) -> Vec<String> {
+    let yaml = std::fs::read_to_string(
+        repo_root().join("../shared/reference/docker-engine-api-v1.55.yaml"),
+    )
+    .expect("the Engine API reference in ../shared/reference");
+    let lines: Vec<&str> = yaml.lines().collect();
+    let start = lines
+        .iter()
+        .position(|l| *l == format!("  {definition}:"))
+        .expect("definition");
+    let body = lines[start + 1..]
+        .iter()
+        .take_while(|l| l.trim().is_empty() || l.starts_with("   "));
+    let mut in_properties = false;
+    let mut out = vec![];
+    for l in body {
+        if *l == "    properties:" {
+            in_properties = true;
+        } else if l.starts_with("    ") && !l.starts_with("     ") && !l.trim().is_empty() {
+            in_properties = false;
+        } else if in_properties && l.starts_with("      ") && !l.starts_with("       ") {
+            if let Some(name) = l.trim().strip_suffix(':') {
+                out.push(name.to_string());
+            }
+        }
+    }
+    out
+}
+
+/// `keys` against `definition`: none missing but those dockerd omits when empty, none
+/// that the schema does not have.
+fn check_keys(what: &str, v: &serde_json::Value, definition: &str, omitted_when_empty: &[&str]) {
+    let keys: Vec<String> = v
+        .as_object()
+        .unwrap_or_else(|| panic!("{what} is not an object: {v}"))
+        .keys()
+        .cloned()
+        .collect();
+    let schema = schema_properties(definition);
+    assert!(!schema.is_empty(), "{definition} has no properties");
+    let missing: Vec<&String> = schema
+        .iter()
+        .filter(|k| !keys.contains(k) && !omitted_when_empty.contains(&k.as_str()))
+        .collect();
+    let extra: Vec<&String> = keys.iter().filter(|k| !schema.contains(k)).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "{what}: lacks {missing:?}, has {extra:?} that {definition} does not"
+    );
+}
+
+#[test]
+fn inspect_info_and_lists_have_the_keys_of_the_api_schema() {
+    let d = Daemon::start();
+    d.make_busybox();
+    ok(d.docker(&["run", "-d", "--name", "keys", "busybox", "sleep", "100"]));
+    let get = |path: &str| -> serde_json::Value {
+        let (status, body) = d.raw_http(&format!(
+            "GET /v1.55{path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        ));
+        assert_eq!(status, 200, "{path}: {body}");
+        serde_json::from_str(&body).expect("json")
+    };
+    let c = get("/containers/keys/json");
+    check_keys(
+        "container inspect",
+        &c,
+        "ContainerInspectResponse",
+        &["ImageManifestDescriptor", "SizeRw", "SizeRootFs", "Storage"],
+    );
+    check_keys("State", &c["State"], "ContainerState", &["Health"]);
+    check_keys(
+        "NetworkSettings",
+        &c["NetworkSettings"],
+        "NetworkSettings",
+        &[],
+    );
+    let i = get("/images/busybox/json");
+    check_keys(
+        "image inspect",
+        &i,
+        "ImageInspect",
+        &[
+            "Author",
+            "Comment",
+            "Parent",
+            "DockerVersion",
+            "Descriptor",
+            "Identity",
+            "Manifests",
+            "OsVersion",
+            "Variant",
+        ],
+    );
+    check_keys(
+        "info",
+        &get("/info"),
+        "SystemInfo",
+        &["NRI", "ProductLicense"],
+    );
+    check_keys(
+        "ps row",
+        &get("/containers/json")[0],
+        "ContainerSummary",
+        &["ImageManifestDescriptor", "SizeRw", "SizeRootFs"],
+    );
+    check_keys(
+        "images row",
+        &get("/images/json")[0],
+        "ImageSummary",
+        &["Descriptor", "Manifests"],
+    );
+    ok(d.docker(&["rm", "-f", "keys"]));
+}

@@ -150,6 +150,18 @@ pub fn image_list(v: ApiVersion, body: &mut Value) {
     }
 }
 
+/// `GET /containers/json`: each row's `Health` from 1.52.
+pub fn container_list(v: ApiVersion, body: &mut Value) {
+    if v.at_least(1, 52) {
+        return;
+    }
+    for row in body.as_array_mut().into_iter().flatten() {
+        if let Some(r) = row.as_object_mut() {
+            r.remove("Health");
+        }
+    }
+}
+
 /// `GET /info`.
 pub fn info(v: ApiVersion, body: &mut Value) {
     let Some(info) = body.as_object_mut() else {
@@ -404,6 +416,17 @@ mod tests {
         system_df(v("1.53"), true, &mut b);
         assert!(b.get("Images").is_none() && b.get("LayersSize").is_none());
         assert_eq!(b["ContainerUsage"]["Items"].as_array().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn ps_health_from_1_52() {
+        let body = json!([{"Id": "x", "Health": {"Status": "none", "FailingStreak": 0}}]);
+        let mut old = body.clone();
+        container_list(v("1.51"), &mut old);
+        assert_eq!(old, json!([{"Id": "x"}]));
+        let mut new = body.clone();
+        container_list(v("1.52"), &mut new);
+        assert_eq!(new, body);
     }
 
     #[test]

@@ -48,7 +48,11 @@ pub async fn create(
     Ok(body::json(201, &r))
 }
 
-pub async fn list(engine: &Arc<Engine>, q: &Query) -> Result<Resp> {
+pub async fn list(
+    engine: &Arc<Engine>,
+    q: &Query,
+    version: berth_api::version::ApiVersion,
+) -> Result<Resp> {
     let mut list = engine.list(q.flag("all", false), &q.filters()?, q.int("limit")?)?;
     if q.flag("size", false) {
         for c in &mut list {
@@ -57,7 +61,9 @@ pub async fn list(engine: &Arc<Engine>, q: &Query) -> Result<Resp> {
             c.size_root_fs = Some(root);
         }
     }
-    Ok(body::json(200, &list))
+    Ok(super::shaped(&list, |b| {
+        super::compat::container_list(version, b)
+    }))
 }
 
 pub async fn prune(engine: &Arc<Engine>, q: &Query) -> Result<Resp> {

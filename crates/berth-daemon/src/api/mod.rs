@@ -180,7 +180,7 @@ async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Result<Resp> {
         ("POST", ["commit"]) => containers::commit(&engine, &q, req).await,
         ("POST", ["build"]) => build::build(&engine, &q, req).await,
         ("POST", ["build", "prune"]) => build::prune(&engine, &q).await,
-        ("GET", ["containers", "json"]) => containers::list(&engine, &q).await,
+        ("GET", ["containers", "json"]) => containers::list(&engine, &q, version).await,
         ("POST", ["containers", "prune"]) => containers::prune(&engine, &q).await,
         ("GET", ["containers", id, "json"]) => Ok(shaped(&engine.inspect(id)?, |b| {
             compat::container_inspect(version, b)

@@ -134,6 +134,11 @@ impl Events {
     }
 
     /// The journal's events at or after `since_nano`, and the live stream after them.
+    /// How many clients follow the events now (`info`'s `NEventsListener`).
+    pub fn listeners(&self) -> usize {
+        self.live.receiver_count()
+    }
+
     pub fn subscribe(&self, since_nano: Option<i64>) -> Subscription {
         let j = self.lock();
         let past = match since_nano {

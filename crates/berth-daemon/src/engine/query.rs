@@ -442,6 +442,10 @@ impl Engine {
                     host_config: serde_json::json!({"NetworkMode": r.host_config.network_mode}),
                     network_settings: serde_json::json!({"Networks": network_settings(&r)["Networks"]}),
                     mounts: mounts(&r, &self.volumes),
+                    health: Some(match r.state.health.as_ref().filter(|_| r.state.running) {
+                        Some(h) => serde_json::json!({"Status": h.status, "FailingStreak": h.failing_streak}),
+                        None => serde_json::json!({"Status": "none", "FailingStreak": 0}),
+                    }),
                     size_rw: None,
                     size_root_fs: None,
                 },

@@ -142,7 +142,29 @@ impl Engine {
             "Containerd": null,
             "FirewallBackend": {"Driver": "nftables"},
             "DiscoveredDevices": [],
+            "CDISpecDirs": [],
+            "CPUSet": true,
+            "OomKillDisable": cgroup_version == "1",
+            // Network create takes subnets from Docker's default pools; none are configured.
+            "DefaultAddressPools": [],
+            "GenericResources": null,
+            // berth reaches registries directly: it uses no proxy.
+            "HttpProxy": "", "HttpsProxy": "", "NoProxy": "",
+            "NEventsListener": self.events.listeners(),
+            "OSVersion": os_version(),
             "Warnings": [],
         })
     }
+}
+
+/// The host's OS version (`VERSION_ID` of /etc/os-release), as dockerd reports it.
+fn os_version() -> String {
+    std::fs::read_to_string("/etc/os-release")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VERSION_ID="))
+                .map(|v| v.trim_matches('"').to_string())
+        })
+        .unwrap_or_default()
 }
