@@ -1107,6 +1107,13 @@ fn api_versions_answer_as_dockerd_answers_each() {
     assert_eq!(s, 400, "{b}");
     assert!(b.contains("TmpfsOptions.Options"), "{b}");
     ok(d.docker(&["rm", "tmpx"]));
+    // The debug endpoints, also under a version prefix (1.48): berth's own figures, and
+    // a clear 501 for Go's profiles.
+    let (s, vars) = get_json(&d, "/v1.48/debug/vars");
+    assert_eq!(s, 200);
+    assert!(vars["cmdline"][0].is_string() && vars["process"]["rss_bytes"].as_u64() > Some(0));
+    let (s, b) = get_json(&d, "/debug/pprof/heap");
+    assert_eq!(s, 501, "{b}");
     // Stats carry os_type from 1.52.
     let (_, st) = get_json(&d, "/v1.52/containers/web/stats?stream=0&one-shot=1");
     assert_eq!(st["os_type"], "linux");

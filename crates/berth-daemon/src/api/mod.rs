@@ -147,6 +147,11 @@ async fn route(engine: Arc<Engine>, req: Request<Incoming>) -> Result<Resp> {
         (_, ["plugins", ..]) => Err(DaemonError::NotImplemented(
             "berth does not install plugins".into(),
         )),
+        // dockerd's Go expvar and pprof: berth's own process figures, and no Go profiles.
+        ("GET", ["debug", "vars"]) => Ok(body::json(200, &system::debug_vars())),
+        (_, ["debug", "pprof", ..]) => Err(DaemonError::NotImplemented(
+            "berth is not a Go program and has no pprof profiles; profile berthd with perf".into(),
+        )),
         ("GET", ["version"]) => Ok(body::json(200, &engine.version())),
         ("GET", ["info"]) => Ok(shaped(&engine.info(), |b| compat::info(version, b))),
         ("GET", ["events"]) => system::events(&engine, &q, version, &req),

@@ -147,3 +147,25 @@ pub fn events(
     });
     Ok(with_status(200, Some(framing.content_type()), body))
 }
+
+/// `GET /debug/vars`: what dockerd's expvar gives that is not Go's own (`cmdline`), and
+/// the daemon process's figures from /proc.
+pub fn debug_vars() -> serde_json::Value {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| -> u64 {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    serde_json::json!({
+        "cmdline": std::env::args().collect::<Vec<_>>(),
+        "process": {
+            "rss_bytes": field("VmRSS:") * 1024,
+            "threads": field("Threads:"),
+            "open_fds": std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0),
+        },
+    })
+}
