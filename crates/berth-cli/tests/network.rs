@@ -1050,3 +1050,59 @@ fn the_highest_gw_priority_gives_the_default_route() {
     }
     ok(d.docker(&["network", "rm", "gwa", "gwb"]));
 }
+
+#[test]
+fn endpoint_sysctls_are_set_on_the_containers_interface_only() {
+    let d = Daemon::start();
+    d.make_busybox();
+    let opt = "name=bridge,driver-opt=com.docker.network.endpoint.sysctls=net.ipv4.conf.IFNAME.log_martians=1";
+    let inside = ok(d.docker(&[
+        "run",
+        "--rm",
+        "--pull",
+        "never",
+        "--network",
+        opt,
+        "busybox",
+        "cat",
+        "/proc/sys/net/ipv4/conf/eth0/log_martians",
+    ]));
+    assert_eq!(inside, "1");
+    let plain = ok(d.docker(&[
+        "run",
+        "--rm",
+        "--pull",
+        "never",
+        "busybox",
+        "cat",
+        "/proc/sys/net/ipv4/conf/eth0/log_martians",
+    ]));
+    assert_eq!(plain, "0");
+    // Only per-interface net sysctls; other driver options are refused by name.
+    let global = d.docker(&[
+        "run",
+        "--rm",
+        "--pull",
+        "never",
+        "--network",
+        "name=bridge,driver-opt=com.docker.network.endpoint.sysctls=net.ipv4.ip_forward=1",
+        "busybox",
+        "true",
+    ]);
+    assert!(stderr(&global).contains("IFNAME"), "{}", stderr(&global));
+    let other = d.docker(&[
+        "run",
+        "--rm",
+        "--pull",
+        "never",
+        "--network",
+        "name=bridge,driver-opt=foo=bar",
+        "busybox",
+        "true",
+    ]);
+    assert!(
+        stderr(&other).contains("DriverOpts.foo"),
+        "{}",
+        stderr(&other)
+    );
+}

@@ -16,5 +16,6 @@ pub mod ipam;
 pub mod link;
 pub mod ports;
 pub mod proxy;
+pub mod sysctl;
 
 pub use error::{NetError, Result};

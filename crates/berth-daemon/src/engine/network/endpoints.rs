@@ -325,7 +325,23 @@ impl Networks {
             },
             mtu: net.mtu,
         };
-        self.netlink().await?.attach(&a).await.map_err(net_error)
+        self.netlink().await?.attach(&a).await.map_err(net_error)?;
+        // Per-interface sysctls, once the interface has its name in the namespace.
+        if let Some(list) = ep
+            .driver_opts
+            .as_ref()
+            .and_then(|d| d.get(berth_net::sysctl::ENDPOINT_SYSCTLS))
+        {
+            let sysctls = berth_net::sysctl::parse(list).map_err(net_error)?;
+            let (netns, ifname) = (netns.to_path_buf(), ifname.to_string());
+            tokio::task::spawn_blocking(move || {
+                berth_net::sysctl::apply_in(&netns, &ifname, &sysctls)
+            })
+            .await
+            .map_err(DaemonError::system)?
+            .map_err(net_error)?;
+        }
+        Ok(())
     }
 
     /// Gives back a stopped container's addresses; clears them in `endpoints`. Its veth
@@ -430,14 +446,17 @@ pub(super) fn check_supported(network: &str, requested: &EndpointSettings) -> Re
     if !requested.mac_address.is_empty() {
         parse_mac(&requested.mac_address)?;
     }
+    // Of the driver options, the per-interface sysctls (API 1.46) are taken.
+    for (k, v) in requested.driver_opts.iter().flatten() {
+        if k != berth_net::sysctl::ENDPOINT_SYSCTLS {
+            return Err(DaemonError::InvalidParameter(format!(
+                "NetworkingConfig.EndpointsConfig.{network}.DriverOpts.{k} is not supported by berth (only {})",
+                berth_net::sysctl::ENDPOINT_SYSCTLS
+            )));
+        }
+        berth_net::sysctl::parse(v).map_err(|e| DaemonError::InvalidParameter(e.to_string()))?;
+    }
     let unsupported = [
-        (
-            "DriverOpts",
-            requested
-                .driver_opts
-                .as_ref()
-                .is_some_and(|d| !d.is_empty()),
-        ),
         (
             "Links",
             requested.links.as_ref().is_some_and(|l| !l.is_empty()),
