@@ -1208,7 +1208,12 @@ fn check_external_runtime(d: &Daemon, rt: &str, memory_limit_file: Option<&str>)
         ],
         b"echo from-stdin; exit 4\n",
     );
-    assert_eq!((code(&r), stdout(&r).trim()), (4, "from-stdin"), "{rt}");
+    assert_eq!(
+        (code(&r), stdout(&r).trim()),
+        (4, "from-stdin"),
+        "{rt}: {}",
+        stderr(&r)
+    );
 
     let name = format!("long-{rt}");
     ok(d.docker(&[

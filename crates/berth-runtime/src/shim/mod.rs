@@ -57,6 +57,8 @@ pub(crate) struct Shared {
     pub start: Mutex<Option<Starter>>,
     /// The external runtime that made the container, if not the built-in one.
     pub external: Option<external::Driver>,
+    /// A start request is being answered.
+    pub starting: std::sync::atomic::AtomicBool,
     /// Exit statuses of reaped children (exec helpers), by pid.
     pub reaped: Mutex<HashMap<i32, i32>>,
     pub reaped_changed: Condvar,
@@ -84,6 +86,7 @@ impl Shared {
             status_changed: Condvar::new(),
             start: Mutex::new(Some(starter)),
             external,
+            starting: std::sync::atomic::AtomicBool::new(false),
             reaped: Mutex::new(HashMap::new()),
             reaped_changed: Condvar::new(),
             exec_ttys: Mutex::new(HashMap::new()),
@@ -600,6 +603,9 @@ fn serve_until_exit(shared: Arc<Shared>, listener: UnixListener) {
         *st = Status::Exited(exit.clone());
         shared.status_changed.notify_all();
     }
+    // Waiters on children the reaper will no longer see (an external runtime's `start`)
+    // learn at once that the container is gone.
+    shared.reaped_changed.notify_all();
     shared.io.close_subscribers(code);
     // Everything in the pid namespace died with init; once the kernel has emptied the
     // cgroup, remove it (after the daemon has heard, so this is off its path).
@@ -607,6 +613,14 @@ fn serve_until_exit(shared: Arc<Shared>, listener: UnixListener) {
         d.delete();
     }
     shared.cgroup.destroy();
+    // A start still being answered (an external runtime's, which the init can outrun)
+    // gets its reply out before the shim goes.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while shared.starting.load(std::sync::atomic::Ordering::SeqCst)
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
     // Give waiters a moment to read their replies. The socket file is the daemon's to
     // remove: by now a new start of the same container may own that path.
     std::thread::sleep(std::time::Duration::from_millis(20));

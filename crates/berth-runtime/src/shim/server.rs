@@ -49,7 +49,12 @@ fn handle(conn: UnixStream, s: Arc<Shared>) -> io::Result<()> {
             }
             send(&conn, &r)
         }
-        Request::Start => send(&conn, &start(&s)),
+        Request::Start => {
+            s.starting.store(true, std::sync::atomic::Ordering::SeqCst);
+            let r = send(&conn, &start(&s));
+            s.starting.store(false, std::sync::atomic::Ordering::SeqCst);
+            r
+        }
         Request::Wait => {
             let mut st = s.status.lock().unwrap_or_else(|p| p.into_inner());
             loop {
