@@ -1107,6 +1107,40 @@ fn api_versions_answer_as_dockerd_answers_each() {
     assert_eq!(s, 400, "{b}");
     assert!(b.contains("TmpfsOptions.Options"), "{b}");
     ok(d.docker(&["rm", "tmpx"]));
+    // Image mounts (1.48): the image's files, read-only; checked at create.
+    let img = ok(d.docker(&[
+        "run",
+        "--rm",
+        "--pull",
+        "never",
+        "--mount",
+        "type=image,source=busybox,target=/img",
+        "busybox",
+        "sh",
+        "-c",
+        "test -x /img/bin/busybox && echo has; touch /img/x || echo ro",
+    ]));
+    assert!(img.contains("has") && img.ends_with("ro"), "{img}");
+    let missing = d.docker(&[
+        "create",
+        "--pull",
+        "never",
+        "--mount",
+        "type=image,source=nosuch,target=/img",
+        "busybox",
+        "true",
+    ]);
+    assert!(
+        stderr(&missing).contains("No such image: nosuch"),
+        "{}",
+        stderr(&missing)
+    );
+    let (s, b) = d.post_json(
+        "/v1.49/containers/create",
+        r#"{"Image":"busybox","HostConfig":{"Mounts":[{"Type":"image","Source":"busybox","Target":"/i","ImageOptions":{"Subpath":"bin"}}]}}"#,
+    );
+    assert_eq!(s, 400, "{b}");
+    assert!(b.contains("ImageOptions.Subpath"), "{b}");
     // The debug endpoints, also under a version prefix (1.48): berth's own figures, and
     // a clear 501 for Go's profiles.
     let (s, vars) = get_json(&d, "/v1.48/debug/vars");

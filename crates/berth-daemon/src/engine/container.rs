@@ -51,6 +51,10 @@ pub struct Record {
     /// across daemon restarts); cleared by a user's start.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub manually_stopped: bool,
+    /// `--mount type=image` (API 1.48): the image each target shows, resolved to its
+    /// ID at create, as the container's own image is.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub image_mounts: std::collections::BTreeMap<String, String>,
 }
 
 /// Observed by `wait`, `stop` and attach: changes on every start, exit and removal.

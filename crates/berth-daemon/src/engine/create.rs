@@ -196,6 +196,26 @@ impl Engine {
             dir.join("resolv.conf"),
             std::fs::read("/etc/resolv.conf").unwrap_or_default(),
         )?;
+        // Image mounts name their image as the user did; what they show is fixed here.
+        let mut image_mounts = std::collections::BTreeMap::new();
+        for m in req
+            .host_config
+            .mounts
+            .iter()
+            .flatten()
+            .filter(|m| m.kind == "image")
+        {
+            // A 400, not a 404: clients take a 404 at create for the container's own
+            // image missing, and pull that.
+            let img = self.image_get(&m.source).await.map_err(|e| match e {
+                DaemonError::NotFound(_) => DaemonError::InvalidParameter(format!(
+                    "invalid mount config for type \"image\": No such image: {}",
+                    m.source
+                )),
+                other => other,
+            })?;
+            image_mounts.insert(m.target.clone(), img.id.to_string());
+        }
         let record = Record {
             id: id.clone(),
             name: String::new(),
@@ -228,6 +248,7 @@ impl Engine {
             ephemeral: false,
             manually_stopped: false,
             volumes,
+            image_mounts,
         };
         let c = Arc::new(Container::new(record));
         if let Err(e) = self.register_as(c.clone(), name.as_deref()) {

@@ -403,7 +403,23 @@ fn check_mount(m: &Mount) -> Result<()> {
                 }
             }
         }
-        "image" | "npipe" | "cluster" => {
+        "image" => {
+            if m.source.is_empty() {
+                return Err(DaemonError::InvalidParameter(
+                    "invalid mount config for type \"image\": source (the image) is required"
+                        .into(),
+                ));
+            }
+            for (k, v) in m.image_options.iter().flat_map(|o| o.as_object()).flatten() {
+                if !is_unset(v) {
+                    return Err(refuse(
+                        &format!("HostConfig.Mounts[].ImageOptions.{k}"),
+                        "berth mounts the whole image",
+                    ));
+                }
+            }
+        }
+        "npipe" | "cluster" => {
             return Err(refuse(
                 "HostConfig.Mounts[].Type",
                 &format!(
@@ -419,7 +435,7 @@ fn check_mount(m: &Mount) -> Result<()> {
         }
     }
     if (m.kind != "volume" && m.volume_options.as_ref().is_some_and(|v| !is_unset(v)))
-        || m.image_options.as_ref().is_some_and(|v| !is_unset(v))
+        || (m.kind != "image" && m.image_options.as_ref().is_some_and(|v| !is_unset(v)))
     {
         return Err(DaemonError::InvalidParameter(format!(
             "VolumeOptions and ImageOptions do not apply to a mount of type \"{}\"",

@@ -260,7 +260,10 @@ impl Engine {
     pub fn image_users(&self, image_id: &str) -> Vec<Arc<Container>> {
         self.all()
             .into_iter()
-            .filter(|c| c.record().image_id == image_id)
+            .filter(|c| {
+                let r = c.record();
+                r.image_id == image_id || r.image_mounts.values().any(|i| i == image_id)
+            })
             .collect()
     }
 }

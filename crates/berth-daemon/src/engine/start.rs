@@ -175,6 +175,16 @@ impl Engine {
             None
         };
         let volumes = self.prepare_volumes(&rec, &lower)?;
+        // Image mounts: the layers of the image each was resolved to at create.
+        let mut image_mounts = vec![];
+        for (target, image_id) in &rec.image_mounts {
+            let img = self.image_get(image_id).await?;
+            image_mounts.push((target.clone(), self.images.layer_dirs(&img)));
+        }
+        let empty_dir = self.cfg.exec_root.join("empty");
+        if !image_mounts.is_empty() {
+            crate::dirs::ensure(&empty_dir, crate::dirs::PRIVATE_MODE)?;
+        }
         let spec = spec::generate(&SpecInput {
             record: &rec,
             rootfs: RootfsLayout {
@@ -189,6 +199,8 @@ impl Engine {
             shared,
             init_binary: init_binary.as_deref(),
             volumes: &volumes,
+            image_mounts: &image_mounts,
+            empty_dir: &empty_dir,
         })?;
         let log_driver = super::logs::Driver::parse(&rec.host_config.log_config.kind)?;
         let config = TaskConfig {

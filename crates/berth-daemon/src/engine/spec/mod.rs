@@ -62,6 +62,11 @@ pub struct SpecInput<'a> {
     pub init_binary: Option<&'a Path>,
     /// Each volume's directory on the host, and where it goes.
     pub volumes: &'a [(PathBuf, super::volume::VolumeMount)],
+    /// `--mount type=image`: each target and its image's layer dirs, top first.
+    pub image_mounts: &'a [(String, Vec<PathBuf>)],
+    /// An empty dir under the exec root: the lowest layer of a one-layer image mount
+    /// (overlay wants two lower dirs when it has no upper).
+    pub empty_dir: &'a Path,
 }
 
 #[derive(Debug, Clone, Default)]

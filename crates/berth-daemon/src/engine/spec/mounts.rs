@@ -193,8 +193,28 @@ pub(super) fn mounts(input: &SpecInput, ipc: &NamespaceMode) -> Result<Vec<Mount
     for (dst, opts) in hc.tmpfs.iter().flatten() {
         mounts.push(tmpfs_mount(dst, opts)?);
     }
-    for m in hc.mounts.iter().flatten().filter(|m| m.kind != "volume") {
+    for m in hc
+        .mounts
+        .iter()
+        .flatten()
+        .filter(|m| !matches!(m.kind.as_str(), "volume" | "image"))
+    {
         mounts.push(api_mount(m)?);
+    }
+    // An image, read-only: its layers as an overlay without an upper dir, mounted by
+    // the container's init inside its own mount namespace.
+    for (target, layers) in input.image_mounts {
+        let mut lower: Vec<String> = layers.iter().map(|p| p.display().to_string()).collect();
+        if lower.len() < 2 {
+            lower.push(input.empty_dir.display().to_string());
+        }
+        let data = format!("lowerdir={}", lower.join(":"));
+        mounts.push(mount(
+            target,
+            "overlay",
+            "overlay",
+            &["ro", "nosuid", "nodev", &data],
+        )?);
     }
     if let Some(binary) = input.init_binary.filter(|_| hc.init == Some(true)) {
         // berth's init, a copy the daemon made (never the host's binary), read-only.
