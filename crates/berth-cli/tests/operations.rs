@@ -1121,6 +1121,41 @@ fn api_versions_answer_as_dockerd_answers_each() {
         "test -x /img/bin/busybox && echo has; touch /img/x || echo ro",
     ]));
     assert!(img.contains("has") && img.ends_with("ro"), "{img}");
+    // Inspect lists every --mount, as dockerd does.
+    ok(d.docker(&[
+        "create",
+        "--name",
+        "mnts",
+        "--pull",
+        "never",
+        "--mount",
+        "type=image,source=busybox,target=/img",
+        "--mount",
+        "type=tmpfs,target=/t",
+        "busybox",
+        "true",
+    ]));
+    let (_, m) = get_json(&d, "/containers/mnts/json");
+    let kinds: Vec<(&str, &str, bool)> = m["Mounts"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|x| {
+                    (
+                        x["Type"].as_str().unwrap_or(""),
+                        x["Destination"].as_str().unwrap_or(""),
+                        x["RW"].as_bool().unwrap_or(true),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(
+        kinds,
+        [("image", "/img", false), ("tmpfs", "/t", true)],
+        "{m}"
+    );
+    ok(d.docker(&["rm", "mnts"]));
     let missing = d.docker(&[
         "create",
         "--pull",

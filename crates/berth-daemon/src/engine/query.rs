@@ -88,7 +88,37 @@ fn mounts(r: &Record, volumes: &super::volume::Volumes) -> Vec<MountPoint> {
         rw: !v.read_only,
         propagation: String::new(),
     });
-    binds.chain(vols).collect()
+    // `--mount` entries other than volumes (which are in `volumes`).
+    let mounts = r
+        .host_config
+        .mounts
+        .iter()
+        .flatten()
+        .filter(|m| matches!(m.kind.as_str(), "bind" | "tmpfs" | "image"))
+        .map(|m| MountPoint {
+            kind: m.kind.clone(),
+            source: if m.kind == "tmpfs" {
+                String::new()
+            } else {
+                m.source.clone()
+            },
+            destination: m.target.clone(),
+            mode: String::new(),
+            rw: !m.read_only && m.kind != "image",
+            propagation: match m.kind.as_str() {
+                "bind" => m
+                    .bind_options
+                    .as_ref()
+                    .and_then(|o| o.get("Propagation"))
+                    .and_then(|p| p.as_str())
+                    .filter(|p| !p.is_empty())
+                    .unwrap_or("rprivate")
+                    .to_string(),
+                _ => String::new(),
+            },
+            ..Default::default()
+        });
+    binds.chain(vols).chain(mounts).collect()
 }
 
 /// Every exposed or published port: its bindings while the container runs, else null.
