@@ -182,7 +182,7 @@ fn mounts_sysctls_and_resources_are_applied() {
     }
     let refused = [
         (
-            vec!["--mount", "type=image,source=busybox,target=/v"],
+            vec!["--mount", "type=npipe,source=x,target=/v"],
             "HostConfig.Mounts[].Type",
         ),
         (vec!["--sysctl", "kernel.panic=1"], "not namespaced"),
