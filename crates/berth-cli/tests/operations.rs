@@ -1545,18 +1545,7 @@ fn prune_filters_until_and_labels() {
             format!("FROM busybox\nLABEL which={label}\nRUN echo {label} > /which\n"),
         )
         .expect("dockerfile");
-        let built = Command::new(DOCKER)
-            .env("DOCKER_HOST", d.host())
-            .env("DOCKER_BUILDKIT", "0")
-            .args(["build", "-q", "-t", tag])
-            .arg(&ctx)
-            .output()
-            .expect("docker build");
-        assert!(
-            built.status.success(),
-            "{}",
-            String::from_utf8_lossy(&built.stderr)
-        );
+        ok(d.berth(&["build", "-q", "-t", tag, ctx.to_str().expect("utf-8")]));
     }
     ok(d.docker(&["image", "prune", "-af", "--filter", "label=which=a"]));
     let images = ok(d.docker(&["images", "--format", "{{.Repository}}:{{.Tag}}"]));
