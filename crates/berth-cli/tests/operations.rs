@@ -1317,6 +1317,24 @@ fn check_external_runtime(d: &Daemon, rt: &str, memory_limit_file: Option<&str>)
     ok(d.docker(&["start", &name]));
     assert_eq!(inspect(d, &name, "{{.State.Running}}"), "true");
     ok(d.docker(&["rm", "-f", &name]));
+    // Every container gone, so is every cgroup dir a runtime made for it, in every
+    // hierarchy (runc also makes them in the named and unified ones).
+    let leftovers = || -> Vec<std::path::PathBuf> {
+        std::fs::read_dir("/sys/fs/cgroup")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|h| h.path().join(d.cgroup_parent.trim_start_matches('/')))
+            .flat_map(|p| std::fs::read_dir(p).into_iter().flatten().flatten())
+            .filter(|e| e.path().is_dir())
+            .map(|e| e.path())
+            .collect()
+    };
+    wait_until(
+        "the containers' cgroups to go",
+        Duration::from_secs(10),
+        || leftovers().is_empty(),
+    );
 }
 
 #[test]

@@ -157,5 +157,13 @@ impl V1Cgroup {
         for c in self.controllers() {
             rmdir(&self.path(c));
         }
+        // An external runtime (runc) also makes the container's dir in the named and the
+        // unified hierarchies of a hybrid host: berth chose the path, berth removes it.
+        for h in ["systemd", "unified"] {
+            let p = self.path(h);
+            if p.exists() {
+                rmdir(&p);
+            }
+        }
     }
 }

@@ -589,9 +589,16 @@ fn serve_until_exit(shared: Arc<Shared>, listener: UnixListener) {
     for p in pumps {
         let _ = p.join();
     }
+    // Read before an external runtime's delete takes the cgroup away.
+    let oom_killed = shared.cgroup.oom_killed();
+    // The external runtime's state goes before the daemon hears of the exit: the daemon
+    // may then remove the state dir it lives in, or start the container again.
+    if let Some(d) = &shared.external {
+        d.delete();
+    }
     let exit = ExitStatus {
         exit_code: code,
-        oom_killed: shared.cgroup.oom_killed(),
+        oom_killed,
         finished_at: crate::json_log::now_rfc3339(),
     };
     // Atomic for a daemon that restarts; a machine crash ends the container anyway.
@@ -609,9 +616,6 @@ fn serve_until_exit(shared: Arc<Shared>, listener: UnixListener) {
     shared.io.close_subscribers(code);
     // Everything in the pid namespace died with init; once the kernel has emptied the
     // cgroup, remove it (after the daemon has heard, so this is off its path).
-    if let Some(d) = &shared.external {
-        d.delete();
-    }
     shared.cgroup.destroy();
     // A start still being answered (an external runtime's, which the init can outrun)
     // gets its reply out before the shim goes.
