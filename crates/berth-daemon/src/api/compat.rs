@@ -29,15 +29,15 @@ const LEGACY_NETWORK_SETTINGS: &[&str] = &[
 /// Container fields in an image's `Config` that are not image configuration, returned
 /// empty before 1.50 (`NetworkDisabled`, `MacAddress` and `StopTimeout` only when set).
 const CONTAINER_ONLY_IMAGE_CONFIG: &[(&str, Value)] = &[
-    ("Hostname", Value::Null),
-    ("Domainname", Value::Null),
+    ("Hostname", Value::String(String::new())),
+    ("Domainname", Value::String(String::new())),
     ("AttachStdin", Value::Bool(false)),
     ("AttachStdout", Value::Bool(false)),
     ("AttachStderr", Value::Bool(false)),
     ("Tty", Value::Bool(false)),
     ("OpenStdin", Value::Bool(false)),
     ("StdinOnce", Value::Bool(false)),
-    ("Image", Value::Null),
+    ("Image", Value::String(String::new())),
 ];
 
 /// Image `Config` fields that 1.52 omits when not set.
@@ -115,11 +115,7 @@ pub fn image_inspect(v: ApiVersion, body: &mut Value) {
         }
     } else {
         for (k, empty) in CONTAINER_ONLY_IMAGE_CONFIG {
-            let empty = match empty {
-                Value::Null => json!(""),
-                other => other.clone(),
-            };
-            cfg.entry(k.to_string()).or_insert(empty);
+            cfg.entry(k.to_string()).or_insert_with(|| empty.clone());
         }
     }
     if v.at_least(1, 52) {
