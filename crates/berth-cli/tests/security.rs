@@ -337,6 +337,12 @@ fn the_data_root_is_closed_to_other_users_also_when_it_existed() {
     assert_eq!(mode(&data.join("layers")), 0o700);
     assert_eq!(mode(&data.join("containers").join(&id)), 0o700);
     assert_eq!(mode(&d.dir.join("run/containers")), 0o700);
+    // A running container's shim socket: root's only, under umask 000 too.
+    ok(d.berth(&["run", "-d", "--name", "sockmode", "busybox", "sleep", "30"]));
+    let running = ok(d.berth(&["inspect", "-f", "{{.Id}}", "sockmode"]));
+    assert_eq!(mode(&d.dir.join("run/s")), 0o700);
+    assert_eq!(mode(&d.dir.join("run/s").join(&running[..24])), 0o600);
+    ok(d.berth(&["rm", "-f", "sockmode"]));
     // Walked as nobody: refused at the data root.
     let walk = std::process::Command::new("setpriv")
         .args([

@@ -10,7 +10,6 @@
 use crate::error::{Result, RuntimeError};
 use crate::task::ExternalRuntime;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -106,9 +105,7 @@ impl Driver {
             .arg(&pid_file);
         let console = if tty {
             let path = self.console_socket();
-            let _ = std::fs::remove_file(&path);
-            let listener = UnixListener::bind(&path)
-                .map_err(|e| RuntimeError::sys("binding the console socket", e))?;
+            let listener = crate::shim::bind(&path)?;
             cmd.arg("--console-socket").arg(&path);
             cmd.stdin(Stdio::null()).stdout(Stdio::null());
             Some(std::thread::spawn(move || -> Result<Option<OwnedFd>> {

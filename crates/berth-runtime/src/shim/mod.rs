@@ -566,13 +566,19 @@ pub(crate) fn read_error(report: &mut File) -> RuntimeError {
     RuntimeError::reported(code as i32, &text)
 }
 
-fn bind(socket: &Path) -> Result<UnixListener> {
+/// A unix socket at `socket` that only root may use (0600, in a 0700 dir if the dir
+/// has to be made), whatever the umask.
+pub(crate) fn bind(socket: &Path) -> Result<UnixListener> {
+    use std::os::unix::fs::PermissionsExt;
     let _ = std::fs::remove_file(socket);
-    if let Some(dir) = socket.parent() {
-        let _ = std::fs::create_dir_all(dir);
+    if let Some(dir) = socket.parent().filter(|d| !d.exists()) {
+        make_private_dir(dir)?;
     }
-    UnixListener::bind(socket)
-        .map_err(|e| RuntimeError::sys(format!("binding {}", socket.display()), e))
+    let listener = UnixListener::bind(socket)
+        .map_err(|e| RuntimeError::sys(format!("binding {}", socket.display()), e))?;
+    std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| RuntimeError::sys(format!("chmod {}", socket.display()), e))?;
+    Ok(listener)
 }
 
 fn serve_until_exit(shared: Arc<Shared>, listener: UnixListener) {
