@@ -63,6 +63,30 @@ fn docker_run_ps_exec_logs_inspect_rm() {
         ok(d.docker(&["ps", "-a", "--filter", "status=exited", "-q"])),
         ""
     );
+    // Filters on what a container mounts, exposes and publishes.
+    ok(d.docker(&[
+        "create",
+        "--name",
+        "mounts",
+        "-v",
+        "/tmp:/host-tmp",
+        "--mount",
+        "type=tmpfs,target=/scratch",
+        "--expose",
+        "8080",
+        "busybox",
+        "true",
+    ]));
+    let names =
+        |filter: &str| ok(d.docker(&["ps", "-a", "--filter", filter, "--format", "{{.Names}}"]));
+    assert_eq!(names("volume=/host-tmp"), "mounts");
+    assert_eq!(names("volume=/tmp"), "mounts");
+    assert_eq!(names("volume=/scratch"), "mounts");
+    assert_eq!(names("volume=/elsewhere"), "");
+    assert_eq!(names("expose=8080"), "mounts");
+    assert_eq!(names("expose=8080/udp"), "");
+    assert_eq!(names("publish=8080"), "");
+    ok(d.docker(&["rm", "mounts"]));
     assert_eq!(ok(d.docker(&["exec", "web", "hostname"])).len(), 12);
     assert_eq!(code(&d.docker(&["exec", "web", "sh", "-c", "exit 5"])), 5);
     assert_eq!(

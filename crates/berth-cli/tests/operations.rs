@@ -17,10 +17,17 @@ struct EventWatch {
 
 impl EventWatch {
     fn start(d: &Daemon, args: &[&str]) -> Self {
+        // From now, replayed from the journal: nothing is missed however late the CLI
+        // connects (the daemon sends each event once, replayed or live).
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock");
+        let since = format!("{}.{:09}", now.as_secs(), now.subsec_nanos());
         let mut child = Command::new(DOCKER)
             .env("DOCKER_HOST", d.host())
             .env("DOCKER_CONFIG", d.dir.join("docker-config"))
             .arg("events")
+            .args(["--since", &since])
             .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -35,8 +42,6 @@ impl EventWatch {
                 }
             }
         });
-        // The subscription is made once the CLI has connected: give it that moment.
-        std::thread::sleep(Duration::from_millis(300));
         Self { child, lines }
     }
 

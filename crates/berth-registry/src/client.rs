@@ -202,6 +202,12 @@ impl Client {
         }
     }
 
+    /// Whether `registry` is reached without a certificate check (loopback, or
+    /// `--insecure-registry`).
+    pub fn is_insecure_registry(&self, registry: &str) -> bool {
+        self.is_insecure(registry, registry)
+    }
+
     fn is_insecure(&self, host: &str, registry: &str) -> bool {
         (self.settings.loopback_insecure && is_loopback(host))
             || self

@@ -229,8 +229,8 @@ impl AttachPlan {
         })
     }
 
-    /// Replays, then proxies `input` and the live output to `out`: raw bytes when `raw`
-    /// (a TTY's output, or a WebSocket's), else Docker's multiplexed frames.
+    /// Replays, then proxies `input` and the live output to `out`: raw bytes for a TTY's
+    /// output or when `raw` (a WebSocket's messages), else Docker's multiplexed frames.
     pub(super) async fn run<R, W>(self, input: R, out: &mut W, raw: bool)
     where
         R: tokio::io::AsyncRead + Unpin + Send + 'static,
@@ -273,14 +273,14 @@ pub async fn attach(
         return Ok(hijack::stream_body(tty, move |w| {
             Box::pin(async move {
                 let mut w = w;
-                plan.run(tokio::io::empty(), &mut w, tty).await;
+                plan.run(tokio::io::empty(), &mut w, false).await;
             })
         }));
     }
     Ok(hijack::upgrade(&mut req, tty, move |io| async move {
         use tokio::io::AsyncWriteExt;
         let (r, mut w) = tokio::io::split(io);
-        plan.run(r, &mut w, tty).await;
+        plan.run(r, &mut w, false).await;
         let _ = w.shutdown().await;
     }))
 }

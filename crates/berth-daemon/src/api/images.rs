@@ -114,7 +114,7 @@ async fn push(
     req: &Request<Incoming>,
 ) -> Result<Resp> {
     berth_image::reference::Reference::parse(name).map_err(DaemonError::from)?;
-    check_platform(engine, name, q, "platform").await?;
+    check_platform(engine, name, q, "platform", false).await?;
     let creds = registry_auth(req);
     let (engine, name, tag) = (
         engine.clone(),
@@ -139,9 +139,16 @@ async fn list(engine: &Arc<Engine>, q: &Query, version: ApiVersion) -> Result<Re
     }))
 }
 
-/// Fails unless image `name` is of a platform `key` names (when it names any).
-async fn check_platform(engine: &Arc<Engine>, name: &str, q: &Query, key: &str) -> Result<()> {
-    let wanted = super::platform::requested(q, key, key == "platforms")?;
+/// Fails unless image `name` is of a platform `key` names (when it names any; only
+/// then is the image read); `many` where the endpoint takes several.
+async fn check_platform(
+    engine: &Arc<Engine>,
+    name: &str,
+    q: &Query,
+    key: &str,
+    many: bool,
+) -> Result<()> {
+    let wanted = super::platform::requested(q, key, many)?;
     if !wanted.is_empty() {
         let i = engine.image_inspect(name).await?;
         super::platform::check(name, &i.os, &i.architecture, &wanted)?;
@@ -151,22 +158,23 @@ async fn check_platform(engine: &Arc<Engine>, name: &str, q: &Query, key: &str) 
 
 /// `GET /images/{name}/json`, shaped for the client's API version.
 async fn inspect(engine: &Arc<Engine>, name: &str, q: &Query, version: ApiVersion) -> Result<Resp> {
-    check_platform(engine, name, q, "platform").await?;
+    let wanted = super::platform::requested(q, "platform", false)?;
     let i = engine.image_inspect(name).await?;
+    super::platform::check(name, &i.os, &i.architecture, &wanted)?;
     Ok(super::shaped(&i, |b| {
         super::compat::image_inspect(version, b)
     }))
 }
 
 async fn history(engine: &Arc<Engine>, name: &str, q: &Query) -> Result<Resp> {
-    check_platform(engine, name, q, "platform").await?;
+    check_platform(engine, name, q, "platform", false).await?;
     let h = engine.image_history(name).await?;
     Ok(body::json(200, &h))
 }
 
 /// `DELETE /images/{name}`; `platforms` (1.50) must include the image's.
 async fn delete(engine: &Arc<Engine>, name: &str, q: &Query) -> Result<Resp> {
-    check_platform(engine, name, q, "platforms").await?;
+    check_platform(engine, name, q, "platforms", true).await?;
     let items = engine.image_delete(name, q.flag("force", false)).await?;
     Ok(body::json(200, &items))
 }
@@ -175,8 +183,9 @@ async fn delete(engine: &Arc<Engine>, name: &str, q: &Query) -> Result<Resp> {
 /// image. berth's store keeps single-platform images without attestation manifests, so
 /// an image it has has none; `platform` may name one platform, the image's.
 async fn attestations(engine: &Arc<Engine>, name: &str, q: &Query) -> Result<Resp> {
-    engine.image_inspect(name).await?;
-    check_platform(engine, name, q, "platform").await?;
+    let wanted = super::platform::requested(q, "platform", false)?;
+    let i = engine.image_inspect(name).await?;
+    super::platform::check(name, &i.os, &i.architecture, &wanted)?;
     Ok(body::json(200, &serde_json::json!([])))
 }
 
@@ -311,12 +320,8 @@ async fn save(engine: &Arc<Engine>, names: Vec<String>, q: &Query) -> Result<Res
         ));
     }
     // 1.48 takes one platform, 1.52 several: each image must be one of them.
-    let wanted = super::platform::requested(q, "platform", true)?;
-    if !wanted.is_empty() {
-        for name in &names {
-            let i = engine.image_inspect(name).await?;
-            super::platform::check(name, &i.os, &i.architecture, &wanted)?;
-        }
+    for name in &names {
+        check_platform(engine, name, q, "platform", true).await?;
     }
     // Resolve first, so an unknown name is a proper 404 rather than a broken stream.
     let images = engine.images_to_save(&names).await?;

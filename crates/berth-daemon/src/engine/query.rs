@@ -348,6 +348,9 @@ impl Engine {
             } else {
                 r.state.status.clone()
             };
+            if !all && !r.state.running && !r.state.restarting && statuses.is_empty() {
+                continue;
+            }
             if before.as_ref().is_some_and(|b| r.created >= *b)
                 || since.as_ref().is_some_and(|s| r.created <= *s)
             {
@@ -366,51 +369,33 @@ impl Engine {
             if !networks.is_empty() && !networks.iter().any(|n| r.networks.contains_key(n)) {
                 continue;
             }
+            let mount_points = mounts(&r, &self.volumes);
             if let Some(vs) = filters.get("volume") {
-                let binds: Vec<super::bind::Bind> = r
-                    .host_config
-                    .binds
-                    .iter()
-                    .flatten()
-                    .filter_map(|b| super::bind::Bind::parse(b).ok())
-                    .collect();
+                // A volume by name, any mount by where it goes, a bind by its host path.
                 let hit = vs.iter().any(|v| {
-                    r.volumes
-                        .iter()
-                        .any(|m| m.name == *v || m.destination == *v)
-                        || binds.iter().any(|b| b.source == *v || b.destination == *v)
+                    mount_points.iter().any(|m| {
+                        (!m.name.is_empty() && m.name == *v)
+                            || m.destination == *v
+                            || (m.kind == "bind" && m.source == *v)
+                    })
                 });
                 if !hit {
                     continue;
                 }
             }
+            let has_port =
+                |wanted: &[String], keys: Option<&HashMap<String, serde_json::Value>>| {
+                    wanted
+                        .iter()
+                        .any(|p| keys.is_some_and(|k| k.contains_key(&port_key(p))))
+                };
             if let Some(ps) = filters.get("publish") {
-                let published: Vec<&String> = r
-                    .host_config
-                    .port_bindings
-                    .iter()
-                    .flatten()
-                    .map(|(k, _)| k)
-                    .collect();
-                if !ps
-                    .iter()
-                    .any(|p| published.iter().any(|k| **k == port_key(p)))
-                {
+                if !has_port(ps, r.host_config.port_bindings.as_ref()) {
                     continue;
                 }
             }
             if let Some(es) = filters.get("expose") {
-                let exposed: Vec<&String> = r
-                    .config
-                    .exposed_ports
-                    .iter()
-                    .flatten()
-                    .map(|(k, _)| k)
-                    .collect();
-                if !es
-                    .iter()
-                    .any(|p| exposed.iter().any(|k| **k == port_key(p)))
-                {
+                if !has_port(es, r.config.exposed_ports.as_ref()) {
                     continue;
                 }
             }
@@ -419,9 +404,6 @@ impl Engine {
                 .get("is-task")
                 .is_some_and(|v| v.iter().any(|x| x == "true" || x == "1"))
             {
-                continue;
-            }
-            if !all && !r.state.running && !r.state.restarting && statuses.is_empty() {
                 continue;
             }
             if !statuses.is_empty() && !statuses.contains(&status) {
@@ -471,7 +453,7 @@ impl Engine {
                     status: status_text(&r),
                     host_config: serde_json::json!({"NetworkMode": r.host_config.network_mode}),
                     network_settings: serde_json::json!({"Networks": network_settings(&r)["Networks"]}),
-                    mounts: mounts(&r, &self.volumes),
+                    mounts: mount_points,
                     health: Some(match r.state.health.as_ref().filter(|_| r.state.running) {
                         Some(h) => serde_json::json!({"Status": h.status, "FailingStreak": h.failing_streak}),
                         None => serde_json::json!({"Status": "none", "FailingStreak": 0}),

@@ -50,14 +50,14 @@ impl Engine {
     }
 
     /// `info`'s `RegistryConfig`: Docker Hub's mirrors in `Mirrors` as dockerd shows
-    /// them, and every registry with mirrors (or marked insecure) in `IndexConfigs`.
+    /// them, and every registry with mirrors in `IndexConfigs`.
     fn registry_config(&self) -> serde_json::Value {
         let mut index = serde_json::Map::new();
         for (registry, mirrors) in &self.cfg.registry_mirrors {
             index.insert(
                 registry.clone(),
                 serde_json::json!({"Name": registry, "Mirrors": mirrors,
-                    "Secure": !self.cfg.insecure_registries.contains(registry), "Official": registry == "docker.io"}),
+                    "Secure": !self.registry.is_insecure_registry(registry), "Official": registry == "docker.io"}),
             );
         }
         serde_json::json!({

@@ -244,17 +244,17 @@ pub fn attach_filter(cgroup: &OwnedFd, rules: &[Rule]) -> Result<()> {
     Ok(())
 }
 
-/// Docker's default rules, parsed.
-pub fn default_rules() -> Vec<Rule> {
-    DEFAULT_RULES
-        .iter()
-        .filter_map(|r| Rule::parse(r).ok())
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Docker's default rules, parsed.
+    fn default_rules() -> Vec<Rule> {
+        DEFAULT_RULES
+            .iter()
+            .filter_map(|r| Rule::parse(r).ok())
+            .collect()
+    }
 
     #[test]
     fn rules_parse_and_compile() {

@@ -30,7 +30,8 @@ pub struct Limits {
     /// `--cpuset-cpus` / `--cpuset-mems` in the kernel's list format (`0-2,4`).
     pub cpuset_cpus: Option<String>,
     pub cpuset_mems: Option<String>,
-    /// Allow rules beyond Docker's list (`--device`, `--device-cgroup-rule`): `c 10:229 rwm`.
+    /// The allow rules, from the spec: Docker's defaults (which the daemon writes there,
+    /// as dockerd does), then `--device` and `--device-cgroup-rule` ones: `c 10:229 rwm`.
     pub device_rules: Vec<String>,
 }
 

@@ -90,9 +90,6 @@ impl V1Cgroup {
                 write(&dev.join("devices.allow"), "a")?;
             } else {
                 write(&dev.join("devices.deny"), "a")?;
-                for d in super::devices::DEFAULT_RULES {
-                    write(&dev.join("devices.allow"), d)?;
-                }
                 for d in &l.device_rules {
                     write(&dev.join("devices.allow"), d)?;
                 }

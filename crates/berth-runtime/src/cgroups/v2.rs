@@ -104,15 +104,16 @@ impl V2Cgroup {
             }
         }
         // v2 has no devices controller: access is checked by an eBPF program attached to
-        // the cgroup, Docker's allow list (privileged containers get every device).
+        // the cgroup, from the spec's allow list (privileged containers get every device).
         if !l.all_devices {
             let dir = std::fs::File::open(&self.path).map_err(|e| {
                 crate::error::RuntimeError::sys(format!("opening {}", self.path.display()), e)
             })?;
-            let mut rules = super::devices::default_rules();
-            for r in &l.device_rules {
-                rules.push(super::devices::Rule::parse(r)?);
-            }
+            let rules = l
+                .device_rules
+                .iter()
+                .map(|r| super::devices::Rule::parse(r))
+                .collect::<Result<Vec<_>>>()?;
             super::devices::attach_filter(&dir.into(), &rules)?;
         }
         Ok(())

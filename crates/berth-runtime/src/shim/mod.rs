@@ -140,7 +140,7 @@ fn limits_from_spec(spec: &Spec) -> Limits {
             && d.major().is_none()
             && d.access().as_deref() == Some("rwm")
     });
-    // The other allow entries: devices the user added.
+    // The other allow entries: Docker's defaults and the devices the user added.
     let num = |n: Option<i64>| n.map_or("*".to_string(), |n| n.to_string());
     l.device_rules = r
         .devices()
