@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # System packages berth needs to build, run and test on Debian.
 set -euo pipefail
-pkgs=(busybox-static nftables iproute2 docker-compose file procps ca-certificates gcc pkg-config libseccomp-dev python3-pip docker-registry skopeo curl apache2-utils bc tini runc crun)
+pkgs=(busybox-static nftables iproute2 docker-compose file procps ca-certificates gcc pkg-config libseccomp-dev python3-pip docker-registry skopeo curl apache2-utils bc tini runc crun containernetworking-plugins)
 [ "${WITH_BENCH:-0}" = 1 ] && pkgs+=(hyperfine)
 missing=()
 for p in "${pkgs[@]}"; do

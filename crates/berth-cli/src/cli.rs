@@ -1026,6 +1026,20 @@ pub struct DaemonArgs {
     /// The runtime of containers that do not choose one (berth: the built-in one)
     #[arg(long = "default-runtime", default_value = "berth")]
     pub default_runtime: String,
+    /// Serve Kubernetes' CRI v1 (RuntimeService, ImageService) beside the Engine API, on
+    /// the same engine: berth is then a node's container runtime
+    #[arg(long)]
+    pub cri: bool,
+    /// The CRI socket
+    #[arg(long = "cri-socket", default_value = berth_cri::config::DEFAULT_SOCKET)]
+    pub cri_socket: PathBuf,
+    /// Where the CRI server finds CNI network configs (the first in name order is used)
+    #[arg(long = "cni-conf-dir", default_value = berth_cri::config::DEFAULT_CNI_CONF_DIR)]
+    pub cni_conf_dir: PathBuf,
+    /// Where CNI plugins are looked for, in order (default: /opt/cni/bin, then Debian's
+    /// /usr/lib/cni)
+    #[arg(long = "cni-bin-dir")]
+    pub cni_bin_dirs: Vec<PathBuf>,
     /// daemon.json `runtimes.<name>.runtimeArgs`: arguments each runtime is run with.
     #[arg(skip)]
     pub runtime_args: std::collections::BTreeMap<String, Vec<String>>,

@@ -126,6 +126,12 @@ fn apply_object(
                     .ok_or_else(|| format!("{k}: expected a number, got {v}"))?
             }
             "ip-forward" => a.ip_forward = boolean(k, v)?,
+            "cri" => a.cri = boolean(k, v)?,
+            "cri-socket" => a.cri_socket = PathBuf::from(string(k, v)?),
+            "cni-conf-dir" => a.cni_conf_dir = PathBuf::from(string(k, v)?),
+            "cni-bin-dirs" => {
+                a.cni_bin_dirs = strings(k, v)?.into_iter().map(PathBuf::from).collect()
+            }
             "ip-masq" => a.ip_masq = boolean(k, v)?,
             "no-new-privileges" => a.no_new_privileges = boolean(k, v)?,
             "log-opts" => {
@@ -236,6 +242,10 @@ fn arg_id(key: &str) -> Option<&'static str> {
         "runtimes" => "add_runtimes",
         "default-runtime" => "default_runtime",
         "registry-mirrors" => "registry_mirrors",
+        "cri" => "cri",
+        "cri-socket" => "cri_socket",
+        "cni-conf-dir" => "cni_conf_dir",
+        "cni-bin-dirs" => "cni_bin_dirs",
         _ => return None,
     })
 }

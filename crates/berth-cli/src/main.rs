@@ -34,6 +34,7 @@ fn main() {
     match args.first().map(String::as_str) {
         Some("shim") => std::process::exit(berth_runtime::shim::main(&args[1..])),
         Some("nsexec") => std::process::exit(berth_runtime::exec::main(&args[1..])),
+        Some("pod-init") => std::process::exit(berth_runtime::pod_init::main()),
         _ => {}
     }
     let code = if std::path::Path::new(&argv0)
@@ -209,7 +210,23 @@ fn daemon(a: DaemonArgs) -> i32 {
         default_runtime: a.default_runtime.clone(),
         registry_mirrors,
     };
-    serve_until_done("berthd", berth_daemon::server::run(cfg))
+    let mut services = vec![];
+    if a.cri {
+        services.push(berth_cri::server::service(berth_cri::CriConfig {
+            socket: a.cri_socket,
+            cni_conf_dir: a.cni_conf_dir,
+            cni_bin_dirs: if a.cni_bin_dirs.is_empty() {
+                berth_cri::config::DEFAULT_CNI_BIN_DIRS
+                    .iter()
+                    .map(std::path::PathBuf::from)
+                    .collect()
+            } else {
+                a.cni_bin_dirs
+            },
+            ..Default::default()
+        }));
+    }
+    serve_until_done("berthd", berth_daemon::server::run_with(cfg, services))
 }
 
 /// The external OCI runtimes: runc and crun when found on PATH (as dockerd registers

@@ -11,8 +11,22 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use std::sync::Arc;
 
+/// Another API served on the same engine (CRI): called once the engine is ready, it
+/// binds its listener (an error stops the daemon's start) and returns what serves it.
+pub type Service = Box<
+    dyn FnOnce(
+            Arc<Engine>,
+        ) -> Result<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>>
+        + Send,
+>;
+
 /// Runs the daemon until SIGTERM or SIGINT. Containers keep running after it stops.
 pub async fn run(cfg: DaemonConfig) -> Result<()> {
+    run_with(cfg, vec![]).await
+}
+
+/// Runs the daemon with other services on its engine.
+pub async fn run_with(cfg: DaemonConfig, services: Vec<Service>) -> Result<()> {
     let _lock = crate::lock::lock_root(&cfg.data_root)?;
     let hosts: Vec<Host> = cfg
         .hosts
@@ -26,6 +40,13 @@ pub async fn run(cfg: DaemonConfig) -> Result<()> {
     engine.restore().await?;
     engine.prepare_runtime();
     let listeners = listen::bind_all(&hosts, &cfg.tls, &cfg.activation_fds)?;
+    let mut serving = vec![];
+    for service in services {
+        serving.push(service(engine.clone())?);
+    }
+    for s in serving {
+        tokio::spawn(s);
+    }
     if let Some(pf) = &cfg.pidfile {
         if let Some(dir) = pf.parent() {
             std::fs::create_dir_all(dir)?;

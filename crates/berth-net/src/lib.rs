@@ -9,6 +9,7 @@
 //! - `ports`: published ports held on the host, and berth's nftables table.
 //! - `proxy`: published ports reached from containers, carried by the daemon.
 
+pub mod cni;
 pub mod dns;
 pub mod error;
 pub mod files;

@@ -1,5 +1,7 @@
-//! Docker's json-file log driver format: one JSON object per line,
-//! `{"log":"text\n","stream":"stdout","time":"2006-01-02T15:04:05.999999999Z"}`.
+//! The container log as the shim writes it: Docker's json-file format, one JSON object
+//! per line (`{"log":"text\n","stream":"stdout","time":"2006-01-02T15:04:05.999999999Z"}`),
+//! or Kubernetes' CRI format (`2006-01-02T15:04:05.999999999Z stdout F text`), which the
+//! kubelet and crictl read themselves.
 
 use serde::{Deserialize, Serialize};
 use std::fs::File;
@@ -27,6 +29,16 @@ impl Default for Rotation {
     }
 }
 
+/// How each line of the log is written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    #[default]
+    Json,
+    /// `<time> <stream> <F|P> <text>`: F ends a line, P is a part of a longer one.
+    Cri,
+}
+
 /// The name of rotated file `n` (1 is the newest): `<log>.1`, or `<log>.1.gz`.
 pub fn rotated_path(path: &Path, n: u32, compressed: bool) -> PathBuf {
     let mut p = path.as_os_str().to_owned();
@@ -45,18 +57,28 @@ pub struct LogFile {
     file: File,
     size: u64,
     rotation: Rotation,
+    format: LogFormat,
 }
 
 impl LogFile {
-    pub fn open(path: &Path, rotation: Rotation) -> std::io::Result<Self> {
-        let file = File::options().create(true).append(true).open(path)?;
+    pub fn open(path: &Path, rotation: Rotation, format: LogFormat) -> std::io::Result<Self> {
+        let file = open_log(path)?;
         let size = file.metadata()?.len();
         Ok(Self {
             path: path.to_path_buf(),
             file,
             size,
             rotation,
+            format,
         })
+    }
+
+    /// Opens the log's path again: the kubelet rotates a CRI log by renaming it, then
+    /// asks for a new file at the same path (ReopenContainerLog).
+    pub fn reopen(&mut self) -> std::io::Result<()> {
+        self.file = open_log(&self.path)?;
+        self.size = self.file.metadata()?.len();
+        Ok(())
     }
 
     pub fn write_line(&mut self, line: &[u8]) -> std::io::Result<()> {
@@ -86,13 +108,23 @@ impl LogFile {
         }
         let first = rotated_path(&self.path, 1, false);
         std::fs::rename(&self.path, &first)?;
-        self.file = File::options().create(true).append(true).open(&self.path)?;
+        self.file = open_log(&self.path)?;
         self.size = 0;
         if r.compress {
             gzip_in_place(&first, &rotated_path(&self.path, 1, true))?;
         }
         Ok(())
     }
+}
+
+/// A log file is the container owner's only (0640, whatever the umask).
+fn open_log(path: &Path) -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    File::options()
+        .create(true)
+        .append(true)
+        .mode(0o640)
+        .open(path)
 }
 
 /// `from` gzipped into `to` (written aside, renamed into place), then `from` removed.
@@ -157,17 +189,26 @@ impl StreamLogger {
         if self.partial.is_empty() {
             return;
         }
-        let line = LogLine {
-            log: String::from_utf8_lossy(&self.partial).into_owned(),
-            stream: self.stream.to_string(),
-            time: now_rfc3339(),
+        let Ok(mut f) = self.file.lock() else {
+            return;
+        };
+        let line = match f.format {
+            LogFormat::Json => {
+                let line = LogLine {
+                    log: String::from_utf8_lossy(&self.partial).into_owned(),
+                    stream: self.stream.to_string(),
+                    time: now_rfc3339(),
+                };
+                serde_json::to_vec(&line).ok().map(|mut json| {
+                    json.push(b'\n');
+                    json
+                })
+            }
+            LogFormat::Cri => Some(cri_line(&now_rfc3339(), self.stream, &self.partial)),
         };
         self.partial.clear();
-        if let Ok(mut json) = serde_json::to_vec(&line) {
-            json.push(b'\n');
-            if let Ok(mut f) = self.file.lock() {
-                let _ = f.write_line(&json);
-            }
+        if let Some(line) = line {
+            let _ = f.write_line(&line);
         }
     }
 
@@ -175,6 +216,42 @@ impl StreamLogger {
     pub fn finish(&mut self) {
         self.flush_line();
     }
+}
+
+/// One CRI log line: the text without its newline, tagged F when it had one (the line
+/// ends here) and P when it was cut (the line goes on in the next).
+fn cri_line(time: &str, stream: &str, text: &[u8]) -> Vec<u8> {
+    let (tag, body) = match text.strip_suffix(b"\n") {
+        Some(body) => ("F", body),
+        None => ("P", text),
+    };
+    let mut out = Vec::with_capacity(time.len() + stream.len() + body.len() + 5);
+    out.extend_from_slice(time.as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(stream.as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(tag.as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(body);
+    out.push(b'\n');
+    out
+}
+
+/// A CRI log line read back: (time, stream, text with its newline if the line ended).
+pub fn parse_cri_line(line: &[u8]) -> Option<(&str, &str, Vec<u8>)> {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    let mut parts = line.splitn(4, |b| *b == b' ');
+    let time = std::str::from_utf8(parts.next()?).ok()?;
+    let stream = std::str::from_utf8(parts.next()?).ok()?;
+    let tag = parts.next()?;
+    let body = parts.next().unwrap_or(&[]);
+    let mut text = body.to_vec();
+    match tag {
+        b"F" => text.push(b'\n'),
+        b"P" => {}
+        _ => return None,
+    }
+    Some((time, stream, text))
 }
 
 pub fn now_rfc3339() -> String {
@@ -189,7 +266,9 @@ mod tests {
     fn splits_lines_and_keeps_partial() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("log");
-        let f = Arc::new(Mutex::new(LogFile::open(&p, Rotation::default()).unwrap()));
+        let f = Arc::new(Mutex::new(
+            LogFile::open(&p, Rotation::default(), LogFormat::Json).unwrap(),
+        ));
         let mut l = StreamLogger::new(f, "stdout");
         l.write(b"a\nb");
         l.write(b"c\n\"q\"");
@@ -213,7 +292,7 @@ mod tests {
             max_files: 3,
             compress: true,
         };
-        let mut f = LogFile::open(&p, rotation).unwrap();
+        let mut f = LogFile::open(&p, rotation, LogFormat::Json).unwrap();
         let line = [b'x'; 99];
         for _ in 0..100 {
             f.write_line(&line).unwrap();
@@ -232,5 +311,32 @@ mod tests {
         )
         .unwrap();
         assert_eq!(text.len(), 990);
+    }
+
+    #[test]
+    fn cri_lines_are_tagged_full_or_partial_and_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("0.log");
+        let f = LogFile::open(&p, Rotation::default(), LogFormat::Cri).unwrap();
+        let f = Arc::new(Mutex::new(f));
+        let mut l = StreamLogger::new(f.clone(), "stderr");
+        l.write(b"one\ntw");
+        l.finish();
+        let text = std::fs::read_to_string(&p).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2);
+        assert!(lines[0].ends_with(" stderr F one"), "{}", lines[0]);
+        assert!(lines[1].ends_with(" stderr P tw"), "{}", lines[1]);
+        let (time, stream, body) = parse_cri_line(lines[0].as_bytes()).unwrap();
+        assert!(chrono::DateTime::parse_from_rfc3339(time).is_ok());
+        assert_eq!((stream, body.as_slice()), ("stderr", &b"one\n"[..]));
+        assert_eq!(parse_cri_line(lines[1].as_bytes()).unwrap().2, b"tw");
+        assert!(parse_cri_line(b"garbage").is_none());
+        // Rotation by the kubelet: rename, then reopen makes a new file at the path.
+        std::fs::rename(&p, dir.path().join("0.log.1")).unwrap();
+        f.lock().unwrap().reopen().unwrap();
+        l.write(b"three\n");
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert!(text.ends_with(" stderr F three\n"), "{text}");
     }
 }

@@ -15,6 +15,7 @@ pub mod init;
 pub mod init_process;
 pub mod json_log;
 pub mod mounts;
+pub mod pod_init;
 pub mod process;
 pub mod root;
 pub mod sealed_binary;

@@ -55,6 +55,9 @@ pub struct Record {
     /// ID at create, as the container's own image is.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub image_mounts: std::collections::BTreeMap<String, String>,
+    /// A container of a Kubernetes pod (made through CRI): what it takes from the pod.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod: Option<super::pod::PodLink>,
 }
 
 /// Observed by `wait`, `stop` and attach: changes on every start, exit and removal.

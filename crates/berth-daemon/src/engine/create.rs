@@ -10,6 +10,13 @@ use std::sync::Arc;
 
 const HOSTS: &str = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n";
 
+/// What a create gets besides the request, from inside berth.
+#[derive(Debug, Default)]
+pub(crate) struct CreateOptions {
+    /// The container's pod (CRI).
+    pub pod: Option<super::pod::PodLink>,
+}
+
 impl Engine {
     /// `--volumes-from name[:ro|:rw]`: the other container's volumes, read-only if asked.
     fn volumes_from(
@@ -43,7 +50,17 @@ impl Engine {
     pub async fn create_container(
         self: &Arc<Self>,
         name: Option<&str>,
+        req: CreateRequest,
+    ) -> Result<CreateResponse> {
+        self.create_container_with(name, req, CreateOptions::default())
+            .await
+    }
+
+    pub(crate) async fn create_container_with(
+        self: &Arc<Self>,
+        name: Option<&str>,
         mut req: CreateRequest,
+        options: CreateOptions,
     ) -> Result<CreateResponse> {
         // None: a name is generated when the container is registered.
         let name = match name.filter(|n| !n.is_empty()) {
@@ -192,10 +209,15 @@ impl Engine {
         };
         std::fs::write(dir.join("hosts"), hosts)?;
         std::fs::write(dir.join("hostname"), format!("{}\n", req.config.hostname))?;
-        std::fs::write(
-            dir.join("resolv.conf"),
-            std::fs::read("/etc/resolv.conf").unwrap_or_default(),
-        )?;
+        // A pod's container reads the pod's resolver file; others a copy of the host's.
+        let pod_resolv = options.pod.as_ref().and_then(|p| p.resolv_conf.clone());
+        if pod_resolv.is_none() {
+            std::fs::write(
+                dir.join("resolv.conf"),
+                std::fs::read("/etc/resolv.conf").unwrap_or_default(),
+            )?;
+        }
+        let pod_log = options.pod.as_ref().and_then(|p| p.log_path.clone());
         // Image mounts name their image as the user did; what they show is fixed here.
         let mut image_mounts = std::collections::BTreeMap::new();
         for m in req
@@ -231,14 +253,19 @@ impl Engine {
                 ..Default::default()
             },
             // dockerd's LogPath is empty for a driver that keeps nothing.
-            log_path: if driver == super::logs::Driver::None {
+            log_path: if let Some(p) = &pod_log {
+                p.display().to_string()
+            } else if driver == super::logs::Driver::None {
                 String::new()
             } else {
                 dir.join(format!("{id}-json.log")).display().to_string()
             },
             hostname_path: dir.join("hostname").display().to_string(),
             hosts_path: dir.join("hosts").display().to_string(),
-            resolv_conf_path: dir.join("resolv.conf").display().to_string(),
+            resolv_conf_path: pod_resolv
+                .unwrap_or_else(|| dir.join("resolv.conf"))
+                .display()
+                .to_string(),
             config: req.config,
             host_config: req.host_config,
             restart_count: 0,
@@ -249,6 +276,7 @@ impl Engine {
             manually_stopped: false,
             volumes,
             image_mounts,
+            pod: options.pod,
         };
         let c = Arc::new(Container::new(record));
         if let Err(e) = self.register_as(c.clone(), name.as_deref()) {

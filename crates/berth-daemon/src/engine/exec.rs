@@ -258,6 +258,15 @@ impl Engine {
             .await?)
     }
 
+    /// Ends a running exec's process (a CRI exec that outlived its timeout).
+    pub fn exec_kill(&self, id: &str) -> Result<()> {
+        let e = self.execs.get(id)?;
+        if e.running && e.pid > 0 {
+            super::health::kill_probe(e.pid as i32);
+        }
+        Ok(())
+    }
+
     pub async fn exec_resize(&self, id: &str, h: u16, w: u16) -> Result<()> {
         let e = self.execs.get(id)?;
         self.task(&e.container_id).resize(h, w, Some(id)).await?;

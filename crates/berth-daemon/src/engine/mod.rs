@@ -24,6 +24,7 @@ mod monitor;
 pub mod names;
 pub mod network;
 mod pause;
+pub mod pod;
 pub mod prune_filter;
 mod publish;
 pub mod pull;

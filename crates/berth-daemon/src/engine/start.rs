@@ -225,7 +225,14 @@ impl Engine {
                     .map_err(DaemonError::InvalidParameter)?;
                 self.cfg.runtimes.get(&name).cloned()
             },
-            log_rotation: {
+            log_rotation: if rec.pod.as_ref().is_some_and(|p| p.log_path.is_some()) {
+                // The kubelet rotates a CRI log itself (rename, then ReopenContainerLog).
+                berth_runtime::json_log::Rotation {
+                    max_size: None,
+                    max_files: 1,
+                    compress: false,
+                }
+            } else {
                 // Recorded at create with the options in force.
                 let o = super::logs::LogOptions::parse_for(
                     log_driver,
@@ -237,6 +244,11 @@ impl Engine {
                     max_files: o.max_file,
                     compress: o.compress,
                 }
+            },
+            log_format: if rec.pod.as_ref().is_some_and(|p| p.log_path.is_some()) {
+                berth_runtime::json_log::LogFormat::Cri
+            } else {
+                berth_runtime::json_log::LogFormat::Json
             },
         };
         // Addresses first: the hosts file names the container's own.

@@ -417,6 +417,7 @@ fn create(cfg: TaskConfig) -> Result<Arc<Shared>> {
         cfg.open_stdin,
         &cfg.log_path,
         cfg.log_rotation,
+        cfg.log_format,
         cfg.console_size,
     )?;
     let cgroup_path = spec

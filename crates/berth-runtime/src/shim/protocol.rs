@@ -41,6 +41,8 @@ pub(crate) enum Request {
     Pids,
     /// The container's resource use.
     Stats,
+    /// Open the log file again at its path (CRI log rotation).
+    ReopenLog,
 }
 
 /// What the shim says its container is doing.

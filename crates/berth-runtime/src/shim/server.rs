@@ -121,6 +121,13 @@ fn handle(conn: UnixStream, s: Arc<Shared>) -> io::Result<()> {
             r.stats = Some(s.cgroup.stats());
             send(&conn, &r)
         }
+        Request::ReopenLog => {
+            let reopened = s.io.log.lock().unwrap_or_else(|p| p.into_inner()).reopen();
+            match reopened {
+                Ok(()) => send(&conn, &Reply::ok()),
+                Err(e) => send(&conn, &Reply::err(format!("reopening the log: {e}"))),
+            }
+        }
         Request::Attach {
             stdin,
             stdout,

@@ -32,7 +32,7 @@ pub(crate) struct ContainerIo {
     /// The child's ends; closed in the shim once the child has its copies.
     child: Mutex<Vec<OwnedFd>>,
     child_raw: (RawFd, RawFd, RawFd),
-    log: Arc<Mutex<crate::json_log::LogFile>>,
+    pub(super) log: Arc<Mutex<crate::json_log::LogFile>>,
     pub subscribers: Mutex<Vec<Subscriber>>,
 }
 
@@ -57,12 +57,13 @@ impl ContainerIo {
         open_stdin: bool,
         log_path: &Path,
         rotation: crate::json_log::Rotation,
+        format: crate::json_log::LogFormat,
         size: Option<(u16, u16)>,
     ) -> Result<Self> {
         if let Some(dir) = log_path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| RuntimeError::sys("log dir", e))?;
         }
-        let log = crate::json_log::LogFile::open(log_path, rotation)
+        let log = crate::json_log::LogFile::open(log_path, rotation, format)
             .map_err(|e| RuntimeError::sys(format!("opening log {}", log_path.display()), e))?;
         let log = Arc::new(Mutex::new(log));
         if tty {

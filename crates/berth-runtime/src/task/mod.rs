@@ -34,6 +34,9 @@ pub struct TaskConfig {
     /// How the json-file log is rotated.
     #[serde(default)]
     pub log_rotation: crate::json_log::Rotation,
+    /// Docker's json-file lines, or the CRI format at the path the kubelet gave.
+    #[serde(default)]
+    pub log_format: crate::json_log::LogFormat,
     /// An external OCI runtime to run the bundle with; the built-in one when unset.
     #[serde(default)]
     pub runtime: Option<ExternalRuntime>,
@@ -163,6 +166,12 @@ impl Task {
             .await?
             .pids
             .unwrap_or_default())
+    }
+
+    /// Opens the container's log file again at its path (after the kubelet renamed it).
+    pub async fn reopen_log(&self) -> Result<()> {
+        client::call(&self.socket, &Request::ReopenLog).await?;
+        Ok(())
     }
 
     /// The container's resource use now (CPU time, memory, processes).

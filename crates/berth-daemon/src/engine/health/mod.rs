@@ -66,7 +66,7 @@ fn truncated(mut out: Vec<u8>) -> String {
 }
 
 /// Ends an exec helper's process (the helper's child: the probe in the container).
-fn kill_probe(helper: i32) {
+pub(crate) fn kill_probe(helper: i32) {
     let children = std::fs::read_to_string(format!("/proc/{helper}/task/{helper}/children"))
         .unwrap_or_default();
     for pid in children

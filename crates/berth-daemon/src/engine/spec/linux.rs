@@ -85,6 +85,25 @@ fn namespaces(input: &SpecInput, ipc: &NamespaceMode) -> Result<Vec<LinuxNamespa
         &net,
         input.shared.net,
     )?);
+    // A pod's container joins the namespaces its pod holds, by their files.
+    if let Some(pod) = &input.record.pod {
+        for (typ, path) in [
+            (LinuxNamespaceType::Network, &pod.net),
+            (LinuxNamespaceType::Ipc, &pod.ipc),
+            (LinuxNamespaceType::Uts, &pod.uts),
+            (LinuxNamespaceType::Pid, &pod.pid),
+        ] {
+            let Some(path) = path else { continue };
+            out.retain(|ns| ns.typ() != typ);
+            out.push(
+                LinuxNamespaceBuilder::default()
+                    .typ(typ)
+                    .path(path.clone())
+                    .build()
+                    .map_err(built)?,
+            );
+        }
+    }
     Ok(out)
 }
 

@@ -144,8 +144,9 @@ pub fn generate(input: &SpecInput) -> Result<Spec> {
     spec.set_linux(Some(linux::linux(input, &ipc, &caps)?));
     spec.set_annotations(None);
     spec.set_hooks(None);
-    // The host's UTS namespace keeps the host's names.
-    let private_uts = super::host_config::uts_mode(hc)? == NamespaceMode::Private;
+    // The host's UTS namespace keeps the host's names; a pod's was named by the pod.
+    let private_uts = super::host_config::uts_mode(hc)? == NamespaceMode::Private
+        && r.pod.as_ref().is_none_or(|p| p.uts.is_none());
     spec.set_hostname(private_uts.then_some(hostname));
     spec.set_domainname(
         (private_uts && !cfg.domainname.is_empty()).then(|| cfg.domainname.clone()),

@@ -149,7 +149,13 @@ pub(super) fn mounts(input: &SpecInput, ipc: &NamespaceMode) -> Result<Vec<Mount
             &["nosuid", "noexec", "nodev"],
         )?,
     ];
+    let pod_shm = r.pod.as_ref().and_then(|p| p.shm.as_ref());
     match ipc {
+        _ if pod_shm.is_some() => {
+            if let Some(dir) = pod_shm {
+                mounts.push(bind("/dev/shm", dir)?);
+            }
+        }
         NamespaceMode::Private => mounts.push(mount(
             "/dev/shm",
             "tmpfs",

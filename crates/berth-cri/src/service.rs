@@ -1,0 +1,59 @@
+//! The CRI service's state: the engine it shares with the Engine API, the pods, and
+//! where things go.
+
+use crate::config::CriConfig;
+use crate::sandbox::store::SandboxStore;
+use crate::sandbox::{namespaces, SandboxState};
+use berth_daemon::engine::Engine;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+pub struct Cri {
+    pub engine: Arc<Engine>,
+    pub sandboxes: SandboxStore,
+    pub cfg: CriConfig,
+    /// Where pods hold their namespaces (under the exec root: gone with a reboot, as the
+    /// namespaces are).
+    pub pods_run_dir: PathBuf,
+    /// Where pods keep their resolv.conf.
+    pub pods_data_dir: PathBuf,
+    /// Each container's last CPU sample, to report CPU use as a rate.
+    pub cpu_marks:
+        std::sync::Mutex<std::collections::HashMap<String, crate::runtime::stats::CpuMark>>,
+}
+
+impl Cri {
+    pub fn open(engine: Arc<Engine>, cfg: CriConfig) -> crate::error::Result<Arc<Self>> {
+        let data = engine.config().data_root.join("cri");
+        let run = engine.config().exec_root.join("cri").join("pods");
+        let sandboxes = SandboxStore::open(data.join("sandboxes"))?;
+        // A pod whose namespaces are gone (the host rebooted) is not ready any more.
+        for entry in sandboxes.all() {
+            // Nobody else holds a sandbox yet: the server is not serving.
+            let Ok(mut s) = entry.try_lock() else {
+                continue;
+            };
+            if s.record.state == SandboxState::Ready && !namespaces::all_held(&s.record.held) {
+                eprintln!(
+                    "berthd: cri: pod {} lost its namespaces; it is not ready",
+                    s.record.id
+                );
+                s.record.state = s.record.state.stop();
+                sandboxes.save(&s)?;
+            }
+        }
+        Ok(Arc::new(Self {
+            sandboxes,
+            pods_data_dir: data.join("sandboxes"),
+            pods_run_dir: run,
+            engine,
+            cfg,
+            cpu_marks: Default::default(),
+        }))
+    }
+}
+
+/// Nanoseconds since the epoch, now.
+pub fn now_nanos() -> i64 {
+    chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0)
+}

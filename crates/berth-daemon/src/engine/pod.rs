@@ -1,0 +1,62 @@
+//! Containers of a Kubernetes pod, made through CRI: the pod holds the namespaces its
+//! containers share (as files that keep them alive, so no pause process is needed),
+//! its /dev/shm, hostname and resolver file; each container joins them at start.
+
+use super::create::CreateOptions;
+use super::Engine;
+use crate::error::Result;
+use berth_api::container::{CreateRequest, CreateResponse};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// What a container takes from its pod, recorded with it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PodLink {
+    pub sandbox_id: String,
+    /// Namespace files the container joins instead of making its own; None: its own
+    /// (or the host's, as the container's HostConfig says).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub net: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipc: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uts: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<PathBuf>,
+    /// The pod's /dev/shm (a tmpfs the pod mounted), shared by its containers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shm: Option<PathBuf>,
+    /// The pod's resolv.conf (from its DNS config), instead of the host's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolv_conf: Option<PathBuf>,
+    /// Where the container's log goes, in the CRI format (the kubelet reads it there).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_path: Option<PathBuf>,
+}
+
+impl Engine {
+    /// Creates a container of a pod: a berth container like any other (`berth ps -a`
+    /// lists it), which joins what `pod` holds when it starts.
+    pub async fn create_pod_container(
+        self: &Arc<Self>,
+        name: &str,
+        req: CreateRequest,
+        pod: PodLink,
+    ) -> Result<CreateResponse> {
+        self.create_container_with(Some(name), req, CreateOptions { pod: Some(pod) })
+            .await
+    }
+
+    /// Opens the log of a pod's container again at its path (the kubelet rotated it).
+    pub async fn reopen_log(&self, name: &str) -> Result<()> {
+        let c = self.get(name)?;
+        if !c.is_running() {
+            return Err(crate::error::DaemonError::Conflict(format!(
+                "container {} is not running",
+                c.id
+            )));
+        }
+        Ok(self.task(&c.id).reopen_log().await?)
+    }
+}
