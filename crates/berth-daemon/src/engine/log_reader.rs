@@ -44,7 +44,18 @@ fn line_time(l: &LogLine) -> f64 {
 
 /// A raw json line as the client gets it, or None if the options filter it out.
 fn render(raw: &[u8], o: &LogOptions) -> Option<LogChunk> {
-    let l: LogLine = serde_json::from_slice(raw).ok()?;
+    // A pod's container (CRI) writes the kubelet's format; every other one json-file.
+    let l: LogLine = match serde_json::from_slice(raw) {
+        Ok(l) => l,
+        Err(_) => {
+            let (time, stream, text) = berth_runtime::json_log::parse_cri_line(raw)?;
+            LogLine {
+                log: String::from_utf8_lossy(&text).into_owned(),
+                stream: stream.to_string(),
+                time: time.to_string(),
+            }
+        }
+    };
     let kind = if l.stream == "stderr" {
         StreamKind::Stderr
     } else {

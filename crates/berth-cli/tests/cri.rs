@@ -1,0 +1,511 @@
+//! berth as a Kubernetes node runtime: crictl (built by scripts/build-peers.sh) drives
+//! `berth daemon --cri` end to end. Pods get their network from Debian's CNI plugins on a
+//! bridge of the test's own (no gateway, no masquerading, no forwarding), and nothing
+//! goes anywhere but that bridge and loopback.
+
+mod common;
+use common::*;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+static NODES: AtomicU32 = AtomicU32::new(0);
+
+const CNI_BIN: &str = "/usr/lib/cni";
+
+fn crictl_path() -> Option<PathBuf> {
+    let p = std::env::var_os("CRICTL")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/local/bin/crictl"));
+    p.is_file().then_some(p)
+}
+
+/// A daemon serving CRI, with a CNI network of its own; its pods and bridge go with it.
+struct Node {
+    crictl: PathBuf,
+    socket: PathBuf,
+    cni_bridge: String,
+    subnet_prefix: String,
+    d: Daemon,
+}
+
+impl Node {
+    fn start() -> Option<Self> {
+        let Some(crictl) = crictl_path() else {
+            eprintln!("skipping: crictl is not built (scripts/build-peers.sh)");
+            return None;
+        };
+        if !Path::new(CNI_BIN).join("bridge").exists() {
+            eprintln!("skipping: the CNI plugins are not installed (containernetworking-plugins)");
+            return None;
+        }
+        let n = NODES.fetch_add(1, Ordering::SeqCst);
+        let pid = std::process::id();
+        let tag = format!("bcri{pid}-{n}");
+        let conf_dir = PathBuf::from("/tmp").join(&tag);
+        let _ = std::fs::remove_dir_all(&conf_dir);
+        std::fs::create_dir_all(&conf_dir).unwrap();
+        // Addresses no other test uses: 10.200-249.<n>.0/24.
+        let subnet_prefix = format!("10.{}.{}", 200 + pid % 50, n % 256);
+        let cni_bridge = format!("bc{}x{n}", pid % 10_000_000);
+        let conf = json!({
+            "cniVersion": "1.0.0",
+            "name": "berth-test-pods",
+            "plugins": [{
+                "type": "bridge",
+                "bridge": cni_bridge,
+                // No gateway: the plugin would turn on forwarding for one.
+                "isGateway": false,
+                "ipMasq": false,
+                "ipam": {
+                    "type": "host-local",
+                    "ranges": [[{"subnet": format!("{subnet_prefix}.0/24")}]],
+                    "dataDir": conf_dir.join("ipam"),
+                },
+            }],
+        });
+        std::fs::write(conf_dir.join("10-pods.conflist"), conf.to_string()).unwrap();
+        let socket = conf_dir.join("cri.sock");
+        let d = Daemon::start_with(DaemonOptions {
+            extra_args: vec![
+                "--cri".into(),
+                "--cri-socket".into(),
+                socket.display().to_string(),
+                "--cni-conf-dir".into(),
+                conf_dir.display().to_string(),
+                "--cni-bin-dir".into(),
+                CNI_BIN.into(),
+            ],
+            ..Default::default()
+        });
+        let node = Node {
+            crictl,
+            socket,
+            cni_bridge,
+            subnet_prefix,
+            d,
+        };
+        wait_until("the CRI socket", Duration::from_secs(10), || {
+            node.socket.exists()
+        });
+        Some(node)
+    }
+
+    fn dir(&self) -> PathBuf {
+        self.socket.parent().unwrap().to_path_buf()
+    }
+
+    fn crictl(&self, args: &[&str]) -> Output {
+        let endpoint = format!("unix://{}", self.socket.display());
+        Command::new(&self.crictl)
+            .args(["--config", "/dev/null", "-t", "60s", "-r", &endpoint, "-i", &endpoint])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("crictl")
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let o = self.crictl(args);
+        assert!(
+            o.status.success(),
+            "crictl {args:?} failed: {}\n{}",
+            stderr(&o),
+            self.d.log()
+        );
+        stdout(&o).trim().to_string()
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        serde_json::from_str(&self.ok(args)).expect("crictl JSON")
+    }
+
+    /// Writes a config file for crictl and gives its path.
+    fn file(&self, name: &str, v: &Value) -> String {
+        let p = self.dir().join(name);
+        std::fs::write(&p, v.to_string()).unwrap();
+        p.display().to_string()
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        // Pods first (their namespaces, networks and PID inits), then the daemon goes.
+        let _ = self.crictl(&["rmp", "-af"]);
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.cni_bridge])
+            .stderr(Stdio::null())
+            .status();
+        let _ = std::fs::remove_dir_all(self.dir());
+    }
+}
+
+fn pod_config(node: &Node, name: &str, extra: Value) -> Value {
+    let mut pod = json!({
+        "metadata": {"name": name, "namespace": "berth-test", "uid": format!("uid-{name}"), "attempt": 0},
+        "hostname": format!("{name}-host"),
+        "log_directory": node.dir().join("logs").join(name),
+        "labels": {"app": name},
+        "annotations": {"note": "made by the cri test"},
+        "dns_config": {"servers": ["10.0.0.10"], "searches": ["svc.berth.test"], "options": ["ndots:2"]},
+        // As the kubelet sends it for a pod without shareProcessNamespace.
+        "linux": {
+            "sysctls": {"net.ipv4.ip_unprivileged_port_start": "81"},
+            "security_context": {"namespace_options": {"pid": 1}},
+        },
+    });
+    if let (Some(p), Some(e)) = (pod.as_object_mut(), extra.as_object()) {
+        for (k, v) in e {
+            p.insert(k.clone(), v.clone());
+        }
+    }
+    pod
+}
+
+fn container_config(name: &str, image: &str, script: &str, extra: Value) -> Value {
+    let mut c = json!({
+        "metadata": {"name": name},
+        "image": {"image": image},
+        "command": ["/bin/sh", "-c", script],
+        "log_path": format!("{name}.log"),
+        "labels": {"io.kubernetes.container.name": name},
+    });
+    if let (Some(p), Some(e)) = (c.as_object_mut(), extra.as_object()) {
+        for (k, v) in e {
+            p.insert(k.clone(), v.clone());
+        }
+    }
+    c
+}
+
+fn exec(node: &Node, id: &str, cmd: &[&str]) -> String {
+    let mut args = vec!["exec", "-s", id];
+    args.extend_from_slice(cmd);
+    node.ok(&args)
+}
+
+fn mounts_under(dir: &Path) -> usize {
+    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let d = dir.display().to_string();
+    text.lines().filter(|l| l.contains(&d)).count()
+}
+
+fn process_alive(pid: i64) -> bool {
+    pid > 0 && Path::new(&format!("/proc/{pid}")).exists()
+}
+
+#[test]
+fn crictl_runs_pods_and_containers_end_to_end() {
+    let Some(mut node) = Node::start() else { return };
+    let Some(registry) = Registry::start() else { return };
+    node.d.make_busybox();
+    // pull: from a registry on loopback, as a kubelet would.
+    let archive = node.dir().join("busybox.tar");
+    ok(node.d.berth(&["save", "-o", archive.to_str().unwrap(), "busybox"]));
+    registry.push_archive(&archive, "kube/busybox:1");
+    let image = format!("{}/kube/busybox:1", registry.addr);
+    let pulled = node.ok(&["pull", &image]);
+    assert!(pulled.contains("sha256:"), "{pulled}");
+    let images = node.ok(&["images"]);
+    assert!(images.contains(&format!("{}/kube/busybox", registry.addr)), "{images}");
+    let status = node.json(&["inspecti", "-o", "json", &image]);
+    assert_eq!(status["status"]["repoTags"][0], image);
+
+    // runp: a pod with its namespaces, network, DNS, hostname and a sysctl.
+    let pod = pod_config(&node, "web", json!({}));
+    let pod_file = node.file("pod.json", &pod);
+    let pod_id = node.ok(&["runp", &pod_file]);
+    let p = node.json(&["inspectp", "-o", "json", &pod_id]);
+    assert_eq!(p["status"]["state"], "SANDBOX_READY");
+    let ip = p["status"]["network"]["ip"].as_str().unwrap().to_string();
+    assert!(ip.starts_with(&node.subnet_prefix), "{ip}");
+    // No pause process: a pod with a private PID mode per container costs no process.
+    assert!(p["info"]["held"]["pid_init"].is_null(), "{p}");
+
+    // create + start: the container joins the pod.
+    let c = container_config(
+        "app",
+        &image,
+        "echo to-out; echo to-err >&2; exec sleep 1000",
+        json!({"envs": [{"key": "GREETING", "value": "hi"}]}),
+    );
+    let c_file = node.file("app.json", &c);
+    let cid = node.ok(&["create", &pod_id, &c_file, &pod_file]);
+    node.ok(&["start", &cid]);
+    wait_until("the container to run", Duration::from_secs(10), || {
+        node.json(&["inspect", "-o", "json", &cid])["status"]["state"] == "CONTAINER_RUNNING"
+    });
+    // exec: in the pod's namespaces.
+    assert_eq!(exec(&node, &cid, &["hostname"]), "web-host");
+    let resolv = exec(&node, &cid, &["cat", "/etc/resolv.conf"]);
+    assert!(
+        resolv.contains("nameserver 10.0.0.10") && resolv.contains("search svc.berth.test"),
+        "{resolv}"
+    );
+    assert_eq!(
+        exec(&node, &cid, &["cat", "/proc/sys/net/ipv4/ip_unprivileged_port_start"]),
+        "81"
+    );
+    assert!(exec(&node, &cid, &["ip", "-4", "addr", "show", "eth0"]).contains(&ip));
+    assert_eq!(exec(&node, &cid, &["sh", "-c", "echo $GREETING"]), "hi");
+    let failed = node.crictl(&["exec", "-s", &cid, "sh", "-c", "exit 7"]);
+    assert!(!failed.status.success());
+    assert!(stderr(&failed).contains("exited with 7"), "{}", stderr(&failed));
+    // A second container shares the network: it reaches the first over the pod's loopback.
+    let c2 = container_config("side", &image, "exec nc -l -p 8080 -e echo from-side", json!({}));
+    let c2_file = node.file("side.json", &c2);
+    let cid2 = node.ok(&["create", &pod_id, &c2_file, &pod_file]);
+    node.ok(&["start", &cid2]);
+    wait_until("the side container to listen", Duration::from_secs(10), || {
+        node.crictl(&["exec", "-s", &cid, "sh", "-c", "nc 127.0.0.1 8080 </dev/null"])
+            .status
+            .success()
+    });
+
+    // logs: the CRI format at the kubelet's path; crictl reads it.
+    wait_until("the log", Duration::from_secs(10), || {
+        stdout(&node.crictl(&["logs", &cid])).contains("to-out")
+    });
+    let logs = node.crictl(&["logs", &cid]);
+    assert!(stderr(&logs).contains("to-err"), "{}", stderr(&logs));
+    let log_file = node.dir().join("logs/web/app.log");
+    let text = std::fs::read_to_string(&log_file).unwrap();
+    assert!(text.lines().any(|l| l.ends_with(" stdout F to-out")), "{text}");
+    assert!(text.lines().any(|l| l.ends_with(" stderr F to-err")), "{text}");
+
+    // ps, stats and berth's own view of the same containers.
+    let ps = node.json(&["ps", "-a", "-o", "json", "--pod", &pod_id]);
+    assert_eq!(ps["containers"].as_array().unwrap().len(), 2, "{ps}");
+    let stats = node.json(&["stats", "-o", "json", &cid]);
+    let ws = stats["stats"][0]["memory"]["workingSetBytes"]["value"]
+        .as_str()
+        .unwrap_or("0")
+        .parse::<u64>()
+        .unwrap();
+    assert!(ws > 0, "{stats}");
+    let podstats = node.json(&["statsp", "-o", "json", &pod_id]);
+    assert_eq!(podstats["stats"][0]["attributes"]["id"], pod_id.as_str(), "{podstats}");
+    let berth_ps = ok(node.d.berth(&[
+        "ps",
+        "--filter",
+        "label=io.kubernetes.container.name=app",
+        "--format",
+        "{{.ID}} {{.Names}}",
+    ]));
+    assert!(berth_ps.contains(&cid[..12]) && berth_ps.contains("k8s_app_web_berth-test"), "{berth_ps}");
+
+    // A daemon restart kills nothing: the pod and its containers are still there.
+    node.d.kill9();
+    node.d.restart();
+    wait_until("the CRI socket again", Duration::from_secs(10), || {
+        node.crictl(&["version"]).status.success()
+    });
+    assert_eq!(node.json(&["inspectp", "-o", "json", &pod_id])["status"]["state"], "SANDBOX_READY");
+    assert_eq!(exec(&node, &cid, &["hostname"]), "web-host");
+
+    // stop, rm, stopp, rmp: nothing of the pod is left.
+    node.ok(&["stop", "-t", "2", &cid]);
+    let st = node.json(&["inspect", "-o", "json", &cid]);
+    assert_eq!(st["status"]["state"], "CONTAINER_EXITED");
+    assert_eq!(st["status"]["reason"], "Error");
+    node.ok(&["rm", &cid]);
+    node.ok(&["stopp", &pod_id]);
+    assert_eq!(node.json(&["inspectp", "-o", "json", &pod_id])["status"]["state"], "SANDBOX_NOTREADY");
+    node.ok(&["stopp", &pod_id]);
+    node.ok(&["rmp", &pod_id]);
+    assert!(node.ok(&["pods", "-q"]).is_empty());
+    assert!(node.ok(&["ps", "-aq"]).is_empty());
+    assert_eq!(mounts_under(&node.d.dir.join("run/cri")), 0);
+    let leases: Vec<_> = std::fs::read_dir(node.dir().join("ipam/berth-test-pods"))
+        .map(|rd| rd.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(
+        !leases.iter().any(|n| n.to_string_lossy() == ip),
+        "the pod's address is still leased: {leases:?}"
+    );
+    // rmi through CRI.
+    node.ok(&["rmi", &image]);
+    assert!(!node.ok(&["images"]).contains("kube/busybox"));
+}
+
+#[test]
+fn pods_share_a_pid_namespace_with_an_init_of_their_own() {
+    let Some(node) = Node::start() else { return };
+    node.d.make_busybox();
+    let pod = pod_config(
+        &node,
+        "shared",
+        json!({"linux": {"security_context": {"namespace_options": {"pid": 0}}}}),
+    );
+    let pod_file = node.file("pod.json", &pod);
+    let pod_id = node.ok(&["runp", &pod_file]);
+    let p = node.json(&["inspectp", "-o", "json", &pod_id]);
+    let init = p["info"]["held"]["pid_init"].as_i64().unwrap();
+    assert!(process_alive(init));
+    let a = node.file(
+        "a.json",
+        &container_config("a", "busybox", "exec sleep 1001", json!({})),
+    );
+    let b = node.file(
+        "b.json",
+        &container_config("b", "busybox", "exec sleep 1002", json!({})),
+    );
+    let ca = node.ok(&["create", &pod_id, &a, &pod_file]);
+    let cb = node.ok(&["create", &pod_id, &b, &pod_file]);
+    node.ok(&["start", &ca]);
+    node.ok(&["start", &cb]);
+    // Each sees the other's process, and PID 1 is the pod's init, not a container.
+    wait_until("both containers in one PID namespace", Duration::from_secs(10), || {
+        let ps = stdout(&node.crictl(&["exec", "-s", &ca, "ps", "-o", "args"]));
+        ps.contains("sleep 1001") && ps.contains("sleep 1002")
+    });
+    let one = exec(&node, &cb, &["cat", "/proc/1/cmdline"]);
+    assert!(one.contains("pod-init"), "{one}");
+    // The first container's end does not end the pod's PID namespace.
+    node.ok(&["stop", "-t", "1", &ca]);
+    assert!(exec(&node, &cb, &["ps", "-o", "args"]).contains("sleep 1002"));
+    node.ok(&["rm", "-f", &ca]);
+    let c = node.file(
+        "c.json",
+        &container_config("c", "busybox", "exec sleep 1003", json!({})),
+    );
+    let cc = node.ok(&["create", &pod_id, &c, &pod_file]);
+    node.ok(&["start", &cc]);
+    assert!(exec(&node, &cc, &["ps", "-o", "args"]).contains("sleep 1002"));
+    // Stopping the pod ends its init with everything in the namespace.
+    node.ok(&["stopp", &pod_id]);
+    wait_until("the pod's init to end", Duration::from_secs(10), || {
+        !process_alive(init)
+    });
+    node.ok(&["rmp", &pod_id]);
+    assert_eq!(mounts_under(&node.d.dir.join("run/cri")), 0);
+}
+
+#[test]
+fn security_context_is_honoured_or_refused_by_name() {
+    let Some(node) = Node::start() else { return };
+    node.d.make_busybox();
+    let pod_file = node.file("pod.json", &pod_config(&node, "sec", json!({})));
+    let pod_id = node.ok(&["runp", &pod_file]);
+    let run = |name: &str, script: &str, sc: Value| -> String {
+        let f = node.file(
+            &format!("{name}.json"),
+            &container_config(name, "busybox", script, json!({"linux": {"security_context": sc}})),
+        );
+        let id = node.ok(&["create", &pod_id, &f, &pod_file]);
+        node.ok(&["start", &id]);
+        id
+    };
+    // run_as_user/group, supplemental groups, read-only rootfs, dropped capabilities,
+    // no_new_privs, masked paths.
+    let id = run(
+        "limited",
+        "exec sleep 1000",
+        json!({
+            "run_as_user": {"value": 1234}, "run_as_group": {"value": 2345},
+            "supplemental_groups": [3456], "readonly_rootfs": true,
+            "capabilities": {"drop_capabilities": ["ALL"]}, "no_new_privs": true,
+            "masked_paths": ["/proc/kcore"], "readonly_paths": ["/proc/sys"],
+        }),
+    );
+    assert_eq!(exec(&node, &id, &["id", "-u"]), "1234");
+    assert_eq!(exec(&node, &id, &["id", "-g"]), "2345");
+    assert!(exec(&node, &id, &["id", "-G"]).split_whitespace().any(|g| g == "3456"));
+    let status = exec(&node, &id, &["cat", "/proc/self/status"]);
+    let field = |k: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(k))
+            .map(|l| l[k.len()..].trim().to_string())
+            .unwrap_or_default()
+    };
+    assert_eq!(field("CapEff:"), "0000000000000000");
+    assert_eq!(field("NoNewPrivs:"), "1");
+    let touch = node.crictl(&["exec", "-s", &id, "touch", "/x"]);
+    assert!(!touch.status.success(), "the root is read-only");
+    // Seccomp: RuntimeDefault refuses what Docker's profile refuses (a user namespace
+    // without CAP_SYS_ADMIN); Unconfined does not.
+    let confined = run("confined", "exec sleep 1000", json!({"seccomp": {"profile_type": 0}}));
+    let unshare = node.crictl(&["exec", "-s", &confined, "unshare", "-U", "true"]);
+    assert!(!unshare.status.success(), "RuntimeDefault allowed unshare(CLONE_NEWUSER)");
+    let unconfined = run("unconfined", "exec sleep 1000", json!({"seccomp": {"profile_type": 1}}));
+    exec(&node, &unconfined, &["unshare", "-U", "true"]);
+    // Localhost: a profile file of the node's that refuses mkdir.
+    let profile = node.dir().join("no-mkdir.json");
+    std::fs::write(
+        &profile,
+        json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}]}).to_string(),
+    )
+    .unwrap();
+    let local = run(
+        "local",
+        "exec sleep 1000",
+        json!({"seccomp": {"profile_type": 2, "localhost_ref": profile}}),
+    );
+    let mk = node.crictl(&["exec", "-s", &local, "mkdir", "/tmp/d"]);
+    assert!(!mk.status.success(), "the Localhost profile was not applied");
+    // Privileged: all capabilities and the host's devices.
+    let privileged = run("privileged", "exec sleep 1000", json!({"privileged": true}));
+    let st = exec(&node, &privileged, &["cat", "/proc/self/status"]);
+    assert!(!st.contains("CapEff:\t0000000000000000"), "{st}");
+    // What berth does not do is refused with the field's name.
+    for (name, sc, field) in [
+        ("aa", json!({"apparmor": {"profile_type": 2, "localhost_ref": "x"}}), "apparmor"),
+        ("se", json!({"selinux_options": {"type": "spc_t"}}), "selinux_options"),
+        ("amb", json!({"capabilities": {"add_ambient_capabilities": ["NET_RAW"]}}), "add_ambient_capabilities"),
+    ] {
+        let f = node.file(
+            &format!("{name}.json"),
+            &container_config(name, "busybox", "true", json!({"linux": {"security_context": sc}})),
+        );
+        let o = node.crictl(&["create", &pod_id, &f, &pod_file]);
+        assert!(!o.status.success(), "{name} was accepted");
+        assert!(stderr(&o).contains(field), "{name}: {}", stderr(&o));
+    }
+    // A sysctl that is not the pod's to set is refused, and nothing is left of the pod.
+    let bad = pod_config(&node, "badsysctl", json!({"linux": {"sysctls": {"kernel.panic": "1"}}}));
+    let o = node.crictl(&["runp", &node.file("bad.json", &bad)]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("kernel.panic"), "{}", stderr(&o));
+    assert_eq!(node.ok(&["pods", "-q"]).lines().count(), 1);
+}
+
+#[test]
+fn container_logs_are_reopened_after_the_kubelet_rotates_them() {
+    let Some(node) = Node::start() else { return };
+    node.d.make_busybox();
+    let pod_file = node.file("pod.json", &pod_config(&node, "logs", json!({})));
+    let pod_id = node.ok(&["runp", &pod_file]);
+    let f = node.file(
+        "ticker.json",
+        &container_config(
+            "ticker",
+            "busybox",
+            "i=0; while true; do i=$((i+1)); echo line-$i; sleep 0.1; done",
+            json!({}),
+        ),
+    );
+    let id = node.ok(&["create", &pod_id, &f, &pod_file]);
+    node.ok(&["start", &id]);
+    let log = node.dir().join("logs/logs/ticker.log");
+    wait_until("a few lines", Duration::from_secs(10), || {
+        std::fs::read_to_string(&log).is_ok_and(|t| t.contains("line-3"))
+    });
+    // The kubelet's rotation: rename, then ReopenContainerLog (crictl logs --reopen).
+    let rotated = node.dir().join("logs/logs/ticker.log.1");
+    std::fs::rename(&log, &rotated).unwrap();
+    node.ok(&["logs", "--reopen", &id]);
+    wait_until("lines in the new file", Duration::from_secs(10), || {
+        std::fs::read_to_string(&log).is_ok_and(|t| t.lines().count() >= 2)
+    });
+    let old = std::fs::read_to_string(&rotated).unwrap();
+    let new = std::fs::read_to_string(&log).unwrap();
+    let last_old: u32 = old.lines().last().unwrap().rsplit('-').next().unwrap().parse().unwrap();
+    let first_new: u32 = new.lines().next().unwrap().rsplit('-').next().unwrap().parse().unwrap();
+    assert!(first_new > last_old, "old ends at {last_old}, new starts at {first_new}");
+    // berth logs reads the CRI format too.
+    let berth_logs = node.d.berth(&["logs", "--tail", "1", &id]);
+    assert!(stdout(&berth_logs).starts_with("line-"), "{}", stdout(&berth_logs));
+}
