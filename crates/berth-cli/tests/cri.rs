@@ -100,7 +100,16 @@ impl Node {
     fn crictl(&self, args: &[&str]) -> Output {
         let endpoint = format!("unix://{}", self.socket.display());
         Command::new(&self.crictl)
-            .args(["--config", "/dev/null", "-t", "60s", "-r", &endpoint, "-i", &endpoint])
+            .args([
+                "--config",
+                "/dev/null",
+                "-t",
+                "60s",
+                "-r",
+                &endpoint,
+                "-i",
+                &endpoint,
+            ])
             .args(args)
             .stdin(Stdio::null())
             .output()
@@ -198,18 +207,27 @@ fn process_alive(pid: i64) -> bool {
 
 #[test]
 fn crictl_runs_pods_and_containers_end_to_end() {
-    let Some(mut node) = Node::start() else { return };
-    let Some(registry) = Registry::start() else { return };
+    let Some(mut node) = Node::start() else {
+        return;
+    };
+    let Some(registry) = Registry::start() else {
+        return;
+    };
     node.d.make_busybox();
     // pull: from a registry on loopback, as a kubelet would.
     let archive = node.dir().join("busybox.tar");
-    ok(node.d.berth(&["save", "-o", archive.to_str().unwrap(), "busybox"]));
+    ok(node
+        .d
+        .berth(&["save", "-o", archive.to_str().unwrap(), "busybox"]));
     registry.push_archive(&archive, "kube/busybox:1");
     let image = format!("{}/kube/busybox:1", registry.addr);
     let pulled = node.ok(&["pull", &image]);
     assert!(pulled.contains("sha256:"), "{pulled}");
     let images = node.ok(&["images"]);
-    assert!(images.contains(&format!("{}/kube/busybox", registry.addr)), "{images}");
+    assert!(
+        images.contains(&format!("{}/kube/busybox", registry.addr)),
+        "{images}"
+    );
     let status = node.json(&["inspecti", "-o", "json", &image]);
     assert_eq!(status["status"]["repoTags"][0], image);
 
@@ -245,24 +263,48 @@ fn crictl_runs_pods_and_containers_end_to_end() {
         "{resolv}"
     );
     assert_eq!(
-        exec(&node, &cid, &["cat", "/proc/sys/net/ipv4/ip_unprivileged_port_start"]),
+        exec(
+            &node,
+            &cid,
+            &["cat", "/proc/sys/net/ipv4/ip_unprivileged_port_start"]
+        ),
         "81"
     );
     assert!(exec(&node, &cid, &["ip", "-4", "addr", "show", "eth0"]).contains(&ip));
     assert_eq!(exec(&node, &cid, &["sh", "-c", "echo $GREETING"]), "hi");
     let failed = node.crictl(&["exec", "-s", &cid, "sh", "-c", "exit 7"]);
     assert!(!failed.status.success());
-    assert!(stderr(&failed).contains("exited with 7"), "{}", stderr(&failed));
+    assert!(
+        stderr(&failed).contains("exited with 7"),
+        "{}",
+        stderr(&failed)
+    );
     // A second container shares the network: it reaches the first over the pod's loopback.
-    let c2 = container_config("side", &image, "exec nc -l -p 8080 -e echo from-side", json!({}));
+    let c2 = container_config(
+        "side",
+        &image,
+        "exec nc -l -p 8080 -e echo from-side",
+        json!({}),
+    );
     let c2_file = node.file("side.json", &c2);
     let cid2 = node.ok(&["create", &pod_id, &c2_file, &pod_file]);
     node.ok(&["start", &cid2]);
-    wait_until("the side container to listen", Duration::from_secs(10), || {
-        node.crictl(&["exec", "-s", &cid, "sh", "-c", "nc 127.0.0.1 8080 </dev/null"])
+    wait_until(
+        "the side container to listen",
+        Duration::from_secs(10),
+        || {
+            node.crictl(&[
+                "exec",
+                "-s",
+                &cid,
+                "sh",
+                "-c",
+                "nc 127.0.0.1 8080 </dev/null",
+            ])
             .status
             .success()
-    });
+        },
+    );
 
     // logs: the CRI format at the kubelet's path; crictl reads it.
     wait_until("the log", Duration::from_secs(10), || {
@@ -272,8 +314,14 @@ fn crictl_runs_pods_and_containers_end_to_end() {
     assert!(stderr(&logs).contains("to-err"), "{}", stderr(&logs));
     let log_file = node.dir().join("logs/web/app.log");
     let text = std::fs::read_to_string(&log_file).unwrap();
-    assert!(text.lines().any(|l| l.ends_with(" stdout F to-out")), "{text}");
-    assert!(text.lines().any(|l| l.ends_with(" stderr F to-err")), "{text}");
+    assert!(
+        text.lines().any(|l| l.ends_with(" stdout F to-out")),
+        "{text}"
+    );
+    assert!(
+        text.lines().any(|l| l.ends_with(" stderr F to-err")),
+        "{text}"
+    );
 
     // ps, stats and berth's own view of the same containers.
     let ps = node.json(&["ps", "-a", "-o", "json", "--pod", &pod_id]);
@@ -286,7 +334,11 @@ fn crictl_runs_pods_and_containers_end_to_end() {
         .unwrap();
     assert!(ws > 0, "{stats}");
     let podstats = node.json(&["statsp", "-o", "json", &pod_id]);
-    assert_eq!(podstats["stats"][0]["attributes"]["id"], pod_id.as_str(), "{podstats}");
+    assert_eq!(
+        podstats["stats"][0]["attributes"]["id"],
+        pod_id.as_str(),
+        "{podstats}"
+    );
     let berth_ps = ok(node.d.berth(&[
         "ps",
         "--filter",
@@ -294,7 +346,10 @@ fn crictl_runs_pods_and_containers_end_to_end() {
         "--format",
         "{{.ID}} {{.Names}}",
     ]));
-    assert!(berth_ps.contains(&cid[..12]) && berth_ps.contains("k8s_app_web_berth-test"), "{berth_ps}");
+    assert!(
+        berth_ps.contains(&cid[..12]) && berth_ps.contains("k8s_app_web_berth-test"),
+        "{berth_ps}"
+    );
 
     // A daemon restart kills nothing: the pod and its containers are still there.
     node.d.kill9();
@@ -302,7 +357,10 @@ fn crictl_runs_pods_and_containers_end_to_end() {
     wait_until("the CRI socket again", Duration::from_secs(10), || {
         node.crictl(&["version"]).status.success()
     });
-    assert_eq!(node.json(&["inspectp", "-o", "json", &pod_id])["status"]["state"], "SANDBOX_READY");
+    assert_eq!(
+        node.json(&["inspectp", "-o", "json", &pod_id])["status"]["state"],
+        "SANDBOX_READY"
+    );
     assert_eq!(exec(&node, &cid, &["hostname"]), "web-host");
 
     // stop, rm, stopp, rmp: nothing of the pod is left.
@@ -312,7 +370,10 @@ fn crictl_runs_pods_and_containers_end_to_end() {
     assert_eq!(st["status"]["reason"], "Error");
     node.ok(&["rm", &cid]);
     node.ok(&["stopp", &pod_id]);
-    assert_eq!(node.json(&["inspectp", "-o", "json", &pod_id])["status"]["state"], "SANDBOX_NOTREADY");
+    assert_eq!(
+        node.json(&["inspectp", "-o", "json", &pod_id])["status"]["state"],
+        "SANDBOX_NOTREADY"
+    );
     node.ok(&["stopp", &pod_id]);
     node.ok(&["rmp", &pod_id]);
     assert!(node.ok(&["pods", "-q"]).is_empty());
@@ -357,10 +418,14 @@ fn pods_share_a_pid_namespace_with_an_init_of_their_own() {
     node.ok(&["start", &ca]);
     node.ok(&["start", &cb]);
     // Each sees the other's process, and PID 1 is the pod's init, not a container.
-    wait_until("both containers in one PID namespace", Duration::from_secs(10), || {
-        let ps = stdout(&node.crictl(&["exec", "-s", &ca, "ps", "-o", "args"]));
-        ps.contains("sleep 1001") && ps.contains("sleep 1002")
-    });
+    wait_until(
+        "both containers in one PID namespace",
+        Duration::from_secs(10),
+        || {
+            let ps = stdout(&node.crictl(&["exec", "-s", &ca, "ps", "-o", "args"]));
+            ps.contains("sleep 1001") && ps.contains("sleep 1002")
+        },
+    );
     let one = exec(&node, &cb, &["cat", "/proc/1/cmdline"]);
     assert!(one.contains("pod-init"), "{one}");
     // The first container's end does not end the pod's PID namespace.
@@ -392,7 +457,12 @@ fn security_context_is_honoured_or_refused_by_name() {
     let run = |name: &str, script: &str, sc: Value| -> String {
         let f = node.file(
             &format!("{name}.json"),
-            &container_config(name, "busybox", script, json!({"linux": {"security_context": sc}})),
+            &container_config(
+                name,
+                "busybox",
+                script,
+                json!({"linux": {"security_context": sc}}),
+            ),
         );
         let id = node.ok(&["create", &pod_id, &f, &pod_file]);
         node.ok(&["start", &id]);
@@ -412,7 +482,9 @@ fn security_context_is_honoured_or_refused_by_name() {
     );
     assert_eq!(exec(&node, &id, &["id", "-u"]), "1234");
     assert_eq!(exec(&node, &id, &["id", "-g"]), "2345");
-    assert!(exec(&node, &id, &["id", "-G"]).split_whitespace().any(|g| g == "3456"));
+    assert!(exec(&node, &id, &["id", "-G"])
+        .split_whitespace()
+        .any(|g| g == "3456"));
     let status = exec(&node, &id, &["cat", "/proc/self/status"]);
     let field = |k: &str| {
         status
@@ -427,10 +499,21 @@ fn security_context_is_honoured_or_refused_by_name() {
     assert!(!touch.status.success(), "the root is read-only");
     // Seccomp: RuntimeDefault refuses what Docker's profile refuses (a user namespace
     // without CAP_SYS_ADMIN); Unconfined does not.
-    let confined = run("confined", "exec sleep 1000", json!({"seccomp": {"profile_type": 0}}));
+    let confined = run(
+        "confined",
+        "exec sleep 1000",
+        json!({"seccomp": {"profile_type": 0}}),
+    );
     let unshare = node.crictl(&["exec", "-s", &confined, "unshare", "-U", "true"]);
-    assert!(!unshare.status.success(), "RuntimeDefault allowed unshare(CLONE_NEWUSER)");
-    let unconfined = run("unconfined", "exec sleep 1000", json!({"seccomp": {"profile_type": 1}}));
+    assert!(
+        !unshare.status.success(),
+        "RuntimeDefault allowed unshare(CLONE_NEWUSER)"
+    );
+    let unconfined = run(
+        "unconfined",
+        "exec sleep 1000",
+        json!({"seccomp": {"profile_type": 1}}),
+    );
     exec(&node, &unconfined, &["unshare", "-U", "true"]);
     // Localhost: a profile file of the node's that refuses mkdir.
     let profile = node.dir().join("no-mkdir.json");
@@ -445,27 +528,51 @@ fn security_context_is_honoured_or_refused_by_name() {
         json!({"seccomp": {"profile_type": 2, "localhost_ref": profile}}),
     );
     let mk = node.crictl(&["exec", "-s", &local, "mkdir", "/tmp/d"]);
-    assert!(!mk.status.success(), "the Localhost profile was not applied");
+    assert!(
+        !mk.status.success(),
+        "the Localhost profile was not applied"
+    );
     // Privileged: all capabilities and the host's devices.
     let privileged = run("privileged", "exec sleep 1000", json!({"privileged": true}));
     let st = exec(&node, &privileged, &["cat", "/proc/self/status"]);
     assert!(!st.contains("CapEff:\t0000000000000000"), "{st}");
     // What berth does not do is refused with the field's name.
     for (name, sc, field) in [
-        ("aa", json!({"apparmor": {"profile_type": 2, "localhost_ref": "x"}}), "apparmor"),
-        ("se", json!({"selinux_options": {"type": "spc_t"}}), "selinux_options"),
-        ("amb", json!({"capabilities": {"add_ambient_capabilities": ["NET_RAW"]}}), "add_ambient_capabilities"),
+        (
+            "aa",
+            json!({"apparmor": {"profile_type": 2, "localhost_ref": "x"}}),
+            "apparmor",
+        ),
+        (
+            "se",
+            json!({"selinux_options": {"type": "spc_t"}}),
+            "selinux_options",
+        ),
+        (
+            "amb",
+            json!({"capabilities": {"add_ambient_capabilities": ["NET_RAW"]}}),
+            "add_ambient_capabilities",
+        ),
     ] {
         let f = node.file(
             &format!("{name}.json"),
-            &container_config(name, "busybox", "true", json!({"linux": {"security_context": sc}})),
+            &container_config(
+                name,
+                "busybox",
+                "true",
+                json!({"linux": {"security_context": sc}}),
+            ),
         );
         let o = node.crictl(&["create", &pod_id, &f, &pod_file]);
         assert!(!o.status.success(), "{name} was accepted");
         assert!(stderr(&o).contains(field), "{name}: {}", stderr(&o));
     }
     // A sysctl that is not the pod's to set is refused, and nothing is left of the pod.
-    let bad = pod_config(&node, "badsysctl", json!({"linux": {"sysctls": {"kernel.panic": "1"}}}));
+    let bad = pod_config(
+        &node,
+        "badsysctl",
+        json!({"linux": {"sysctls": {"kernel.panic": "1"}}}),
+    );
     let o = node.crictl(&["runp", &node.file("bad.json", &bad)]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("kernel.panic"), "{}", stderr(&o));
@@ -502,10 +609,33 @@ fn container_logs_are_reopened_after_the_kubelet_rotates_them() {
     });
     let old = std::fs::read_to_string(&rotated).unwrap();
     let new = std::fs::read_to_string(&log).unwrap();
-    let last_old: u32 = old.lines().last().unwrap().rsplit('-').next().unwrap().parse().unwrap();
-    let first_new: u32 = new.lines().next().unwrap().rsplit('-').next().unwrap().parse().unwrap();
-    assert!(first_new > last_old, "old ends at {last_old}, new starts at {first_new}");
+    let last_old: u32 = old
+        .lines()
+        .last()
+        .unwrap()
+        .rsplit('-')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let first_new: u32 = new
+        .lines()
+        .next()
+        .unwrap()
+        .rsplit('-')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        first_new > last_old,
+        "old ends at {last_old}, new starts at {first_new}"
+    );
     // berth logs reads the CRI format too.
     let berth_logs = node.d.berth(&["logs", "--tail", "1", &id]);
-    assert!(stdout(&berth_logs).starts_with("line-"), "{}", stdout(&berth_logs));
+    assert!(
+        stdout(&berth_logs).starts_with("line-"),
+        "{}",
+        stdout(&berth_logs)
+    );
 }

@@ -197,27 +197,18 @@ impl RuntimeService for Grpc {
     }
 
     async fn exec(&self, r: Request<ExecRequest>) -> Reply<ExecResponse> {
-        let r = r.into_inner();
-        self.0.cri_container(&r.container_id)?;
-        Err(unimplemented(
-            "Exec",
-            "the streaming server is not built yet; use ExecSync (crictl exec -s)",
-        ))
+        let url = self.0.exec_url(r.into_inner())?;
+        ok(ExecResponse { url })
     }
 
     async fn attach(&self, r: Request<AttachRequest>) -> Reply<AttachResponse> {
-        self.0.cri_container(&r.into_inner().container_id)?;
-        Err(unimplemented(
-            "Attach",
-            "the streaming server is not built yet",
-        ))
+        let url = self.0.attach_url(r.into_inner())?;
+        ok(AttachResponse { url })
     }
 
-    async fn port_forward(&self, _r: Request<PortForwardRequest>) -> Reply<PortForwardResponse> {
-        Err(unimplemented(
-            "PortForward",
-            "the streaming server is not built yet",
-        ))
+    async fn port_forward(&self, r: Request<PortForwardRequest>) -> Reply<PortForwardResponse> {
+        let url = self.0.port_forward_url(r.into_inner()).await?;
+        ok(PortForwardResponse { url })
     }
 
     async fn container_stats(

@@ -13,6 +13,7 @@ pub mod sandbox;
 pub mod server;
 pub mod service;
 mod status;
+pub mod streaming;
 
 pub use config::CriConfig;
 pub use error::CriError;

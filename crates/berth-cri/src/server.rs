@@ -41,7 +41,28 @@ pub fn service(cfg: CriConfig) -> berth_daemon::server::Service {
             .map_err(|e| err(format!("listening on {}: {e}", path.display())))?;
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o660))
             .map_err(|e| err(format!("{}: {e}", path.display())))?;
-        eprintln!("berthd: CRI listening on {}", path.display());
+        // The streaming server: loopback unless configured otherwise.
+        let stream_listener = std::net::TcpListener::bind(&cfg.streaming_address)
+            .and_then(|l| {
+                l.set_nonblocking(true)?;
+                Ok(l)
+            })
+            .and_then(tokio::net::TcpListener::from_std)
+            .map_err(|e| {
+                err(format!(
+                    "streaming server on {}: {e}",
+                    cfg.streaming_address
+                ))
+            })?;
+        let addr = stream_listener
+            .local_addr()
+            .map_err(|e| err(format!("streaming server: {e}")))?;
+        let _ = cri.streaming_addr.set(addr);
+        tokio::spawn(crate::streaming::server::run(cri.clone(), stream_listener));
+        eprintln!(
+            "berthd: CRI listening on {} (streaming on {addr})",
+            path.display()
+        );
         let grpc = Grpc(cri);
         Ok(Box::pin(async move {
             let incoming = tokio_stream::wrappers::UnixListenerStream::new(listener);

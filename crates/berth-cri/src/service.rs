@@ -17,6 +17,10 @@ pub struct Cri {
     pub pods_run_dir: PathBuf,
     /// Where pods keep their resolv.conf.
     pub pods_data_dir: PathBuf,
+    /// What each streaming URL handed out may do.
+    pub tokens: crate::streaming::tokens::Tokens,
+    /// Where the streaming server listens (set when it is bound).
+    pub streaming_addr: std::sync::OnceLock<std::net::SocketAddr>,
     /// Each container's last CPU sample, to report CPU use as a rate.
     pub cpu_marks:
         std::sync::Mutex<std::collections::HashMap<String, crate::runtime::stats::CpuMark>>,
@@ -49,7 +53,28 @@ impl Cri {
             engine,
             cfg,
             cpu_marks: Default::default(),
+            tokens: Default::default(),
+            streaming_addr: Default::default(),
         }))
+    }
+}
+
+impl Cri {
+    /// The URL that serves `req` once.
+    pub fn streaming_url(
+        &self,
+        req: crate::streaming::tokens::Request,
+    ) -> crate::error::Result<String> {
+        let addr = self.streaming_addr.get().ok_or_else(|| {
+            crate::error::CriError::FailedPrecondition("the streaming server is not up".into())
+        })?;
+        let kind = req.path();
+        let token = self.tokens.insert(req).ok_or_else(|| {
+            crate::error::CriError::FailedPrecondition(
+                "too many streaming requests are outstanding".into(),
+            )
+        })?;
+        Ok(format!("http://{addr}/{kind}/{token}"))
     }
 }
 

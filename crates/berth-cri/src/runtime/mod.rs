@@ -5,3 +5,4 @@ pub mod containers;
 pub mod events;
 pub mod pods;
 pub mod stats;
+pub mod streams;

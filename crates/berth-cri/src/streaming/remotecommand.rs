@@ -1,0 +1,289 @@
+//! Kubernetes' remote command protocol (`v4.channel.k8s.io`) over a SPDY session, for
+//! exec and attach: the client opens an `error` stream and those of `stdin`, `stdout`,
+//! `stderr` and `resize` it asked for; the process's output goes to its streams, the
+//! terminal size comes as JSON on `resize`, and the end is a Status on `error`.
+
+use super::spdy::{IncomingStream, Sender};
+use super::tokens::Request;
+use crate::error::{CriError, Result};
+use crate::service::Cri;
+use berth_runtime::task::Output;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+use tokio::sync::mpsc;
+
+/// The protocol version berth speaks.
+pub const PROTOCOL_V4: &str = "v4.channel.k8s.io";
+/// How long the client has to open its streams.
+const STREAM_WAIT: Duration = Duration::from_secs(30);
+
+/// What the client asked for.
+#[derive(Debug, Clone, Copy)]
+struct Wanted {
+    stdin: bool,
+    stdout: bool,
+    stderr: bool,
+    tty: bool,
+}
+
+impl Wanted {
+    fn of(r: &Request) -> Option<Self> {
+        match *r {
+            Request::Exec {
+                stdin,
+                stdout,
+                stderr,
+                tty,
+                ..
+            }
+            | Request::Attach {
+                stdin,
+                stdout,
+                stderr,
+                tty,
+                ..
+            } => Some(Self {
+                stdin,
+                stdout,
+                // With a terminal, stderr is in stdout.
+                stderr: stderr && !tty,
+                tty,
+            }),
+            Request::PortForward { .. } => None,
+        }
+    }
+
+    fn count(self) -> usize {
+        1 + [self.stdin, self.stdout, self.stderr, self.tty]
+            .iter()
+            .filter(|b| **b)
+            .count()
+    }
+}
+
+/// The Status the client reads on the error stream: success, or the exit code.
+fn status(exit: std::result::Result<i64, String>) -> String {
+    match exit {
+        Ok(0) => serde_json::json!({"metadata": {}, "status": "Success"}),
+        Ok(code) => serde_json::json!({
+            "metadata": {},
+            "status": "Failure",
+            "message": format!("command terminated with non-zero exit code: exit status {code}"),
+            "reason": "NonZeroExitCode",
+            "details": {"causes": [{"reason": "ExitCode", "message": code.to_string()}]},
+        }),
+        Err(message) => serde_json::json!({
+            "metadata": {}, "status": "Failure", "message": message, "reason": "InternalError",
+        }),
+    }
+    .to_string()
+}
+
+#[derive(serde::Deserialize)]
+struct TerminalSize {
+    #[serde(rename = "Width")]
+    width: u16,
+    #[serde(rename = "Height")]
+    height: u16,
+}
+
+/// Collects the streams the client opens, by type.
+async fn collect(
+    streams: &mut mpsc::Receiver<IncomingStream>,
+    n: usize,
+) -> Result<HashMap<String, IncomingStream>> {
+    let mut by_type = HashMap::new();
+    let deadline = tokio::time::Instant::now() + STREAM_WAIT;
+    while by_type.len() < n {
+        let s = tokio::time::timeout_at(deadline, streams.recv())
+            .await
+            .map_err(|_| CriError::DeadlineExceeded("the client did not open its streams".into()))?
+            .ok_or_else(|| CriError::FailedPrecondition("the client went away".into()))?;
+        let kind = s.headers.get("streamtype").cloned().unwrap_or_default();
+        if !matches!(
+            kind.as_str(),
+            "error" | "stdin" | "stdout" | "stderr" | "resize"
+        ) {
+            return Err(CriError::InvalidArgument(format!(
+                "unknown stream type {kind:?}"
+            )));
+        }
+        by_type.insert(kind, s);
+    }
+    Ok(by_type)
+}
+
+/// What a resize on the process does.
+enum Resizer {
+    Exec(String),
+    Container(String),
+}
+
+impl Resizer {
+    async fn resize(&self, cri: &Cri, h: u16, w: u16) {
+        let _ = match self {
+            Self::Exec(id) => cri.engine.exec_resize(id, h, w).await,
+            Self::Container(id) => cri.engine.resize(id, h, w).await,
+        };
+    }
+}
+
+pub async fn serve(
+    cri: Arc<Cri>,
+    req: Request,
+    tx: Sender,
+    mut streams: mpsc::Receiver<IncomingStream>,
+) {
+    let Some(wanted) = Wanted::of(&req) else {
+        return;
+    };
+    let mut by_type = match collect(&mut streams, wanted.count()).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("berthd: cri streaming: {e}");
+            return;
+        }
+    };
+    let error_id = by_type.get("error").map(|s| s.id);
+    let stdout_id = by_type.get("stdout").map(|s| s.id);
+    let stderr_id = by_type.get("stderr").map(|s| s.id);
+    let started = start(&cri, &req, wanted).await;
+    let (session, resizer, exec_id) = match started {
+        Ok(x) => x,
+        Err(e) => {
+            if let Some(id) = error_id {
+                let _ = tx
+                    .send(id, status(Err(e.to_string())).as_bytes(), true)
+                    .await;
+            }
+            return;
+        }
+    };
+    let berth_daemon::engine::session::Session {
+        mut output,
+        mut input,
+    } = session;
+    // stdin: the client's bytes, then EOF when its stream ends.
+    if let Some(mut s) = by_type.remove("stdin") {
+        tokio::spawn(async move {
+            while let Some(data) = s.data.recv().await {
+                if input.write_all(&data).await.is_err() {
+                    return;
+                }
+            }
+            let _ = input.shutdown().await;
+        });
+    } else {
+        drop(input);
+    }
+    if let Some(mut s) = by_type.remove("resize") {
+        let cri = cri.clone();
+        tokio::spawn(async move {
+            let mut buf = Vec::new();
+            while let Some(data) = s.data.recv().await {
+                buf.extend_from_slice(&data);
+                let mut it = serde_json::Deserializer::from_slice(&buf).into_iter::<TerminalSize>();
+                let mut used = 0;
+                while let Some(Ok(size)) = it.next() {
+                    used = it.byte_offset();
+                    resizer.resize(&cri, size.height, size.width).await;
+                }
+                buf.drain(..used);
+            }
+        });
+    }
+    while let Some(o) = output.recv().await {
+        let (id, data) = match o {
+            Output::Stdout(b) => (stdout_id, b),
+            Output::Stderr(b) => (stderr_id.or(stdout_id), b),
+            Output::Error(e) => (stderr_id.or(stdout_id), e.into_bytes()),
+            Output::Exit(_) => continue,
+        };
+        if let Some(id) = id {
+            if tx.send(id, &data, false).await.is_err() {
+                break;
+            }
+        }
+    }
+    for id in [stdout_id, stderr_id].into_iter().flatten() {
+        let _ = tx.close(id).await;
+    }
+    let exit = match &exec_id {
+        Some(e) => cri
+            .engine
+            .exec_inspect(e)
+            .map(|i| i.exit_code.unwrap_or(137))
+            .map_err(|e| e.to_string()),
+        None => Ok(0),
+    };
+    if let Some(id) = error_id {
+        let _ = tx.send(id, status(exit).as_bytes(), true).await;
+    }
+}
+
+type Started = (
+    berth_daemon::engine::session::Session,
+    Resizer,
+    Option<String>,
+);
+
+async fn start(cri: &Arc<Cri>, req: &Request, w: Wanted) -> Result<Started> {
+    match req {
+        Request::Exec { container, cmd, .. } => {
+            let c = cri.cri_container(container)?;
+            let id = cri.engine.exec_create(
+                &c.id,
+                berth_api::exec::ExecCreateRequest {
+                    attach_stdin: w.stdin,
+                    attach_stdout: w.stdout,
+                    attach_stderr: w.stderr || w.tty,
+                    tty: w.tty,
+                    cmd: Some(cmd.clone()),
+                    ..Default::default()
+                },
+            )?;
+            let session = cri.engine.exec_start(&id, None).await?;
+            Ok((session, Resizer::Exec(id.clone()), Some(id)))
+        }
+        Request::Attach { container, .. } => {
+            let c = cri.cri_container(container)?;
+            if !c.is_running() {
+                return Err(CriError::FailedPrecondition(format!(
+                    "container {} is not running",
+                    c.id
+                )));
+            }
+            let session = cri
+                .engine
+                .attach(
+                    &c,
+                    berth_runtime::task::AttachStreams {
+                        stdin: w.stdin,
+                        stdout: w.stdout,
+                        stderr: w.stderr || w.tty,
+                    },
+                )
+                .await?
+                .ok_or_else(|| CriError::FailedPrecondition("the container ended".into()))?;
+            Ok((session, Resizer::Container(c.id.clone()), None))
+        }
+        Request::PortForward { .. } => Err(CriError::InvalidArgument("not a command".into())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_are_in_the_status_as_client_go_reads_them() {
+        let ok: serde_json::Value = serde_json::from_str(&status(Ok(0))).unwrap();
+        assert_eq!(ok["status"], "Success");
+        let bad: serde_json::Value = serde_json::from_str(&status(Ok(3))).unwrap();
+        assert_eq!(bad["reason"], "NonZeroExitCode");
+        assert_eq!(bad["details"]["causes"][0]["reason"], "ExitCode");
+        assert_eq!(bad["details"]["causes"][0]["message"], "3");
+    }
+}
