@@ -40,14 +40,6 @@ fn resolv_conf(dns: Option<&proto::DnsConfig>) -> Option<String> {
     Some(out)
 }
 
-fn new_id() -> String {
-    let mut b = [0u8; 32];
-    // The kernel's random bytes, as berth's container IDs.
-    let _ = std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut b));
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
 fn check_config(cfg: &PodSandboxConfig, runtime_handler: &str) -> Result<()> {
     if !runtime_handler.is_empty() && runtime_handler != "berth" {
         return Err(CriError::NotFound(format!(
@@ -95,7 +87,7 @@ impl Cri {
             uts: ns.network != proto::NamespaceMode::Node as i32,
             pid: ns.pid == proto::NamespaceMode::Pod as i32,
         };
-        let id = new_id();
+        let id = berth_daemon::engine::names::new_id();
         let run_dir = self.pods_run_dir.join(&id);
         let sysctls: Vec<(String, String)> = cfg
             .linux

@@ -78,11 +78,13 @@ impl Cri {
         (cpu, memory, st.pids)
     }
 
-    fn container_stats(&self, c: &Container) -> Option<proto::ContainerStats> {
+    /// One sample of a container (and its process count): each call moves its CPU mark,
+    /// so a pod's figures are summed from these, never sampled a second time.
+    fn container_stats(&self, c: &Container) -> Option<(proto::ContainerStats, u64)> {
         let r = c.snapshot();
         let d = decoded(&r)?;
-        let (cpu, memory, _) = self.usage(c);
-        Some(proto::ContainerStats {
+        let (cpu, memory, pids) = self.usage(c);
+        let stats = proto::ContainerStats {
             attributes: Some(proto::ContainerAttributes {
                 id: r.id.clone(),
                 metadata: Some(d.metadata),
@@ -94,12 +96,14 @@ impl Cri {
             writable_layer: None,
             swap: None,
             io: None,
-        })
+        };
+        Some((stats, pids))
     }
 
     pub fn stats_of(&self, id: &str) -> Result<proto::ContainerStats> {
         let c = self.cri_container(id)?;
         self.container_stats(&c)
+            .map(|(s, _)| s)
             .ok_or_else(|| crate::error::CriError::NotFound(format!("container {id:?} not found")))
     }
 
@@ -118,7 +122,7 @@ impl Cri {
             .all()
             .iter()
             .filter(|c| wanted.contains(&c.id))
-            .filter_map(|c| self.container_stats(c))
+            .filter_map(|c| self.container_stats(c).map(|(s, _)| s))
             .collect()
     }
 
@@ -132,16 +136,21 @@ impl Cri {
         let mut procs = 0;
         let mut stats = vec![];
         for c in &containers {
-            let (cpu, memory, pids) = self.usage(c);
-            cpu_ns += cpu.usage_core_nano_seconds.as_ref().map_or(0, |v| v.value);
-            nano += cpu.usage_nano_cores.as_ref().map_or(0, |v| v.value);
-            mem.0 += memory.working_set_bytes.as_ref().map_or(0, |v| v.value);
-            mem.1 += memory.usage_bytes.as_ref().map_or(0, |v| v.value);
-            mem.2 += memory.rss_bytes.as_ref().map_or(0, |v| v.value);
-            procs += pids;
-            if let Some(cs) = self.container_stats(c) {
-                stats.push(cs);
+            let Some((cs, pids)) = self.container_stats(c) else {
+                continue;
+            };
+            let value = |v: &Option<UInt64Value>| v.as_ref().map_or(0, |v| v.value);
+            if let Some(cpu) = &cs.cpu {
+                cpu_ns += value(&cpu.usage_core_nano_seconds);
+                nano += value(&cpu.usage_nano_cores);
             }
+            if let Some(m) = &cs.memory {
+                mem.0 += value(&m.working_set_bytes);
+                mem.1 += value(&m.usage_bytes);
+                mem.2 += value(&m.rss_bytes);
+            }
+            procs += pids;
+            stats.push(cs);
         }
         Ok(proto::PodSandboxStats {
             attributes: Some(proto::PodSandboxAttributes {

@@ -137,7 +137,13 @@ fn hold_pid(berth: &Path, dir: &Path, held: &mut Held) -> Result<()> {
     let pid =
         berth_runtime::pod_init::spawn(berth).map_err(|e| CriError::Internal(e.to_string()))?;
     held.pid_init = Some(pid);
-    let file = dir.join("pid");
+    held.pid = Some(bind_namespace(&format!("/proc/{pid}/ns/pid"), dir, "pid")?);
+    Ok(())
+}
+
+/// Holds the namespace at `source` by bind-mounting it on `dir/name` (made 0400).
+fn bind_namespace(source: &str, dir: &Path, name: &str) -> Result<PathBuf> {
+    let file = dir.join(name);
     std::fs::OpenOptions::new()
         .write(true)
         .create(true)
@@ -145,17 +151,15 @@ fn hold_pid(berth: &Path, dir: &Path, held: &mut Held) -> Result<()> {
         .mode(0o400)
         .open(&file)
         .map_err(|e| CriError::io(format!("creating {}", file.display()), e))?;
-    let source = format!("/proc/{pid}/ns/pid");
     mount(
-        Some(source.as_str()),
+        Some(source),
         &file,
         None::<&str>,
         MsFlags::MS_BIND,
         None::<&str>,
     )
-    .map_err(|e| CriError::io("holding the pod's PID namespace", e))?;
-    held.pid = Some(file);
-    Ok(())
+    .map_err(|e| CriError::io(format!("holding the pod's {name} namespace"), e))?;
+    Ok(file)
 }
 
 /// Ends the PID namespace's init (and with it every process left in the namespace), if
@@ -209,24 +213,11 @@ fn hold_in_thread(
         if !want {
             continue;
         }
-        let file = dir.join(name);
-        std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o400)
-            .open(&file)
-            .map_err(|e| CriError::io(format!("creating {}", file.display()), e))?;
-        let source = format!("/proc/thread-self/ns/{name}");
-        mount(
-            Some(source.as_str()),
-            &file,
-            None::<&str>,
-            MsFlags::MS_BIND,
-            None::<&str>,
-        )
-        .map_err(|e| CriError::io(format!("holding the pod's {name} namespace"), e))?;
-        *slot = Some(file);
+        *slot = Some(bind_namespace(
+            &format!("/proc/thread-self/ns/{name}"),
+            dir,
+            name,
+        )?);
     }
     Ok(held)
 }
