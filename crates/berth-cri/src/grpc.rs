@@ -323,9 +323,8 @@ impl RuntimeService for Grpc {
         &self,
         _r: Request<ListMetricDescriptorsRequest>,
     ) -> Reply<ListMetricDescriptorsResponse> {
-        // berth reports its figures through the stats RPCs; it defines no extra metrics.
         ok(ListMetricDescriptorsResponse {
-            descriptors: vec![],
+            descriptors: crate::runtime::metrics::descriptors(),
         })
     }
 
@@ -334,7 +333,7 @@ impl RuntimeService for Grpc {
         _r: Request<ListPodSandboxMetricsRequest>,
     ) -> Reply<ListPodSandboxMetricsResponse> {
         ok(ListPodSandboxMetricsResponse {
-            pod_metrics: vec![],
+            pod_metrics: self.0.pod_sandbox_metrics().await,
         })
     }
 

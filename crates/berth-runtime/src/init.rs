@@ -158,20 +158,49 @@ fn has_namespace(spec: &Spec, t: LinuxNamespaceType) -> bool {
         .is_some_and(|ns| ns.iter().any(|n| n.typ() == t && n.path().is_none()))
 }
 
+/// The propagation of the container's copy of the host's mounts: `rootfsPropagation`,
+/// or slave by default (as runc), so binds marked rslave or rshared keep receiving the
+/// host's mounts while nothing made in the container reaches the host.
+fn root_propagation(spec: &Spec) -> Result<MsFlags> {
+    let wanted = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.rootfs_propagation().clone())
+        .unwrap_or_default();
+    match mounts::parse_options(std::slice::from_ref(&wanted)).propagation {
+        Some(flags) => Ok(flags),
+        None if wanted.is_empty() => Ok(MsFlags::MS_SLAVE | MsFlags::MS_REC),
+        None => Err(RuntimeError::InvalidSpec(format!(
+            "unknown rootfsPropagation {wanted:?}"
+        ))),
+    }
+}
+
 fn build_rootfs(spec: &Spec, bundle: &Path) -> Result<Root> {
     mount(
         None::<&str>,
         "/",
         None::<&str>,
-        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        root_propagation(spec)?,
         None::<&str>,
     )
-    .map_err(|e| RuntimeError::sys("making / private", e))?;
+    .map_err(|e| RuntimeError::sys("setting the propagation of /", e))?;
     let root = spec
         .root()
         .as_ref()
         .ok_or_else(|| RuntimeError::InvalidSpec("no root".into()))?;
     let rootfs = bundle.join(root.path());
+    // The mount holding the rootfs is made private, so the rootfs and what is mounted
+    // in it never propagate to the host (with a shared root) and pivot_root accepts it.
+    let parent = mounts::mount_point_of(&rootfs)?;
+    mount(
+        None::<&str>,
+        &parent,
+        None::<&str>,
+        MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .map_err(|e| RuntimeError::sys(format!("making {} private", parent.display()), e))?;
     let all_mounts = spec.mounts().clone().unwrap_or_default();
     // berth's bundles carry the rootfs overlay as a mount on "/": done here, inside the
     // container's own mount namespace, so the host's mount table never grows.
@@ -235,9 +264,20 @@ fn build_rootfs(spec: &Spec, bundle: &Path) -> Result<Root> {
 }
 
 fn pivot(rootfs: &Path) -> Result<()> {
-    nix::unistd::chdir(rootfs).map_err(|e| RuntimeError::sys("chdir rootfs", e))?;
+    // Opened close-on-exec: neither fd reaches the container's process.
+    let dir = |p: &Path| {
+        File::open(p).map_err(|e| RuntimeError::sys(format!("opening {}", p.display()), e))
+    };
+    let old_root = dir(Path::new("/"))?;
+    let new_root = dir(rootfs)?;
+    nix::unistd::fchdir(new_root.as_raw_fd()).map_err(|e| RuntimeError::sys("chdir rootfs", e))?;
     nix::unistd::pivot_root(".", ".").map_err(|e| RuntimeError::sys("pivot_root", e))?;
-    // The old root is stacked under the new one: detach it.
+    // The old root is stacked on the new one. Step onto it by its fd (what "." names
+    // after pivot_root is not promised), make it a slave so its unmount does not reach
+    // the host, and detach it. Made on "." the new root, that would also turn the
+    // container's rshared binds into slaves.
+    nix::unistd::fchdir(old_root.as_raw_fd())
+        .map_err(|e| RuntimeError::sys("chdir old root", e))?;
     mount(
         None::<&str>,
         ".",

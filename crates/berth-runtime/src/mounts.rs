@@ -248,6 +248,49 @@ pub fn dev_symlinks(root: &Root) -> Result<()> {
 
 /// Hides a path (after pivot_root, beneath the new `/`): /dev/null over a file, an empty
 /// read-only tmpfs over a dir.
+/// The mount point under which `path` lives, from /proc/self/mountinfo (the deepest
+/// mount point that is `path` or one of its ancestors).
+pub fn mount_point_of(path: &Path) -> Result<std::path::PathBuf> {
+    let path = fs::canonicalize(path)
+        .map_err(|e| RuntimeError::sys(format!("resolving {}", path.display()), e))?;
+    let table = fs::read_to_string("/proc/self/mountinfo")
+        .map_err(|e| RuntimeError::sys("reading /proc/self/mountinfo", e))?;
+    Ok(deepest_mount_point(&table, &path))
+}
+
+fn deepest_mount_point(mountinfo: &str, path: &Path) -> std::path::PathBuf {
+    mountinfo
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(|p| std::path::PathBuf::from(unescape_mountinfo(p)))
+        .filter(|mp| path.starts_with(mp))
+        .max_by_key(|mp| mp.components().count())
+        .unwrap_or_else(|| "/".into())
+}
+
+/// mountinfo writes space, tab, newline and backslash as `\ooo` octal.
+fn unescape_mountinfo(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let octal = b
+            .get(i + 1..i + 4)
+            .filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)));
+        match (b[i], octal) {
+            (b'\\', Some(d)) => {
+                out.push((d[0] - b'0') * 64 + (d[1] - b'0') * 8 + (d[2] - b'0'));
+                i += 4;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 pub fn mask_path(root: &Root, path: &Path) -> Result<()> {
     let Ok(fd) = root.lookup(path, false) else {
         return Ok(());
@@ -324,5 +367,22 @@ mod tests {
         assert_eq!(p.data, "mode=1777,size=65536k");
         assert_eq!(p.propagation, Some(MsFlags::MS_PRIVATE | MsFlags::MS_REC));
         assert!(!p.bind);
+    }
+
+    #[test]
+    fn deepest_mount_point_matches_whole_components() {
+        let info = "22 1 8:1 / / rw shared:1 - ext4 /dev/sda1 rw\n\
+                    30 22 0:5 / /run rw shared:2 - tmpfs tmpfs rw\n\
+                    31 30 0:6 / /run/berth\\040x rw - tmpfs tmpfs rw\n\
+                    32 30 0:7 / /run/ber rw - tmpfs tmpfs rw\n";
+        assert_eq!(
+            deepest_mount_point(info, Path::new("/run/berth x/c/rootfs")),
+            Path::new("/run/berth x")
+        );
+        assert_eq!(
+            deepest_mount_point(info, Path::new("/run/berthy")),
+            Path::new("/run")
+        );
+        assert_eq!(deepest_mount_point(info, Path::new("/var")), Path::new("/"));
     }
 }

@@ -31,9 +31,9 @@ fn seccomp(p: Option<&SecurityProfile>, path: &str, field: &str) -> Result<Optio
         ));
     }
     let Some(p) = p else {
-        // Unset: Kubernetes' default is Unconfined, which the kubelet sends explicitly
-        // when it means it; an unset profile gets the runtime's default, as containerd.
-        return Ok(None);
+        // Unset means Unconfined in CRI (critest checks it); the kubelet always sends
+        // the profile it means.
+        return Ok(Some("seccomp=unconfined".into()));
     };
     match ProfileType::try_from(p.profile_type) {
         Ok(ProfileType::RuntimeDefault) => Ok(None),
@@ -168,12 +168,17 @@ fn security(
         ));
     }
     let mut opts = vec![format!("no-new-privileges={}", sc.no_new_privs)];
-    if let Some(s) = seccomp(
+    let profile = seccomp(
         sc.seccomp.as_ref(),
         &sc.seccomp_profile_path,
         "linux.security_context.seccomp",
-    )? {
-        opts.push(s);
+    )?;
+    // CRI: a privileged container runs without seccomp, whatever profile it names
+    // (the profile is still checked above).
+    match profile {
+        _ if sc.privileged => opts.push("seccomp=unconfined".into()),
+        Some(s) => opts.push(s),
+        None => {}
     }
     apparmor(sc.apparmor.as_ref(), &sc.apparmor_profile)?;
     hc.insert("SecurityOpt".into(), json!(opts));
@@ -295,6 +300,13 @@ fn mounts(c: &ContainerConfig) -> Result<Vec<Value>> {
             )));
         }
         if let Some(img) = m.image.as_ref().filter(|i| !i.image.is_empty()) {
+            // An image volume is read-only (CRI asks runtimes to refuse a writable one).
+            if !m.readonly {
+                return Err(CriError::InvalidArgument(format!(
+                    "{}: an image volume is read-only; set readonly",
+                    field("readonly")
+                )));
+            }
             if !m.image_sub_path.is_empty() {
                 return Err(unsupported(
                     &field("image_sub_path"),

@@ -75,7 +75,11 @@ pub fn container_status(r: &Record, d: &Decoded) -> proto::ContainerStatus {
         .flatten()
         .map(|m| proto::Mount {
             container_path: m.target.clone(),
-            host_path: m.source.clone(),
+            host_path: if m.kind == "image" {
+                String::new()
+            } else {
+                m.source.clone()
+            },
             readonly: m.read_only,
             propagation: match m
                 .bind_options
@@ -87,6 +91,12 @@ pub fn container_status(r: &Record, d: &Decoded) -> proto::ContainerStatus {
                 Some("rshared") => proto::MountPropagation::PropagationBidirectional as i32,
                 _ => proto::MountPropagation::PropagationPrivate as i32,
             },
+            // An image volume names its image and the image ID it was resolved to.
+            image: (m.kind == "image").then(|| proto::ImageSpec {
+                image: m.source.clone(),
+                image_ref: r.image_mounts.get(&m.target).cloned().unwrap_or_default(),
+                ..Default::default()
+            }),
             ..Default::default()
         })
         .collect();

@@ -137,10 +137,15 @@ impl Cri {
     }
 
     pub async fn stop_container(self: &Arc<Self>, id: &str, timeout: i64) -> Result<()> {
-        let c = self.cri_container(id)?;
+        let c = match self.cri_container(id) {
+            Ok(c) => c,
+            // Idempotent, as CRI asks: stopping what is gone is done.
+            Err(CriError::NotFound(_)) => return Ok(()),
+            Err(e) => return Err(e),
+        };
         match self.engine.stop(&c.id, None, Some(timeout.max(0))).await {
-            // Stopping a stopped container is not an error in CRI.
-            Ok(()) | Err(DaemonError::NotModified(_)) => Ok(()),
+            // Stopping a stopped (or just removed) container is not an error in CRI.
+            Ok(()) | Err(DaemonError::NotModified(_)) | Err(DaemonError::NotFound(_)) => Ok(()),
             Err(e) => Err(e.into()),
         }
     }

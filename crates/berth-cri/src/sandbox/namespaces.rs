@@ -255,6 +255,31 @@ fn is_held(file: &Path) -> bool {
     nix::sys::statfs::statfs(file).is_ok_and(|s| s.filesystem_type().0 == NSFS_MAGIC)
 }
 
+/// Runs `f` on a thread of its own that has entered the network namespace held at `ns`
+/// (the daemon's when None): setns moves only that thread, so no other work runs there.
+pub async fn in_network_namespace<T: Send + 'static>(
+    ns: Option<PathBuf>,
+    f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> std::io::Result<T> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let result = (|| {
+            if let Some(ns) = &ns {
+                let file = std::fs::File::open(ns)?;
+                nix::sched::setns(
+                    std::os::fd::AsFd::as_fd(&file),
+                    nix::sched::CloneFlags::CLONE_NEWNET,
+                )
+                .map_err(std::io::Error::from)?;
+            }
+            f()
+        })();
+        let _ = tx.send(result);
+    });
+    rx.await
+        .map_err(|_| std::io::Error::other("the namespace thread went away"))?
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

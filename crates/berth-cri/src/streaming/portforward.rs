@@ -4,9 +4,9 @@
 //! copies both ways.
 
 use super::spdy::{IncomingStream, Sender};
+use crate::sandbox::namespaces::in_network_namespace;
 use crate::service::Cri;
 use std::collections::HashMap;
-use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -15,28 +15,16 @@ use tokio::sync::mpsc;
 pub const PROTOCOL: &str = "portforward.k8s.io";
 
 /// Connects to `port` on loopback in the network namespace held by `netns` (the host's
-/// when None). A thread of its own enters the namespace, so no other work runs there;
-/// the socket keeps the namespace it was made in.
+/// when None); the socket keeps the namespace it was made in.
 async fn connect(netns: Option<PathBuf>, port: u16) -> std::io::Result<tokio::net::TcpStream> {
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    std::thread::spawn(move || {
-        let result = (|| -> std::io::Result<std::net::TcpStream> {
-            if let Some(ns) = &netns {
-                let f = std::fs::File::open(ns)?;
-                nix::sched::setns(f.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET)
-                    .map_err(std::io::Error::from)?;
-            }
-            let timeout = std::time::Duration::from_secs(10);
-            let v4 = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-            let v6 = std::net::SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, port));
-            std::net::TcpStream::connect_timeout(&v4, timeout)
-                .or_else(|_| std::net::TcpStream::connect_timeout(&v6, timeout))
-        })();
-        let _ = tx.send(result);
-    });
-    let s = rx
-        .await
-        .map_err(|_| std::io::Error::other("the connecting thread went away"))??;
+    let s = in_network_namespace(netns, move || {
+        let timeout = std::time::Duration::from_secs(10);
+        let v4 = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        let v6 = std::net::SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, port));
+        std::net::TcpStream::connect_timeout(&v4, timeout)
+            .or_else(|_| std::net::TcpStream::connect_timeout(&v6, timeout))
+    })
+    .await?;
     s.set_nonblocking(true)?;
     tokio::net::TcpStream::from_std(s)
 }

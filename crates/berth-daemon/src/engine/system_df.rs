@@ -142,10 +142,15 @@ impl Engine {
 }
 
 impl Engine {
+    /// The container's writable layer (the overlay's upper dir).
+    pub fn container_upper_dir(&self, id: &str) -> std::path::PathBuf {
+        self.cfg.container_dir(id).join("fs/upper")
+    }
+
     /// `ps -s`: the bytes of the container's writable layer, and of that with its
     /// image's layers.
     pub async fn container_sizes(&self, id: &str, image_id: &str) -> (i64, i64) {
-        let upper = self.cfg.container_dir(id).join("fs/upper");
+        let upper = self.container_upper_dir(id);
         let rw = tokio::task::spawn_blocking(move || disk_usage(&upper))
             .await
             .unwrap_or(0);

@@ -23,6 +23,7 @@ pub struct Stats {
 /// What `docker stats` and the stats API show beyond the totals; each reads as 0 or
 /// empty where a controller or kernel does not have it.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
 pub struct Detail {
     pub cpu_user_ns: u64,
     pub cpu_system_ns: u64,
@@ -39,6 +40,15 @@ pub struct Detail {
     /// Block IO: (major, minor, operation, bytes) and (major, minor, operation, count).
     pub io_bytes: Vec<IoEntry>,
     pub io_ops: Vec<IoEntry>,
+    /// Times the memory limit was hit (v1 `memory.failcnt`, v2 `memory.events` max).
+    pub memory_failcnt: u64,
+    /// Processes the OOM killer ended (`oom_kill` in v1 `memory.oom_control`, v2
+    /// `memory.events`).
+    pub oom_kills: u64,
+    /// Kernel memory (v1 `memory.kmem.usage_in_bytes`, v2 `kernel` in memory.stat).
+    pub kernel_memory: u64,
+    /// The processes in the cgroup (`cgroup.procs`).
+    pub procs: Vec<u32>,
 }
 
 /// One device's count for one operation: (major, minor, operation, value).
@@ -108,6 +118,14 @@ fn v2_io(path: &Path) -> (Vec<IoEntry>, Vec<IoEntry>) {
     (bytes, ops)
 }
 
+fn procs(path: &Path) -> Vec<u32> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect()
+}
+
 fn number(path: &Path) -> Option<u64> {
     std::fs::read_to_string(path).ok()?.trim().parse().ok()
 }
@@ -148,6 +166,13 @@ fn v1_detail(cpu: &Path, cpuacct: &Path, memory: &Path, pids: &Path, blkio: &Pat
         pids_limit: pids_limit(&pids.join("pids.max")),
         io_bytes: v1_blkio(&blkio.join("blkio.throttle.io_service_bytes_recursive")),
         io_ops: v1_blkio(&blkio.join("blkio.throttle.io_serviced_recursive")),
+        memory_failcnt: number(&memory.join("memory.failcnt")).unwrap_or(0),
+        oom_kills: keyed(&memory.join("memory.oom_control"))
+            .get("oom_kill")
+            .copied()
+            .unwrap_or(0),
+        kernel_memory: number(&memory.join("memory.kmem.usage_in_bytes")).unwrap_or(0),
+        procs: procs(&pids.join("cgroup.procs")),
     }
 }
 
@@ -155,6 +180,8 @@ fn v1_detail(cpu: &Path, cpuacct: &Path, memory: &Path, pids: &Path, blkio: &Pat
 fn v2_detail(dir: &Path) -> Detail {
     let cpu = keyed(&dir.join("cpu.stat"));
     let (io_bytes, io_ops) = v2_io(&dir.join("io.stat"));
+    let memory_stat = keyed(&dir.join("memory.stat"));
+    let events = keyed(&dir.join("memory.events"));
     Detail {
         cpu_user_ns: cpu.get("user_usec").copied().unwrap_or(0) * 1000,
         cpu_system_ns: cpu.get("system_usec").copied().unwrap_or(0) * 1000,
@@ -163,10 +190,14 @@ fn v2_detail(dir: &Path) -> Detail {
         throttled_periods: cpu.get("nr_throttled").copied().unwrap_or(0),
         throttled_time_ns: cpu.get("throttled_usec").copied().unwrap_or(0) * 1000,
         memory_max_usage: number(&dir.join("memory.peak")).unwrap_or(0),
-        memory_stat: keyed(&dir.join("memory.stat")),
+        kernel_memory: memory_stat.get("kernel").copied().unwrap_or(0),
+        memory_stat,
         pids_limit: pids_limit(&dir.join("pids.max")),
         io_bytes,
         io_ops,
+        memory_failcnt: events.get("max").copied().unwrap_or(0),
+        oom_kills: events.get("oom_kill").copied().unwrap_or(0),
+        procs: procs(&dir.join("cgroup.procs")),
     }
 }
 

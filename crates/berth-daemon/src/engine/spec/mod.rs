@@ -140,8 +140,11 @@ pub fn generate(input: &SpecInput) -> Result<Spec> {
     spec.set_version("1.0.2".into());
     spec.set_process(Some(process));
     spec.set_root(Some(root));
-    spec.set_mounts(Some(mounts::mounts(input, &ipc)?));
-    spec.set_linux(Some(linux::linux(input, &ipc, &caps)?));
+    let mounts = mounts::mounts(input, &ipc)?;
+    let mut linux = linux::linux(input, &ipc, &caps)?;
+    linux.set_rootfs_propagation(mounts::rootfs_propagation(&mounts));
+    spec.set_mounts(Some(mounts));
+    spec.set_linux(Some(linux));
     spec.set_annotations(None);
     spec.set_hooks(None);
     // The host's UTS namespace keeps the host's names; a pod's was named by the pod.

@@ -29,6 +29,20 @@ fn bind(destination: &str, source: impl AsRef<Path>) -> Result<Mount> {
     mount(destination, "bind", source, &["rbind", "rprivate"])
 }
 
+/// The propagation of the container's root: shared when a bind asks for `rshared`, so
+/// mounts made under it in the container reach the host (as Docker does); otherwise the
+/// runtime's default (slave: the host's mounts reach the container, not the reverse).
+pub(super) fn rootfs_propagation(mounts: &[Mount]) -> Option<String> {
+    let shared = mounts.iter().any(|m| {
+        m.options()
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .any(|o| o == "shared" || o == "rshared")
+    });
+    shared.then(|| "rshared".to_string())
+}
+
 /// A `-v /host:/ctr` bind; its host dir is made if missing, as Docker does.
 fn user_bind(b: &Bind) -> Result<Mount> {
     if !Path::new(&b.source).exists() {
