@@ -53,12 +53,12 @@ impl Cri {
             runtime_handlers: vec![proto::RuntimeHandler {
                 name: String::new(),
                 features: Some(proto::RuntimeHandlerFeatures {
-                    recursive_read_only_mounts: false,
+                    recursive_read_only_mounts: true,
                     user_namespaces: false,
                 }),
             }],
             features: Some(proto::RuntimeFeatures {
-                supplemental_groups_policy: false,
+                supplemental_groups_policy: true,
                 user_namespaces_host_network: false,
                 mount_options: false,
             }),

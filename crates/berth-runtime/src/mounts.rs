@@ -4,7 +4,8 @@ use crate::error::{Result, RuntimeError};
 use crate::root::{fd_path, Kind, Root};
 use nix::mount::{mount, MsFlags};
 use std::fs;
-use std::path::Path;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
 
 /// Mount flags and the leftover data string for one entry's options.
 #[derive(Debug, PartialEq, Eq)]
@@ -14,7 +15,15 @@ pub struct ParsedOptions {
     pub data: String,
     pub bind: bool,
     pub recursive: bool,
+    /// `rro`: read-only through every mount beneath too (mount_setattr, Linux 5.12).
+    pub recursive_readonly: bool,
+    /// `x-berth.subpath=DIR`: only that dir of the mounted filesystem stays mounted.
+    pub subpath: Option<std::path::PathBuf>,
 }
+
+/// The mount option naming a part of a filesystem to mount (an image's sub-path); an
+/// OCI mount has no field for it, and the `x-` prefix marks it as no kernel option.
+pub const SUBPATH_OPTION: &str = "x-berth.subpath=";
 
 pub fn parse_options(options: &[String]) -> ParsedOptions {
     let mut p = ParsedOptions {
@@ -23,6 +32,8 @@ pub fn parse_options(options: &[String]) -> ParsedOptions {
         data: String::new(),
         bind: false,
         recursive: false,
+        recursive_readonly: false,
+        subpath: None,
     };
     let mut data: Vec<&str> = vec![];
     for o in options {
@@ -52,6 +63,10 @@ pub fn parse_options(options: &[String]) -> ParsedOptions {
             "rslave" => p.propagation = Some(MsFlags::MS_SLAVE | MsFlags::MS_REC),
             "shared" => p.propagation = Some(MsFlags::MS_SHARED),
             "rshared" => p.propagation = Some(MsFlags::MS_SHARED | MsFlags::MS_REC),
+            "rro" => p.recursive_readonly = true,
+            o if o.starts_with(SUBPATH_OPTION) => {
+                p.subpath = Some(o[SUBPATH_OPTION.len()..].into());
+            }
             "z" | "Z" | "defaults" => {}
             other => data.push(other),
         }
@@ -134,10 +149,144 @@ pub fn mount_entry(
         let fd = root.ensure(dest, Kind::Dir)?;
         let data = (!opts.data.is_empty()).then_some(opts.data.as_str());
         sys_mount(Some(source), &fd_path(&fd), Some(kind), opts.flags, data)?;
+        if let Some(sub) = &opts.subpath {
+            keep_only_subpath(root, dest, sub)?;
+        }
         root.lookup(dest, no_symlink)?
     };
     if let Some(p) = opts.propagation {
         sys_mount(None, &fd_path(&target), None, p, None)?;
+    }
+    if opts.recursive_readonly {
+        set_readonly_recursive(&target, dest)?;
+    }
+    Ok(())
+}
+
+/// Whether `sub` is a directory in the read-only overlay of `lower` (top layer first),
+/// resolved beneath the overlay's root. The overlay is mounted on `scratch` (an empty
+/// dir; `empty`, another, stands in for a second layer) in the mount namespace of a
+/// thread of its own, so the host never sees it and it goes with the thread.
+pub fn overlay_has_dir(
+    lower: &[PathBuf],
+    empty: &Path,
+    scratch: &Path,
+    sub: &Path,
+) -> Result<bool> {
+    let mut dirs: Vec<String> = lower.iter().map(|p| p.display().to_string()).collect();
+    if dirs.len() < 2 {
+        dirs.push(empty.display().to_string());
+    }
+    let data = format!("lowerdir={}", dirs.join(":"));
+    let (scratch, sub) = (scratch.to_path_buf(), sub.to_path_buf());
+    std::thread::spawn(move || -> Result<bool> {
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
+            .map_err(|e| RuntimeError::sys("a mount namespace for the sub-path check", e))?;
+        sys_mount(
+            None,
+            Path::new("/"),
+            None,
+            MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+            None,
+        )?;
+        sys_mount(
+            Some(Path::new("overlay")),
+            &scratch,
+            Some("overlay"),
+            MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+            Some(&data),
+        )?;
+        let found = Root::open(&scratch)?
+            .lookup(&sub, false)
+            .ok()
+            .and_then(|fd| fs::metadata(fd_path(&fd)).ok())
+            .is_some_and(|m| m.is_dir());
+        Ok(found)
+    })
+    .join()
+    .map_err(|_| RuntimeError::Init("the sub-path check panicked".into()))?
+}
+
+/// Leaves only `sub` of the filesystem just mounted at `dest`: the dir, resolved beneath
+/// that filesystem's root (an image's symlink cannot lead out), is cloned as a detached
+/// mount, the whole filesystem unmounted, and the clone moved onto `dest`.
+fn keep_only_subpath(root: &Root, dest: &Path, sub: &Path) -> Result<()> {
+    use rustix::mount::{move_mount, open_tree, MoveMountFlags, OpenTreeFlags};
+    let what = |e: std::io::Error| {
+        RuntimeError::sys(
+            format!(
+                "sub-path {} of the mount on {}",
+                sub.display(),
+                dest.display()
+            ),
+            e,
+        )
+    };
+    let mounted = root.lookup(dest, false)?;
+    let part = Root::open(&fd_path(&mounted))?
+        .lookup(sub, false)
+        .map_err(|e| what(std::io::Error::other(e.to_string())))?;
+    if !fs::metadata(fd_path(&part)).map_err(what)?.is_dir() {
+        return Err(what(std::io::Error::other("not a directory")));
+    }
+    let clone = open_tree(
+        &part,
+        "",
+        OpenTreeFlags::OPEN_TREE_CLONE
+            | OpenTreeFlags::OPEN_TREE_CLOEXEC
+            | OpenTreeFlags::AT_EMPTY_PATH,
+    )
+    .map_err(|e| what(e.into()))?;
+    drop(part);
+    nix::mount::umount2(&fd_path(&mounted), nix::mount::MntFlags::MNT_DETACH)
+        .map_err(|e| what(e.into()))?;
+    drop(mounted);
+    let target = root.lookup(dest, false)?;
+    move_mount(
+        &clone,
+        "",
+        &target,
+        "",
+        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH | MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH,
+    )
+    .map_err(|e| what(e.into()))
+}
+
+/// Makes the mount at `fd` and every mount beneath it read-only, in one call that no
+/// mount can slip past (mount_setattr with AT_RECURSIVE).
+fn set_readonly_recursive(fd: &OwnedFd, dest: &Path) -> Result<()> {
+    // struct mount_attr from linux/mount.h: attr_set, attr_clr, propagation, userns_fd.
+    #[repr(C)]
+    struct MountAttr {
+        attr_set: u64,
+        attr_clr: u64,
+        propagation: u64,
+        userns_fd: u64,
+    }
+    const MOUNT_ATTR_RDONLY: u64 = 0x1;
+    let attr = MountAttr {
+        attr_set: MOUNT_ATTR_RDONLY,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    // SAFETY: the path is a valid empty C string, the fd is open for the call's length,
+    // and the struct matches the kernel's layout and is passed with its size.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            (libc::AT_EMPTY_PATH | libc::AT_RECURSIVE) as libc::c_uint,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    if rc != 0 {
+        return Err(RuntimeError::sys(
+            format!("making {} recursively read-only", dest.display()),
+            std::io::Error::last_os_error(),
+        ));
     }
     Ok(())
 }

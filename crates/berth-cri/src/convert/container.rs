@@ -161,11 +161,12 @@ fn security(
             .map(|g| g.to_string())
             .collect::<Vec<_>>()),
     );
-    if sc.supplemental_groups_policy == SupplementalGroupsPolicy::Strict as i32 {
-        return Err(unsupported(
-            "linux.security_context.supplemental_groups_policy",
-            "Strict is not implemented (the image's groups of the user are always merged)",
-        ));
+    // Merge is the engine's way; Strict reaches it through the pod link (strict_groups).
+    if SupplementalGroupsPolicy::try_from(sc.supplemental_groups_policy).is_err() {
+        return Err(CriError::InvalidArgument(format!(
+            "linux.security_context.supplemental_groups_policy: unknown policy {}",
+            sc.supplemental_groups_policy
+        )));
     }
     let mut opts = vec![format!("no-new-privileges={}", sc.no_new_privs)];
     let profile = seccomp(
@@ -280,11 +281,18 @@ fn mounts(c: &ContainerConfig) -> Result<Vec<Value>> {
                 "ID-mapped mounts are not implemented",
             ));
         }
-        if m.recursive_read_only {
-            return Err(unsupported(
-                &field("recursive_read_only"),
-                "recursive read-only mounts are not implemented",
-            ));
+        // Recursive read-only needs a read-only, private mount (as the kubelet checks).
+        if m.recursive_read_only && !m.readonly {
+            return Err(CriError::InvalidArgument(format!(
+                "{}: a recursive read-only mount must also set readonly",
+                field("recursive_read_only")
+            )));
+        }
+        if m.recursive_read_only && m.propagation != MountPropagation::PropagationPrivate as i32 {
+            return Err(CriError::InvalidArgument(format!(
+                "{}: a recursive read-only mount must have private propagation",
+                field("recursive_read_only")
+            )));
         }
         if !m.mount_options.is_empty() {
             return Err(unsupported(
@@ -307,13 +315,11 @@ fn mounts(c: &ContainerConfig) -> Result<Vec<Value>> {
                     field("readonly")
                 )));
             }
+            let mut mount = json!({"Type": "image", "Source": img.image, "Target": m.container_path, "ReadOnly": true});
             if !m.image_sub_path.is_empty() {
-                return Err(unsupported(
-                    &field("image_sub_path"),
-                    "image sub-paths are not implemented",
-                ));
+                mount["ImageOptions"] = json!({"Subpath": m.image_sub_path});
             }
-            out.push(json!({"Type": "image", "Source": img.image, "Target": m.container_path, "ReadOnly": true}));
+            out.push(mount);
             continue;
         }
         let propagation = match MountPropagation::try_from(m.propagation) {
@@ -347,7 +353,7 @@ fn mounts(c: &ContainerConfig) -> Result<Vec<Value>> {
             "Source": m.host_path,
             "Target": m.container_path,
             "ReadOnly": m.readonly,
-            "BindOptions": {"Propagation": propagation},
+            "BindOptions": {"Propagation": propagation, "ReadOnlyForceRecursive": m.recursive_read_only},
         }));
     }
     Ok(out)
@@ -362,6 +368,16 @@ fn signal_name(v: i32) -> Result<Option<String>> {
             "stop_signal: unknown signal {v}"
         ))),
     }
+}
+
+/// SupplementalGroupsPolicy Strict: only the groups the config names.
+pub fn strict_groups(c: &ContainerConfig) -> bool {
+    c.linux
+        .as_ref()
+        .and_then(|l| l.security_context.as_ref())
+        .is_some_and(|sc| {
+            sc.supplemental_groups_policy == proto::SupplementalGroupsPolicy::Strict as i32
+        })
 }
 
 /// The Docker create request for a CRI container in `sandbox`.

@@ -91,6 +91,19 @@ pub fn container_status(r: &Record, d: &Decoded) -> proto::ContainerStatus {
                 Some("rshared") => proto::MountPropagation::PropagationBidirectional as i32,
                 _ => proto::MountPropagation::PropagationPrivate as i32,
             },
+            recursive_read_only: m
+                .bind_options
+                .as_ref()
+                .and_then(|b| b.get("ReadOnlyForceRecursive"))
+                .and_then(|v| v.as_bool())
+                .unwrap_or(false),
+            image_sub_path: m
+                .image_options
+                .as_ref()
+                .and_then(|o| o.get("Subpath"))
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_string(),
             // An image volume names its image and the image ID it was resolved to.
             image: (m.kind == "image").then(|| proto::ImageSpec {
                 image: m.source.clone(),
@@ -137,7 +150,7 @@ pub fn container_status(r: &Record, d: &Decoded) -> proto::ContainerStatus {
             }),
             windows: None,
         }),
-        user: None,
+        user: process_user(r),
         stop_signal: r
             .config
             .stop_signal
@@ -145,4 +158,37 @@ pub fn container_status(r: &Record, d: &Decoded) -> proto::ContainerStatus {
             .and_then(proto::Signal::from_str_name)
             .map_or(0, |s| s as i32),
     }
+}
+
+/// The identity the container's first process runs with (a running container only), as
+/// /proc says: uid, gid and its groups (the gid among them, as CRI reports them).
+fn process_user(r: &Record) -> Option<proto::ContainerUser> {
+    if !r.state.running || r.state.pid <= 0 {
+        return None;
+    }
+    let status = std::fs::read_to_string(format!("/proc/{}/status", r.state.pid)).ok()?;
+    parse_process_user(&status)
+}
+
+fn parse_process_user(status: &str) -> Option<proto::ContainerUser> {
+    let field = |name: &str| {
+        status.lines().find_map(|l| l.strip_prefix(name)).map(|v| {
+            v.split_whitespace()
+                .filter_map(|n| n.parse::<i64>().ok())
+                .collect::<Vec<_>>()
+        })
+    };
+    let uid = *field("Uid:")?.first()?;
+    let gid = *field("Gid:")?.first()?;
+    let mut groups = field("Groups:").unwrap_or_default();
+    groups.push(gid);
+    groups.sort_unstable();
+    groups.dedup();
+    Some(proto::ContainerUser {
+        linux: Some(proto::LinuxContainerUser {
+            uid,
+            gid,
+            supplemental_groups: groups,
+        }),
+    })
 }

@@ -123,6 +123,7 @@ impl Cri {
             shm: held.shm.clone(),
             resolv_conf: s.record.resolv_conf.clone(),
             log_path,
+            strict_groups: crate::convert::container::strict_groups(&cfg),
         };
         let created = self
             .engine

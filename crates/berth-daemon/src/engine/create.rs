@@ -77,6 +77,20 @@ impl Engine {
             .cfg
             .resolve_runtime(&req.host_config.runtime)
             .map_err(DaemonError::InvalidParameter)?;
+        // Only berth's own runtime mounts a part of an image (an OCI mount has no field
+        // for it).
+        let subpath = req
+            .host_config
+            .mounts
+            .iter()
+            .flatten()
+            .any(|m| super::host_config::image_subpath(m).is_some());
+        if subpath && req.host_config.runtime != crate::config::BUILTIN_RUNTIME {
+            return Err(DaemonError::InvalidParameter(format!(
+                "HostConfig.Mounts[].ImageOptions.Subpath needs berth's built-in runtime, not {:?}",
+                req.host_config.runtime
+            )));
+        }
         let images = self.images.clone();
         let image_name = req.config.image.clone();
         let image = tokio::task::spawn_blocking(move || -> Result<_> {
@@ -236,6 +250,9 @@ impl Engine {
                 )),
                 other => other,
             })?;
+            if let Some(sub) = super::host_config::image_subpath(m) {
+                self.check_image_subpath(&img, &m.source, sub).await?;
+            }
             image_mounts.insert(m.target.clone(), img.id.to_string());
         }
         let record = Record {
@@ -298,5 +315,40 @@ impl Engine {
             warnings.push("Published ports are discarded when using host network mode".into());
         }
         Ok(CreateResponse { id, warnings })
+    }
+}
+
+impl Engine {
+    /// A mount of part of an image needs that part to be a directory of the image: a
+    /// 400 at create, as Docker gives, rather than a failed start.
+    async fn check_image_subpath(
+        &self,
+        img: &berth_image::store::Image,
+        name: &str,
+        sub: &str,
+    ) -> Result<()> {
+        let lower = self.images.layer_dirs(img);
+        let empty = self.cfg.exec_root.join("empty");
+        crate::dirs::ensure(&empty, crate::dirs::PRIVATE_MODE)?;
+        let scratch = self
+            .cfg
+            .exec_root
+            .join(format!("subpath-{}", super::names::new_id()));
+        crate::dirs::ensure(&scratch, crate::dirs::PRIVATE_MODE)?;
+        let sub_path = std::path::PathBuf::from(sub);
+        let s = scratch.clone();
+        let found = tokio::task::spawn_blocking(move || {
+            berth_runtime::mounts::overlay_has_dir(&lower, &empty, &s, &sub_path)
+        })
+        .await
+        .map_err(DaemonError::system);
+        let _ = std::fs::remove_dir(&scratch);
+        if found?? {
+            Ok(())
+        } else {
+            Err(DaemonError::InvalidParameter(format!(
+                "invalid mount config for type \"image\": subpath {sub:?} is not a directory in image {name}"
+            )))
+        }
     }
 }

@@ -211,10 +211,11 @@ impl Engine {
         } else {
             e.config.user.clone()
         };
-        let u = user::resolve(
+        let u = user::resolve_with(
             &user_spec,
             &layers,
             rec.host_config.group_add.as_deref().unwrap_or(&[]),
+            !rec.pod.as_ref().is_some_and(|p| p.strict_groups),
         )?;
         let hostname = rec.config.hostname.clone();
         let mut env = rec.config.env.clone().unwrap_or_default();

@@ -343,6 +343,31 @@ fn check_mount(m: &Mount) -> Result<()> {
                             )));
                         }
                     }
+                    // berth's read-only binds are not recursive unless forced.
+                    "ReadOnlyNonRecursive" if v.is_boolean() || v.is_null() => {}
+                    "ReadOnlyForceRecursive" if v.as_bool() == Some(true) => {
+                        if !m.read_only {
+                            return Err(DaemonError::InvalidParameter(
+                                "invalid mount config: option 'ReadOnlyForceRecursive' requires 'ReadOnly' to be 'true'".into(),
+                            ));
+                        }
+                        if bind_bool(m, "ReadOnlyNonRecursive") {
+                            return Err(DaemonError::InvalidParameter(
+                                "invalid mount config: 'ReadOnlyNonRecursive' and 'ReadOnlyForceRecursive' cannot both be true".into(),
+                            ));
+                        }
+                        let p = m
+                            .bind_options
+                            .as_ref()
+                            .and_then(|b| b.get("Propagation"))
+                            .and_then(|p| p.as_str())
+                            .unwrap_or_default();
+                        if !matches!(p, "" | "rprivate") {
+                            return Err(DaemonError::InvalidParameter(format!(
+                                "invalid mount config: option 'ReadOnlyForceRecursive' requires propagation to be 'rprivate', not {p:?}"
+                            )));
+                        }
+                    }
                     _ if is_unset(v) => {}
                     other => {
                         return Err(refuse(
@@ -411,11 +436,18 @@ fn check_mount(m: &Mount) -> Result<()> {
                 ));
             }
             for (k, v) in m.image_options.iter().flat_map(|o| o.as_object()).flatten() {
-                if !is_unset(v) {
-                    return Err(refuse(
-                        &format!("HostConfig.Mounts[].ImageOptions.{k}"),
-                        "berth mounts the whole image",
-                    ));
+                match k.as_str() {
+                    "Subpath" => {
+                        let sub = v.as_str().unwrap_or_default();
+                        image_subpath_ok(sub)?;
+                    }
+                    _ if is_unset(v) => {}
+                    other => {
+                        return Err(refuse(
+                            &format!("HostConfig.Mounts[].ImageOptions.{other}"),
+                            "this image option is not implemented",
+                        ))
+                    }
                 }
             }
         }
@@ -773,6 +805,45 @@ pub fn tmpfs_flags(v: &serde_json::Value) -> Result<Vec<String>> {
         }
     }
     Ok(out)
+}
+
+/// `ImageOptions.Subpath`: a path inside the image, relative and without `..`, as Docker
+/// asks (where it leads is resolved beneath the image's root when mounted).
+fn image_subpath_ok(sub: &str) -> Result<()> {
+    let p = std::path::Path::new(sub);
+    let local = !sub.is_empty()
+        && p.is_relative()
+        && p.components().all(|c| {
+            matches!(
+                c,
+                std::path::Component::Normal(_) | std::path::Component::CurDir
+            )
+        });
+    if local {
+        Ok(())
+    } else {
+        Err(DaemonError::InvalidParameter(format!(
+            "invalid mount config for type \"image\": subpath must be a relative path within the image: {sub:?}"
+        )))
+    }
+}
+
+/// `ImageOptions.Subpath` of an image mount, when it names one.
+pub(crate) fn image_subpath(m: &berth_api::container::Mount) -> Option<&str> {
+    m.image_options
+        .as_ref()
+        .and_then(|o| o.get("Subpath"))
+        .and_then(|v| v.as_str())
+        .filter(|s| !s.is_empty())
+}
+
+/// A boolean bind option of a mount (false when unset).
+pub(crate) fn bind_bool(m: &berth_api::container::Mount, key: &str) -> bool {
+    m.bind_options
+        .as_ref()
+        .and_then(|b| b.get(key))
+        .and_then(|v| v.as_bool())
+        .unwrap_or(false)
 }
 
 #[cfg(test)]

@@ -33,6 +33,10 @@ pub struct PodLink {
     /// Where the container's log goes, in the CRI format (the kubelet reads it there).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_path: Option<PathBuf>,
+    /// Kubernetes' SupplementalGroupsPolicy Strict: the process gets only the groups the
+    /// pod names, not the user's memberships in the image's /etc/group.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub strict_groups: bool,
 }
 
 impl Engine {

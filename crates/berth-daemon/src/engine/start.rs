@@ -157,10 +157,11 @@ impl Engine {
         let lower = fs.lower();
         let bundle = dir.join("bundle");
         std::fs::create_dir_all(bundle.join("rootfs"))?;
-        let resolved = user::resolve(
+        let resolved = user::resolve_with(
             &rec.config.user,
             &fs.stack(),
             rec.host_config.group_add.as_deref().unwrap_or(&[]),
+            !rec.pod.as_ref().is_some_and(|p| p.strict_groups),
         )?;
         let console_size = rec
             .host_config

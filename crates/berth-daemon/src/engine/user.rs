@@ -60,6 +60,17 @@ fn parse_group(data: &str) -> Vec<(String, u32, Vec<String>)> {
 /// `user` is `name`, `uid`, `name:group`, `uid:gid` (or empty for root). `layers` are the
 /// container's filesystem layers, top first. `group_add` is HostConfig.GroupAdd.
 pub fn resolve(user: &str, layers: &[PathBuf], group_add: &[String]) -> Result<ResolvedUser> {
+    resolve_with(user, layers, group_add, true)
+}
+
+/// `resolve`; without `image_groups`, the user's memberships in the image's /etc/group
+/// are left out (only `group_add` is added).
+pub fn resolve_with(
+    user: &str,
+    layers: &[PathBuf],
+    group_add: &[String],
+    image_groups: bool,
+) -> Result<ResolvedUser> {
     let passwd = berth_image::layer::read_from_stack(layers, "etc/passwd")
         .map(|d| parse_passwd(&String::from_utf8_lossy(&d)))
         .unwrap_or_default();
@@ -102,7 +113,7 @@ pub fn resolve(user: &str, layers: &[PathBuf], group_add: &[String]) -> Result<R
     let mut additional = vec![];
     // Supplementary groups from /etc/group only in the implicit form (`-u name`): with
     // `-u user:group` the process gets exactly that group, plus --group-add (as runc).
-    if let (Some(n), None) = (&name, g) {
+    if let (Some(n), None, true) = (&name, g, image_groups) {
         for (_, id, members) in &groups {
             if members.contains(n) && *id != gid && !additional.contains(id) {
                 additional.push(*id);

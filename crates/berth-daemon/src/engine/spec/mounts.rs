@@ -98,6 +98,9 @@ fn api_mount(m: &berth_api::container::Mount) -> Result<Mount> {
     if m.read_only {
         options.push("ro");
     }
+    if super::super::host_config::bind_bool(m, "ReadOnlyForceRecursive") {
+        options.push("rro");
+    }
     mount(&m.target, "bind", &m.source, &options)
 }
 
@@ -229,12 +232,19 @@ pub(super) fn mounts(input: &SpecInput, ipc: &NamespaceMode) -> Result<Vec<Mount
             lower.push(input.empty_dir.display().to_string());
         }
         let data = format!("lowerdir={}", lower.join(":"));
-        mounts.push(mount(
-            target,
-            "overlay",
-            "overlay",
-            &["ro", "nosuid", "nodev", &data],
-        )?);
+        let mut options = vec!["ro".to_string(), "nosuid".into(), "nodev".into(), data];
+        // A part of the image: berth's runtime keeps only that dir of the mount.
+        if let Some(sub) = hc
+            .mounts
+            .iter()
+            .flatten()
+            .find(|m| m.kind == "image" && &m.target == target)
+            .and_then(super::super::host_config::image_subpath)
+        {
+            options.push(format!("{}{sub}", berth_runtime::mounts::SUBPATH_OPTION));
+        }
+        let options: Vec<&str> = options.iter().map(String::as_str).collect();
+        mounts.push(mount(target, "overlay", "overlay", &options)?);
     }
     if let Some(binary) = input.init_binary.filter(|_| hc.init == Some(true)) {
         // berth's init, a copy the daemon made (never the host's binary), read-only.
