@@ -19,9 +19,9 @@ if [ -z "${BERTH_CRITEST_NETNS:-}" ]; then
     # Fetched out here: the namespace below has no way out.
     cache=/var/cache/berth/critest
     mkdir -p "$cache"
-    BUSYBOX_DEB=$(ls "$cache"/busybox_*.deb 2>/dev/null | head -1)
+    BUSYBOX_DEB=$(ls "$cache"/busybox_*.deb 2>/dev/null | head -1 || true)
     if [ -z "$BUSYBOX_DEB" ]; then
-        (cd "$cache" && apt-get download -q busybox >/dev/null 2>&1)
+        (cd "$cache" && apt-get download -q busybox >/dev/null)
         BUSYBOX_DEB=$(ls "$cache"/busybox_*.deb | head -1)
     fi
     export BERTH BUSYBOX_DEB BERTH_CRITEST_NETNS=1

@@ -5,6 +5,7 @@
 
 pub mod config;
 pub mod convert;
+pub mod deadline;
 pub mod error;
 pub mod grpc;
 pub mod images;

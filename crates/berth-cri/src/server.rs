@@ -2,6 +2,7 @@
 //! gRPC services, started on the daemon's engine.
 
 use crate::config::CriConfig;
+use crate::deadline::Deadlines;
 use crate::grpc::Grpc;
 use crate::proto::image_service_server::ImageServiceServer;
 use crate::proto::runtime_service_server::RuntimeServiceServer;
@@ -64,19 +65,34 @@ pub fn service(cfg: CriConfig) -> berth_daemon::server::Service {
             path.display()
         );
         let grpc = Grpc(cri);
-        Ok(Box::pin(async move {
-            let incoming = tokio_stream::wrappers::UnixListenerStream::new(listener);
-            let served = tonic::transport::Server::builder()
-                .add_service(RuntimeServiceServer::new(grpc.clone()))
-                .add_service(ImageServiceServer::new(grpc))
-                .serve_with_incoming(incoming)
-                .await;
-            if let Err(e) = served {
-                eprintln!("berthd: CRI server ended: {e}");
-            }
-        })
+        let routes = tonic::service::Routes::new(RuntimeServiceServer::new(grpc.clone()))
+            .add_service(ImageServiceServer::new(grpc));
+        Ok(Box::pin(serve(listener, Deadlines(routes)))
             as std::pin::Pin<
                 Box<dyn std::future::Future<Output = ()> + Send>,
             >)
     })
+}
+
+/// HTTP/2 on each connection, every call through the deadline layer.
+async fn serve(listener: tokio::net::UnixListener, routes: Deadlines<tonic::service::Routes>) {
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                // Out of descriptors and the like: wait rather than spin.
+                eprintln!("berthd: CRI accept: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let service = hyper_util::service::TowerToHyperService::new(routes.clone());
+        tokio::spawn(async move {
+            // A connection's error is its client going away or speaking something else:
+            // nothing for the daemon to act on.
+            let _ = hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .await;
+        });
+    }
 }
