@@ -42,11 +42,13 @@ bench_cleanup() {
     rm -rf "$W"
 }
 
-# berthd on $W with its bridge on 10.<OCTET>.x.1/24, busybox made; sets DPID.
+# berthd on $W with its bridge on 10.<OCTET>.x.1/24 (and any further daemon flags),
+# busybox made; sets DPID.
 start_berthd() {
     local octet=$1
+    shift
     "$BERTH" daemon --data-root "$W/data" --exec-root "$W/run" --cgroup-parent "/berth-$TAG-$$" \
-        --bridge "b$TAG$$" --bip "10.$octet.$(($$ % 250)).1/24" --ip-forward=false \
+        --bridge "b$TAG$$" --bip "10.$octet.$(($$ % 250)).1/24" --ip-forward=false "$@" \
         >"$W/daemon.log" 2>&1 &
     DPID=$!
     for _ in $(seq 100); do [ -S "$W/run/berth.sock" ] && break; sleep 0.05; done
