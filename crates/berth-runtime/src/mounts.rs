@@ -252,6 +252,26 @@ fn keep_only_subpath(root: &Root, dest: &Path, sub: &Path) -> Result<()> {
     .map_err(|e| what(e.into()))
 }
 
+/// Whether this kernel can make a mount tree read-only in one call (mount_setattr,
+/// Linux 5.12), which read-only binds use unless asked not to, as Docker does.
+pub fn recursive_readonly_supported() -> bool {
+    static SUPPORTED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *SUPPORTED.get_or_init(|| {
+        nix::sys::utsname::uname()
+            .ok()
+            .and_then(|u| kernel_at_least(&u.release().to_string_lossy(), (5, 12)))
+            .unwrap_or(false)
+    })
+}
+
+/// `6.18.0-1-amd64` against (major, minor); None when the release does not parse.
+fn kernel_at_least(release: &str, want: (u32, u32)) -> Option<bool> {
+    let mut parts = release.split(|c: char| !c.is_ascii_digit());
+    let major: u32 = parts.next()?.parse().ok()?;
+    let minor: u32 = parts.next()?.parse().ok()?;
+    Some((major, minor) >= want)
+}
+
 /// Makes the mount at `fd` and every mount beneath it read-only, in one call that no
 /// mount can slip past (mount_setattr with AT_RECURSIVE).
 fn set_readonly_recursive(fd: &OwnedFd, dest: &Path) -> Result<()> {
@@ -516,6 +536,15 @@ mod tests {
         assert_eq!(p.data, "mode=1777,size=65536k");
         assert_eq!(p.propagation, Some(MsFlags::MS_PRIVATE | MsFlags::MS_REC));
         assert!(!p.bind);
+    }
+
+    #[test]
+    fn kernel_releases_compare_by_major_and_minor() {
+        assert_eq!(kernel_at_least("6.18.0-1-amd64", (5, 12)), Some(true));
+        assert_eq!(kernel_at_least("5.12.0", (5, 12)), Some(true));
+        assert_eq!(kernel_at_least("5.10.209-1", (5, 12)), Some(false));
+        assert_eq!(kernel_at_least("4.19", (5, 12)), Some(false));
+        assert_eq!(kernel_at_least("weird", (5, 12)), None);
     }
 
     #[test]

@@ -353,7 +353,12 @@ fn mounts(c: &ContainerConfig) -> Result<Vec<Value>> {
             "Source": m.host_path,
             "Target": m.container_path,
             "ReadOnly": m.readonly,
-            "BindOptions": {"Propagation": propagation, "ReadOnlyForceRecursive": m.recursive_read_only},
+            // CRI's read-only is the mount's own flag unless recursive_read_only says more.
+            "BindOptions": {
+                "Propagation": propagation,
+                "ReadOnlyForceRecursive": m.recursive_read_only,
+                "ReadOnlyNonRecursive": m.readonly && !m.recursive_read_only,
+            },
         }));
     }
     Ok(out)

@@ -16,7 +16,18 @@ pub async fn create(
     version: berth_api::version::ApiVersion,
     req: Request<Incoming>,
 ) -> Result<Resp> {
-    let body: CreateRequest = read_json(req.into_body()).await?;
+    let mut body: CreateRequest = read_json(req.into_body()).await?;
+    // Before 1.44 a read-only bind was read-only at its top mount only.
+    if !version.at_least(1, 44) {
+        for m in body.host_config.mounts.iter_mut().flatten() {
+            if m.kind == "bind" && m.read_only {
+                m.bind_options
+                    .get_or_insert_with(Default::default)
+                    .entry("ReadOnlyNonRecursive")
+                    .or_insert(serde_json::Value::Bool(true));
+            }
+        }
+    }
     // 1.52 dropped the container-wide MAC address: it is set per endpoint.
     if version.at_least(1, 52)
         && body

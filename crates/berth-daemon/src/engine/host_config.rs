@@ -343,9 +343,14 @@ fn check_mount(m: &Mount) -> Result<()> {
                             )));
                         }
                     }
-                    // berth's read-only binds are not recursive unless forced.
+                    // Read-only binds are recursive unless this says otherwise.
                     "ReadOnlyNonRecursive" if v.is_boolean() || v.is_null() => {}
                     "ReadOnlyForceRecursive" if v.as_bool() == Some(true) => {
+                        if !berth_runtime::mounts::recursive_readonly_supported() {
+                            return Err(DaemonError::InvalidParameter(
+                                "invalid mount config: recursive read-only mounts need Linux 5.12 or newer (mount_setattr)".into(),
+                            ));
+                        }
                         if !m.read_only {
                             return Err(DaemonError::InvalidParameter(
                                 "invalid mount config: option 'ReadOnlyForceRecursive' requires 'ReadOnly' to be 'true'".into(),

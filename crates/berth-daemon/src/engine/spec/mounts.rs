@@ -43,6 +43,14 @@ pub(super) fn rootfs_propagation(mounts: &[Mount]) -> Option<String> {
     shared.then(|| "rshared".to_string())
 }
 
+/// Read-only binds are read-only all the way down (mounts under the source too), as
+/// Docker makes them since API 1.44, where the kernel can and the propagation is private
+/// (a shared or slave bind takes mounts that come later, which no flag set now reaches).
+fn recursive_readonly_by_default(propagation: &str) -> bool {
+    matches!(propagation, "rprivate" | "private")
+        && berth_runtime::mounts::recursive_readonly_supported()
+}
+
 /// A `-v /host:/ctr` bind; its host dir is made if missing, as Docker does.
 fn user_bind(b: &Bind) -> Result<Mount> {
     if !Path::new(&b.source).exists() {
@@ -51,6 +59,9 @@ fn user_bind(b: &Bind) -> Result<Mount> {
     let mut options = vec!["rbind"];
     if b.read_only {
         options.push("ro");
+        if recursive_readonly_by_default(b.propagation) {
+            options.push("rro");
+        }
     }
     options.push(b.propagation);
     mount(&b.destination, "bind", &b.source, &options)
@@ -98,7 +109,10 @@ fn api_mount(m: &berth_api::container::Mount) -> Result<Mount> {
     if m.read_only {
         options.push("ro");
     }
-    if super::super::host_config::bind_bool(m, "ReadOnlyForceRecursive") {
+    let recursive = super::super::host_config::bind_bool(m, "ReadOnlyForceRecursive")
+        || (!super::super::host_config::bind_bool(m, "ReadOnlyNonRecursive")
+            && recursive_readonly_by_default(propagation));
+    if m.read_only && recursive {
         options.push("rro");
     }
     mount(&m.target, "bind", &m.source, &options)
