@@ -1033,6 +1033,11 @@ pub struct DaemonArgs {
     /// The CRI socket
     #[arg(long = "cri-socket", default_value = berth_cri::config::DEFAULT_SOCKET)]
     pub cri_socket: PathBuf,
+    /// The address of the CRI streaming server that serves exec, attach and port-forward
+    /// (the URLs handed to the kubelet): loopback on a free port unless given, as it
+    /// carries a shell into containers to whoever can reach it with a live token
+    #[arg(long = "cri-stream-address", default_value = "127.0.0.1:0")]
+    pub cri_stream_address: std::net::SocketAddr,
     /// Where the CRI server finds CNI network configs (the first in name order is used)
     #[arg(long = "cni-conf-dir", default_value = berth_cri::config::DEFAULT_CNI_CONF_DIR)]
     pub cni_conf_dir: PathBuf,

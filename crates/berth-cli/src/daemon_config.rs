@@ -128,6 +128,12 @@ fn apply_object(
             "ip-forward" => a.ip_forward = boolean(k, v)?,
             "cri" => a.cri = boolean(k, v)?,
             "cri-socket" => a.cri_socket = PathBuf::from(string(k, v)?),
+            "cri-stream-address" => {
+                let addr = string(k, v)?;
+                a.cri_stream_address = addr
+                    .parse()
+                    .map_err(|e| format!("{k}: {addr:?} is not an address:port ({e})"))?
+            }
             "cni-conf-dir" => a.cni_conf_dir = PathBuf::from(string(k, v)?),
             "cni-bin-dirs" => {
                 a.cni_bin_dirs = strings(k, v)?.into_iter().map(PathBuf::from).collect()
@@ -244,6 +250,7 @@ fn arg_id(key: &str) -> Option<&'static str> {
         "registry-mirrors" => "registry_mirrors",
         "cri" => "cri",
         "cri-socket" => "cri_socket",
+        "cri-stream-address" => "cri_stream_address",
         "cni-conf-dir" => "cni_conf_dir",
         "cni-bin-dirs" => "cni_bin_dirs",
         _ => return None,
@@ -284,6 +291,27 @@ mod tests {
         assert_eq!(a.mtu, 1400);
         assert!(!a.ip_forward);
         assert_eq!(a.log_opts, ["max-size=5m"]);
+    }
+
+    #[test]
+    fn cri_keys_set_the_cri_flags() {
+        let mut a = args();
+        apply_object(
+            &mut a,
+            &obj(json!({"cri": true, "cri-stream-address": "127.0.0.1:10010", "cni-bin-dirs": ["/x"]})),
+            &|_| false,
+        )
+        .unwrap();
+        assert!(a.cri);
+        assert_eq!(a.cri_stream_address.to_string(), "127.0.0.1:10010");
+        assert_eq!(a.cni_bin_dirs, [PathBuf::from("/x")]);
+        let e = apply_object(
+            &mut args(),
+            &obj(json!({"cri-stream-address": "localhost"})),
+            &|_| false,
+        )
+        .unwrap_err();
+        assert!(e.contains("cri-stream-address"), "{e}");
     }
 
     #[test]

@@ -214,6 +214,7 @@ fn daemon(a: DaemonArgs) -> i32 {
     if a.cri {
         services.push(berth_cri::server::service(berth_cri::CriConfig {
             socket: a.cri_socket,
+            streaming_address: a.cri_stream_address.to_string(),
             cni_conf_dir: a.cni_conf_dir,
             cni_bin_dirs: if a.cni_bin_dirs.is_empty() {
                 berth_cri::config::DEFAULT_CNI_BIN_DIRS
@@ -223,7 +224,6 @@ fn daemon(a: DaemonArgs) -> i32 {
             } else {
                 a.cni_bin_dirs
             },
-            ..Default::default()
         }));
     }
     serve_until_done("berthd", berth_daemon::server::run_with(cfg, services))

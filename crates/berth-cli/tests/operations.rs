@@ -1179,6 +1179,11 @@ fn api_versions_answer_as_dockerd_answers_each() {
         "/v1.49/containers/create",
         r#"{"Image":"busybox","HostConfig":{"Mounts":[{"Type":"image","Source":"busybox","Target":"/i","ImageOptions":{"Subpath":"bin"}}]}}"#,
     );
+    assert_eq!(s, 201, "{b}");
+    let (s, b) = d.post_json(
+        "/v1.49/containers/create",
+        r#"{"Image":"busybox","HostConfig":{"Mounts":[{"Type":"image","Source":"busybox","Target":"/i","ImageOptions":{"Subpath":"/bin"}}]}}"#,
+    );
     assert_eq!(s, 400, "{b}");
     assert!(b.contains("ImageOptions.Subpath"), "{b}");
     // The debug endpoints, also under a version prefix (1.48): berth's own figures, and

@@ -828,7 +828,7 @@ fn image_subpath_ok(sub: &str) -> Result<()> {
         Ok(())
     } else {
         Err(DaemonError::InvalidParameter(format!(
-            "invalid mount config for type \"image\": subpath must be a relative path within the image: {sub:?}"
+            "invalid mount config for type \"image\": subpath must be a relative path within the image (ImageOptions.Subpath {sub:?})"
         )))
     }
 }
