@@ -288,10 +288,10 @@ pub async fn attach(
             })
         }));
     }
-    Ok(hijack::upgrade(&mut req, tty, move |io| async move {
+    Ok(hijack::upgrade(&mut req, tty, move |conn| async move {
         use tokio::io::AsyncWriteExt;
-        let (r, mut w) = tokio::io::split(io);
-        plan.run(r, &mut w, false).await;
+        let mut w = conn.output;
+        plan.run(conn.input, &mut w, false).await;
         let _ = w.shutdown().await;
     }))
 }

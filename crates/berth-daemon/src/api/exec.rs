@@ -33,14 +33,14 @@ pub async fn start(engine: &Arc<Engine>, id: &str, req: Request<Incoming>) -> Re
         .open_stdin
         .then(|| super::detach::parse(keys).map(super::detach::Escape::new))
         .transpose()?;
-    // The engine records the exec's exit from its task, whoever reads the output.
-    let session = engine.exec_start(id, console).await?;
-    if start.detach {
-        return Ok(body::with_status(200, None, body::empty()));
-    }
     let mut req = Request::from_parts(parts, ());
     let wants = req.headers().get(http::header::UPGRADE).is_some();
-    if !wants {
+    if start.detach || !wants {
+        // The engine records the exec's exit from its task, whoever reads the output.
+        let session = engine.exec_start(id, console).await?;
+        if start.detach {
+            return Ok(body::with_status(200, None, body::empty()));
+        }
         return Ok(hijack::stream_body(tty, move |w| {
             Box::pin(async move {
                 let mut w = w;
@@ -48,20 +48,28 @@ pub async fn start(engine: &Arc<Engine>, id: &str, req: Request<Incoming>) -> Re
             })
         }));
     }
-    let on_upgrade = hyper::upgrade::on(&mut req);
-    tokio::spawn(async move {
-        if let Ok(up) = on_upgrade.await {
-            let (r, mut w) = tokio::io::split(hyper_util::rt::TokioIo::new(up));
+    // Upgraded: the process starts once the 101 is out, as dockerd's does. A client that
+    // reads the 101 through a buffered reader (docker-py) and then takes the bare socket
+    // would otherwise lose output that came in the same read as the headers.
+    engine.exec_startable(id)?;
+    let engine = engine.clone();
+    let id = id.to_string();
+    Ok(hijack::upgrade(&mut req, tty, move |conn| async move {
+        let mut w = conn.output;
+        match engine.exec_start(&id, console).await {
             // The output ends after the exit is recorded, so the client's inspect sees it.
-            hijack::proxy(session, r, &mut w, tty, escape).await;
-            let _ = w.shutdown().await;
+            Ok(session) => hijack::proxy(session, conn.input, &mut w, tty, escape).await,
+            // Docker prints a failed exec's error on the stream's stdout.
+            Err(e) => {
+                let msg = format!("{e}\r\n").into_bytes();
+                let bytes = if tty {
+                    msg
+                } else {
+                    berth_api::stream::encode_frame(berth_api::stream::StreamKind::Stdout, &msg)
+                };
+                let _ = w.write_all(&bytes).await;
+            }
         }
-    });
-    Ok(http::Response::builder()
-        .status(101)
-        .header("Connection", "Upgrade")
-        .header("Upgrade", "tcp")
-        .header("Content-Type", hijack::content_type(tty))
-        .body(body::empty())
-        .unwrap_or_else(|_| http::Response::new(body::empty())))
+        let _ = w.shutdown().await;
+    }))
 }

@@ -24,16 +24,73 @@ pub fn content_type(tty: bool) -> &'static str {
     }
 }
 
+/// A connection taken over after its 101: the client's input and where its output goes.
+pub struct Hijacked {
+    pub input: Box<dyn AsyncRead + Send + Unpin>,
+    pub output: Box<dyn AsyncWrite + Send + Unpin>,
+    /// The unix socket itself, to ask how much of what was sent is still unread.
+    unix: Option<std::os::fd::OwnedFd>,
+}
+
+impl Hijacked {
+    fn new(up: hyper::upgrade::Upgraded) -> Self {
+        use tokio::io::AsyncReadExt;
+        match up.downcast::<TokioIo<tokio::net::UnixStream>>() {
+            Ok(parts) => {
+                let stream = parts.io.into_inner();
+                let unix = std::os::fd::AsFd::as_fd(&stream).try_clone_to_owned().ok();
+                let (r, w) = stream.into_split();
+                // What the client sent after its request (stdin typed ahead) comes first.
+                let typed_ahead = std::io::Cursor::new(parts.read_buf);
+                Hijacked {
+                    input: Box::new(typed_ahead.chain(r)),
+                    output: Box::new(w),
+                    unix,
+                }
+            }
+            Err(up) => {
+                let (r, w) = tokio::io::split(TokioIo::new(up));
+                Hijacked {
+                    input: Box::new(r),
+                    output: Box::new(w),
+                    unix: None,
+                }
+            }
+        }
+    }
+
+    /// Waits (a second at most) until the client has read the 101's headers. docker-py
+    /// reads them through a buffered reader, then reads the bare socket, so output that
+    /// came with the headers would be lost (docker/docker-py#3332); a fast exec's output
+    /// often does. On a unix socket, the bytes the peer has not read are known (SIOCOUTQ).
+    pub async fn until_headers_read(&mut self) {
+        use std::os::fd::AsRawFd;
+        let Some(fd) = &self.unix else { return };
+        for _ in 0..1000 {
+            let mut unread: libc::c_int = 0;
+            // SAFETY: SIOCOUTQ writes one int through the pointer, which is valid for the
+            // call; the fd is open (owned here).
+            let rc = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCOUTQ, &mut unread) };
+            if rc != 0 || unread == 0 {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+    }
+}
+
 /// Answers 101 and runs `f` on the upgraded connection.
-pub fn upgrade<F, Fut>(req: &mut Request<Incoming>, tty: bool, f: F) -> Resp
+pub fn upgrade<B, F, Fut>(req: &mut Request<B>, tty: bool, f: F) -> Resp
 where
-    F: FnOnce(TokioIo<hyper::upgrade::Upgraded>) -> Fut + Send + 'static,
+    F: FnOnce(Hijacked) -> Fut + Send + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
     let on_upgrade = hyper::upgrade::on(req);
     tokio::spawn(async move {
         if let Ok(up) = on_upgrade.await {
-            f(TokioIo::new(up)).await;
+            let mut conn = Hijacked::new(up);
+            conn.until_headers_read().await;
+            f(conn).await;
         }
     });
     Response::builder()

@@ -135,6 +135,25 @@ impl Engine {
         })
     }
 
+    /// What a start would refuse before it runs anything: an exec that is unknown or has
+    /// run, or a container that is not running (answered before a stream is upgraded).
+    pub fn exec_startable(&self, id: &str) -> Result<()> {
+        let e = self.execs.get(id)?;
+        if e.started {
+            return Err(DaemonError::Conflict(format!(
+                "Error: Exec command {id} has already run"
+            )));
+        }
+        let c = self.get(&e.container_id)?;
+        if !c.is_running() {
+            return Err(DaemonError::Conflict(format!(
+                "Container {} is not running",
+                c.id
+            )));
+        }
+        Ok(())
+    }
+
     /// Starts the exec in the container's task. The session carries its output; its exit
     /// code is recorded here, whether or not anyone still reads the output.
     pub async fn exec_start(
