@@ -136,39 +136,30 @@ fn rshared_binds_propagate_mounts_back_to_the_host() {
     mounts.adopt(&src.join("from-container"));
     mounts.adopt(&src.join("private"));
     let s = src.to_str().unwrap();
-    ok(d.docker(&[
-        "run",
-        "--rm",
-        "--cap-add",
-        "SYS_ADMIN",
-        "-v",
-        &format!("{s}:/m:rshared"),
-        "busybox",
-        "mount",
-        "-t",
-        "tmpfs",
-        "tmpfs",
-        "/m/from-container",
-    ]));
+    // A container that mounts a tmpfs at /m/<dir> under the bind `volume`.
+    let mount_inside = |volume: &str, dir: &str| {
+        ok(d.docker(&[
+            "run",
+            "--rm",
+            "--cap-add",
+            "SYS_ADMIN",
+            "-v",
+            volume,
+            "busybox",
+            "mount",
+            "-t",
+            "tmpfs",
+            "tmpfs",
+            &format!("/m/{dir}"),
+        ]))
+    };
+    mount_inside(&format!("{s}:/m:rshared"), "from-container");
     assert!(
         is_mount_point(&src.join("from-container")),
         "a mount made under an rshared bind reaches the host"
     );
     // rprivate (the default): the same mount stays in the container.
-    ok(d.docker(&[
-        "run",
-        "--rm",
-        "--cap-add",
-        "SYS_ADMIN",
-        "-v",
-        &format!("{s}:/m"),
-        "busybox",
-        "mount",
-        "-t",
-        "tmpfs",
-        "tmpfs",
-        "/m/private",
-    ]));
+    mount_inside(&format!("{s}:/m"), "private");
     assert!(!is_mount_point(&src.join("private")));
     // rslave: the host's mounts made later reach a running container.
     let c = ok(d.docker(&[
