@@ -288,12 +288,17 @@ pub async fn attach(
             })
         }));
     }
-    Ok(hijack::upgrade(&mut req, tty, move |conn| async move {
-        use tokio::io::AsyncWriteExt;
-        let mut w = conn.output;
-        plan.run(conn.input, &mut w, false).await;
-        let _ = w.shutdown().await;
-    }))
+    Ok(hijack::upgrade(
+        &mut req,
+        tty,
+        hijack::FirstOutput::AtOnce,
+        move |conn| async move {
+            use tokio::io::AsyncWriteExt;
+            let mut w = conn.output;
+            plan.run(conn.input, &mut w, false).await;
+            let _ = w.shutdown().await;
+        },
+    ))
 }
 
 /// `POST /commit`: the container's changes as a new image (201, its ID).

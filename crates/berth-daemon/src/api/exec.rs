@@ -54,22 +54,28 @@ pub async fn start(engine: &Arc<Engine>, id: &str, req: Request<Incoming>) -> Re
     engine.exec_startable(id)?;
     let engine = engine.clone();
     let id = id.to_string();
-    Ok(hijack::upgrade(&mut req, tty, move |conn| async move {
-        let mut w = conn.output;
-        match engine.exec_start(&id, console).await {
-            // The output ends after the exit is recorded, so the client's inspect sees it.
-            Ok(session) => hijack::proxy(session, conn.input, &mut w, tty, escape).await,
-            // Docker prints a failed exec's error on the stream's stdout.
-            Err(e) => {
-                let msg = format!("{e}\r\n").into_bytes();
-                let bytes = if tty {
-                    msg
-                } else {
-                    berth_api::stream::encode_frame(berth_api::stream::StreamKind::Stdout, &msg)
-                };
-                let _ = w.write_all(&bytes).await;
+    let first = hijack::FirstOutput::AfterHeadersRead;
+    Ok(hijack::upgrade(
+        &mut req,
+        tty,
+        first,
+        move |conn| async move {
+            let mut w = conn.output;
+            match engine.exec_start(&id, console).await {
+                // The output ends after the exit is recorded, so the client's inspect sees it.
+                Ok(session) => hijack::proxy(session, conn.input, &mut w, tty, escape).await,
+                // Docker prints a failed exec's error on the stream's stdout.
+                Err(e) => {
+                    let msg = format!("{e}\r\n").into_bytes();
+                    let bytes = if tty {
+                        msg
+                    } else {
+                        berth_api::stream::encode_frame(berth_api::stream::StreamKind::Stdout, &msg)
+                    };
+                    let _ = w.write_all(&bytes).await;
+                }
             }
-        }
-        let _ = w.shutdown().await;
-    }))
+            let _ = w.shutdown().await;
+        },
+    ))
 }

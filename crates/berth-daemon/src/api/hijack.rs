@@ -28,24 +28,32 @@ pub fn content_type(tty: bool) -> &'static str {
 pub struct Hijacked {
     pub input: Box<dyn AsyncRead + Send + Unpin>,
     pub output: Box<dyn AsyncWrite + Send + Unpin>,
-    /// The unix socket itself, to ask how much of what was sent is still unread.
-    unix: Option<std::os::fd::OwnedFd>,
+}
+
+/// When a hijacked connection's output may start.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum FirstOutput {
+    /// At once (attach: a client may type before it reads, and detach before it has).
+    AtOnce,
+    /// Once the client has read the 101 (exec: see `AfterHeadersRead`).
+    AfterHeadersRead,
 }
 
 impl Hijacked {
-    fn new(up: hyper::upgrade::Upgraded) -> Self {
+    fn new(up: hyper::upgrade::Upgraded, first: FirstOutput) -> Self {
         use tokio::io::AsyncReadExt;
         match up.downcast::<TokioIo<tokio::net::UnixStream>>() {
             Ok(parts) => {
                 let stream = parts.io.into_inner();
-                let unix = std::os::fd::AsFd::as_fd(&stream).try_clone_to_owned().ok();
+                let probe = (first == FirstOutput::AfterHeadersRead)
+                    .then(|| std::os::fd::AsFd::as_fd(&stream).try_clone_to_owned().ok())
+                    .flatten();
                 let (r, w) = stream.into_split();
                 // What the client sent after its request (stdin typed ahead) comes first.
                 let typed_ahead = std::io::Cursor::new(parts.read_buf);
                 Hijacked {
                     input: Box::new(typed_ahead.chain(r)),
-                    output: Box::new(w),
-                    unix,
+                    output: Box::new(AfterHeadersRead::new(w, probe)),
                 }
             }
             Err(up) => {
@@ -53,34 +61,95 @@ impl Hijacked {
                 Hijacked {
                     input: Box::new(r),
                     output: Box::new(w),
-                    unix: None,
                 }
             }
         }
     }
+}
 
-    /// Waits (a second at most) until the client has read the 101's headers. docker-py
-    /// reads them through a buffered reader, then reads the bare socket, so output that
-    /// came with the headers would be lost (docker/docker-py#3332); a fast exec's output
-    /// often does. On a unix socket, the bytes the peer has not read are known (SIOCOUTQ).
-    pub async fn until_headers_read(&mut self) {
-        use std::os::fd::AsRawFd;
-        let Some(fd) = &self.unix else { return };
-        for _ in 0..1000 {
-            let mut unread: libc::c_int = 0;
-            // SAFETY: SIOCOUTQ writes one int through the pointer, which is valid for the
-            // call; the fd is open (owned here).
-            let rc = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCOUTQ, &mut unread) };
-            if rc != 0 || unread == 0 {
-                return;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+/// A hijacked unix connection's writer that holds its first write (a second at most)
+/// until the client has read the 101's headers. docker-py reads them through a buffered
+/// reader, then reads the bare socket, so output that came with the headers was lost
+/// (docker/docker-py#3332); a fast exec's output often did. The bytes a unix socket's peer
+/// has not read yet are known (SIOCOUTQ). Input is not held: it flows meanwhile.
+struct AfterHeadersRead<W> {
+    inner: W,
+    /// The socket to ask, until the headers are read or the second is over.
+    probe: Option<std::os::fd::OwnedFd>,
+    until: tokio::time::Instant,
+    tick: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<W> AfterHeadersRead<W> {
+    fn new(inner: W, probe: Option<std::os::fd::OwnedFd>) -> Self {
+        AfterHeadersRead {
+            inner,
+            probe,
+            until: tokio::time::Instant::now() + std::time::Duration::from_secs(1),
+            tick: None,
         }
+    }
+
+    fn unread(fd: &std::os::fd::OwnedFd) -> libc::c_int {
+        use std::os::fd::AsRawFd;
+        let mut unread: libc::c_int = 0;
+        // SAFETY: SIOCOUTQ writes one int through the pointer, valid for the call; the fd
+        // is open (owned here).
+        let rc = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCOUTQ, &mut unread) };
+        if rc != 0 {
+            0
+        } else {
+            unread
+        }
+    }
+
+    /// Ready once the client has read what came before (or the wait is over).
+    fn poll_headers_read(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        use std::future::Future as _;
+        while let Some(fd) = &self.probe {
+            if Self::unread(fd) == 0 || tokio::time::Instant::now() >= self.until {
+                self.probe = None;
+                self.tick = None;
+                break;
+            }
+            let tick = self.tick.get_or_insert_with(|| {
+                Box::pin(tokio::time::sleep(std::time::Duration::from_millis(1)))
+            });
+            std::task::ready!(tick.as_mut().poll(cx));
+            self.tick = None;
+        }
+        std::task::Poll::Ready(())
+    }
+}
+
+impl<W: AsyncWrite + Unpin> AsyncWrite for AfterHeadersRead<W> {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        std::task::ready!(this.poll_headers_read(cx));
+        std::pin::Pin::new(&mut this.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
     }
 }
 
 /// Answers 101 and runs `f` on the upgraded connection.
-pub fn upgrade<B, F, Fut>(req: &mut Request<B>, tty: bool, f: F) -> Resp
+pub fn upgrade<B, F, Fut>(req: &mut Request<B>, tty: bool, first: FirstOutput, f: F) -> Resp
 where
     F: FnOnce(Hijacked) -> Fut + Send + 'static,
     Fut: Future<Output = ()> + Send + 'static,
@@ -88,9 +157,7 @@ where
     let on_upgrade = hyper::upgrade::on(req);
     tokio::spawn(async move {
         if let Ok(up) = on_upgrade.await {
-            let mut conn = Hijacked::new(up);
-            conn.until_headers_read().await;
-            f(conn).await;
+            f(Hijacked::new(up, first)).await;
         }
     });
     Response::builder()
