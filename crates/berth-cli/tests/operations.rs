@@ -1464,14 +1464,15 @@ fn websocket(d: &Daemon, path: &str) -> tungstenite::WebSocket<std::os::unix::ne
     ws
 }
 
-/// Messages until one holds `want`; each with whether it was binary.
+/// Messages until they hold all of `want` (stdout and stderr may come in either
+/// order); each with whether it was binary.
 fn read_ws_until(
     ws: &mut tungstenite::WebSocket<std::os::unix::net::UnixStream>,
-    want: &str,
+    want: &[&str],
 ) -> (String, Vec<bool>) {
     let mut text = String::new();
     let mut kinds = vec![];
-    while !text.contains(want) {
+    while !want.iter().all(|w| text.contains(w)) {
         match ws.read() {
             Ok(tungstenite::Message::Binary(b)) => {
                 kinds.push(true);
@@ -1503,7 +1504,7 @@ fn attach_over_a_websocket() {
         b"echo hello-ws; echo oops >&2\n".to_vec(),
     ))
     .expect("send");
-    let (out, kinds) = read_ws_until(&mut ws, "oops");
+    let (out, kinds) = read_ws_until(&mut ws, &["hello-ws\n", "oops\n"]);
     // Raw output, no stream headers; binary messages from API 1.42.
     assert!(
         out.contains("hello-ws\n") && out.contains("oops\n"),
@@ -1515,7 +1516,7 @@ fn attach_over_a_websocket() {
     // Before 1.42, text messages; `logs` replays what the container printed, and
     // without `stream` the socket closes after it.
     let mut old = websocket(&d, "/v1.41/containers/wsc/attach/ws?logs=1&stdout=1");
-    let (replayed, kinds) = read_ws_until(&mut old, "never-printed");
+    let (replayed, kinds) = read_ws_until(&mut old, &["never-printed"]);
     assert!(replayed.contains("hello-ws"), "{replayed:?}");
     assert!(
         !replayed.contains("oops"),
