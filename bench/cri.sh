@@ -56,7 +56,9 @@ for r in json.load(open(os.path.join(out, "critest.json"))):
                 print("%s: %s  %.2f ms" % (v.get("Name"), m["Name"], statistics.median(ms)))
 PY
     export BERTH BERTH_BENCH_NETNS=1
-    exec unshare --net -- "$0" "$@"
+    # Not exec'd: this shell's trap removes $out afterwards.
+    unshare --net -- "$0" "$@"
+    exit
 fi
 
 # In a network namespace of its own: the pods' bridge and the daemons' bridges live and
