@@ -91,6 +91,10 @@ fn read_only_binds_are_read_only_beneath_unless_asked_otherwise() {
     assert_eq!(run(None, &["--mount", &top_only]), "top=1 sub=0");
     // A client of API 1.43 gets that version's read-only: the top mount only.
     assert_eq!(run(Some("1.43"), &["--mount", &bind]), "top=1 sub=0");
+    assert_eq!(
+        run(Some("1.43"), &["-v", &format!("{src}:/m:ro")]),
+        "top=1 sub=0"
+    );
     // Forced recursion that cannot hold is refused, by name (the docker CLI checks this
     // itself, so the API is asked directly).
     for (options, says) in [
@@ -205,5 +209,25 @@ fn image_mounts_take_a_sub_path_of_the_image() {
         ]);
         assert!(!out.status.success(), "{subpath}");
         assert!(stderr(&out).contains(says), "{subpath}: {}", stderr(&out));
+    }
+    // Attack: an image whose sub-path is a symlink climbing out of it (and one to the
+    // absolute /). Resolved beneath the image's root, both stay in the image: the mount
+    // holds the image's own marker, never the host's root.
+    ok(d.berth_stdin(
+        &["build", "-q", "-t", "climber", "-"],
+        b"FROM busybox\nRUN echo in-image > /marker && ln -s ../../../../../.. /up && ln -s / /abs\n",
+    ));
+    for link in ["up", "abs"] {
+        let seen = ok(d.docker(&[
+            "run",
+            "--rm",
+            "--mount",
+            &format!("type=image,source=climber,target=/img,image-subpath={link}"),
+            "busybox",
+            "sh",
+            "-c",
+            "cat /img/marker; ls /img",
+        ]));
+        assert!(seen.starts_with("in-image"), "{link}: {seen}");
     }
 }

@@ -53,7 +53,8 @@ impl Cri {
             runtime_handlers: vec![proto::RuntimeHandler {
                 name: String::new(),
                 features: Some(proto::RuntimeHandlerFeatures {
-                    recursive_read_only_mounts: true,
+                    recursive_read_only_mounts: berth_runtime::mounts::recursive_readonly_supported(
+                    ),
                     user_namespaces: false,
                 }),
             }],

@@ -3,6 +3,7 @@
 use super::labels::{self, Decoded};
 use crate::proto::{self, ContainerState};
 use berth_daemon::engine::container::Record;
+use berth_daemon::engine::host_config;
 
 /// RFC 3339 (as berth records times) to nanoseconds since the epoch; 0 for Docker's
 /// zero time.
@@ -91,17 +92,8 @@ pub fn container_status(r: &Record, d: &Decoded) -> proto::ContainerStatus {
                 Some("rshared") => proto::MountPropagation::PropagationBidirectional as i32,
                 _ => proto::MountPropagation::PropagationPrivate as i32,
             },
-            recursive_read_only: m
-                .bind_options
-                .as_ref()
-                .and_then(|b| b.get("ReadOnlyForceRecursive"))
-                .and_then(|v| v.as_bool())
-                .unwrap_or(false),
-            image_sub_path: m
-                .image_options
-                .as_ref()
-                .and_then(|o| o.get("Subpath"))
-                .and_then(|v| v.as_str())
+            recursive_read_only: host_config::bind_bool(m, "ReadOnlyForceRecursive"),
+            image_sub_path: host_config::image_subpath(m)
                 .unwrap_or_default()
                 .to_string(),
             // An image volume names its image and the image ID it was resolved to.

@@ -16,18 +16,7 @@ pub async fn create(
     version: berth_api::version::ApiVersion,
     req: Request<Incoming>,
 ) -> Result<Resp> {
-    let mut body: CreateRequest = read_json(req.into_body()).await?;
-    // Before 1.44 a read-only bind was read-only at its top mount only.
-    if !version.at_least(1, 44) {
-        for m in body.host_config.mounts.iter_mut().flatten() {
-            if m.kind == "bind" && m.read_only {
-                m.bind_options
-                    .get_or_insert_with(Default::default)
-                    .entry("ReadOnlyNonRecursive")
-                    .or_insert(serde_json::Value::Bool(true));
-            }
-        }
-    }
+    let body: CreateRequest = read_json(req.into_body()).await?;
     // 1.52 dropped the container-wide MAC address: it is set per endpoint.
     if version.at_least(1, 52)
         && body
@@ -48,7 +37,14 @@ pub async fn create(
         .filter(|(_, b)| b.as_array().is_none_or(|a| a.is_empty()))
         .map(|(port, _)| port.clone())
         .collect();
-    let mut r = engine.create_container(q.get("name"), body).await?;
+    let options = crate::engine::create::CreateOptions {
+        // Before 1.44 a read-only bind was read-only at its top mount only.
+        read_only_top_only: !version.at_least(1, 44),
+        ..Default::default()
+    };
+    let mut r = engine
+        .create_container_with(q.get("name"), body, options)
+        .await?;
     if version.at_least(1, 52) {
         for port in empty_bindings {
             r.warnings.push(format!(

@@ -64,15 +64,10 @@ pub async fn start(engine: &Arc<Engine>, id: &str, req: Request<Incoming>) -> Re
             match engine.exec_start(&id, console).await {
                 // The output ends after the exit is recorded, so the client's inspect sees it.
                 Ok(session) => hijack::proxy(session, conn.input, &mut w, tty, escape).await,
-                // Docker prints a failed exec's error on the stream's stdout.
                 Err(e) => {
-                    let msg = format!("{e}\r\n").into_bytes();
-                    let bytes = if tty {
-                        msg
-                    } else {
-                        berth_api::stream::encode_frame(berth_api::stream::StreamKind::Stdout, &msg)
-                    };
-                    let _ = w.write_all(&bytes).await;
+                    let line = hijack::error_line(&e.to_string());
+                    let stdout = berth_api::stream::StreamKind::Stdout;
+                    let _ = hijack::write_output(&mut w, tty, stdout, &line).await;
                 }
             }
             let _ = w.shutdown().await;

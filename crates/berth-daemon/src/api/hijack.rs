@@ -242,16 +242,10 @@ pub async fn proxy<R, W>(
         let (kind, payload) = match event {
             Output::Stdout(b) => (StreamKind::Stdout, b),
             Output::Stderr(b) => (StreamKind::Stderr, b),
-            // Docker prints a failed exec's error on the stream's stdout.
-            Output::Error(msg) => (StreamKind::Stdout, format!("{msg}\r\n").into_bytes()),
+            Output::Error(msg) => (StreamKind::Stdout, error_line(&msg)),
             Output::Exit(_) => break,
         };
-        let res = if tty {
-            out.write_all(&payload).await
-        } else {
-            out.write_all(&encode_frame(kind, &payload)).await
-        };
-        if res.is_err() {
+        if write_output(out, tty, kind, &payload).await.is_err() {
             break;
         }
         let _ = out.flush().await;
@@ -311,5 +305,24 @@ impl AsyncWrite for ChannelWriter {
         _: &mut std::task::Context<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
         std::task::Poll::Ready(Ok(()))
+    }
+}
+
+/// A failed exec's error as Docker prints it: a line on the stream's stdout.
+pub fn error_line(msg: &str) -> Vec<u8> {
+    format!("{msg}\r\n").into_bytes()
+}
+
+/// Output in the stream's format: raw with a TTY, else one multiplexed frame.
+pub async fn write_output<W: AsyncWrite + Unpin>(
+    out: &mut W,
+    tty: bool,
+    kind: StreamKind,
+    payload: &[u8],
+) -> std::io::Result<()> {
+    if tty {
+        out.write_all(payload).await
+    } else {
+        out.write_all(&encode_frame(kind, payload)).await
     }
 }

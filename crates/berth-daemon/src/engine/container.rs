@@ -58,6 +58,10 @@ pub struct Record {
     /// A container of a Kubernetes pod (made through CRI): what it takes from the pod.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod: Option<super::pod::PodLink>,
+    /// Made by a client before API 1.44, whose read-only binds were read-only at their top
+    /// mount only (mounts beneath them stay writable unless the bind says otherwise).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub read_only_top_only: bool,
 }
 
 /// Observed by `wait`, `stop` and attach: changes on every start, exit and removal.

@@ -15,6 +15,8 @@ const HOSTS: &str = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loop
 pub(crate) struct CreateOptions {
     /// The container's pod (CRI).
     pub pod: Option<super::pod::PodLink>,
+    /// The client speaks an API before 1.44 (see `Record::read_only_top_only`).
+    pub read_only_top_only: bool,
 }
 
 impl Engine {
@@ -294,6 +296,7 @@ impl Engine {
             volumes,
             image_mounts,
             pod: options.pod,
+            read_only_top_only: options.read_only_top_only,
         };
         let c = Arc::new(Container::new(record));
         if let Err(e) = self.register_as(c.clone(), name.as_deref()) {
@@ -328,8 +331,7 @@ impl Engine {
         sub: &str,
     ) -> Result<()> {
         let lower = self.images.layer_dirs(img);
-        let empty = self.cfg.exec_root.join("empty");
-        crate::dirs::ensure(&empty, crate::dirs::PRIVATE_MODE)?;
+        let empty = self.empty_lower_dir()?;
         let scratch = self
             .cfg
             .exec_root

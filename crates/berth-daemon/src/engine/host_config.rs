@@ -834,7 +834,7 @@ fn image_subpath_ok(sub: &str) -> Result<()> {
 }
 
 /// `ImageOptions.Subpath` of an image mount, when it names one.
-pub(crate) fn image_subpath(m: &berth_api::container::Mount) -> Option<&str> {
+pub fn image_subpath(m: &berth_api::container::Mount) -> Option<&str> {
     m.image_options
         .as_ref()
         .and_then(|o| o.get("Subpath"))
@@ -843,7 +843,7 @@ pub(crate) fn image_subpath(m: &berth_api::container::Mount) -> Option<&str> {
 }
 
 /// A boolean bind option of a mount (false when unset).
-pub(crate) fn bind_bool(m: &berth_api::container::Mount, key: &str) -> bool {
+pub fn bind_bool(m: &berth_api::container::Mount, key: &str) -> bool {
     m.bind_options
         .as_ref()
         .and_then(|b| b.get(key))

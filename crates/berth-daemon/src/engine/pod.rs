@@ -48,8 +48,15 @@ impl Engine {
         req: CreateRequest,
         pod: PodLink,
     ) -> Result<CreateResponse> {
-        self.create_container_with(Some(name), req, CreateOptions { pod: Some(pod) })
-            .await
+        self.create_container_with(
+            Some(name),
+            req,
+            CreateOptions {
+                pod: Some(pod),
+                ..Default::default()
+            },
+        )
+        .await
     }
 
     /// Opens the log of a pod's container again at its path (the kubelet rotated it).

@@ -105,6 +105,14 @@ impl Drop for ReadOnlyMount {
 }
 
 impl Engine {
+    /// An empty dir that stands in as an image mount's second lower layer when the image
+    /// has only one (a read-only overlay needs two).
+    pub(crate) fn empty_lower_dir(&self) -> Result<PathBuf> {
+        let dir = self.cfg.exec_root.join("empty");
+        crate::dirs::ensure(&dir, crate::dirs::PRIVATE_MODE)?;
+        Ok(dir)
+    }
+
     /// The layers of container `id`, made from image `image_id`; its writable layer, work
     /// dir and init layer are created if missing (a container made by an older berth has
     /// no init layer yet).

@@ -182,10 +182,11 @@ impl Engine {
             let img = self.image_get(image_id).await?;
             image_mounts.push((target.clone(), self.images.layer_dirs(&img)));
         }
-        let empty_dir = self.cfg.exec_root.join("empty");
-        if !image_mounts.is_empty() {
-            crate::dirs::ensure(&empty_dir, crate::dirs::PRIVATE_MODE)?;
-        }
+        let empty_dir = if image_mounts.is_empty() {
+            self.cfg.exec_root.join("empty")
+        } else {
+            self.empty_lower_dir()?
+        };
         let spec = spec::generate(&SpecInput {
             record: &rec,
             rootfs: RootfsLayout {

@@ -4,6 +4,7 @@
 use super::process::built;
 use super::SpecInput;
 use crate::engine::bind::Bind;
+use crate::engine::container::Record;
 use crate::engine::host_config::NamespaceMode;
 use crate::error::Result;
 use oci_spec::runtime::{Mount, MountBuilder};
@@ -45,21 +46,23 @@ pub(super) fn rootfs_propagation(mounts: &[Mount]) -> Option<String> {
 
 /// Read-only binds are read-only all the way down (mounts under the source too), as
 /// Docker makes them since API 1.44, where the kernel can and the propagation is private
-/// (a shared or slave bind takes mounts that come later, which no flag set now reaches).
-fn recursive_readonly_by_default(propagation: &str) -> bool {
-    matches!(propagation, "rprivate" | "private")
+/// (a shared or slave bind takes mounts that come later, which no flag set now reaches);
+/// a container made by an older client keeps the top-only read-only of its time.
+fn recursive_readonly_by_default(record: &Record, propagation: &str) -> bool {
+    !record.read_only_top_only
+        && matches!(propagation, "rprivate" | "private")
         && berth_runtime::mounts::recursive_readonly_supported()
 }
 
 /// A `-v /host:/ctr` bind; its host dir is made if missing, as Docker does.
-fn user_bind(b: &Bind) -> Result<Mount> {
+fn user_bind(record: &Record, b: &Bind) -> Result<Mount> {
     if !Path::new(&b.source).exists() {
         std::fs::create_dir_all(&b.source)?;
     }
     let mut options = vec!["rbind"];
     if b.read_only {
         options.push("ro");
-        if recursive_readonly_by_default(b.propagation) {
+        if recursive_readonly_by_default(record, b.propagation) {
             options.push("rro");
         }
     }
@@ -75,7 +78,7 @@ fn tmpfs_mount(dst: &str, opts: &str) -> Result<Mount> {
 }
 
 /// One `HostConfig.Mounts` entry (bind or tmpfs; the rest was refused at create).
-fn api_mount(m: &berth_api::container::Mount) -> Result<Mount> {
+fn api_mount(record: &Record, m: &berth_api::container::Mount) -> Result<Mount> {
     if m.kind == "tmpfs" {
         let mut opts = vec![];
         if let Some(t) = &m.tmpfs_options {
@@ -111,7 +114,7 @@ fn api_mount(m: &berth_api::container::Mount) -> Result<Mount> {
     }
     let recursive = super::super::host_config::bind_bool(m, "ReadOnlyForceRecursive")
         || (!super::super::host_config::bind_bool(m, "ReadOnlyNonRecursive")
-            && recursive_readonly_by_default(propagation));
+            && recursive_readonly_by_default(record, propagation));
     if m.read_only && recursive {
         options.push("rro");
     }
@@ -216,7 +219,7 @@ pub(super) fn mounts(input: &SpecInput, ipc: &NamespaceMode) -> Result<Vec<Mount
     for b in hc.binds.iter().flatten() {
         let b = Bind::parse(b)?;
         if !b.volume {
-            mounts.push(user_bind(&b)?);
+            mounts.push(user_bind(r, &b)?);
         }
     }
     for (source, v) in input.volumes {
@@ -236,7 +239,7 @@ pub(super) fn mounts(input: &SpecInput, ipc: &NamespaceMode) -> Result<Vec<Mount
         .flatten()
         .filter(|m| !matches!(m.kind.as_str(), "volume" | "image"))
     {
-        mounts.push(api_mount(m)?);
+        mounts.push(api_mount(r, m)?);
     }
     // An image, read-only: its layers as an overlay without an upper dir, mounted by
     // the container's init inside its own mount namespace.
