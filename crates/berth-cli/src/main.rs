@@ -34,7 +34,8 @@ fn main() {
     match args.first().map(String::as_str) {
         Some("shim") => std::process::exit(berth_runtime::shim::main(&args[1..])),
         Some("nsexec") => std::process::exit(berth_runtime::exec::main(&args[1..])),
-        Some("pod-init") => std::process::exit(berth_runtime::pod_init::main()),
+        Some("pod-init") => std::process::exit(berth_runtime::pod_init::main(&args[1..])),
+        Some("pod-userns") => std::process::exit(berth_runtime::pod_userns::main()),
         _ => {}
     }
     let code = if std::path::Path::new(&argv0)

@@ -639,3 +639,252 @@ fn container_logs_are_reopened_after_the_kubelet_rotates_them() {
         stdout(&berth_logs)
     );
 }
+
+/// A host-side `Uid:` or `Gid:` line of /proc/PID/status: real, effective, saved, fs.
+fn host_ids(pid: i64, key: &str) -> Vec<u32> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(key))
+        .map(|rest| {
+            rest.split_whitespace()
+                .filter_map(|n| n.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn pods_in_a_user_namespace_are_root_inside_and_nobody_on_the_host() {
+    let Some(node) = Node::start() else { return };
+    if !berth_runtime::userns::supported() {
+        eprintln!("skipping: this kernel cannot ID-map overlay layers");
+        return;
+    }
+    node.d.make_busybox();
+    // A range no other test uses, far from any real user.
+    let base: u32 = 3_000_000 + (std::process::id() % 100) * 65_536;
+    let range = json!([{"container_id": 0, "host_id": base, "length": 65536}]);
+    let userns = json!({"mode": 0, "uids": range, "gids": range});
+    // A file of the host's root that the pod sees through a hostPath volume.
+    let host_dir = node.dir().join("host-files");
+    std::fs::create_dir_all(&host_dir).unwrap();
+    std::fs::write(host_dir.join("owned-by-host-root"), "host\n").unwrap();
+    // A volume the kubelet asks to be ID-mapped with the pod's ranges.
+    let mapped_dir = node.dir().join("mapped-volume");
+    std::fs::create_dir_all(&mapped_dir).unwrap();
+    std::fs::write(mapped_dir.join("config"), "v1\n").unwrap();
+    let pod = pod_config(
+        &node,
+        "userns",
+        json!({"linux": {
+            "sysctls": {"net.ipv4.ip_unprivileged_port_start": "81"},
+            // A PID namespace shared by the pod: its init is made in the user namespace.
+            "security_context": {"namespace_options": {"pid": 0, "userns_options": userns}},
+        }}),
+    );
+    let pod_file = node.file("pod.json", &pod);
+    let pod_id = node.ok(&["runp", &pod_file]);
+    let c = node.file(
+        "c.json",
+        &container_config(
+            "c",
+            "busybox",
+            "echo started; exec sleep 1000",
+            json!({
+                "linux": {"security_context": {"namespace_options": {"pid": 0, "userns_options": userns}}},
+                "mounts": [
+                    {"container_path": "/host", "host_path": host_dir},
+                    {"container_path": "/mapped", "host_path": mapped_dir,
+                     "uidMappings": range, "gidMappings": range},
+                ],
+            }),
+        ),
+    );
+    let id = node.ok(&["create", &pod_id, &c, &pod_file]);
+    node.ok(&["start", &id]);
+    // Inside: root, with the pod's range as its map.
+    assert_eq!(exec(&node, &id, &["id", "-u"]), "0");
+    let map = exec(&node, &id, &["cat", "/proc/self/uid_map"]);
+    assert_eq!(
+        map.split_whitespace().collect::<Vec<_>>(),
+        ["0", &base.to_string(), "65536"]
+    );
+    // On the host: the container's process is the range's first id, not root.
+    let info = node.json(&["inspect", "-o", "json", &id]);
+    let pid = info["info"]["pid"].as_i64().expect("the container's pid");
+    assert_eq!(host_ids(pid, "Uid:"), vec![base; 4]);
+    assert_eq!(host_ids(pid, "Gid:"), vec![base; 4]);
+    // The image's files are root's inside (its layers are ID-mapped), and root may
+    // write and chown them, in the container's own layer.
+    assert_eq!(
+        exec(&node, &id, &["stat", "-c", "%u:%g", "/bin/busybox"]),
+        "0:0"
+    );
+    exec(
+        &node,
+        &id,
+        &[
+            "sh",
+            "-c",
+            "echo x > /etc/made && chown 5:6 /etc/made && rm /bin/true",
+        ],
+    );
+    assert_eq!(
+        exec(&node, &id, &["stat", "-c", "%u:%g", "/etc/made"]),
+        "5:6"
+    );
+    // The kernel's filesystems work there: its network (sysfs), cgroups, devices.
+    assert!(exec(&node, &id, &["ls", "/sys/class/net"]).contains("eth0"));
+    assert!(!exec(&node, &id, &["ls", "/sys/fs/cgroup"]).is_empty());
+    exec(
+        &node,
+        &id,
+        &[
+            "sh",
+            "-c",
+            "echo x > /dev/null && head -c1 /dev/zero >/dev/null",
+        ],
+    );
+    assert_eq!(exec(&node, &id, &["hostname"]), "userns-host");
+    assert_eq!(
+        exec(
+            &node,
+            &id,
+            &["cat", "/proc/sys/net/ipv4/ip_unprivileged_port_start"]
+        ),
+        "81"
+    );
+    // The attack: root in the pod tries to change a file of the host's root through a
+    // volume. It shows as nobody's, and the write is refused.
+    assert_eq!(
+        exec(
+            &node,
+            &id,
+            &["stat", "-c", "%u", "/host/owned-by-host-root"]
+        ),
+        "65534"
+    );
+    let write = node.crictl(&[
+        "exec",
+        "-s",
+        &id,
+        "sh",
+        "-c",
+        "echo pwned >> /host/owned-by-host-root",
+    ]);
+    assert!(!write.status.success(), "root in the pod wrote a host file");
+    let chown = node.crictl(&["exec", "-s", &id, "chown", "0", "/host/owned-by-host-root"]);
+    assert!(
+        !chown.status.success(),
+        "root in the pod chowned a host file"
+    );
+    assert_eq!(
+        std::fs::read_to_string(host_dir.join("owned-by-host-root")).unwrap(),
+        "host\n"
+    );
+    // Nor can it load a kernel module or reach the host's network stack's settings.
+    let sysctl = node.crictl(&[
+        "exec",
+        "-s",
+        &id,
+        "sh",
+        "-c",
+        "echo 1 > /proc/sys/kernel/panic",
+    ]);
+    assert!(
+        !sysctl.status.success(),
+        "root in the pod set a host sysctl"
+    );
+    // Through the ID-mapped volume the host's root is the pod's root: it reads and
+    // writes as the owner, and what it makes is the host root's on the host.
+    assert_eq!(
+        exec(&node, &id, &["stat", "-c", "%u:%g", "/mapped/config"]),
+        "0:0"
+    );
+    exec(
+        &node,
+        &id,
+        &[
+            "sh",
+            "-c",
+            "echo v2 > /mapped/config && echo new > /mapped/made",
+        ],
+    );
+    assert_eq!(
+        std::fs::read_to_string(mapped_dir.join("config")).unwrap(),
+        "v2\n"
+    );
+    let made = std::fs::metadata(mapped_dir.join("made")).unwrap();
+    assert_eq!(
+        (
+            std::os::unix::fs::MetadataExt::uid(&made),
+            std::os::unix::fs::MetadataExt::gid(&made)
+        ),
+        (0, 0)
+    );
+    // A second container joins the same user namespace (and PID namespace).
+    let d = node.file(
+        "d.json",
+        &container_config(
+            "d",
+            "busybox",
+            "exec sleep 1001",
+            json!({"linux": {"security_context": {"namespace_options": {"pid": 0, "userns_options": userns}}}}),
+        ),
+    );
+    let id2 = node.ok(&["create", &pod_id, &d, &pod_file]);
+    node.ok(&["start", &id2]);
+    assert!(exec(&node, &id2, &["ps", "-o", "args"]).contains("sleep 1000"));
+    assert_eq!(
+        exec(&node, &id2, &["readlink", "/proc/self/ns/user"]),
+        exec(&node, &id, &["readlink", "/proc/self/ns/user"])
+    );
+    assert!(node.ok(&["logs", &id]).contains("started"));
+    // What the pod may not ask for is refused by name.
+    let refused = |name: &str, extra: Value, field: &str| {
+        let f = node.file(
+            &format!("{name}.json"),
+            &container_config(name, "busybox", "true", extra),
+        );
+        let o = node.crictl(&["create", &pod_id, &f, &pod_file]);
+        assert!(!o.status.success(), "{name} was accepted");
+        assert!(stderr(&o).contains(field), "{}", stderr(&o));
+    };
+    let other = json!([{"container_id": 0, "host_id": base + 65536, "length": 65536}]);
+    refused(
+        "othermap",
+        json!({"mounts": [{"container_path": "/m", "host_path": mapped_dir,
+                           "uidMappings": other, "gidMappings": other}]}),
+        "mounts[0].uid_mappings",
+    );
+    refused(
+        "priv",
+        json!({"linux": {"security_context": {"privileged": true}}}),
+        "privileged",
+    );
+    refused(
+        "hostusers",
+        json!({"linux": {"security_context": {"namespace_options": {"userns_options": {"mode": 2}}}}}),
+        "userns_options",
+    );
+    node.ok(&["stopp", &pod_id]);
+    node.ok(&["rmp", &pod_id]);
+    assert_eq!(mounts_under(&node.d.dir.join("run/cri")), 0);
+    // A pod may not map the host's root, nor use the host's network with its own users.
+    let bad = json!([{"container_id": 0, "host_id": 0, "length": 65536}]);
+    let p = node.file(
+        "bad.json",
+        &pod_config(
+            &node,
+            "bad",
+            json!({"linux": {"security_context": {"namespace_options": {"userns_options": {"mode": 0, "uids": bad, "gids": bad}}}}}),
+        ),
+    );
+    let o = node.crictl(&["runp", &p]);
+    assert!(
+        !o.status.success() && stderr(&o).contains("host's id 0"),
+        "{}",
+        stderr(&o)
+    );
+}

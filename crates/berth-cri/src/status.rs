@@ -55,7 +55,7 @@ impl Cri {
                 features: Some(proto::RuntimeHandlerFeatures {
                     recursive_read_only_mounts: berth_runtime::mounts::recursive_readonly_supported(
                     ),
-                    user_namespaces: false,
+                    user_namespaces: berth_runtime::userns::supported(),
                 }),
             }],
             features: Some(proto::RuntimeFeatures {

@@ -13,6 +13,7 @@ use oci_spec::runtime::Process;
 use std::fs::File;
 use std::io::Write;
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -100,6 +101,17 @@ fn run(args: &ExecArgs, errf: Option<&mut File>) -> Result<i32> {
         ("mnt", CloneFlags::CLONE_NEWNS),
     ];
     let mut fds = vec![];
+    // A container in a user namespace: that one first, as the others are owned by it
+    // (and the process then is its root, never the host's, until it becomes the user).
+    let own_user = std::fs::metadata("/proc/self/ns/user").map(|m| m.ino());
+    let their_user = std::fs::metadata(format!("/proc/{}/ns/user", args.pid)).map(|m| m.ino());
+    if let (Ok(own), Ok(theirs)) = (own_user, their_user) {
+        if own != theirs {
+            let f = File::open(format!("/proc/{}/ns/user", args.pid))
+                .map_err(|e| RuntimeError::sys("opening user namespace", e))?;
+            fds.push((f, CloneFlags::CLONE_NEWUSER, "user"));
+        }
+    }
     for (name, flag) in order {
         let f = File::open(format!("/proc/{}/ns/{name}", args.pid))
             .map_err(|e| RuntimeError::sys(format!("opening {name} namespace"), e))?;
@@ -107,6 +119,9 @@ fn run(args: &ExecArgs, errf: Option<&mut File>) -> Result<i32> {
     }
     for (f, flag, name) in &fds {
         setns(f, *flag).map_err(|e| RuntimeError::sys(format!("joining {name} namespace"), e))?;
+        if *flag == CloneFlags::CLONE_NEWUSER {
+            crate::userns::become_root()?;
+        }
     }
     drop(fds);
     let tty = process.terminal() == Some(true);

@@ -20,6 +20,9 @@ use std::path::{Path, PathBuf};
 pub const MSG_READY: u8 = b'R';
 /// Sync message: an error follows (one exit-code byte, then the text).
 pub const MSG_ERROR: u8 = b'E';
+/// Sync message, from the first step of a container in a user namespace: the pid of the
+/// init it cloned follows (4 bytes, little-endian).
+pub const MSG_PID: u8 = b'P';
 
 /// What the child gets from the shim.
 pub struct InitContext<'a> {
@@ -151,7 +154,15 @@ pub fn loopback_up() -> Result<()> {
     Ok(())
 }
 
-fn has_namespace(spec: &Spec, t: LinuxNamespaceType) -> bool {
+pub(crate) fn set_oom_score_adj(process: &oci_spec::runtime::Process) -> Result<()> {
+    if let Some(adj) = process.oom_score_adj() {
+        std::fs::write("/proc/self/oom_score_adj", adj.to_string())
+            .map_err(|e| RuntimeError::sys("setting oom_score_adj", e))?;
+    }
+    Ok(())
+}
+
+pub(crate) fn has_namespace(spec: &Spec, t: LinuxNamespaceType) -> bool {
     spec.linux()
         .as_ref()
         .and_then(|l| l.namespaces().as_ref())
@@ -161,7 +172,7 @@ fn has_namespace(spec: &Spec, t: LinuxNamespaceType) -> bool {
 /// The propagation of the container's copy of the host's mounts: `rootfsPropagation`,
 /// or slave by default (as runc), so binds marked rslave or rshared keep receiving the
 /// host's mounts while nothing made in the container reaches the host.
-fn root_propagation(spec: &Spec) -> Result<MsFlags> {
+pub(crate) fn root_propagation(spec: &Spec) -> Result<MsFlags> {
     let wanted = spec
         .linux()
         .as_ref()
@@ -176,23 +187,32 @@ fn root_propagation(spec: &Spec) -> Result<MsFlags> {
     }
 }
 
-fn build_rootfs(spec: &Spec, bundle: &Path) -> Result<Root> {
-    mount(
-        None::<&str>,
-        "/",
-        None::<&str>,
-        root_propagation(spec)?,
-        None::<&str>,
-    )
-    .map_err(|e| RuntimeError::sys("setting the propagation of /", e))?;
+/// How the rootfs is built: by the host's root, or inside a user namespace from what the
+/// first step prepared (see `userns`): there device nodes cannot be made (the host's are
+/// bound) and cgroup v1 cannot be mounted (the container's own dirs are bound).
+#[derive(Clone, Copy)]
+enum Builder<'a> {
+    Host,
+    UserNamespace {
+        prepared: &'a crate::userns::Prepared,
+        /// `/proc/self/cgroup` as read before the cgroup namespace was made.
+        own_cgroups: &'a str,
+    },
+}
+
+/// The rootfs dir on the host.
+pub(crate) fn rootfs_path(spec: &Spec, bundle: &Path) -> Result<PathBuf> {
     let root = spec
         .root()
         .as_ref()
         .ok_or_else(|| RuntimeError::InvalidSpec("no root".into()))?;
-    let rootfs = bundle.join(root.path());
-    // The mount holding the rootfs is made private, so the rootfs and what is mounted
-    // in it never propagate to the host (with a shared root) and pivot_root accepts it.
-    let parent = mounts::mount_point_of(&rootfs)?;
+    Ok(bundle.join(root.path()))
+}
+
+/// The mount holding the rootfs is made private, so the rootfs and what is mounted in
+/// it never propagate to the host (with a shared root) and pivot_root accepts it.
+pub(crate) fn make_parent_private(rootfs: &Path) -> Result<()> {
+    let parent = mounts::mount_point_of(rootfs)?;
     mount(
         None::<&str>,
         &parent,
@@ -200,77 +220,113 @@ fn build_rootfs(spec: &Spec, bundle: &Path) -> Result<Root> {
         MsFlags::MS_PRIVATE,
         None::<&str>,
     )
-    .map_err(|e| RuntimeError::sys(format!("making {} private", parent.display()), e))?;
-    let all_mounts = spec.mounts().clone().unwrap_or_default();
-    // berth's bundles carry the rootfs overlay as a mount on "/": done here, inside the
-    // container's own mount namespace, so the host's mount table never grows.
-    let (root_mounts, rest): (Vec<_>, Vec<_>) = all_mounts
-        .into_iter()
-        .partition(|m| m.destination() == Path::new("/"));
-    match root_mounts.first() {
+    .map_err(|e| RuntimeError::sys(format!("making {} private", parent.display()), e))
+}
+
+pub(crate) fn set_root_propagation(spec: &Spec) -> Result<()> {
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        root_propagation(spec)?,
+        None::<&str>,
+    )
+    .map_err(|e| RuntimeError::sys("setting the propagation of /", e))
+}
+
+/// berth's bundles carry the rootfs overlay as a mount on "/": done here, inside the
+/// container's own mount namespace, so the host's mount table never grows. Without one,
+/// the rootfs dir is bound on itself (pivot_root needs a mount point).
+fn mount_root(root_mount: Option<&oci_spec::runtime::Mount>, rootfs: &Path) -> Result<()> {
+    match root_mount {
         Some(m) => {
             let opts = mounts::parse_options(m.options().as_deref().unwrap_or(&[]));
             let kind = m.typ().clone().unwrap_or_else(|| "overlay".into());
             let src = m.source().clone().unwrap_or_else(|| PathBuf::from(&kind));
             mount(
                 Some(&src),
-                &rootfs,
+                rootfs,
                 Some(kind.as_str()),
                 opts.flags,
                 Some(opts.data.as_str()),
             )
-            .map_err(|e| RuntimeError::sys(format!("mounting the root filesystem ({kind})"), e))?;
+            .map_err(|e| RuntimeError::sys(format!("mounting the root filesystem ({kind})"), e))
         }
-        // pivot_root needs a mount point.
         None => mount(
-            Some(&rootfs),
-            &rootfs,
+            Some(rootfs),
+            rootfs,
             None::<&str>,
             MsFlags::MS_BIND | MsFlags::MS_REC,
             None::<&str>,
         )
-        .map_err(|e| RuntimeError::sys("binding the root filesystem", e))?,
+        .map_err(|e| RuntimeError::sys("binding the root filesystem", e)),
     }
-    let root = Root::open(&rootfs)?;
-    for m in &rest {
+}
+
+fn build_rootfs(spec: &Spec, bundle: &Path, builder: Builder) -> Result<Root> {
+    set_root_propagation(spec)?;
+    let all_mounts = spec.mounts().clone().unwrap_or_default();
+    let is_root = |m: &oci_spec::runtime::Mount| m.destination() == Path::new("/");
+    let root = match builder {
+        Builder::Host => {
+            let rootfs = rootfs_path(spec, bundle)?;
+            make_parent_private(&rootfs)?;
+            mount_root(all_mounts.iter().find(|m| is_root(m)), &rootfs)?;
+            Root::open(&rootfs)?
+        }
+        Builder::UserNamespace { prepared, .. } => prepared.attach_rootfs()?,
+    };
+    for (i, m) in all_mounts.iter().enumerate() {
+        if is_root(m) {
+            continue;
+        }
         let kind = m.typ().clone().unwrap_or_else(|| "bind".into());
         let src = m.source().clone().unwrap_or_else(|| PathBuf::from(&kind));
+        let prepared = match builder {
+            Builder::Host => None,
+            Builder::UserNamespace { own_cgroups, .. } if kind == "cgroup" || kind == "cgroup2" => {
+                Some(mounts::PreparedSource::OwnCgroups(own_cgroups))
+            }
+            Builder::UserNamespace { prepared, .. } => {
+                prepared.bind_source(i).map(mounts::PreparedSource::Tree)
+            }
+        };
         mounts::mount_entry(
             &root,
             m.destination(),
             &kind,
             &src,
             m.options().as_deref().unwrap_or(&[]),
+            prepared,
         )?;
     }
     if let Some(devs) = spec.linux().as_ref().and_then(|l| l.devices().as_ref()) {
         for d in devs {
-            mounts::create_device(
-                &root,
-                &DeviceNode {
-                    path: d.path(),
-                    char_device: !matches!(d.typ(), LinuxDeviceType::B),
-                    major: d.major() as u64,
-                    minor: d.minor() as u64,
-                    mode: d.file_mode().unwrap_or(0o666),
-                    uid: d.uid().unwrap_or(0),
-                    gid: d.gid().unwrap_or(0),
-                },
-            )?;
+            let node = DeviceNode {
+                path: d.path(),
+                char_device: !matches!(d.typ(), LinuxDeviceType::B),
+                major: d.major() as u64,
+                minor: d.minor() as u64,
+                mode: d.file_mode().unwrap_or(0o666),
+                uid: d.uid().unwrap_or(0),
+                gid: d.gid().unwrap_or(0),
+            };
+            match builder {
+                Builder::Host => mounts::create_device(&root, &node)?,
+                Builder::UserNamespace { .. } => mounts::bind_host_device(&root, &node)?,
+            }
         }
     }
     mounts::dev_symlinks(&root)?;
     Ok(root)
 }
 
-fn pivot(rootfs: &Path) -> Result<()> {
-    // Opened close-on-exec: neither fd reaches the container's process.
-    let dir = |p: &Path| {
-        File::open(p).map_err(|e| RuntimeError::sys(format!("opening {}", p.display()), e))
-    };
-    let old_root = dir(Path::new("/"))?;
-    let new_root = dir(rootfs)?;
-    nix::unistd::fchdir(new_root.as_raw_fd()).map_err(|e| RuntimeError::sys("chdir rootfs", e))?;
+/// Makes `root` the process's `/`. The root is entered by its descriptor: in a user
+/// namespace the path to it is not searchable.
+fn pivot(root: &Root) -> Result<()> {
+    // Opened close-on-exec: the fd does not reach the container's process.
+    let old_root = File::open("/").map_err(|e| RuntimeError::sys("opening /", e))?;
+    nix::unistd::fchdir(root.as_raw_fd()).map_err(|e| RuntimeError::sys("chdir rootfs", e))?;
     nix::unistd::pivot_root(".", ".").map_err(|e| RuntimeError::sys("pivot_root", e))?;
     // The old root is stacked on the new one. Step onto it by its fd (what "." names
     // after pivot_root is not promised), make it a slave so its unmount does not reach
@@ -313,17 +369,33 @@ fn run(ctx: &InitContext, report: &mut File) -> Result<std::convert::Infallible>
     );
     // The shim says when the child is placed (it may have had to move it itself).
     wait_byte(&mut from_parent)?;
+    // Read while the bundle is still reachable (before pivot_root, and before a user
+    // namespace makes it unreadable).
+    let seccomp = crate::seccomp::for_bundle(ctx.bundle, spec);
+    // In a user namespace, this process is the first step: it prepares, as the host's
+    // root, what the init cannot, and clones it; only the init returns here.
+    let prepared = match crate::userns::joined(spec)? {
+        Some(j) => Some(crate::userns::first_step(ctx, spec, &j, report)?),
+        None => None,
+    };
     // Namespaces shared with another container (`--ipc/--net container:`) are joined
     // before anything is set up in them.
-    for (t, flag) in [
-        (LinuxNamespaceType::Ipc, CloneFlags::CLONE_NEWIPC),
-        (LinuxNamespaceType::Uts, CloneFlags::CLONE_NEWUTS),
-        (LinuxNamespaceType::Network, CloneFlags::CLONE_NEWNET),
-    ] {
-        if let Some(path) = crate::shim::namespace_path(spec, t) {
-            crate::shim::join_namespace(&path, flag)?;
+    match &prepared {
+        Some(p) => p.join_namespaces()?,
+        None => {
+            for (t, flag) in [
+                (LinuxNamespaceType::Ipc, CloneFlags::CLONE_NEWIPC),
+                (LinuxNamespaceType::Uts, CloneFlags::CLONE_NEWUTS),
+                (LinuxNamespaceType::Network, CloneFlags::CLONE_NEWNET),
+            ] {
+                if let Some(path) = crate::shim::namespace_path(spec, t) {
+                    crate::shim::join_namespace(&path, flag)?;
+                }
+            }
         }
     }
+    // /proc/self/cgroup names the host's paths only until the cgroup namespace exists.
+    let own_cgroups = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
     // Only now, inside the container's cgroup, does a new cgroup namespace root there.
     if has_namespace(spec, LinuxNamespaceType::Cgroup) {
         unshare(CloneFlags::CLONE_NEWCGROUP)
@@ -340,15 +412,21 @@ fn run(ctx: &InitContext, report: &mut File) -> Result<std::convert::Infallible>
     if has_namespace(spec, LinuxNamespaceType::Network) {
         loopback_up()?;
     }
-    // Read while the bundle is still reachable (before pivot_root).
-    let seccomp = crate::seccomp::for_bundle(ctx.bundle, spec);
     {
-        let root = build_rootfs(spec, ctx.bundle)?;
+        let builder = match &prepared {
+            Some(prepared) => Builder::UserNamespace {
+                prepared,
+                own_cgroups: &own_cgroups,
+            },
+            None => Builder::Host,
+        };
+        let root = build_rootfs(spec, ctx.bundle, builder)?;
         if let Some(sock) = ctx.console_socket {
             setup_terminal(&root, sock)?;
         }
-        pivot(root.path())?;
+        pivot(&root)?;
     }
+    drop(prepared);
     {
         let root = Root::open(Path::new("/"))?;
         // Sysctls first: /proc/sys is made read-only next.
@@ -357,9 +435,9 @@ fn run(ctx: &InitContext, report: &mut File) -> Result<std::convert::Infallible>
                 write_sysctl(&root, key, value)?;
             }
         }
-        if let Some(adj) = process.oom_score_adj() {
-            std::fs::write("/proc/self/oom_score_adj", adj.to_string())
-                .map_err(|e| RuntimeError::sys("setting oom_score_adj", e))?;
+        // (In a user namespace the first step set it: lowering it takes the host's root.)
+        if !crate::userns::joins(spec) {
+            set_oom_score_adj(process)?;
         }
         if let Some(l) = spec.linux() {
             for p in l.masked_paths().iter().flatten() {

@@ -7,6 +7,7 @@
 //! socket, and recording the exit status atomically. Nothing here knows about HTTP.
 
 pub mod cgroups;
+mod clone3;
 pub mod console;
 pub mod error;
 pub mod exec;
@@ -16,11 +17,13 @@ pub mod init_process;
 pub mod json_log;
 pub mod mounts;
 pub mod pod_init;
+pub mod pod_userns;
 pub mod process;
 pub mod root;
 pub mod sealed_binary;
 pub mod seccomp;
 pub mod shim;
 pub mod task;
+pub mod userns;
 
 pub use error::RuntimeError;

@@ -19,6 +19,9 @@ pub struct ParsedOptions {
     pub recursive_readonly: bool,
     /// `x-berth.subpath=DIR`: only that dir of the mounted filesystem stays mounted.
     pub subpath: Option<std::path::PathBuf>,
+    /// `idmap` / `ridmap` (recursive): a bind ID-mapped with the container's user
+    /// namespace (OCI runtime spec 1.2; done by `userns`).
+    pub idmap: Option<bool>,
 }
 
 /// The mount option naming a part of a filesystem to mount (an image's sub-path); an
@@ -34,6 +37,7 @@ pub fn parse_options(options: &[String]) -> ParsedOptions {
         recursive: false,
         recursive_readonly: false,
         subpath: None,
+        idmap: None,
     };
     let mut data: Vec<&str> = vec![];
     for o in options {
@@ -64,6 +68,8 @@ pub fn parse_options(options: &[String]) -> ParsedOptions {
             "shared" => p.propagation = Some(MsFlags::MS_SHARED),
             "rshared" => p.propagation = Some(MsFlags::MS_SHARED | MsFlags::MS_REC),
             "rro" => p.recursive_readonly = true,
+            "idmap" => p.idmap = Some(false),
+            "ridmap" => p.idmap = Some(true),
             o if o.starts_with(SUBPATH_OPTION) => {
                 p.subpath = Some(o[SUBPATH_OPTION.len()..].into());
             }
@@ -95,6 +101,17 @@ fn sys_mount(
     })
 }
 
+/// What a mount made inside a user namespace takes instead of its source's path (which
+/// the namespace's root may not be allowed to reach; see `userns`).
+#[derive(Clone, Copy)]
+pub enum PreparedSource<'a> {
+    /// A detached copy of a bind's source, made by the host's root.
+    Tree(&'a OwnedFd),
+    /// `/proc/self/cgroup` as read before the cgroup namespace was made: cgroup v1
+    /// cannot be mounted in a user namespace, so the container's own dirs are bound.
+    OwnCgroups(&'a str),
+}
+
 /// Performs one OCI mount entry at `dest` beneath `root`. The target is resolved by the
 /// kernel inside the root and mounted on through its descriptor.
 pub fn mount_entry(
@@ -103,6 +120,7 @@ pub fn mount_entry(
     kind: &str,
     source: &Path,
     options: &[String],
+    prepared: Option<PreparedSource>,
 ) -> Result<()> {
     let opts = parse_options(options);
     // proc and sysfs on a symlink would let an image move them where masking misses
@@ -117,17 +135,35 @@ pub fn mount_entry(
     }
     let target = if opts.bind || kind == "bind" {
         // Files, devices and sockets are bound onto a file; only dirs onto a dir.
-        let src_is_file = !fs::metadata(source)
+        let tree = match prepared {
+            Some(PreparedSource::Tree(t)) => Some(t),
+            _ => None,
+        };
+        if opts.idmap.is_some() && tree.is_none() {
+            return Err(RuntimeError::InvalidSpec(format!(
+                "the ID-mapped mount on {} needs the container in a user namespace",
+                dest.display()
+            )));
+        }
+        let metadata = match tree {
+            Some(t) => fs::metadata(fd_path(t)),
+            None => fs::metadata(source),
+        };
+        let src_is_file = !metadata
             .map_err(|e| RuntimeError::sys(format!("bind source {}", source.display()), e))?
             .is_dir();
         let kind = if src_is_file { Kind::File } else { Kind::Dir };
         let fd = root.ensure(dest, kind)?;
-        let target = fd_path(&fd);
-        let mut flags = MsFlags::MS_BIND;
-        if opts.recursive {
-            flags |= MsFlags::MS_REC;
+        match tree {
+            Some(t) => attach(t, &fd, dest)?,
+            None => {
+                let mut flags = MsFlags::MS_BIND;
+                if opts.recursive {
+                    flags |= MsFlags::MS_REC;
+                }
+                sys_mount(Some(source), &fd_path(&fd), None, flags, None)?;
+            }
         }
-        sys_mount(Some(source), &target, None, flags, None)?;
         // Bind mounts ignore other flags until remounted; the new mount is reached by
         // resolving the destination again (the old descriptor is under it).
         let extra = opts.flags & !MsFlags::MS_REC;
@@ -143,7 +179,11 @@ pub fn mount_entry(
         }
         fd
     } else if kind == "cgroup" || kind == "cgroup2" {
-        mount_cgroups(root, dest, opts.flags)?;
+        let own_in_userns = match prepared {
+            Some(PreparedSource::OwnCgroups(own)) => Some(own),
+            _ => None,
+        };
+        mount_cgroups(root, dest, opts.flags, own_in_userns)?;
         root.lookup(dest, false)?
     } else {
         let fd = root.ensure(dest, Kind::Dir)?;
@@ -161,6 +201,24 @@ pub fn mount_entry(
         set_readonly_recursive(&target, dest)?;
     }
     Ok(())
+}
+
+/// Attaches the detached mount `tree` on the target `fd` (resolved beneath the root).
+fn attach(tree: &OwnedFd, fd: &OwnedFd, dest: &Path) -> Result<()> {
+    use rustix::mount::{move_mount, MoveMountFlags};
+    move_mount(
+        tree,
+        "",
+        fd,
+        "",
+        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH | MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH,
+    )
+    .map_err(|e| {
+        RuntimeError::sys(
+            format!("bind mount on {}", dest.display()),
+            std::io::Error::from(e),
+        )
+    })
 }
 
 /// Whether `sub` is a directory in the read-only overlay of `lower` (top layer first),
@@ -256,12 +314,15 @@ fn keep_only_subpath(root: &Root, dest: &Path, sub: &Path) -> Result<()> {
 /// Linux 5.12), which read-only binds use unless asked not to, as Docker does.
 pub fn recursive_readonly_supported() -> bool {
     static SUPPORTED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *SUPPORTED.get_or_init(|| {
-        nix::sys::utsname::uname()
-            .ok()
-            .and_then(|u| kernel_at_least(&u.release().to_string_lossy(), (5, 12)))
-            .unwrap_or(false)
-    })
+    *SUPPORTED.get_or_init(|| kernel_at_least_now((5, 12)))
+}
+
+/// Whether the running kernel is (major, minor) or newer.
+pub(crate) fn kernel_at_least_now(want: (u32, u32)) -> bool {
+    nix::sys::utsname::uname()
+        .ok()
+        .and_then(|u| kernel_at_least(&u.release().to_string_lossy(), want))
+        .unwrap_or(false)
 }
 
 /// `6.18.0-1-amd64` against (major, minor); None when the release does not parse.
@@ -275,45 +336,72 @@ fn kernel_at_least(release: &str, want: (u32, u32)) -> Option<bool> {
 /// Makes the mount at `fd` and every mount beneath it read-only, in one call that no
 /// mount can slip past (mount_setattr with AT_RECURSIVE).
 fn set_readonly_recursive(fd: &OwnedFd, dest: &Path) -> Result<()> {
-    // struct mount_attr from linux/mount.h: attr_set, attr_clr, propagation, userns_fd.
-    #[repr(C)]
-    struct MountAttr {
-        attr_set: u64,
-        attr_clr: u64,
-        propagation: u64,
-        userns_fd: u64,
-    }
     const MOUNT_ATTR_RDONLY: u64 = 0x1;
+    mount_setattr(fd, true, MOUNT_ATTR_RDONLY, None).map_err(|e| {
+        RuntimeError::sys(
+            format!("making {} recursively read-only", dest.display()),
+            e,
+        )
+    })
+}
+
+/// `struct mount_attr` of linux/mount.h.
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+pub(crate) const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
+
+/// mount_setattr(2) on the mount at `fd` (AT_RECURSIVE when `recursive`).
+pub(crate) fn mount_setattr(
+    fd: &OwnedFd,
+    recursive: bool,
+    attr_set: u64,
+    userns: Option<&std::fs::File>,
+) -> std::io::Result<()> {
     let attr = MountAttr {
-        attr_set: MOUNT_ATTR_RDONLY,
+        attr_set,
         attr_clr: 0,
         propagation: 0,
-        userns_fd: 0,
+        userns_fd: userns.map_or(0, |f| f.as_raw_fd() as u64),
     };
-    // SAFETY: the path is a valid empty C string, the fd is open for the call's length,
-    // and the struct matches the kernel's layout and is passed with its size.
+    let mut flags = libc::AT_EMPTY_PATH;
+    if recursive {
+        flags |= libc::AT_RECURSIVE;
+    }
+    // SAFETY: the path is a valid empty C string, the fds are open for the call's
+    // length, and the struct matches the kernel's layout and is passed with its size.
     let rc = unsafe {
         libc::syscall(
             libc::SYS_mount_setattr,
             fd.as_raw_fd(),
             c"".as_ptr(),
-            (libc::AT_EMPTY_PATH | libc::AT_RECURSIVE) as libc::c_uint,
+            flags as libc::c_uint,
             &attr as *const MountAttr,
             std::mem::size_of::<MountAttr>(),
         )
     };
     if rc != 0 {
-        return Err(RuntimeError::sys(
-            format!("making {} recursively read-only", dest.display()),
-            std::io::Error::last_os_error(),
-        ));
+        return Err(std::io::Error::last_os_error());
     }
     Ok(())
 }
 
 /// /sys/fs/cgroup inside the container: the container's own cgroups (the cgroup namespace
 /// makes them the root), one mount per v1 hierarchy or a single cgroup2 mount.
-fn mount_cgroups(root: &Root, dest: &Path, flags: MsFlags) -> Result<()> {
+/// In a user namespace (`own_in_userns`: /proc/self/cgroup read before the cgroup
+/// namespace) cgroup v1 cannot be mounted: each hierarchy's dir of the container's own
+/// cgroup is bound instead.
+fn mount_cgroups(
+    root: &Root,
+    dest: &Path,
+    flags: MsFlags,
+    own_in_userns: Option<&str>,
+) -> Result<()> {
     let fd = root.ensure(dest, Kind::Dir)?;
     let base = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC | MsFlags::MS_RELATIME;
     if crate::cgroups::detect() == crate::cgroups::Version::V2 {
@@ -332,27 +420,46 @@ fn mount_cgroups(root: &Root, dest: &Path, flags: MsFlags) -> Result<()> {
         base,
         Some("mode=755"),
     )?;
-    let own = fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let own = match own_in_userns {
+        Some(own) => own.to_string(),
+        None => fs::read_to_string("/proc/self/cgroup").unwrap_or_default(),
+    };
     for line in own.lines() {
         let mut parts = line.splitn(3, ':');
         let (_, ctrls) = (parts.next(), parts.next().unwrap_or(""));
+        let path = parts.next().unwrap_or("/");
         if ctrls.is_empty() {
             continue; // the v2 entry of a hybrid host
         }
         let dir_name = ctrls.trim_start_matches("name=");
         let dir = root.ensure(&dest.join(dir_name), Kind::Dir)?;
-        let data = if ctrls.starts_with("name=") {
-            format!("none,{ctrls}")
+        if own_in_userns.is_some() {
+            let host = Path::new("/sys/fs/cgroup")
+                .join(dir_name)
+                .join(path.trim_start_matches('/'));
+            sys_mount(Some(&host), &fd_path(&dir), None, MsFlags::MS_BIND, None)?;
+            let dir = root.lookup(&dest.join(dir_name), false)?;
+            sys_mount(
+                None,
+                &fd_path(&dir),
+                None,
+                MsFlags::MS_REMOUNT | MsFlags::MS_BIND | base | flags,
+                None,
+            )?;
         } else {
-            ctrls.to_string()
-        };
-        sys_mount(
-            Some(Path::new("cgroup")),
-            &fd_path(&dir),
-            Some("cgroup"),
-            base | flags,
-            Some(&data),
-        )?;
+            let data = if ctrls.starts_with("name=") {
+                format!("none,{ctrls}")
+            } else {
+                ctrls.to_string()
+            };
+            sys_mount(
+                Some(Path::new("cgroup")),
+                &fd_path(&dir),
+                Some("cgroup"),
+                base | flags,
+                Some(&data),
+            )?;
+        }
         // cpu,cpuacct style hierarchies are also reachable by each controller's name.
         if ctrls.contains(',') {
             for c in ctrls.split(',') {
@@ -398,6 +505,31 @@ pub fn create_device(root: &Root, d: &DeviceNode) -> Result<()> {
         makedev(d.major, d.minor),
         (d.uid, d.gid),
     )
+}
+
+/// A device node in a user namespace, where none can be made: the host's node at the
+/// same path is bound, if it is that device.
+pub fn bind_host_device(root: &Root, d: &DeviceNode) -> Result<()> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let host = Path::new("/").join(d.path);
+    let same = fs::metadata(&host).is_ok_and(|m| {
+        let kind_ok = if d.char_device {
+            m.file_type().is_char_device()
+        } else {
+            m.file_type().is_block_device()
+        };
+        kind_ok && m.rdev() == nix::sys::stat::makedev(d.major, d.minor)
+    });
+    if !same {
+        return Err(RuntimeError::InvalidSpec(format!(
+            "device {} ({}:{}) cannot be made in a user namespace, and the host has no such node to bind",
+            d.path.display(),
+            d.major,
+            d.minor
+        )));
+    }
+    let fd = root.ensure(d.path, Kind::File)?;
+    sys_mount(Some(&host), &fd_path(&fd), None, MsFlags::MS_BIND, None)
 }
 
 /// The standard /dev symlinks.

@@ -14,10 +14,15 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-/// Starts a pod's PID namespace init; returns its host pid.
-pub fn spawn(berth: &Path) -> Result<i32> {
-    let out = Command::new(berth)
-        .arg("pod-init")
+/// Starts a pod's PID namespace init; returns its host pid. With `userns` (a file holding
+/// the pod's user namespace) the PID namespace is made in there, owned by it.
+pub fn spawn(berth: &Path, userns: Option<&Path>) -> Result<i32> {
+    let mut cmd = Command::new(berth);
+    cmd.arg("pod-init");
+    if let Some(u) = userns {
+        cmd.arg("--userns").arg(u);
+    }
+    let out = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -37,11 +42,27 @@ pub fn spawn(berth: &Path) -> Result<i32> {
 
 extern "C" fn on_child(_: libc::c_int) {}
 
-/// `berth pod-init`: the process `spawn` starts.
-pub fn main() -> i32 {
+/// `berth pod-init [--userns FILE]`: the process `spawn` starts.
+pub fn main(args: &[String]) -> i32 {
     if let Err(e) = nix::unistd::setsid() {
         eprintln!("pod-init: setsid: {e}");
         return 1;
+    }
+    match args {
+        [] => {}
+        [flag, file] if flag == "--userns" => {
+            let entered = std::fs::File::open(file)
+                .map_err(|e| RuntimeError::sys(format!("opening {file}"), e))
+                .and_then(|f| crate::userns::enter(&f));
+            if let Err(e) = entered {
+                eprintln!("pod-init: {e}");
+                return 1;
+            }
+        }
+        _ => {
+            eprintln!("usage: berth pod-init [--userns FILE] (started by berthd)");
+            return 2;
+        }
     }
     if let Err(e) = nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWPID) {
         eprintln!("pod-init: unshare: {e}");

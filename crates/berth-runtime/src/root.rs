@@ -52,6 +52,11 @@ impl Root {
         })
     }
 
+    /// A root from a descriptor already open on it; `path` is only for messages.
+    pub fn from_fd(fd: OwnedFd, path: PathBuf) -> Self {
+        Self { fd, path }
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -254,6 +259,12 @@ impl Root {
             Ok(()) | Err(nix::errno::Errno::EEXIST) => Ok(()),
             Err(e) => Err(self.err(&rel, e)),
         }
+    }
+}
+
+impl AsRawFd for Root {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.fd.as_raw_fd()
     }
 }
 

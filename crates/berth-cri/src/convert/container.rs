@@ -186,26 +186,33 @@ fn security(
     // The kubelet sends Docker's lists (or empty ones for privileged and Unmasked).
     hc.insert("MaskedPaths".into(), json!(sc.masked_paths));
     hc.insert("ReadonlyPaths".into(), json!(sc.readonly_paths));
-    namespaces(sc.namespace_options.as_ref(), sandbox, hc)
+    namespaces(sc.namespace_options.as_ref(), sc.privileged, sandbox, hc)
 }
 
 fn namespaces(
     ns: Option<&proto::NamespaceOption>,
+    sc_privileged: bool,
     sandbox: &Sandbox,
     hc: &mut Map<String, Value>,
 ) -> Result<()> {
     // A container that does not say takes its pod's modes.
     let pod_ns = pod_namespace_options(sandbox);
     let ns = ns.unwrap_or(&pod_ns);
-    if let Some(u) = &ns.userns_options {
-        if mode(u.mode, "namespace_options.userns_options.mode")? != NamespaceMode::Node {
-            return Err(unsupported(
-                "linux.security_context.namespace_options.userns_options",
-                "user namespaces are not implemented",
-            ));
-        }
-    }
     let held = &sandbox.record.held;
+    // A container is in its pod's user namespace, or the host's when the pod is: it
+    // may restate the pod's, never ask for another.
+    let own = crate::sandbox::userns::requested(ns)?;
+    if ns.userns_options.is_some() && own != held.id_maps {
+        return Err(CriError::InvalidArgument(format!(
+            "linux.security_context.namespace_options.userns_options: a container's user namespace is its pod's ({})",
+            if held.id_maps.is_some() { "POD, with the pod's ranges" } else { "NODE" }
+        )));
+    }
+    if held.user.is_some() && sc_privileged {
+        return Err(CriError::InvalidArgument(
+            "linux.security_context.privileged: a container in a pod's user namespace cannot be privileged".into(),
+        ));
+    }
     // The network and IPC namespaces are the pod's (which may be the host's).
     hc.insert(
         "NetworkMode".into(),
@@ -270,17 +277,39 @@ pub fn pod_pid(c: &ContainerConfig, sandbox: &Sandbox) -> Option<std::path::Path
     }
 }
 
-fn mounts(c: &ContainerConfig) -> Result<Vec<Value>> {
+/// The container paths of the mounts the kubelet asks to be ID-mapped (a pod in a user
+/// namespace: its volumes show the host's 0 as the pod's 0). The mapping must be the
+/// pod's own; berth maps them with the pod's user namespace.
+pub fn idmapped_mounts(c: &ContainerConfig, sandbox: &Sandbox) -> Result<Vec<std::path::PathBuf>> {
+    let mut out = vec![];
+    for (i, m) in c.mounts.iter().enumerate() {
+        if m.uid_mappings.is_empty() && m.gid_mappings.is_empty() {
+            continue;
+        }
+        let field = format!("mounts[{i}].uid_mappings");
+        let as_pods = |maps: &[proto::IdMapping], pod: Option<berth_runtime::pod_userns::IdMap>| matches!((maps, pod), ([m], Some(p)) if m.container_id == p.container && m.host_id == p.host && m.length == p.size);
+        let pod = sandbox.record.held.id_maps;
+        if !as_pods(&m.uid_mappings, pod.map(|p| p.0))
+            || !as_pods(&m.gid_mappings, pod.map(|p| p.1))
+        {
+            return Err(CriError::InvalidArgument(format!(
+                "{field}: an ID-mapped mount takes its pod's user namespace ranges (one uid and one gid range, as the pod's)"
+            )));
+        }
+        if m.image.as_ref().is_some_and(|img| !img.image.is_empty()) {
+            return Err(unsupported(&field, "image volumes are not ID-mapped"));
+        }
+        out.push(std::path::PathBuf::from(&m.container_path));
+    }
+    Ok(out)
+}
+
+fn mounts(c: &ContainerConfig, sandbox: &Sandbox) -> Result<Vec<Value>> {
     use proto::MountPropagation;
+    idmapped_mounts(c, sandbox)?;
     let mut out = vec![];
     for (i, m) in c.mounts.iter().enumerate() {
         let field = |f: &str| format!("mounts[{i}].{f}");
-        if !m.uid_mappings.is_empty() || !m.gid_mappings.is_empty() {
-            return Err(unsupported(
-                &field("uid_mappings"),
-                "ID-mapped mounts are not implemented",
-            ));
-        }
         // Recursive read-only needs a read-only, private mount (as the kubelet checks).
         if m.recursive_read_only && !m.readonly {
             return Err(CriError::InvalidArgument(format!(
@@ -432,7 +461,7 @@ pub fn create_request(
     if let Some(sig) = signal_name(c.stop_signal)? {
         cfg.insert("StopSignal".into(), sig.into());
     }
-    hc.insert("Mounts".into(), Value::Array(mounts(c)?));
+    hc.insert("Mounts".into(), Value::Array(mounts(c, sandbox)?));
     hc.insert(
         "Devices".into(),
         json!(c
@@ -459,7 +488,7 @@ pub fn create_request(
     }
     match &linux.security_context {
         Some(sc) => security(sc, sandbox, &mut cfg, &mut hc)?,
-        None => namespaces(None, sandbox, &mut hc)?,
+        None => namespaces(None, false, sandbox, &mut hc)?,
     }
     // Docker's create body: the config's fields at the top, beside HostConfig.
     let mut body = cfg;

@@ -1,7 +1,7 @@
 //! A pod's containers: create (as berth containers that join the pod), start, stop,
 //! remove, list, status, update, reopen the log, and run a command to its end.
 
-use crate::convert::container::{create_request, pod_pid, update_body};
+use crate::convert::container::{create_request, idmapped_mounts, pod_pid, update_body};
 use crate::convert::labels;
 use crate::convert::status::{container, container_status, decoded};
 use crate::error::{CriError, Result};
@@ -120,6 +120,9 @@ impl Cri {
             ipc: held.ipc.clone(),
             uts: held.uts.clone(),
             pid: pod_pid(&cfg, &s),
+            user: held.user.clone(),
+            id_maps: held.id_maps,
+            idmapped: idmapped_mounts(&cfg, &s)?,
             shm: held.shm.clone(),
             resolv_conf: s.record.resolv_conf.clone(),
             log_path,

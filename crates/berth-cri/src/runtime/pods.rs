@@ -58,17 +58,7 @@ fn check_config(cfg: &PodSandboxConfig, runtime_handler: &str) -> Result<()> {
             "the sandbox metadata needs a name and a namespace".into(),
         ));
     }
-    let ns = namespace_options(cfg);
-    if ns
-        .userns_options
-        .as_ref()
-        .is_some_and(|u| u.mode != proto::NamespaceMode::Node as i32)
-    {
-        return Err(CriError::unsupported(
-            "linux.security_context.namespace_options.userns_options",
-            "user namespaces are not implemented",
-        ));
-    }
+    crate::sandbox::userns::requested(&namespace_options(cfg))?;
     Ok(())
 }
 
@@ -86,6 +76,7 @@ impl Cri {
             // A pod on the host's network keeps the host's name, as in Kubernetes.
             uts: ns.network != proto::NamespaceMode::Node as i32,
             pid: ns.pid == proto::NamespaceMode::Pod as i32,
+            user: crate::sandbox::userns::requested(&ns)?,
         };
         let id = berth_daemon::engine::names::new_id();
         let run_dir = self.pods_run_dir.join(&id);

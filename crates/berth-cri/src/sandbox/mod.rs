@@ -5,6 +5,7 @@
 pub mod namespaces;
 pub mod network;
 pub mod store;
+pub mod userns;
 
 use crate::proto::PodSandboxConfig;
 use serde::{Deserialize, Serialize};

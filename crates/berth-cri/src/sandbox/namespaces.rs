@@ -4,6 +4,7 @@
 //! that path. A pod so costs no process and no image.
 
 use crate::error::{CriError, Result};
+use berth_runtime::pod_userns::IdMap;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sched::{unshare, CloneFlags};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
@@ -18,6 +19,9 @@ pub struct Wanted {
     /// A PID namespace the pod's containers share (with its own init: see
     /// `berth_runtime::pod_init`).
     pub pid: bool,
+    /// A user namespace with these uid and gid ranges, owning the others (see
+    /// `berth_runtime::pod_userns`).
+    pub user: Option<(IdMap, IdMap)>,
 }
 
 /// The files that hold the pod's namespaces, and its /dev/shm.
@@ -31,6 +35,12 @@ pub struct Held {
     /// The host pid of the shared PID namespace's init.
     #[serde(default)]
     pub pid_init: Option<i32>,
+    /// The pod's user namespace, which owns its other namespaces.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<PathBuf>,
+    /// Its uid and gid ranges.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_maps: Option<(IdMap, IdMap)>,
 }
 
 /// A sysctl the pod sets, checked to name a namespaced setting of a namespace the pod
@@ -87,13 +97,18 @@ pub fn hold(
     for (k, v) in sysctls {
         checked.push((sysctl_path(k, wanted)?, v.clone()));
     }
-    let dir_owned = dir.to_path_buf();
-    let hostname = hostname.to_string();
-    // A thread of its own: unshare changes only the calling thread's namespaces, and
-    // this thread ends when it is done, so no other work ever runs in them.
-    let held = std::thread::spawn(move || hold_in_thread(&dir_owned, wanted, &hostname, &checked))
-        .join()
-        .map_err(|_| CriError::Internal("the namespace thread panicked".into()))?;
+    let held = match wanted.user {
+        Some(maps) => hold_in_userns(berth, dir, wanted, maps, hostname, checked),
+        None => {
+            let dir_owned = dir.to_path_buf();
+            let hostname = hostname.to_string();
+            // A thread of its own: unshare changes only the calling thread's namespaces,
+            // and this thread ends when it is done, so no other work ever runs in them.
+            std::thread::spawn(move || hold_in_thread(&dir_owned, wanted, &hostname, &checked))
+                .join()
+                .map_err(|_| CriError::Internal("the namespace thread panicked".into()))?
+        }
+    };
     let mut held = match held {
         Ok(h) => h,
         Err(e) => {
@@ -134,8 +149,8 @@ pub fn hold(
 
 /// The shared PID namespace: its init started, and its namespace held by `dir/pid`.
 fn hold_pid(berth: &Path, dir: &Path, held: &mut Held) -> Result<()> {
-    let pid =
-        berth_runtime::pod_init::spawn(berth).map_err(|e| CriError::Internal(e.to_string()))?;
+    let pid = berth_runtime::pod_init::spawn(berth, held.user.as_deref())
+        .map_err(|e| CriError::Internal(e.to_string()))?;
     held.pid_init = Some(pid);
     held.pid = Some(bind_namespace(&format!("/proc/{pid}/ns/pid"), dir, "pid")?);
     Ok(())
@@ -175,6 +190,59 @@ fn end_pid_init(pid: i32, file: &Path) {
     };
     if same {
         let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL);
+    }
+}
+
+/// The pod's user namespace and the namespaces it owns, made by a helper process (a user
+/// namespace cannot be made by a thread of the daemon) and held by files.
+fn hold_in_userns(
+    berth: &Path,
+    dir: &Path,
+    wanted: Wanted,
+    maps: (IdMap, IdMap),
+    hostname: &str,
+    sysctls: Vec<(PathBuf, String)>,
+) -> Result<Held> {
+    let req = berth_runtime::pod_userns::Request {
+        uids: maps.0,
+        gids: maps.1,
+        net: wanted.net,
+        ipc: wanted.ipc,
+        uts: wanted.uts,
+        hostname: hostname.to_string(),
+        sysctls,
+    };
+    let holder = berth_runtime::pod_userns::spawn(berth, &req)
+        .map_err(|e| CriError::Internal(e.to_string()))?;
+    let pid = holder.pid();
+    let mut held = Held {
+        id_maps: Some(maps),
+        ..Held::default()
+    };
+    let bound = (|| {
+        for (want, name, slot) in [
+            (true, "user", &mut held.user),
+            (wanted.net, "net", &mut held.net),
+            (wanted.ipc, "ipc", &mut held.ipc),
+            (wanted.uts, "uts", &mut held.uts),
+        ] {
+            if want {
+                *slot = Some(bind_namespace(
+                    &format!("/proc/{pid}/ns/{name}"),
+                    dir,
+                    name,
+                )?);
+            }
+        }
+        Ok(())
+    })();
+    holder.release();
+    match bound {
+        Ok(()) => Ok(held),
+        Err(e) => {
+            release(dir, &held);
+            Err(e)
+        }
     }
 }
 
@@ -233,7 +301,7 @@ pub fn end_init(dir: &Path, held: &Held) {
 /// Lets the pod's namespaces go (they end with their last process) and removes `dir`.
 pub fn release(dir: &Path, held: &Held) {
     end_init(dir, held);
-    for name in ["shm", "net", "ipc", "uts", "pid"] {
+    for name in ["shm", "net", "ipc", "uts", "pid", "user"] {
         let p = dir.join(name);
         let _ = umount2(&p, MntFlags::MNT_DETACH);
         let _ = std::fs::remove_file(&p).or_else(|_| std::fs::remove_dir(&p));
@@ -244,7 +312,7 @@ pub fn release(dir: &Path, held: &Held) {
 /// Whether every file of the pod still holds its namespace (not after a reboot wiped the
 /// exec root's mounts).
 pub fn all_held(held: &Held) -> bool {
-    [&held.net, &held.ipc, &held.uts, &held.pid]
+    [&held.net, &held.ipc, &held.uts, &held.pid, &held.user]
         .into_iter()
         .flatten()
         .all(|f| is_held(f))
@@ -289,6 +357,7 @@ mod tests {
         ipc: true,
         uts: true,
         pid: false,
+        user: None,
     };
 
     #[test]

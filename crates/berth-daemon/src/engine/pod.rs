@@ -24,6 +24,18 @@ pub struct PodLink {
     pub uts: Option<PathBuf>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pid: Option<PathBuf>,
+    /// The pod's user namespace (which owns the namespaces above) and its uid and gid
+    /// ranges: the container's root is the first id of each on the host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_maps: Option<(
+        berth_runtime::pod_userns::IdMap,
+        berth_runtime::pod_userns::IdMap,
+    )>,
+    /// Container paths of binds ID-mapped with the user namespace's ranges.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub idmapped: Vec<PathBuf>,
     /// The pod's /dev/shm (a tmpfs the pod mounted), shared by its containers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shm: Option<PathBuf>,

@@ -166,6 +166,11 @@ fn limits_from_spec(spec: &Spec) -> Limits {
 
 fn clone_flags(spec: &Spec) -> nix::sched::CloneFlags {
     use nix::sched::CloneFlags as F;
+    // The first step of a container in a user namespace only needs a mount namespace of
+    // its own; it makes the rest owned by the user namespace (see `userns`).
+    if crate::userns::joins(spec) {
+        return F::CLONE_NEWNS;
+    }
     let mut flags = F::empty();
     for ns in spec
         .linux()
@@ -222,6 +227,8 @@ fn spawn_init(
     // only: it applies to the children made from then on, and a process whose children's
     // namespace differs from its own cannot start threads, so the shim returns to its own.
     let own_pid_ns = match namespace_path(spec, LinuxNamespaceType::Pid) {
+        // In a user namespace, the init's first step joins it (owned by that namespace).
+        Some(_) if crate::userns::joins(spec) => None,
         Some(path) => {
             let own = File::open("/proc/self/ns/pid")
                 .map_err(|e| RuntimeError::sys("opening own pid namespace", e))?;
@@ -267,46 +274,10 @@ fn spawn_init_here(
     Ok((pid.as_raw(), self_join))
 }
 
-/// The arguments of clone3(2).
-#[repr(C)]
-#[derive(Default)]
-struct CloneArgs {
-    flags: u64,
-    pidfd: u64,
-    child_tid: u64,
-    parent_tid: u64,
-    exit_signal: u64,
-    stack: u64,
-    stack_size: u64,
-    tls: u64,
-    set_tid: u64,
-    set_tid_size: u64,
-    cgroup: u64,
-}
-
 /// A fork-style clone3 (no new stack) whose child starts inside the cgroup `dir`:
 /// 0 in the child, the child's pid in the parent.
 fn clone_into_cgroup(flags: nix::sched::CloneFlags, dir: &OwnedFd) -> Result<i32> {
-    const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
-    let args = CloneArgs {
-        flags: flags.bits() as u64 | CLONE_INTO_CGROUP,
-        exit_signal: libc::SIGCHLD as u64,
-        cgroup: dir.as_raw_fd() as u64,
-        ..Default::default()
-    };
-    // SAFETY: `args` is a valid clone_args of the size passed; without CLONE_VM the child
-    // gets a copy of this single-threaded process, as with fork.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_clone3,
-            &args as *const CloneArgs,
-            std::mem::size_of::<CloneArgs>(),
-        )
-    };
-    if rc < 0 {
-        return Err(RuntimeError::sys("clone3", std::io::Error::last_os_error()));
-    }
-    Ok(rc as i32)
+    crate::clone3::fork(flags.bits() as u64, Some(dir))
 }
 
 fn pipe_pair() -> Result<(OwnedFd, OwnedFd)> {
@@ -459,7 +430,7 @@ fn create(cfg: TaskConfig) -> Result<Arc<Shared>> {
             join_tasks: join_tasks.clone(),
         })
     };
-    let (pid, placed) = match spawn_init(&spec, &cgroup, child_main) {
+    let (mut pid, placed) = match spawn_init(&spec, &cgroup, child_main) {
         Ok(r) => r,
         Err(e) => {
             cgroup.destroy();
@@ -469,7 +440,7 @@ fn create(cfg: TaskConfig) -> Result<Arc<Shared>> {
     drop(child_read);
     drop(child_write);
     io.close_child_fds();
-    let fail = |e: RuntimeError| {
+    let fail = |pid: i32, e: RuntimeError| {
         let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL);
         let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
         cgroup.destroy();
@@ -478,24 +449,32 @@ fn create(cfg: TaskConfig) -> Result<Arc<Shared>> {
     // Only when neither the child nor the kernel placed it does the shim move it (slow).
     if !placed {
         if let Err(e) = cgroup.add_pid(pid) {
-            return Err(fail(e));
+            return Err(fail(pid, e));
         }
     }
     let mut go = File::from(parent_write);
     let mut report = File::from(parent_read);
     if go.write_all(&[1]).is_err() {
-        return Err(fail(RuntimeError::Shim("container init died".into())));
+        return Err(fail(pid, RuntimeError::Shim("container init died".into())));
+    }
+    // In a user namespace the first step clones the real init (this shim's child too)
+    // and ends: from here on the container is that one.
+    if crate::userns::joins(&spec) {
+        pid = match read_init_pid(&mut report, pid) {
+            Ok(init) => init,
+            Err(e) => return Err(fail(pid, e)),
+        };
     }
     // With a terminal, init sends the pty master once the rootfs is built; on failure
     // the socket just closes and the error comes through `read_ready`.
     if let Err(e) = io.receive_console() {
-        return Err(fail(e));
+        return Err(fail(pid, e));
     }
     if let Err(e) = read_ready(&mut report) {
-        return Err(fail(e));
+        return Err(fail(pid, e));
     }
     std::fs::write(cfg.state_dir.join(PID_FILE), pid.to_string())
-        .map_err(|e| fail(RuntimeError::sys("pid file", e)))?;
+        .map_err(|e| fail(pid, RuntimeError::sys("pid file", e)))?;
     let starter = Starter::Builtin(go.into(), report);
     Ok(Shared::created(
         cfg,
@@ -544,6 +523,27 @@ fn create_external(
         Starter::External,
         Some(driver),
     ))
+}
+
+/// The pid of the init that a user-namespaced container's first step (`step`) cloned,
+/// once that step has ended (it is reaped here).
+fn read_init_pid(report: &mut File, step: i32) -> Result<i32> {
+    let mut first = [0u8; 1];
+    let got = match report.read(&mut first) {
+        Ok(1) if first[0] == init::MSG_PID => {
+            let mut pid = [0u8; 4];
+            report
+                .read_exact(&mut pid)
+                .map(|()| i32::from_le_bytes(pid))
+                .map_err(|e| RuntimeError::sys("reading the init's pid", e))
+        }
+        Ok(1) if first[0] == init::MSG_ERROR => Err(read_error(report)),
+        _ => Err(RuntimeError::Shim(
+            "container init exited during setup".into(),
+        )),
+    };
+    let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(step), None);
+    got
 }
 
 /// Reads the child's ready byte, or its error report.

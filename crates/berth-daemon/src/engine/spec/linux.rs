@@ -7,8 +7,8 @@ use crate::engine::host_config::{self, NamespaceMode};
 use crate::error::{DaemonError, Result};
 use oci_spec::runtime::{
     Linux, LinuxBuilder, LinuxCpuBuilder, LinuxDevice, LinuxDeviceBuilder, LinuxDeviceCgroup,
-    LinuxDeviceCgroupBuilder, LinuxDeviceType, LinuxMemoryBuilder, LinuxNamespace,
-    LinuxNamespaceBuilder, LinuxNamespaceType, LinuxPidsBuilder, LinuxResources,
+    LinuxDeviceCgroupBuilder, LinuxDeviceType, LinuxIdMappingBuilder, LinuxMemoryBuilder,
+    LinuxNamespace, LinuxNamespaceBuilder, LinuxNamespaceType, LinuxPidsBuilder, LinuxResources,
     LinuxResourcesBuilder,
 };
 
@@ -92,6 +92,7 @@ fn namespaces(input: &SpecInput, ipc: &NamespaceMode) -> Result<Vec<LinuxNamespa
             (LinuxNamespaceType::Ipc, &pod.ipc),
             (LinuxNamespaceType::Uts, &pod.uts),
             (LinuxNamespaceType::Pid, &pod.pid),
+            (LinuxNamespaceType::User, &pod.user),
         ] {
             let Some(path) = path else { continue };
             out.retain(|ns| ns.typ() != typ);
@@ -287,6 +288,18 @@ pub(super) fn linux(input: &SpecInput, ipc: &NamespaceMode, caps: &[String]) -> 
             None => None,
         },
     );
+    if let Some((uids, gids)) = r.pod.as_ref().and_then(|p| p.id_maps) {
+        let mapping = |m: berth_runtime::pod_userns::IdMap| {
+            LinuxIdMappingBuilder::default()
+                .container_id(m.container)
+                .host_id(m.host)
+                .size(m.size)
+                .build()
+                .map_err(built)
+        };
+        linux.set_uid_mappings(Some(vec![mapping(uids)?]));
+        linux.set_gid_mappings(Some(vec![mapping(gids)?]));
+    }
     linux.set_sysctl(
         hc.sysctls
             .as_ref()

@@ -67,7 +67,18 @@ fn user_bind(record: &Record, b: &Bind) -> Result<Mount> {
         }
     }
     options.push(b.propagation);
+    if idmapped(record, &b.destination) {
+        options.push("ridmap");
+    }
     mount(&b.destination, "bind", &b.source, &options)
+}
+
+/// Whether a pod asked for the bind at `target` to be ID-mapped (see `PodLink`).
+fn idmapped(record: &Record, target: impl AsRef<std::path::Path>) -> bool {
+    record
+        .pod
+        .as_ref()
+        .is_some_and(|p| p.idmapped.iter().any(|t| t == target.as_ref()))
 }
 
 /// `--tmpfs /run:rw,size=64m`: Docker's defaults (noexec, nosuid, nodev), then the user's.
@@ -117,6 +128,9 @@ fn api_mount(record: &Record, m: &berth_api::container::Mount) -> Result<Mount> 
             && recursive_readonly_by_default(record, propagation));
     if m.read_only && recursive {
         options.push("rro");
+    }
+    if idmapped(record, &m.target) {
+        options.push("ridmap");
     }
     mount(&m.target, "bind", &m.source, &options)
 }
