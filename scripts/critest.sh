@@ -84,7 +84,7 @@ mirrors=()
 for r in gcr.io registry.k8s.io k8s.gcr.io; do mirrors+=(--registry-mirror "$r=http://$REG"); done
 "$BERTH" daemon --data-root "$W/data" --exec-root "$W/run" -H "unix://$W/engine.sock" \
     --cgroup-parent "/$CG" --bridge berth0 --bip 10.89.0.1/24 --ip-forward=false \
-    --cri --cri-socket "$W/cri.sock" --cni-conf-dir "$W/cni" "${mirrors[@]}" \
+    --cri --cri-socket "$W/cri.sock" --nri-socket "$W/nri.sock" --cni-conf-dir "$W/cni" "${mirrors[@]}" \
     >"$W/daemon.log" 2>&1 &
 DPID=$!
 for _ in $(seq 100); do [ -S "$W/cri.sock" ] && curl -sf "http://$REG/v2/" >/dev/null && break; sleep 0.1; done
@@ -94,6 +94,7 @@ skip='AppArmor|SELinux|[Ww]indows'
 [ -n "${CRITEST_SKIP:-}" ] && skip="$skip|$CRITEST_SKIP"
 set +e
 critest -runtime-endpoint "unix://$W/cri.sock" -image-endpoint "unix://$W/cri.sock" \
+    -nri-socket "$W/nri.sock" \
     -ginkgo.skip "$skip" -ginkgo.no-color -ginkgo.timeout 60m \
     -ginkgo.json-report "${OUT%.log}.json" "$@" >"$OUT" 2>&1
 rc=$?

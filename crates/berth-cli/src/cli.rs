@@ -1038,6 +1038,10 @@ pub struct DaemonArgs {
     /// carries a shell into containers to whoever can reach it with a live token
     #[arg(long = "cri-stream-address", default_value = "127.0.0.1:0")]
     pub cri_stream_address: std::net::SocketAddr,
+    /// Serve NRI (the Node Resource Interface) to plugins on this socket: they take part
+    /// in the lives of CRI's pods and containers (needs --cri)
+    #[arg(long = "nri-socket")]
+    pub nri_socket: Option<PathBuf>,
     /// Where the CRI server finds CNI network configs (the first in name order is used)
     #[arg(long = "cni-conf-dir", default_value = berth_cri::config::DEFAULT_CNI_CONF_DIR)]
     pub cni_conf_dir: PathBuf,

@@ -128,6 +128,7 @@ fn apply_object(
             "ip-forward" => a.ip_forward = boolean(k, v)?,
             "cri" => a.cri = boolean(k, v)?,
             "cri-socket" => a.cri_socket = PathBuf::from(string(k, v)?),
+            "nri-socket" => a.nri_socket = Some(PathBuf::from(string(k, v)?)),
             "cri-stream-address" => {
                 let addr = string(k, v)?;
                 a.cri_stream_address = addr
@@ -250,6 +251,7 @@ fn arg_id(key: &str) -> Option<&'static str> {
         "registry-mirrors" => "registry_mirrors",
         "cri" => "cri",
         "cri-socket" => "cri_socket",
+        "nri-socket" => "nri_socket",
         "cri-stream-address" => "cri_stream_address",
         "cni-conf-dir" => "cni_conf_dir",
         "cni-bin-dirs" => "cni_bin_dirs",

@@ -123,6 +123,10 @@ fn daemon(a: DaemonArgs) -> i32 {
     std::env::remove_var("LISTEN_FDS");
     std::env::remove_var("LISTEN_PID");
     std::env::remove_var("LISTEN_FDNAMES");
+    if a.nri_socket.is_some() && !a.cri {
+        eprintln!("berthd: --nri-socket needs --cri (NRI plugins see CRI's pods and containers)");
+        return 1;
+    }
     let tls = match daemon_tls(&a) {
         Ok(t) => t,
         Err(e) => {
@@ -216,6 +220,7 @@ fn daemon(a: DaemonArgs) -> i32 {
         services.push(berth_cri::server::service(berth_cri::CriConfig {
             socket: a.cri_socket,
             streaming_address: a.cri_stream_address.to_string(),
+            nri_socket: a.nri_socket,
             cni_conf_dir: a.cni_conf_dir,
             cni_bin_dirs: if a.cni_bin_dirs.is_empty() {
                 berth_cri::config::DEFAULT_CNI_BIN_DIRS

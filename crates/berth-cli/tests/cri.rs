@@ -33,6 +33,11 @@ struct Node {
 
 impl Node {
     fn start() -> Option<Self> {
+        Self::start_with(vec![])
+    }
+
+    /// A node whose daemon gets `extra` arguments too.
+    fn start_with(extra: Vec<String>) -> Option<Self> {
         let Some(crictl) = crictl_path() else {
             eprintln!("skipping: crictl is not built (scripts/build-peers.sh)");
             return None;
@@ -77,7 +82,14 @@ impl Node {
                 conf_dir.display().to_string(),
                 "--cni-bin-dir".into(),
                 CNI_BIN.into(),
-            ],
+            ]
+            .into_iter()
+            .chain(
+                extra
+                    .iter()
+                    .map(|a| a.replace("{dir}", &conf_dir.display().to_string())),
+            )
+            .collect(),
             ..Default::default()
         });
         let node = Node {
@@ -887,4 +899,227 @@ fn pods_in_a_user_namespace_are_root_inside_and_nobody_on_the_host() {
         "{}",
         stderr(&o)
     );
+}
+
+/// A test NRI plugin over berth's own mux and ttrpc (critest's NRI specs drive berth with
+/// NRI's real Go stub; this one checks that adjustments reach the container). It
+/// registers as 05-berth-test and answers CreateContainer by the container's name.
+mod nri_plugin {
+    use berth_cri::nri::{api, mux, ttrpc};
+    use prost::Message;
+    use std::sync::{Arc, Mutex};
+
+    const RUNTIME: &str = "nri.pkg.api.v1alpha1.Runtime";
+
+    #[derive(Default)]
+    pub struct Seen {
+        pub synced_pods: Vec<String>,
+        pub created: Vec<String>,
+    }
+
+    fn create_answer(
+        req: &api::CreateContainerRequest,
+        dir: &str,
+    ) -> Result<Vec<u8>, ttrpc::Status> {
+        let name = req
+            .container
+            .as_ref()
+            .map(|c| c.name.clone())
+            .unwrap_or_default();
+        let adjust = match name.as_str() {
+            "adjusted" => api::ContainerAdjustment {
+                env: vec![
+                    api::KeyValue {
+                        key: "FROM_PLUGIN".into(),
+                        value: "yes".into(),
+                    },
+                    api::KeyValue {
+                        key: "-DROPPED".into(),
+                        value: String::new(),
+                    },
+                ],
+                annotations: [("plugin.berth.test/seen".to_string(), "1".to_string())].into(),
+                mounts: vec![api::Mount {
+                    destination: "/injected".into(),
+                    r#type: "bind".into(),
+                    source: format!("{dir}/injected"),
+                    options: vec!["rbind".into(), "ro".into()],
+                }],
+                linux: Some(api::LinuxContainerAdjustment {
+                    oom_score_adj: Some(api::OptionalInt { value: 321 }),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            "rlimited" => api::ContainerAdjustment {
+                rlimits: vec![api::PosixRlimit {
+                    r#type: "RLIMIT_NOFILE".into(),
+                    hard: 64,
+                    soft: 64,
+                }],
+                ..Default::default()
+            },
+            "vetoed" => {
+                return Err(ttrpc::Status {
+                    code: 2,
+                    message: "vetoed by the test plugin".into(),
+                })
+            }
+            _ => api::ContainerAdjustment::default(),
+        };
+        Ok(api::CreateContainerResponse {
+            adjust: Some(adjust),
+            ..Default::default()
+        }
+        .encode_to_vec())
+    }
+
+    /// Connects to `socket` and serves until the test ends; returns what it saw.
+    pub fn start(socket: std::path::PathBuf, dir: String) -> Arc<Mutex<Seen>> {
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        let out = seen.clone();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let stream = tokio::net::UnixStream::connect(&socket).await.unwrap();
+                let (plugin_conn, runtime_conn) = mux::split(stream);
+                let (read, write) = tokio::io::split(runtime_conn);
+                let runtime = ttrpc::Client::new(read, write, || {});
+                let seen2 = seen.clone();
+                let ready = Mutex::new(Some(ready_tx));
+                tokio::spawn(ttrpc::serve(plugin_conn, move |_service, method, body| {
+                    let seen = seen2.clone();
+                    let answer = match method.as_str() {
+                        "Configure" => {
+                            let events = 1 << (api::Event::CreateContainer as i32 - 1);
+                            Ok(api::ConfigureResponse { events }.encode_to_vec())
+                        }
+                        "Synchronize" => {
+                            let req = api::SynchronizeRequest::decode(body.as_slice()).unwrap();
+                            seen.lock().unwrap().synced_pods =
+                                req.pods.iter().map(|p| p.id.clone()).collect();
+                            if let Some(tx) = ready.lock().unwrap().take() {
+                                let _ = tx.send(());
+                            }
+                            Ok(api::SynchronizeResponse::default().encode_to_vec())
+                        }
+                        "CreateContainer" => {
+                            let req = api::CreateContainerRequest::decode(body.as_slice()).unwrap();
+                            if let Some(c) = &req.container {
+                                seen.lock().unwrap().created.push(c.name.clone());
+                            }
+                            create_answer(&req, &dir)
+                        }
+                        _ => Ok(api::Empty {}.encode_to_vec()),
+                    };
+                    async move { answer }
+                }));
+                let reg = api::RegisterPluginRequest {
+                    plugin_name: "berth-test".into(),
+                    plugin_idx: "05".into(),
+                    nri_version: "v0.12.2".into(),
+                };
+                let _: api::Empty = runtime
+                    .call(
+                        RUNTIME,
+                        "RegisterPlugin",
+                        &reg,
+                        std::time::Duration::from_secs(5),
+                    )
+                    .await
+                    .unwrap();
+                std::future::pending::<()>().await;
+            });
+        });
+        ready_rx
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .expect("the plugin was synchronized");
+        out
+    }
+}
+
+#[test]
+fn nri_plugins_see_pods_adjust_containers_and_can_veto_them() {
+    let Some(node) = Node::start_with(vec!["--nri-socket".into(), "{dir}/nri.sock".into()]) else {
+        return;
+    };
+    node.d.make_busybox();
+    let socket = node.dir().join("nri.sock");
+    wait_until("the NRI socket", Duration::from_secs(10), || {
+        socket.exists()
+    });
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&socket).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600, "only root may connect plugins");
+    // A pod made before the plugin connects is in its synchronization.
+    let pod_file = node.file("pod.json", &pod_config(&node, "nri", json!({})));
+    let pod_id = node.ok(&["runp", &pod_file]);
+    let injected = node.dir().join("injected");
+    std::fs::create_dir_all(&injected).unwrap();
+    std::fs::write(injected.join("note"), "from the host\n").unwrap();
+    let seen = nri_plugin::start(socket, node.dir().display().to_string());
+    assert!(seen.lock().unwrap().synced_pods.contains(&pod_id));
+    let create = |name: &str| {
+        let f = node.file(
+            &format!("{name}.json"),
+            &container_config(
+                name,
+                "busybox",
+                "exec sleep 1000",
+                json!({"envs": [{"key": "DROPPED", "value": "1"}, {"key": "KEPT", "value": "1"}]}),
+            ),
+        );
+        node.crictl(&["create", &pod_id, &f, &pod_file])
+    };
+    // The plugin's adjustments are the container's.
+    let o = create("adjusted");
+    assert!(o.status.success(), "{}\n{}", stderr(&o), node.d.log());
+    let id = stdout(&o).trim().to_string();
+    node.ok(&["start", &id]);
+    let env = exec(&node, &id, &["env"]);
+    assert!(
+        env.contains("FROM_PLUGIN=yes") && env.contains("KEPT=1"),
+        "{env}"
+    );
+    assert!(!env.contains("DROPPED"), "{env}");
+    assert_eq!(
+        exec(&node, &id, &["cat", "/injected/note"]),
+        "from the host"
+    );
+    let write = node.crictl(&["exec", "-s", &id, "touch", "/injected/x"]);
+    assert!(!write.status.success(), "the injected mount is read-only");
+    assert_eq!(exec(&node, &id, &["cat", "/proc/1/oom_score_adj"]), "321");
+    let status = node.json(&["inspect", "-o", "json", &id]);
+    assert_eq!(
+        status["status"]["annotations"]["plugin.berth.test/seen"], "1",
+        "{status}"
+    );
+    // A plugin's error fails the create, and nothing is left of it.
+    let o = create("vetoed");
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("vetoed by the test plugin"),
+        "{}",
+        stderr(&o)
+    );
+    // An adjustment berth cannot make is refused by name, never dropped.
+    let o = create("rlimited");
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("rlimits"), "{}", stderr(&o));
+    let names = node.ok(&["ps", "-a", "-o", "json"]);
+    assert!(
+        !names.contains("vetoed") && !names.contains("rlimited"),
+        "{names}"
+    );
+    assert_eq!(
+        seen.lock().unwrap().created,
+        ["adjusted", "vetoed", "rlimited"],
+        "the plugin saw each create once"
+    );
+    node.ok(&["stopp", &pod_id]);
+    node.ok(&["rmp", &pod_id]);
 }

@@ -15,6 +15,8 @@ pub struct CriConfig {
     /// The address of the streaming server (exec, attach, port-forward) whose URLs the
     /// kubelet is handed; loopback with a free port by default.
     pub streaming_address: String,
+    /// Where NRI plugins connect (NRI is off without it).
+    pub nri_socket: Option<PathBuf>,
 }
 
 impl Default for CriConfig {
@@ -24,6 +26,7 @@ impl Default for CriConfig {
             cni_conf_dir: DEFAULT_CNI_CONF_DIR.into(),
             cni_bin_dirs: DEFAULT_CNI_BIN_DIRS.iter().map(PathBuf::from).collect(),
             streaming_address: "127.0.0.1:0".into(),
+            nri_socket: None,
         }
     }
 }

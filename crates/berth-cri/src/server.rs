@@ -60,6 +60,21 @@ pub fn service(cfg: CriConfig) -> berth_daemon::server::Service {
             .map_err(|e| err(format!("streaming server: {e}")))?;
         let _ = cri.streaming_addr.set(addr);
         tokio::spawn(crate::streaming::server::run(cri.clone(), stream_listener));
+        if let (Some(nri), Some(socket)) = (&cri.nri, &cfg.nri_socket) {
+            let weak = Arc::downgrade(&cri);
+            nri.listen(socket, move || {
+                let cri = weak.upgrade();
+                async move {
+                    match cri {
+                        Some(cri) => cri.nri_snapshot().await,
+                        None => (vec![], vec![]),
+                    }
+                }
+            })
+            .map_err(|e| err(format!("NRI socket {}: {e}", socket.display())))?;
+            cri.watch_exits_for_nri();
+            eprintln!("berthd: NRI plugins connect on {}", socket.display());
+        }
         eprintln!(
             "berthd: CRI listening on {} (streaming on {addr})",
             path.display()

@@ -24,6 +24,8 @@ pub struct Cri {
     /// Each container's last CPU sample, to report CPU use as a rate.
     pub cpu_marks:
         std::sync::Mutex<std::collections::HashMap<String, crate::runtime::stats::CpuMark>>,
+    /// NRI's plugins, when the daemon serves NRI.
+    pub nri: Option<Arc<crate::nri::Nri>>,
 }
 
 impl Cri {
@@ -31,6 +33,7 @@ impl Cri {
         let data = engine.config().data_root.join("cri");
         let run = engine.config().exec_root.join("cri").join("pods");
         let sandboxes = SandboxStore::open(data.join("sandboxes"))?;
+        let cfg_nri = cfg.nri_socket.is_some();
         // A pod whose namespaces are gone (the host rebooted) is not ready any more.
         for entry in sandboxes.all() {
             // Nobody else holds a sandbox yet: the server is not serving.
@@ -55,6 +58,7 @@ impl Cri {
             cpu_marks: Default::default(),
             tokens: Default::default(),
             streaming_addr: Default::default(),
+            nri: cfg_nri.then(crate::nri::Nri::new),
         }))
     }
 }

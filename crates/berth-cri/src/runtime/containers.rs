@@ -59,8 +59,9 @@ impl Cri {
     pub async fn create_container(
         self: &Arc<Self>,
         sandbox_id: &str,
-        cfg: proto::ContainerConfig,
+        mut cfg: proto::ContainerConfig,
     ) -> Result<String> {
+        let _order = self.nri_hold().await;
         let s = self.sandboxes.get(sandbox_id)?.lock().await.clone();
         if s.record.state != SandboxState::Ready {
             return Err(CriError::FailedPrecondition(format!(
@@ -98,6 +99,18 @@ impl Cri {
                 }
             })
             .unwrap_or_default();
+        // Plugins see the container before anyone else can, and may adjust it; one's
+        // error fails the create before anything is made.
+        let id = berth_daemon::engine::names::new_id();
+        let pod = crate::nri::convert::pod(&s);
+        if let Some(nri) = &self.nri {
+            let seen = crate::nri::convert::new_container(&id, &s.record.id, &cfg);
+            let outcome = nri
+                .create_container(&pod, &seen, &mut cfg)
+                .await
+                .map_err(CriError::FailedPrecondition)?;
+            self.apply_nri_updates(&outcome.updates).await?;
+        }
         let labels = labels::encode(
             &s.record.id,
             &meta,
@@ -130,17 +143,48 @@ impl Cri {
         };
         let created = self
             .engine
-            .create_pod_container(&berth_name(&meta, &pod_meta), req, link)
-            .await?;
+            .create_pod_container(&id, &berth_name(&meta, &pod_meta), req, link)
+            .await;
+        let created = match created {
+            Ok(c) => c,
+            Err(e) => {
+                // Plugins that saw the create hear that the container is gone.
+                if let Some(nri) = &self.nri {
+                    let seen = crate::nri::convert::new_container(&id, &s.record.id, &cfg);
+                    nri.remove_container(&pod, &seen).await;
+                }
+                return Err(e.into());
+            }
+        };
+        if let (Some(nri), Some(c)) = (&self.nri, self.nri_container(&created.id)) {
+            nri.post_create_container(&pod, &c).await;
+        }
         Ok(created.id)
     }
 
     pub async fn start_container(self: &Arc<Self>, id: &str) -> Result<()> {
+        let _order = self.nri_hold().await;
         let c = self.cri_container(id)?;
-        Ok(self.engine.start(&c.id).await?)
+        let subject = match &self.nri {
+            Some(_) => self.nri_subject(&c.id).await,
+            None => None,
+        };
+        if let (Some(nri), Some((pod, nc))) = (&self.nri, &subject) {
+            nri.start_container(pod, nc)
+                .await
+                .map_err(CriError::FailedPrecondition)?;
+        }
+        self.engine.start(&c.id).await?;
+        if let (Some(nri), Some((pod, _))) = (&self.nri, &subject) {
+            if let Some(nc) = self.nri_container(&c.id) {
+                nri.post_start_container(pod, &nc).await;
+            }
+        }
+        Ok(())
     }
 
     pub async fn stop_container(self: &Arc<Self>, id: &str, timeout: i64) -> Result<()> {
+        let _order = self.nri_hold().await;
         let c = match self.cri_container(id) {
             Ok(c) => c,
             // Idempotent, as CRI asks: stopping what is gone is done.
@@ -149,22 +193,41 @@ impl Cri {
         };
         match self.engine.stop(&c.id, None, Some(timeout.max(0))).await {
             // Stopping a stopped (or just removed) container is not an error in CRI.
-            Ok(()) | Err(DaemonError::NotModified(_)) | Err(DaemonError::NotFound(_)) => Ok(()),
-            Err(e) => Err(e.into()),
+            Ok(()) | Err(DaemonError::NotModified(_)) | Err(DaemonError::NotFound(_)) => {}
+            Err(e) => return Err(e.into()),
         }
+        if let Some((pod, nc)) = self.nri_subject(&c.id).await.filter(|_| self.nri.is_some()) {
+            if nc.state != crate::nri::api::ContainerState::ContainerCreated as i32 {
+                self.nri_stopped(&pod, &nc).await;
+            }
+        }
+        Ok(())
     }
 
     pub async fn remove_container(self: &Arc<Self>, id: &str) -> Result<()> {
+        let _order = self.nri_hold().await;
         let c = match self.cri_container(id) {
             Ok(c) => c,
             // Idempotent, as CRI asks.
             Err(CriError::NotFound(_)) => return Ok(()),
             Err(e) => return Err(e),
         };
+        let subject = match &self.nri {
+            Some(_) => self.nri_subject(&c.id).await,
+            None => None,
+        };
         match self.engine.remove(&c.id, true, false).await {
-            Ok(()) | Err(DaemonError::NotFound(_)) => Ok(()),
-            Err(e) => Err(e.into()),
+            Ok(()) | Err(DaemonError::NotFound(_)) => {}
+            Err(e) => return Err(e.into()),
         }
+        if let (Some(nri), Some((pod, nc))) = (&self.nri, subject) {
+            // A running container removed by force stopped first.
+            if nc.state != crate::nri::api::ContainerState::ContainerCreated as i32 {
+                self.nri_stopped(&pod, &nc).await;
+            }
+            nri.remove_container(&pod, &nc).await;
+        }
+        Ok(())
     }
 
     pub fn list_containers(&self, f: Option<proto::ContainerFilter>) -> Vec<proto::Container> {
@@ -230,9 +293,27 @@ impl Cri {
                 "berth runs Linux containers",
             ));
         }
+        let _order = self.nri_hold().await;
         let c = self.cri_container(id)?;
         let Some(linux) = linux else { return Ok(()) };
-        self.engine.update(&c.id, update_body(&linux)?).await?;
+        let body = update_body(&linux)?;
+        let subject = match &self.nri {
+            Some(_) => self.nri_subject(&c.id).await,
+            None => None,
+        };
+        if let (Some(nri), Some((pod, nc))) = (&self.nri, &subject) {
+            let updates = nri
+                .update_container(pod, nc, &crate::nri::convert::resources(&linux))
+                .await
+                .map_err(CriError::FailedPrecondition)?;
+            self.apply_nri_updates(&updates).await?;
+        }
+        self.engine.update(&c.id, body).await?;
+        if let (Some(nri), Some((pod, _))) = (&self.nri, &subject) {
+            if let Some(nc) = self.nri_container(&c.id) {
+                nri.post_update_container(pod, &nc).await;
+            }
+        }
         Ok(())
     }
 

@@ -40,6 +40,11 @@ fn resolv_conf(dns: Option<&proto::DnsConfig>) -> Option<String> {
     Some(out)
 }
 
+/// Whether a container ever ran (plugins hear of a stop only after a start).
+fn started(c: &berth_daemon::engine::container::Container) -> bool {
+    c.record().state.started_at != berth_daemon::engine::time::ZERO_TIME
+}
+
 fn check_config(cfg: &PodSandboxConfig, runtime_handler: &str) -> Result<()> {
     if !runtime_handler.is_empty() && runtime_handler != "berth" {
         return Err(CriError::NotFound(format!(
@@ -69,6 +74,7 @@ impl Cri {
         runtime_handler: String,
     ) -> Result<String> {
         check_config(&cfg, &runtime_handler)?;
+        let _order = self.nri_hold().await;
         let ns = namespace_options(&cfg);
         let wanted = Wanted {
             net: ns.network != proto::NamespaceMode::Node as i32,
@@ -169,7 +175,15 @@ impl Cri {
             record,
             config: cfg,
         };
-        if let Err(e) = self.sandboxes.insert(sandbox.clone()) {
+        // Plugins hear of the pod before anyone can see it; one's error undoes it.
+        let hooked = match &self.nri {
+            Some(nri) => nri
+                .run_pod_sandbox(&crate::nri::convert::pod(&sandbox))
+                .await
+                .map_err(CriError::FailedPrecondition),
+            None => Ok(()),
+        };
+        if let Err(e) = hooked.and_then(|()| self.sandboxes.insert(sandbox.clone()).map(drop)) {
             self.release_network(&sandbox).await;
             undo(&sandbox.record);
             let _ = std::fs::remove_dir_all(self.pods_data_dir.join(&id));
@@ -207,6 +221,7 @@ impl Cri {
     }
 
     pub async fn stop_pod_sandbox(self: &Arc<Self>, id: &str) -> Result<()> {
+        let _order = self.nri_hold().await;
         let entry = match self.sandboxes.get(id) {
             Ok(e) => e,
             // Idempotent: a pod that is gone is stopped.
@@ -214,6 +229,7 @@ impl Cri {
             Err(e) => return Err(e),
         };
         let mut s = entry.lock().await;
+        let pod = crate::nri::convert::pod(&s);
         for c in self.pod_containers(&s.record.id) {
             if c.is_running() {
                 self.engine
@@ -224,8 +240,18 @@ impl Cri {
                         e => Err(e),
                     })?;
             }
+            if let Some(nc) = self.nri_container(&c.id).filter(|_| started(&c)) {
+                self.nri_stopped(&pod, &nc).await;
+            }
         }
         namespaces::end_init(&self.pods_run_dir.join(&s.record.id), &s.record.held);
+        // Plugins hear of the stop while the pod's network is still there and its
+        // status can be read (the pod's lock is let go meanwhile).
+        if let (Some(nri), SandboxState::Ready) = (&self.nri, s.record.state) {
+            drop(s);
+            nri.stop_pod_sandbox(&pod).await;
+            s = entry.lock().await;
+        }
         if s.record.state == SandboxState::Ready {
             self.release_network(&s).await;
             s.record.network = None;
@@ -241,9 +267,24 @@ impl Cri {
             Err(CriError::NotFound(_)) => return Ok(()),
             Err(e) => return Err(e),
         };
+        let _order = self.nri_hold().await;
         let mut s = entry.lock().await;
+        let pod = crate::nri::convert::pod(&s);
         for c in self.pod_containers(&s.record.id) {
+            let seen = self.nri_container(&c.id);
+            if let Some(nc) = seen.as_ref().filter(|_| started(&c)) {
+                self.nri_stopped(&pod, nc).await;
+            }
             self.engine.remove(&c.id, true, false).await?;
+            if let (Some(nri), Some(nc)) = (&self.nri, seen) {
+                nri.remove_container(&pod, &nc).await;
+            }
+        }
+        if let Some(nri) = &self.nri {
+            if s.record.state == SandboxState::Ready {
+                nri.stop_pod_sandbox(&pod).await;
+            }
+            nri.remove_pod_sandbox(&pod).await;
         }
         if s.record.state == SandboxState::Ready {
             self.release_network(&s).await;

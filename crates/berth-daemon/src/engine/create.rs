@@ -17,6 +17,8 @@ pub(crate) struct CreateOptions {
     pub pod: Option<super::pod::PodLink>,
     /// The client speaks an API before 1.44 (see `Record::read_only_top_only`).
     pub read_only_top_only: bool,
+    /// The ID, chosen before the create (CRI: NRI plugins see it in their create hook).
+    pub id: Option<String>,
 }
 
 impl Engine {
@@ -169,7 +171,7 @@ impl Engine {
         if argv.is_empty() {
             return Err(DaemonError::InvalidParameter("no command specified".into()));
         }
-        let id = names::new_id();
+        let id = options.id.clone().unwrap_or_else(names::new_id);
         if cfg.hostname.is_empty() {
             cfg.hostname = if req.host_config.network_mode == "host" {
                 nix::unistd::gethostname()

@@ -54,8 +54,10 @@ pub struct PodLink {
 impl Engine {
     /// Creates a container of a pod: a berth container like any other (`berth ps -a`
     /// lists it), which joins what `pod` holds when it starts.
+    /// `id` is the container's, chosen by the caller (a new one from `names::new_id`).
     pub async fn create_pod_container(
         self: &Arc<Self>,
+        id: &str,
         name: &str,
         req: CreateRequest,
         pod: PodLink,
@@ -65,6 +67,7 @@ impl Engine {
             req,
             CreateOptions {
                 pod: Some(pod),
+                id: Some(id.to_string()),
                 ..Default::default()
             },
         )
