@@ -4,7 +4,9 @@
 #   - the `docker compose` CLI plugin (github.com/docker/compose), installed where the
 #     docker CLI finds plugins;
 #   - crictl and critest (sigs.k8s.io/cri-tools), Kubernetes' CRI client and conformance
-#     suite, installed in $CRI_TOOLS_BIN.
+#     suite, installed in $CRI_TOOLS_BIN;
+#   - the kubelet (k8s.io/kubernetes cmd/kubelet), Kubernetes' node agent, installed in
+#     $CRI_TOOLS_BIN too (scripts/kubelet-standalone.sh runs it on berth).
 # Each is built once; a second run finds it and does nothing.
 set -euo pipefail
 # v5.6.0: the newest whose dependencies the Go module proxy serves (v5.7 needs
@@ -55,3 +57,37 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$CRI_TOOLS_VERSION" ] \
     echo "$CRI_TOOLS_VERSION" > "$stamp"
 fi
 "$CRI_TOOLS_BIN/crictl" --version
+
+# The kubelet. k8s.io/kubernetes names its staging modules (k8s.io/api, ...) at v0.0.0
+# and replaces them with its own directories, which a module used as a dependency
+# cannot; a build module requires it and replaces each with the published release of
+# the same minor version (Kubernetes v1.N.P publishes them as v0.N.P).
+KUBELET_VERSION=${KUBELET_VERSION:-v1.37.2}
+kstamp="$CRI_TOOLS_BIN/.berth-kubelet-version"
+if [ "$(cat "$kstamp" 2>/dev/null)" != "$KUBELET_VERSION" ] || [ ! -x "$CRI_TOOLS_BIN/kubelet" ]; then
+    export GOPATH=${GOPATH:-$HOME/go} GOFLAGS=-modcacherw
+    ksrc=$(go mod download -json "k8s.io/kubernetes@$KUBELET_VERSION" \
+        | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
+    staging=v0.${KUBELET_VERSION#v1.}
+    mkdir -p "$work/kubelet"
+    {
+        echo "module berth.test/kubelet-build"
+        echo
+        sed -n 's/^go \(.*\)$/go \1/p' "$ksrc/go.mod"
+        echo
+        echo "require k8s.io/kubernetes $KUBELET_VERSION"
+        echo
+        echo "replace ("
+        sed -n "s|^\t\(k8s.io/[a-z0-9-]*\) => ./staging/.*|\t\1 => \1 $staging|p" "$ksrc/go.mod"
+        echo ")"
+    } >"$work/kubelet/go.mod"
+    printf '//go:build tools\n\npackage tools\n\nimport _ "k8s.io/kubernetes/cmd/kubelet"\n' \
+        >"$work/kubelet/tools.go"
+    (cd "$work/kubelet" && go mod tidy \
+        && CGO_ENABLED=0 go build -trimpath -o "$work/kubelet/kubelet" \
+            -ldflags "-s -w -X k8s.io/component-base/version.gitVersion=$KUBELET_VERSION" \
+            k8s.io/kubernetes/cmd/kubelet)
+    install -m 0755 "$work/kubelet/kubelet" "$CRI_TOOLS_BIN/kubelet"
+    echo "$KUBELET_VERSION" > "$kstamp"
+fi
+"$CRI_TOOLS_BIN/kubelet" --version

@@ -18,6 +18,8 @@ cargo test --workspace -- --test-threads="${TEST_THREADS:-4}"
 BERTH=$PWD/target/debug/berth \
     CRITEST_SKIP='public image with digest should be pulled' \
     ./scripts/critest.sh
+# A real kubelet (standalone, static pods) running a two-container pod on berth.
+BERTH=$PWD/target/debug/berth ./scripts/kubelet-standalone.sh
 # The static release binary that the quick start installs, once.
 ./scripts/release-smoke.sh
 # The Debian package (cargo-deb): built from that release binary and checked.
