@@ -106,6 +106,20 @@ cat >"$W/container.json" <<EOF
 {"metadata": {"name": "sleeper"}, "image": {"image": "busybox"},
  "command": ["sleep", "3600"], "log_path": "sleeper.log"}
 EOF
+# The same pod in its own user namespace (hostUsers: false), with a range as the kubelet
+# gives one: its layers are ID-mapped and its init made in two steps.
+USERNS='{"mode": 0, "uids": [{"container_id": 0, "host_id": 2000000, "length": 65536}], "gids": [{"container_id": 0, "host_id": 2000000, "length": 65536}]}'
+cat >"$W/pod-userns.json" <<EOF
+{"metadata": {"name": "bench-userns", "namespace": "bench", "uid": "bench-userns-uid", "attempt": 0},
+ "log_directory": "$W/pod-logs",
+ "linux": {"cgroup_parent": "/berth-$TAG-$$",
+           "security_context": {"namespace_options": {"pid": 1, "userns_options": $USERNS}}}}
+EOF
+cat >"$W/container-userns.json" <<EOF
+{"metadata": {"name": "sleeper"}, "image": {"image": "busybox"},
+ "command": ["sleep", "3600"], "log_path": "sleeper.log",
+ "linux": {"security_context": {"namespace_options": {"pid": 1, "userns_options": $USERNS}}}}
+EOF
 # One pod through the Engine API, as cri-dockerd makes it: the pause container holds the
 # namespaces, the workload joins them. $1: the client command; $2: the pod's name.
 cat >"$W/engine-pod.sh" <<'EOF'
@@ -137,6 +151,8 @@ echo "== run a pod and start one container in it ($RUNS runs)"
 hyperfine_args=(-N ${BENCH_SHOW_OUTPUT:+--show-output} --warmup 2 --runs "$RUNS" --export-json "$W/start.json" --prepare "$W/remove-all")
 cmds=(-n "CRI: crictl run (berth, no pause process)"
     "crictl --config $W/crictl.yaml run --no-pull $W/container.json $W/pod.json"
+    -n "CRI: crictl run, pod in its own user namespace"
+    "crictl --config $W/crictl.yaml run --no-pull $W/container-userns.json $W/pod-userns.json"
     -n "Engine API: pause + container (berthd)" "$W/engine-pod.sh $BERTH pod"
     -n "Engine API: one container (berthd)" "$BERTH run -d --name pod busybox sleep 3600")
 [ -n "$dockerd_up" ] && cmds+=(-n "Engine API: pause + container (dockerd)" "$W/engine-pod.sh docker pod")
@@ -192,9 +208,17 @@ cri_pod() {
     sed "s/\"bench\"/\"bench-$1\"/; s/bench-uid/bench-uid-$1/" "$W/pod.json" >"$W/pod-$1.json"
     "${CRICTL[@]}" run --no-pull "$W/container.json" "$W/pod-$1.json" >/dev/null
 }
+# Each in a range of its own, as the kubelet gives them.
+cri_userns_pod() {
+    local host=$((2000000 + $1 * 65536))
+    sed "s/bench-userns/bench-userns-$1/g; s/2000000/$host/g" "$W/pod-userns.json" >"$W/pod-userns-$1.json"
+    sed "s/2000000/$host/g" "$W/container-userns.json" >"$W/container-userns-$1.json"
+    "${CRICTL[@]}" run --no-pull "$W/container-userns-$1.json" "$W/pod-userns-$1.json" >/dev/null
+}
 engine_pod() { "$W/engine-pod.sh" "$1" "pod$2"; }
 echo "== what a pod with one sleeping container costs (per pod, $PODS pods)"
 measure "CRI pod (berth, no pause process)" cri_pod
+measure "CRI pod in its own user namespace" cri_userns_pod
 measure "Engine API pause + container (berthd)" engine_pod "$BERTH"
 [ -n "$dockerd_up" ] && measure "Engine API pause + container (dockerd)" engine_pod docker
 true
