@@ -207,6 +207,11 @@ fn exec(node: &Node, id: &str, cmd: &[&str]) -> String {
     node.ok(&args)
 }
 
+/// `uid:gid` of a path in the container.
+fn owner(node: &Node, id: &str, path: &str) -> String {
+    exec(node, id, &["stat", "-c", "%u:%g", path])
+}
+
 fn mounts_under(dir: &Path) -> usize {
     let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     let d = dir.display().to_string();
@@ -729,10 +734,7 @@ fn pods_in_a_user_namespace_are_root_inside_and_nobody_on_the_host() {
     assert_eq!(host_ids(pid, "Gid:"), vec![base; 4]);
     // The image's files are root's inside (its layers are ID-mapped), and root may
     // write and chown them, in the container's own layer.
-    assert_eq!(
-        exec(&node, &id, &["stat", "-c", "%u:%g", "/bin/busybox"]),
-        "0:0"
-    );
+    assert_eq!(owner(&node, &id, "/bin/busybox"), "0:0");
     exec(
         &node,
         &id,
@@ -742,10 +744,7 @@ fn pods_in_a_user_namespace_are_root_inside_and_nobody_on_the_host() {
             "echo x > /etc/made && chown 5:6 /etc/made && rm /bin/true",
         ],
     );
-    assert_eq!(
-        exec(&node, &id, &["stat", "-c", "%u:%g", "/etc/made"]),
-        "5:6"
-    );
+    assert_eq!(owner(&node, &id, "/etc/made"), "5:6");
     // The kernel's filesystems work there: its network (sysfs), cgroups, devices.
     assert!(exec(&node, &id, &["ls", "/sys/class/net"]).contains("eth0"));
     assert!(!exec(&node, &id, &["ls", "/sys/fs/cgroup"]).is_empty());
@@ -810,10 +809,7 @@ fn pods_in_a_user_namespace_are_root_inside_and_nobody_on_the_host() {
     );
     // Through the ID-mapped volume the host's root is the pod's root: it reads and
     // writes as the owner, and what it makes is the host root's on the host.
-    assert_eq!(
-        exec(&node, &id, &["stat", "-c", "%u:%g", "/mapped/config"]),
-        "0:0"
-    );
+    assert_eq!(owner(&node, &id, "/mapped/config"), "0:0");
     exec(
         &node,
         &id,

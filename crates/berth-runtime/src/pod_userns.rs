@@ -30,17 +30,23 @@ impl IdMap {
     }
 }
 
-/// What the pod's namespaces are made with.
+/// The pod's own network, IPC and UTS namespaces: which it has, its name, its sysctls.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Request {
-    pub uids: IdMap,
-    pub gids: IdMap,
+pub struct PodNamespaces {
     pub net: bool,
     pub ipc: bool,
     pub uts: bool,
     pub hostname: String,
     /// `/proc/sys/...` paths (checked by the caller to be namespaced) and their values.
     pub sysctls: Vec<(PathBuf, String)>,
+}
+
+/// What the pod's user namespace and the namespaces it owns are made with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Request {
+    pub uids: IdMap,
+    pub gids: IdMap,
+    pub namespaces: PodNamespaces,
 }
 
 /// The running helper: its child holds the namespaces until `release`.
@@ -213,21 +219,11 @@ fn map_ids(pid: i32, req: &Request) -> Result<()> {
     Ok(())
 }
 
-/// In the child: the user namespace, then (as its root) the namespaces it owns.
-fn child(req: &Request, from_parent: std::fs::File, to_parent: &std::fs::File) -> Result<()> {
+/// The pod's network, IPC and UTS namespaces as `req` says, unshared by the calling
+/// thread (the daemon's own namespace thread, or the user namespace's root): the UTS one
+/// named, the pod's sysctls set (/proc/sys shows the namespaces of whoever opens it).
+pub fn unshare_pod_namespaces(req: &PodNamespaces) -> Result<()> {
     use nix::sched::{unshare, CloneFlags};
-    let mut to_parent = to_parent;
-    unshare(CloneFlags::CLONE_NEWUSER)
-        .map_err(|e| RuntimeError::sys("unsharing the user namespace", e))?;
-    to_parent
-        .write_all(b"U")
-        .map_err(|e| RuntimeError::sys("sync", e))?;
-    let mut b = [0u8; 1];
-    match (&from_parent).read(&mut b) {
-        Ok(1) => {}
-        _ => return Err(RuntimeError::Init("the helper went away".into())),
-    }
-    crate::userns::become_root()?;
     let mut flags = CloneFlags::empty();
     for (want, flag) in [
         (req.net, CloneFlags::CLONE_NEWNET),
@@ -244,11 +240,29 @@ fn child(req: &Request, from_parent: std::fs::File, to_parent: &std::fs::File) -
             RuntimeError::sys(format!("setting the pod's hostname {:?}", req.hostname), e)
         })?;
     }
-    // /proc/sys shows the namespaces of the process that opens it: this one's.
     for (path, value) in &req.sysctls {
         std::fs::write(path, value)
             .map_err(|e| RuntimeError::sys(format!("setting {}", path.display()), e))?;
     }
+    Ok(())
+}
+
+/// In the child: the user namespace, then (as its root) the namespaces it owns.
+fn child(req: &Request, from_parent: std::fs::File, to_parent: &std::fs::File) -> Result<()> {
+    use nix::sched::{unshare, CloneFlags};
+    let mut to_parent = to_parent;
+    unshare(CloneFlags::CLONE_NEWUSER)
+        .map_err(|e| RuntimeError::sys("unsharing the user namespace", e))?;
+    to_parent
+        .write_all(b"U")
+        .map_err(|e| RuntimeError::sys("sync", e))?;
+    let mut b = [0u8; 1];
+    match (&from_parent).read(&mut b) {
+        Ok(1) => {}
+        _ => return Err(RuntimeError::Init("the helper went away".into())),
+    }
+    crate::userns::become_root()?;
+    unshare_pod_namespaces(&req.namespaces)?;
     to_parent
         .write_all(b"R")
         .map_err(|e| RuntimeError::sys("sync", e))?;

@@ -193,6 +193,16 @@ impl Nri {
         Ok(out)
     }
 
+    /// An event whose plugins' errors are only logged.
+    async fn notify<Req: prost::Message, Resp: prost::Message + Default>(
+        &self,
+        e: Event,
+        method: &str,
+        req: &Req,
+    ) {
+        let _ = self.each::<Req, Resp>(e, method, req, false).await;
+    }
+
     pub async fn run_pod_sandbox(&self, pod: &api::PodSandbox) -> Result<(), String> {
         let req = api::RunPodSandboxRequest {
             pod: Some(pod.clone()),
@@ -215,14 +225,12 @@ impl Nri {
         let req = api::StopPodSandboxRequest {
             pod: Some(pod.clone()),
         };
-        let _ = self
-            .each::<_, api::StopPodSandboxResponse>(
-                Event::StopPodSandbox,
-                "StopPodSandbox",
-                &req,
-                false,
-            )
-            .await;
+        self.notify::<_, api::StopPodSandboxResponse>(
+            Event::StopPodSandbox,
+            "StopPodSandbox",
+            &req,
+        )
+        .await;
     }
 
     pub async fn remove_pod_sandbox(&self, pod: &api::PodSandbox) {
@@ -230,14 +238,12 @@ impl Nri {
         let req = api::RemovePodSandboxRequest {
             pod: Some(pod.clone()),
         };
-        let _ = self
-            .each::<_, api::RemovePodSandboxResponse>(
-                Event::RemovePodSandbox,
-                "RemovePodSandbox",
-                &req,
-                false,
-            )
-            .await;
+        self.notify::<_, api::RemovePodSandboxResponse>(
+            Event::RemovePodSandbox,
+            "RemovePodSandbox",
+            &req,
+        )
+        .await;
     }
 
     /// The create hooks: each plugin's adjustment is applied to `cfg` in turn.
@@ -280,14 +286,12 @@ impl Nri {
             pod: Some(pod.clone()),
             container: Some(c.clone()),
         };
-        let _ = self
-            .each::<_, api::PostCreateContainerResponse>(
-                Event::PostCreateContainer,
-                "PostCreateContainer",
-                &req,
-                false,
-            )
-            .await;
+        self.notify::<_, api::PostCreateContainerResponse>(
+            Event::PostCreateContainer,
+            "PostCreateContainer",
+            &req,
+        )
+        .await;
     }
 
     pub async fn start_container(
@@ -315,14 +319,12 @@ impl Nri {
             pod: Some(pod.clone()),
             container: Some(c.clone()),
         };
-        let _ = self
-            .each::<_, api::PostStartContainerResponse>(
-                Event::PostStartContainer,
-                "PostStartContainer",
-                &req,
-                false,
-            )
-            .await;
+        self.notify::<_, api::PostStartContainerResponse>(
+            Event::PostStartContainer,
+            "PostStartContainer",
+            &req,
+        )
+        .await;
     }
 
     /// The update hooks; returns the updates plugins asked for other containers.
@@ -363,14 +365,12 @@ impl Nri {
             pod: Some(pod.clone()),
             container: Some(c.clone()),
         };
-        let _ = self
-            .each::<_, api::PostUpdateContainerResponse>(
-                Event::PostUpdateContainer,
-                "PostUpdateContainer",
-                &req,
-                false,
-            )
-            .await;
+        self.notify::<_, api::PostUpdateContainerResponse>(
+            Event::PostUpdateContainer,
+            "PostUpdateContainer",
+            &req,
+        )
+        .await;
     }
 
     /// Delivered once per run of a container, whether it was stopped or exited; returns
@@ -404,13 +404,11 @@ impl Nri {
             pod: Some(pod.clone()),
             container: Some(c.clone()),
         };
-        let _ = self
-            .each::<_, api::RemoveContainerResponse>(
-                Event::RemoveContainer,
-                "RemoveContainer",
-                &req,
-                false,
-            )
-            .await;
+        self.notify::<_, api::RemoveContainerResponse>(
+            Event::RemoveContainer,
+            "RemoveContainer",
+            &req,
+        )
+        .await;
     }
 }

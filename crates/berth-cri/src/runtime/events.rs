@@ -17,15 +17,7 @@ impl Cri {
         let mut sub = self.engine.subscribe_events(None);
         let cri = self.clone();
         tokio::spawn(async move {
-            loop {
-                let m = match sub.live.recv().await {
-                    Ok(m) => m,
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
-                    Err(_) => return,
-                };
-                if m.kind != Kind::Container {
-                    continue;
-                }
+            while let Some((m, sandbox_id)) = next_cri_container_event(&mut sub).await {
                 let kind = match m.action.as_str() {
                     "create" => ContainerEventType::ContainerCreatedEvent,
                     "start" => ContainerEventType::ContainerStartedEvent,
@@ -33,10 +25,7 @@ impl Cri {
                     "destroy" => ContainerEventType::ContainerDeletedEvent,
                     _ => continue,
                 };
-                let Some(sandbox_id) = m.attributes.get(crate::convert::labels::SANDBOX) else {
-                    continue;
-                };
-                let pod = cri.pod_sandbox_status(sandbox_id, false).await.ok();
+                let pod = cri.pod_sandbox_status(&sandbox_id, false).await.ok();
                 let mut statuses = vec![];
                 if let Ok(c) = cri.engine.get(&m.id) {
                     let r = c.snapshot();
@@ -56,5 +45,25 @@ impl Cri {
                 }
             }
         });
+    }
+}
+
+/// The engine's next event of a CRI container, with its pod's ID; None when the stream
+/// ends (events missed by a slow reader are skipped).
+pub(crate) async fn next_cri_container_event(
+    sub: &mut berth_daemon::engine::events::Subscription,
+) -> Option<(Arc<berth_daemon::engine::events::Message>, String)> {
+    loop {
+        let m = match sub.live.recv().await {
+            Ok(m) => m,
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+            Err(_) => return None,
+        };
+        if m.kind != Kind::Container {
+            continue;
+        }
+        if let Some(sandbox_id) = m.attributes.get(crate::convert::labels::SANDBOX).cloned() {
+            return Some((m, sandbox_id));
+        }
     }
 }

@@ -1,11 +1,9 @@
 //! The CRI service's side of NRI: the pods and containers plugins see, the updates they
 //! ask for other containers, and the StopContainer of a container that exits by itself.
 
-use crate::convert::labels;
 use crate::error::{CriError, Result};
 use crate::nri::{api, convert, Snapshot};
 use crate::service::Cri;
-use berth_daemon::engine::events::Kind;
 use std::sync::Arc;
 
 impl Cri {
@@ -94,16 +92,10 @@ impl Cri {
         let mut sub = self.engine.subscribe_events(None);
         let cri = Arc::downgrade(self);
         tokio::spawn(async move {
-            loop {
-                let m = match sub.live.recv().await {
-                    Ok(m) => m,
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
-                    Err(_) => return,
-                };
-                if m.kind != Kind::Container
-                    || m.action != "die"
-                    || !m.attributes.contains_key(labels::SANDBOX)
-                {
+            while let Some((m, _)) =
+                crate::runtime::events::next_cri_container_event(&mut sub).await
+            {
+                if m.action != "die" {
                     continue;
                 }
                 let Some(cri) = cri.upgrade() else { return };

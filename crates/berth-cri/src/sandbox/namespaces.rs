@@ -6,7 +6,6 @@
 use crate::error::{CriError, Result};
 use berth_runtime::pod_userns::IdMap;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
-use nix::sched::{unshare, CloneFlags};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
@@ -193,6 +192,20 @@ fn end_pid_init(pid: i32, file: &Path) {
     }
 }
 
+fn pod_namespaces(
+    wanted: Wanted,
+    hostname: &str,
+    sysctls: Vec<(PathBuf, String)>,
+) -> berth_runtime::pod_userns::PodNamespaces {
+    berth_runtime::pod_userns::PodNamespaces {
+        net: wanted.net,
+        ipc: wanted.ipc,
+        uts: wanted.uts,
+        hostname: hostname.to_string(),
+        sysctls,
+    }
+}
+
 /// The pod's user namespace and the namespaces it owns, made by a helper process (a user
 /// namespace cannot be made by a thread of the daemon) and held by files.
 fn hold_in_userns(
@@ -206,11 +219,7 @@ fn hold_in_userns(
     let req = berth_runtime::pod_userns::Request {
         uids: maps.0,
         gids: maps.1,
-        net: wanted.net,
-        ipc: wanted.ipc,
-        uts: wanted.uts,
-        hostname: hostname.to_string(),
-        sysctls,
+        namespaces: pod_namespaces(wanted, hostname, sysctls),
     };
     let holder = berth_runtime::pod_userns::spawn(berth, &req)
         .map_err(|e| CriError::Internal(e.to_string()))?;
@@ -252,26 +261,12 @@ fn hold_in_thread(
     hostname: &str,
     sysctls: &[(PathBuf, String)],
 ) -> Result<Held> {
-    let mut flags = CloneFlags::empty();
-    for (want, flag) in [
-        (wanted.net, CloneFlags::CLONE_NEWNET),
-        (wanted.ipc, CloneFlags::CLONE_NEWIPC),
-        (wanted.uts, CloneFlags::CLONE_NEWUTS),
-    ] {
-        if want {
-            flags |= flag;
-        }
-    }
-    unshare(flags).map_err(|e| CriError::io("unsharing the pod's namespaces", e))?;
-    if wanted.uts && !hostname.is_empty() {
-        nix::unistd::sethostname(hostname)
-            .map_err(|e| CriError::io(format!("setting the pod's hostname {hostname:?}"), e))?;
-    }
-    // /proc/sys shows the namespaces of the thread that opens it: this one's.
-    for (path, value) in sysctls {
-        std::fs::write(path, value)
-            .map_err(|e| CriError::io(format!("setting {}", path.display()), e))?;
-    }
+    berth_runtime::pod_userns::unshare_pod_namespaces(&pod_namespaces(
+        wanted,
+        hostname,
+        sysctls.to_vec(),
+    ))
+    .map_err(|e| CriError::Internal(e.to_string()))?;
     let mut held = Held::default();
     for (want, name, slot) in [
         (wanted.net, "net", &mut held.net),
