@@ -300,11 +300,15 @@ mod tests {
         let mut a = args();
         apply_object(
             &mut a,
-            &obj(json!({"cri": true, "cri-stream-address": "127.0.0.1:10010", "cni-bin-dirs": ["/x"]})),
+            &obj(
+                json!({"cri": true, "cri-stream-address": "127.0.0.1:10010", "cni-bin-dirs": ["/x"],
+                        "nri-socket": "/run/nri/nri.sock"}),
+            ),
             &|_| false,
         )
         .unwrap();
         assert!(a.cri);
+        assert_eq!(a.nri_socket, Some(PathBuf::from("/run/nri/nri.sock")));
         assert_eq!(a.cri_stream_address.to_string(), "127.0.0.1:10010");
         assert_eq!(a.cni_bin_dirs, [PathBuf::from("/x")]);
         let e = apply_object(

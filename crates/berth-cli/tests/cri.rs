@@ -1119,3 +1119,27 @@ fn nri_plugins_see_pods_adjust_containers_and_can_veto_them() {
     node.ok(&["stopp", &pod_id]);
     node.ok(&["rmp", &pod_id]);
 }
+
+#[test]
+fn an_nri_socket_without_cri_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = Command::new(berth_bin())
+        .arg("daemon")
+        .arg("--data-root")
+        .arg(dir.path().join("data"))
+        .arg("--exec-root")
+        .arg(dir.path().join("run"))
+        .arg("-H")
+        .arg(format!("unix://{}", dir.path().join("s.sock").display()))
+        .arg("--nri-socket")
+        .arg(dir.path().join("nri.sock"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("--nri-socket needs --cri"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!dir.path().join("nri.sock").exists());
+}
