@@ -867,6 +867,11 @@ fn pods_in_a_user_namespace_are_root_inside_and_nobody_on_the_host() {
         "mounts[0].uid_mappings",
     );
     refused(
+        "imagevol",
+        json!({"mounts": [{"container_path": "/img", "image": {"image": "busybox"}, "readonly": true}]}),
+        "mounts[0].image",
+    );
+    refused(
         "priv",
         json!({"linux": {"security_context": {"privileged": true}}}),
         "privileged",

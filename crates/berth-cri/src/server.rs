@@ -1,5 +1,5 @@
-//! The CRI socket: a unix socket (0660, in a 0700 dir when berth makes it) serving both
-//! gRPC services, started on the daemon's engine.
+//! The CRI socket: a unix socket (0660 from its first moment, `listen::bind_socket`)
+//! serving both gRPC services, started on the daemon's engine.
 
 use crate::config::CriConfig;
 use crate::deadline::Deadlines;
@@ -8,7 +8,6 @@ use crate::proto::image_service_server::ImageServiceServer;
 use crate::proto::runtime_service_server::RuntimeServiceServer;
 use crate::service::Cri;
 use berth_daemon::engine::Engine;
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::sync::Arc;
 
 /// The CRI server as a service of the daemon: binds its socket when the engine is ready
@@ -18,30 +17,8 @@ pub fn service(cfg: CriConfig) -> berth_daemon::server::Service {
         let err = |e: String| berth_daemon::DaemonError::System(format!("CRI: {e}"));
         let cri = Cri::open(engine, cfg.clone()).map_err(|e| err(e.to_string()))?;
         let path = cfg.socket.clone();
-        if let Some(dir) = path.parent().filter(|d| !d.exists()) {
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(dir)
-                .map_err(|e| err(format!("creating {}: {e}", dir.display())))?;
-        }
-        // A socket left by a daemon that died is replaced; any other file is not.
-        match std::fs::symlink_metadata(&path) {
-            Ok(m) if std::os::unix::fs::FileTypeExt::is_socket(&m.file_type()) => {
-                let _ = std::fs::remove_file(&path);
-            }
-            Ok(_) => {
-                return Err(err(format!(
-                    "{} exists and is not a socket",
-                    path.display()
-                )))
-            }
-            Err(_) => {}
-        }
-        let listener = tokio::net::UnixListener::bind(&path)
+        let listener = berth_daemon::listen::bind_socket(&path, 0o660, None)
             .map_err(|e| err(format!("listening on {}: {e}", path.display())))?;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o660))
-            .map_err(|e| err(format!("{}: {e}", path.display())))?;
         // The streaming server: loopback unless configured otherwise.
         let stream_listener = std::net::TcpListener::bind(&cfg.streaming_address)
             .and_then(|l| {

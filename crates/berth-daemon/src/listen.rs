@@ -180,37 +180,55 @@ fn from_activation(fd: RawFd, tls: Option<tokio_rustls::TlsAcceptor>) -> Result<
 }
 
 /// The API socket, 0660 and owned by root and the `docker` group where that group exists
-/// (dockerd's rule), whatever the umask. It is bound inside a fresh 0700 dir, given its
-/// mode and owner there, and only then renamed into place: at no moment can anyone else
-/// connect to it.
+/// (dockerd's rule), whatever the umask.
 fn bind_unix(path: &Path) -> Result<tokio::net::UnixListener> {
-    let fail =
-        |e: std::io::Error| DaemonError::System(format!("listening on {}: {e}", path.display()));
+    bind_socket(path, 0o660, docker_group())
+        .map_err(|e| DaemonError::System(format!("listening on {}: {e}", path.display())))
+}
+
+/// A unix socket at `path` with `mode`, owned by root and `group` (if given), from its
+/// first moment whatever the umask: bound inside a fresh 0700 dir, given its mode and
+/// owner there, and only then renamed into place, so at no moment can anyone else
+/// connect to it. A missing parent is made 0711. A socket left there by a daemon that
+/// died is replaced; any other file is refused.
+pub fn bind_socket(
+    path: &Path,
+    mode: u32,
+    group: Option<u32>,
+) -> std::io::Result<tokio::net::UnixListener> {
+    use std::os::unix::fs::FileTypeExt;
+    if let Ok(m) = std::fs::symlink_metadata(path) {
+        if !m.file_type().is_socket() {
+            return Err(std::io::Error::other(format!(
+                "{} exists and is not a socket",
+                path.display()
+            )));
+        }
+    }
     let parent = path.parent().unwrap_or(Path::new("/"));
     if !parent.exists() {
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o711)
-            .create(parent)
-            .map_err(fail)?;
+            .create(parent)?;
     }
     let staging = parent.join(format!(".berth-sock-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&staging);
-    std::fs::DirBuilder::new()
-        .mode(0o700)
-        .create(&staging)
-        .map_err(fail)?;
+    std::fs::DirBuilder::new().mode(0o700).create(&staging)?;
     let result = (|| {
         let tmp = staging.join("sock");
         let listener = tokio::net::UnixListener::bind(&tmp)?;
-        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o660))?;
-        let group = docker_group().map(nix::unistd::Gid::from_raw);
-        nix::unistd::chown(&tmp, Some(nix::unistd::Uid::from_raw(0)), group)?;
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode))?;
+        nix::unistd::chown(
+            &tmp,
+            Some(nix::unistd::Uid::from_raw(0)),
+            group.map(nix::unistd::Gid::from_raw),
+        )?;
         std::fs::rename(&tmp, path)?;
         Ok(listener)
     })();
     let _ = std::fs::remove_dir_all(&staging);
-    result.map_err(fail)
+    result
 }
 
 /// The `docker` group's gid, read from /etc/group itself: getgrnam goes through NSS,

@@ -394,8 +394,12 @@ fn run(ctx: &InitContext, report: &mut File) -> Result<std::convert::Infallible>
             }
         }
     }
-    // /proc/self/cgroup names the host's paths only until the cgroup namespace exists.
-    let own_cgroups = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    // /proc/self/cgroup names the host's paths only until the cgroup namespace exists
+    // (read only in a user namespace, where cgroup v1 dirs are bound from those paths).
+    let own_cgroups = match &prepared {
+        Some(_) => std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default(),
+        None => String::new(),
+    };
     // Only now, inside the container's cgroup, does a new cgroup namespace root there.
     if has_namespace(spec, LinuxNamespaceType::Cgroup) {
         unshare(CloneFlags::CLONE_NEWCGROUP)

@@ -337,6 +337,13 @@ fn mounts(c: &ContainerConfig, sandbox: &Sandbox) -> Result<Vec<Value>> {
             )));
         }
         if let Some(img) = m.image.as_ref().filter(|i| !i.image.is_empty()) {
+            // Its layers would need mounting from inside the user namespace, unmapped.
+            if sandbox.record.held.user.is_some() {
+                return Err(unsupported(
+                    &field("image"),
+                    "image volumes are not mounted in a pod with its own user namespace",
+                ));
+            }
             // An image volume is read-only (CRI asks runtimes to refuse a writable one).
             if !m.readonly {
                 return Err(CriError::InvalidArgument(format!(

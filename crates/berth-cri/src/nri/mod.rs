@@ -62,32 +62,15 @@ impl Nri {
         })
     }
 
-    /// Listens on `socket` (0600, its dir 0700 when berth makes it) for plugins;
+    /// Listens on `socket` (0600 from its first moment) for plugins;
     /// `snapshot` gives what a new plugin is synchronized with.
     pub fn listen<F, Fut>(self: &Arc<Self>, socket: &Path, snapshot: F) -> std::io::Result<()>
     where
         F: Fn() -> Fut + Send + Sync + 'static,
         Fut: std::future::Future<Output = Snapshot> + Send,
     {
-        use std::os::unix::fs::{DirBuilderExt, FileTypeExt, PermissionsExt};
-        if let Some(dir) = socket.parent().filter(|d| !d.exists()) {
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(dir)?;
-        }
-        // A socket left by a daemon that died is replaced; any other file is not.
-        if let Ok(m) = std::fs::symlink_metadata(socket) {
-            if !m.file_type().is_socket() {
-                return Err(std::io::Error::other(format!(
-                    "{} exists and is not a socket",
-                    socket.display()
-                )));
-            }
-            std::fs::remove_file(socket)?;
-        }
-        let listener = tokio::net::UnixListener::bind(socket)?;
-        std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o600))?;
+        // Only root may connect a plugin: it sees and adjusts every container.
+        let listener = berth_daemon::listen::bind_socket(socket, 0o600, None)?;
         let nri = self.clone();
         let snapshot = Arc::new(snapshot);
         tokio::spawn(async move {

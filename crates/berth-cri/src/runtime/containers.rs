@@ -102,11 +102,11 @@ impl Cri {
         // Plugins see the container before anyone else can, and may adjust it; one's
         // error fails the create before anything is made.
         let id = berth_daemon::engine::names::new_id();
-        let pod = crate::nri::convert::pod(&s);
-        if let Some(nri) = &self.nri {
+        let pod = self.nri_pod_of(&s);
+        if let (Some(nri), Some(pod)) = (&self.nri, &pod) {
             let seen = crate::nri::convert::new_container(&id, &s.record.id, &cfg);
             let outcome = nri
-                .create_container(&pod, &seen, &mut cfg)
+                .create_container(pod, &seen, &mut cfg)
                 .await
                 .map_err(CriError::FailedPrecondition)?;
             self.apply_nri_updates(&outcome.updates).await?;
@@ -149,15 +149,16 @@ impl Cri {
             Ok(c) => c,
             Err(e) => {
                 // Plugins that saw the create hear that the container is gone.
-                if let Some(nri) = &self.nri {
+                if let (Some(nri), Some(pod)) = (&self.nri, &pod) {
                     let seen = crate::nri::convert::new_container(&id, &s.record.id, &cfg);
-                    nri.remove_container(&pod, &seen).await;
+                    nri.remove_container(pod, &seen).await;
                 }
                 return Err(e.into());
             }
         };
-        if let (Some(nri), Some(c)) = (&self.nri, self.nri_container(&created.id)) {
-            nri.post_create_container(&pod, &c).await;
+        if let (Some(nri), Some(pod), Some(c)) = (&self.nri, &pod, self.nri_container(&created.id))
+        {
+            nri.post_create_container(pod, &c).await;
         }
         Ok(created.id)
     }
@@ -165,10 +166,7 @@ impl Cri {
     pub async fn start_container(self: &Arc<Self>, id: &str) -> Result<()> {
         let _order = self.nri_hold().await;
         let c = self.cri_container(id)?;
-        let subject = match &self.nri {
-            Some(_) => self.nri_subject(&c.id).await,
-            None => None,
-        };
+        let subject = self.nri_subject(&c.id).await;
         if let (Some(nri), Some((pod, nc))) = (&self.nri, &subject) {
             nri.start_container(pod, nc)
                 .await
@@ -196,7 +194,7 @@ impl Cri {
             Ok(()) | Err(DaemonError::NotModified(_)) | Err(DaemonError::NotFound(_)) => {}
             Err(e) => return Err(e.into()),
         }
-        if let Some((pod, nc)) = self.nri_subject(&c.id).await.filter(|_| self.nri.is_some()) {
+        if let Some((pod, nc)) = self.nri_subject(&c.id).await {
             if nc.state != crate::nri::api::ContainerState::ContainerCreated as i32 {
                 self.nri_stopped(&pod, &nc).await;
             }
@@ -212,10 +210,7 @@ impl Cri {
             Err(CriError::NotFound(_)) => return Ok(()),
             Err(e) => return Err(e),
         };
-        let subject = match &self.nri {
-            Some(_) => self.nri_subject(&c.id).await,
-            None => None,
-        };
+        let subject = self.nri_subject(&c.id).await;
         match self.engine.remove(&c.id, true, false).await {
             Ok(()) | Err(DaemonError::NotFound(_)) => {}
             Err(e) => return Err(e.into()),
@@ -297,10 +292,7 @@ impl Cri {
         let c = self.cri_container(id)?;
         let Some(linux) = linux else { return Ok(()) };
         let body = update_body(&linux)?;
-        let subject = match &self.nri {
-            Some(_) => self.nri_subject(&c.id).await,
-            None => None,
-        };
+        let subject = self.nri_subject(&c.id).await;
         if let (Some(nri), Some((pod, nc))) = (&self.nri, &subject) {
             let updates = nri
                 .update_container(pod, nc, &crate::nri::convert::resources(&linux))

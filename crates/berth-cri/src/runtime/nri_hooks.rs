@@ -38,12 +38,19 @@ impl Cri {
         Some(convert::pod(&s))
     }
 
-    /// A container as plugins see it.
+    /// A container as plugins see it; None without NRI (nothing is looked up then).
     pub fn nri_container(&self, id: &str) -> Option<api::Container> {
+        self.nri.as_ref()?;
         convert::container(&self.engine.get(id).ok()?.snapshot())
     }
 
-    /// A container and its pod as plugins see them (takes the pod's lock).
+    /// A pod as plugins see it, from its locked record; None without NRI.
+    pub fn nri_pod_of(&self, s: &crate::sandbox::Sandbox) -> Option<api::PodSandbox> {
+        self.nri.as_ref().map(|_| convert::pod(s))
+    }
+
+    /// A container and its pod as plugins see them (takes the pod's lock); None without
+    /// NRI.
     pub async fn nri_subject(&self, id: &str) -> Option<(api::PodSandbox, api::Container)> {
         let c = self.nri_container(id)?;
         Some((self.nri_pod(&c.pod_sandbox_id).await?, c))

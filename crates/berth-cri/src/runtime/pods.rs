@@ -63,7 +63,6 @@ fn check_config(cfg: &PodSandboxConfig, runtime_handler: &str) -> Result<()> {
             "the sandbox metadata needs a name and a namespace".into(),
         ));
     }
-    crate::sandbox::userns::requested(&namespace_options(cfg))?;
     Ok(())
 }
 
@@ -229,7 +228,7 @@ impl Cri {
             Err(e) => return Err(e),
         };
         let mut s = entry.lock().await;
-        let pod = crate::nri::convert::pod(&s);
+        let pod = self.nri_pod_of(&s);
         for c in self.pod_containers(&s.record.id) {
             if c.is_running() {
                 self.engine
@@ -240,16 +239,18 @@ impl Cri {
                         e => Err(e),
                     })?;
             }
-            if let Some(nc) = self.nri_container(&c.id).filter(|_| started(&c)) {
-                self.nri_stopped(&pod, &nc).await;
+            if let (Some(pod), Some(nc)) = (&pod, self.nri_container(&c.id)) {
+                if started(&c) {
+                    self.nri_stopped(pod, &nc).await;
+                }
             }
         }
         namespaces::end_init(&self.pods_run_dir.join(&s.record.id), &s.record.held);
         // Plugins hear of the stop while the pod's network is still there and its
         // status can be read (the pod's lock is let go meanwhile).
-        if let (Some(nri), SandboxState::Ready) = (&self.nri, s.record.state) {
+        if let (Some(nri), Some(pod), SandboxState::Ready) = (&self.nri, &pod, s.record.state) {
             drop(s);
-            nri.stop_pod_sandbox(&pod).await;
+            nri.stop_pod_sandbox(pod).await;
             s = entry.lock().await;
         }
         if s.record.state == SandboxState::Ready {
@@ -269,22 +270,24 @@ impl Cri {
         };
         let _order = self.nri_hold().await;
         let mut s = entry.lock().await;
-        let pod = crate::nri::convert::pod(&s);
+        let pod = self.nri_pod_of(&s);
         for c in self.pod_containers(&s.record.id) {
             let seen = self.nri_container(&c.id);
-            if let Some(nc) = seen.as_ref().filter(|_| started(&c)) {
-                self.nri_stopped(&pod, nc).await;
+            if let (Some(pod), Some(nc)) = (&pod, &seen) {
+                if started(&c) {
+                    self.nri_stopped(pod, nc).await;
+                }
             }
             self.engine.remove(&c.id, true, false).await?;
-            if let (Some(nri), Some(nc)) = (&self.nri, seen) {
-                nri.remove_container(&pod, &nc).await;
+            if let (Some(nri), Some(pod), Some(nc)) = (&self.nri, &pod, seen) {
+                nri.remove_container(pod, &nc).await;
             }
         }
-        if let Some(nri) = &self.nri {
+        if let (Some(nri), Some(pod)) = (&self.nri, &pod) {
             if s.record.state == SandboxState::Ready {
-                nri.stop_pod_sandbox(&pod).await;
+                nri.stop_pod_sandbox(pod).await;
             }
-            nri.remove_pod_sandbox(&pod).await;
+            nri.remove_pod_sandbox(pod).await;
         }
         if s.record.state == SandboxState::Ready {
             self.release_network(&s).await;
