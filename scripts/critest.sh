@@ -112,7 +112,10 @@ for s in sorted(specs, key=lambda s: (s["State"], s["LeafNodeText"])):
         continue
     name = " ".join(s.get("ContainerHierarchyTexts") or []) + " " + s["LeafNodeText"]
     why = (s.get("Failure") or {}).get("Message", "").strip().splitlines()
-    why = why[0][:160] if why else "-ginkgo.skip (AppArmor, SELinux, Windows or CRITEST_SKIP)"
+    # The failure's first line, and the runtime's own error when the message holds one.
+    detail = [l.strip() for l in why[1:] if "rpc error" in l][:1]
+    why = " / ".join([why[0][:160]] + [d[:300] for d in detail]) if why else \
+        "-ginkgo.skip (AppArmor, SELinux, Windows or CRITEST_SKIP)"
     print(f"{s['State']:8} {name}\n         {why}")
 print(", ".join(f"{n} {k}" for k, n in sorted(count.items())))
 PY

@@ -9,7 +9,6 @@
 use prost::Message;
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -106,9 +105,15 @@ type Pending = Arc<std::sync::Mutex<Option<HashMap<u32, oneshot::Sender<Response
 
 /// The calling side: requests on odd stream ids, replies matched by id.
 pub struct Client<W> {
-    writer: Mutex<W>,
-    next: AtomicU32,
+    writer: Mutex<Writer<W>>,
     pending: Pending,
+}
+
+/// The write half and the next stream id, under one lock: a ttrpc server refuses an id
+/// lower than one it has seen, so ids must go out in the order they are taken.
+struct Writer<W> {
+    stream: W,
+    next_id: u32,
 }
 
 impl<W: AsyncWrite + Unpin + Send + 'static> Client<W> {
@@ -143,8 +148,10 @@ impl<W: AsyncWrite + Unpin + Send + 'static> Client<W> {
             on_close();
         });
         Arc::new(Self {
-            writer: Mutex::new(write),
-            next: AtomicU32::new(1),
+            writer: Mutex::new(Writer {
+                stream: write,
+                next_id: 1,
+            }),
             pending,
         })
     }
@@ -157,32 +164,38 @@ impl<W: AsyncWrite + Unpin + Send + 'static> Client<W> {
         req: &Req,
         timeout: Duration,
     ) -> Result<Resp, TtrpcError> {
-        let id = self.next.fetch_add(2, Ordering::Relaxed);
-        let (tx, rx) = oneshot::channel();
-        match self.pending.lock() {
-            Ok(mut p) => match p.as_mut() {
-                Some(p) => p.insert(id, tx),
-                None => return Err(TtrpcError::Closed),
-            },
-            Err(_) => return Err(TtrpcError::Closed),
-        };
         let request = Request {
             service: service.to_string(),
             method: method.to_string(),
             payload: req.encode_to_vec(),
             timeout_nano: timeout.as_nanos().min(i64::MAX as u128) as i64,
             metadata: vec![],
-        };
-        let sent = self
-            .writer
-            .lock()
-            .await
-            .write_all(&frame(id, TYPE_REQUEST, &request.encode_to_vec()))
-            .await;
-        if sent.is_err() {
-            self.forget(id);
-            return Err(TtrpcError::Closed);
         }
+        .encode_to_vec();
+        let (tx, rx) = oneshot::channel();
+        let id = {
+            let mut writer = self.writer.lock().await;
+            let id = writer.next_id;
+            writer.next_id = id.wrapping_add(2);
+            match self.pending.lock() {
+                Ok(mut p) => match p.as_mut() {
+                    Some(p) => p.insert(id, tx),
+                    None => return Err(TtrpcError::Closed),
+                },
+                Err(_) => return Err(TtrpcError::Closed),
+            };
+            if writer
+                .stream
+                .write_all(&frame(id, TYPE_REQUEST, &request))
+                .await
+                .is_err()
+            {
+                drop(writer);
+                self.forget(id);
+                return Err(TtrpcError::Closed);
+            }
+            id
+        };
         let resp = match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(r)) => r,
             Ok(Err(_)) => return Err(TtrpcError::Closed),
@@ -210,7 +223,7 @@ impl<W: AsyncWrite + Unpin + Send + 'static> Client<W> {
 
     /// Ends the connection (the peer sees it close).
     pub async fn close(&self) {
-        let _ = self.writer.lock().await.shutdown().await;
+        let _ = self.writer.lock().await.stream.shutdown().await;
     }
 }
 
@@ -223,11 +236,22 @@ where
     Fut: Future<Output = Result<Vec<u8>, Status>>,
 {
     let (mut read, mut write) = tokio::io::split(stream);
+    let mut last_id = 0;
     while let Some((id, kind, body)) = read_message(&mut read).await {
         if kind != TYPE_REQUEST {
             continue;
         }
+        // As Go's ttrpc server does: a client's stream ids only go up.
+        let reused = id <= last_id;
+        last_id = last_id.max(id);
         let resp = match Request::decode(body.as_slice()) {
+            _ if reused => Response {
+                status: Some(Status {
+                    code: code::INVALID_ARGUMENT,
+                    message: "StreamID cannot be re-used and must increment".into(),
+                }),
+                payload: vec![],
+            },
             Ok(req) => match handle(req.service, req.method, req.payload).await {
                 Ok(payload) => Response {
                     status: None,
@@ -302,5 +326,33 @@ mod tests {
             ),
             "{e}"
         );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_calls_send_their_stream_ids_in_order() {
+        // The server refuses an id lower than one it has seen (as Go's ttrpc does), so
+        // calls racing each other must still put their ids on the wire in order.
+        let (client_end, server_end) = tokio::io::duplex(1 << 10);
+        tokio::spawn(serve(server_end, |_, _, body| async move { Ok(body) }));
+        let (read, write) = tokio::io::split(client_end);
+        let client = Client::new(read, write, || {});
+        let calls: Vec<_> = (0..64)
+            .map(|i| {
+                let client = client.clone();
+                tokio::spawn(async move {
+                    let req = KeyValue {
+                        key: format!("k{i}"),
+                        value: "x".repeat(200),
+                    };
+                    client
+                        .call::<_, KeyValue>("echo.Echo", "Say", &req, Duration::from_secs(5))
+                        .await
+                        .map(|r| r.key)
+                })
+            })
+            .collect();
+        for (i, call) in calls.into_iter().enumerate() {
+            assert_eq!(call.await.unwrap().unwrap(), format!("k{i}"));
+        }
     }
 }
