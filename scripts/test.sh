@@ -18,6 +18,11 @@ cargo test --workspace -- --test-threads="${TEST_THREADS:-4}"
 BERTH=$PWD/target/debug/berth \
     CRITEST_SKIP='public image with digest should be pulled' \
     ./scripts/critest.sh
+# Its streaming specs again over WebSocket (client-go's WebSocket executor, and port
+# forwarding's SPDY tunnelled in a WebSocket), as kubectl speaks them since 1.30.
+BERTH=$PWD/target/debug/berth CRITEST_OUT=/tmp/berth-critest-websocket.log \
+    ./scripts/critest.sh -ginkgo.focus Streaming \
+    -websocket-exec -websocket-attach -websocket-portforward
 # A real kubelet (standalone, static pods) running a two-container pod on berth.
 BERTH=$PWD/target/debug/berth ./scripts/kubelet-standalone.sh
 # The static release binary that the quick start installs, once.

@@ -109,23 +109,73 @@ impl Node {
         self.socket.parent().unwrap().to_path_buf()
     }
 
-    fn crictl(&self, args: &[&str]) -> Output {
+    /// crictl, pointed at this node.
+    fn crictl_command(&self, args: &[&str]) -> Command {
         let endpoint = format!("unix://{}", self.socket.display());
-        Command::new(&self.crictl)
-            .args([
-                "--config",
-                "/dev/null",
-                "-t",
-                "60s",
-                "-r",
-                &endpoint,
-                "-i",
-                &endpoint,
-            ])
-            .args(args)
+        let mut c = Command::new(&self.crictl);
+        c.args([
+            "--config",
+            "/dev/null",
+            "-t",
+            "60s",
+            "-r",
+            &endpoint,
+            "-i",
+            &endpoint,
+        ])
+        .args(args);
+        c
+    }
+
+    fn crictl(&self, args: &[&str]) -> Output {
+        self.crictl_command(args)
             .stdin(Stdio::null())
             .output()
             .expect("crictl")
+    }
+
+    /// crictl with `input` on its stdin; a crictl still running after 30 s is killed and
+    /// fails the test.
+    fn crictl_fed(&self, args: &[&str], input: &str) -> Output {
+        use std::io::{Read, Write};
+        let mut child = self
+            .crictl_command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("crictl");
+        if let Some(mut stdin) = child.stdin.take() {
+            let _ = stdin.write_all(input.as_bytes());
+        }
+        let drain = |r: Option<Box<dyn Read + Send>>| {
+            std::thread::spawn(move || {
+                let mut buf = Vec::new();
+                if let Some(mut r) = r {
+                    let _ = r.read_to_end(&mut buf);
+                }
+                buf
+            })
+        };
+        let out = drain(child.stdout.take().map(|r| Box::new(r) as _));
+        let err = drain(child.stderr.take().map(|r| Box::new(r) as _));
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                break status;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("crictl {args:?} did not end in 30 s");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        Output {
+            status,
+            stdout: out.join().unwrap_or_default(),
+            stderr: err.join().unwrap_or_default(),
+        }
     }
 
     fn ok(&self, args: &[&str]) -> String {
@@ -201,6 +251,17 @@ fn container_config(name: &str, image: &str, script: &str, extra: Value) -> Valu
     c
 }
 
+/// The test's busybox image, pushed to `registry` from the node's daemon: its reference.
+fn busybox_in(node: &Node, registry: &Registry) -> String {
+    node.d.make_busybox();
+    let archive = node.dir().join("busybox.tar");
+    ok(node
+        .d
+        .berth(&["save", "-o", archive.to_str().unwrap(), "busybox"]));
+    registry.push_archive(&archive, "kube/busybox:1");
+    format!("{}/kube/busybox:1", registry.addr)
+}
+
 fn exec(node: &Node, id: &str, cmd: &[&str]) -> String {
     let mut args = vec!["exec", "-s", id];
     args.extend_from_slice(cmd);
@@ -230,14 +291,8 @@ fn crictl_runs_pods_and_containers_end_to_end() {
     let Some(registry) = Registry::start() else {
         return;
     };
-    node.d.make_busybox();
     // pull: from a registry on loopback, as a kubelet would.
-    let archive = node.dir().join("busybox.tar");
-    ok(node
-        .d
-        .berth(&["save", "-o", archive.to_str().unwrap(), "busybox"]));
-    registry.push_archive(&archive, "kube/busybox:1");
-    let image = format!("{}/kube/busybox:1", registry.addr);
+    let image = busybox_in(&node, &registry);
     let pulled = node.ok(&["pull", &image]);
     assert!(pulled.contains("sha256:"), "{pulled}");
     let images = node.ok(&["images"]);
@@ -1147,4 +1202,128 @@ fn an_nri_socket_without_cri_is_refused() {
         stderr(&o)
     );
     assert!(!dir.path().join("nri.sock").exists());
+}
+
+#[test]
+fn exec_attach_and_port_forward_stream_over_spdy_and_websocket() {
+    let Some(node) = Node::start() else {
+        return;
+    };
+    let Some(registry) = Registry::start() else {
+        return;
+    };
+    let image = busybox_in(&node, &registry);
+    node.ok(&["pull", &image]);
+    let pod = pod_config(&node, "streams", json!({}));
+    let pod_file = node.file("pod.json", &pod);
+    let pod_id = node.ok(&["runp", &pod_file]);
+    // A server on the pod's loopback, for port forwarding.
+    let server = container_config(
+        "server",
+        &image,
+        "while true; do nc -l -p 8080 -e echo from-the-pod; done",
+        json!({}),
+    );
+    let server_file = node.file("server.json", &server);
+    let server_id = node.ok(&["create", &pod_id, &server_file, &pod_file]);
+    node.ok(&["start", &server_id]);
+
+    for transport in ["spdy", "websocket"] {
+        // exec: stdout and stderr apart, and the exit code.
+        let o = node.crictl(&[
+            "exec",
+            "--transport",
+            transport,
+            &server_id,
+            "sh",
+            "-c",
+            "echo to-out; echo to-err >&2; exit 3",
+        ]);
+        assert_eq!(stdout(&o), "to-out\n", "{transport}: {}", stderr(&o));
+        assert!(stderr(&o).contains("to-err"), "{transport}: {}", stderr(&o));
+        assert!(!o.status.success(), "{transport}");
+        assert!(
+            stderr(&o).contains("exit code 3") || stderr(&o).contains("exited with 3"),
+            "{transport}: {}",
+            stderr(&o)
+        );
+        // stdin reaches the process and its end reaches it too (cat ends).
+        let o = node.crictl_fed(
+            &["exec", "-i", "--transport", transport, &server_id, "cat"],
+            "through stdin\n",
+        );
+        assert!(o.status.success(), "{transport}: {}", stderr(&o));
+        assert_eq!(stdout(&o), "through stdin\n", "{transport}");
+
+        // attach: a container reading its stdin, which ends when the attach's does.
+        let name = format!("reader-{transport}");
+        let reader = container_config(
+            &name,
+            &image,
+            "while read l; do echo \"got $l\"; done; echo done",
+            json!({"stdin": true, "stdin_once": true}),
+        );
+        let reader_file = node.file(&format!("{name}.json"), &reader);
+        let reader_id = node.ok(&["create", &pod_id, &reader_file, &pod_file]);
+        node.ok(&["start", &reader_id]);
+        let o = node.crictl_fed(
+            &["attach", "-i", "--transport", transport, &reader_id],
+            "one\ntwo\n",
+        );
+        assert!(o.status.success(), "{transport}: {}", stderr(&o));
+        assert_eq!(stdout(&o), "got one\ngot two\ndone\n", "{transport}");
+
+        // port-forward: a local port reaches the pod's loopback.
+        let port = free_port();
+        let _forward = Killed(
+            node.crictl_command(&[
+                "port-forward",
+                "--transport",
+                transport,
+                &pod_id,
+                &format!("{port}:8080"),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("crictl port-forward"),
+        );
+        wait_until("the forwarded port", Duration::from_secs(15), || {
+            read_from(port).contains("from-the-pod")
+        });
+        // A second connection over the same session.
+        assert!(read_from(port).contains("from-the-pod"), "{transport}");
+    }
+    node.ok(&["rmp", "-f", &pod_id]);
+    assert_eq!(mounts_under(&node.d.dir.join("run/cri")), 0);
+}
+
+/// A child of the test, killed (by its pid) and reaped when dropped.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A port nothing listens on now, on loopback.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// What a connection to `port` on loopback reads until it ends ("" when it cannot connect).
+fn read_from(port: u16) -> String {
+    use std::io::Read;
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return String::new();
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
 }

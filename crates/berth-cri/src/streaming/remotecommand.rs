@@ -5,6 +5,7 @@
 
 use super::spdy::{IncomingStream, Sender};
 use super::tokens::Request;
+use super::websocket;
 use crate::error::{CriError, Result};
 use crate::service::Cri;
 use berth_runtime::task::Output;
@@ -130,6 +131,80 @@ impl Resizer {
     }
 }
 
+/// Where a session's output goes.
+enum Outlet {
+    /// The SPDY streams the client opened, by id.
+    Spdy {
+        tx: Sender,
+        stdout: Option<u32>,
+        stderr: Option<u32>,
+        error: Option<u32>,
+    },
+    WebSocket {
+        writer: websocket::ChannelWriter,
+        stdout: bool,
+        stderr: bool,
+    },
+}
+
+impl Outlet {
+    /// Sends output (stderr's on stdout when there is no stderr); false once the client
+    /// is gone.
+    async fn output(&self, to_stderr: bool, data: &[u8]) -> bool {
+        match self {
+            Self::Spdy {
+                tx, stdout, stderr, ..
+            } => match if to_stderr {
+                stderr.or(*stdout)
+            } else {
+                *stdout
+            } {
+                Some(id) => tx.send(id, data, false).await.is_ok(),
+                None => true,
+            },
+            Self::WebSocket {
+                writer,
+                stdout,
+                stderr,
+            } => {
+                let channel = match (to_stderr, *stdout, *stderr) {
+                    (true, _, true) => websocket::STDERR,
+                    (_, true, _) => websocket::STDOUT,
+                    _ => return true,
+                };
+                writer.send(channel, data).await
+            }
+        }
+    }
+
+    /// Ends the output streams and sends the session's status.
+    async fn end(self, status: String) {
+        match self {
+            Self::Spdy {
+                tx,
+                stdout,
+                stderr,
+                error,
+            } => {
+                for id in [stdout, stderr].into_iter().flatten() {
+                    let _ = tx.close(id).await;
+                }
+                if let Some(id) = error {
+                    let _ = tx.send(id, status.as_bytes(), true).await;
+                }
+            }
+            Self::WebSocket { writer, .. } => writer.end(&status).await,
+        }
+    }
+}
+
+/// What the client sends: stdin's bytes and terminal sizes.
+struct Inputs {
+    stdin: Option<mpsc::Receiver<Vec<u8>>>,
+    resize: Option<mpsc::Receiver<Vec<u8>>>,
+}
+
+/// A session over SPDY: the client opens a stream per channel.
 pub async fn serve(
     cri: Arc<Cri>,
     req: Request,
@@ -146,29 +221,58 @@ pub async fn serve(
             return;
         }
     };
-    let error_id = by_type.get("error").map(|s| s.id);
-    let stdout_id = by_type.get("stdout").map(|s| s.id);
-    let stderr_id = by_type.get("stderr").map(|s| s.id);
-    let started = start(&cri, &req, wanted).await;
-    let (session, resizer, exec_id) = match started {
+    let outlet = Outlet::Spdy {
+        tx,
+        stdout: by_type.get("stdout").map(|s| s.id),
+        stderr: by_type.get("stderr").map(|s| s.id),
+        error: by_type.get("error").map(|s| s.id),
+    };
+    let inputs = Inputs {
+        stdin: by_type.remove("stdin").map(|s| s.data),
+        resize: by_type.remove("resize").map(|s| s.data),
+    };
+    run(cri, req, wanted, outlet, inputs).await;
+}
+
+/// A session over a WebSocket: the channels are those the request asked for.
+pub async fn serve_websocket(cri: Arc<Cri>, req: Request, socket: websocket::Socket) {
+    let Some(wanted) = Wanted::of(&req) else {
+        return;
+    };
+    let (writer, inputs) = websocket::channels(socket, wanted.stdin);
+    // As the kubelet does: an empty message on the first channel the client reads tells
+    // it the session is up.
+    let first = match (wanted.stdout, wanted.stderr) {
+        (true, _) => websocket::STDOUT,
+        (_, true) => websocket::STDERR,
+        _ => websocket::ERROR,
+    };
+    writer.send(first, &[]).await;
+    let outlet = Outlet::WebSocket {
+        writer,
+        stdout: wanted.stdout,
+        stderr: wanted.stderr,
+    };
+    let inputs = Inputs {
+        stdin: inputs.stdin,
+        resize: Some(inputs.resize),
+    };
+    run(cri, req, wanted, outlet, inputs).await;
+}
+
+async fn run(cri: Arc<Cri>, req: Request, wanted: Wanted, outlet: Outlet, inputs: Inputs) {
+    let (session, resizer, exec_id) = match start(&cri, &req, wanted).await {
         Ok(x) => x,
-        Err(e) => {
-            if let Some(id) = error_id {
-                let _ = tx
-                    .send(id, status(Err(e.to_string())).as_bytes(), true)
-                    .await;
-            }
-            return;
-        }
+        Err(e) => return outlet.end(status(Err(e.to_string()))).await,
     };
     let berth_daemon::engine::session::Session {
         mut output,
         mut input,
     } = session;
     // stdin: the client's bytes, then EOF when its stream ends.
-    if let Some(mut s) = by_type.remove("stdin") {
+    if let Some(mut stdin) = inputs.stdin {
         tokio::spawn(async move {
-            while let Some(data) = s.data.recv().await {
+            while let Some(data) = stdin.recv().await {
                 if input.write_all(&data).await.is_err() {
                     return;
                 }
@@ -178,11 +282,11 @@ pub async fn serve(
     } else {
         drop(input);
     }
-    if let Some(mut s) = by_type.remove("resize") {
+    if let Some(mut sizes) = inputs.resize {
         let cri = cri.clone();
         tokio::spawn(async move {
             let mut buf = Vec::new();
-            while let Some(data) = s.data.recv().await {
+            while let Some(data) = sizes.recv().await {
                 buf.extend_from_slice(&data);
                 let mut it = serde_json::Deserializer::from_slice(&buf).into_iter::<TerminalSize>();
                 let mut used = 0;
@@ -195,20 +299,15 @@ pub async fn serve(
         });
     }
     while let Some(o) = output.recv().await {
-        let (id, data) = match o {
-            Output::Stdout(b) => (stdout_id, b),
-            Output::Stderr(b) => (stderr_id.or(stdout_id), b),
-            Output::Error(e) => (stderr_id.or(stdout_id), e.into_bytes()),
+        let sent = match o {
+            Output::Stdout(b) => outlet.output(false, &b).await,
+            Output::Stderr(b) => outlet.output(true, &b).await,
+            Output::Error(e) => outlet.output(true, e.as_bytes()).await,
             Output::Exit(_) => continue,
         };
-        if let Some(id) = id {
-            if tx.send(id, &data, false).await.is_err() {
-                break;
-            }
+        if !sent {
+            break;
         }
-    }
-    for id in [stdout_id, stderr_id].into_iter().flatten() {
-        let _ = tx.close(id).await;
     }
     let exit = match &exec_id {
         Some(e) => cri
@@ -218,9 +317,7 @@ pub async fn serve(
             .map_err(|e| e.to_string()),
         None => Ok(0),
     };
-    if let Some(id) = error_id {
-        let _ = tx.send(id, status(exit).as_bytes(), true).await;
-    }
+    outlet.end(status(exit)).await;
 }
 
 type Started = (

@@ -1,13 +1,15 @@
-//! The streaming HTTP server: `/{exec,attach,portforward}/{token}`, upgraded to SPDY/3.1.
+//! The streaming HTTP server: `/{exec,attach,portforward}/{token}`, upgraded to SPDY/3.1
+//! or to a WebSocket.
 
 use super::tokens::Request;
-use super::{portforward, remotecommand, spdy};
+use super::{portforward, remotecommand, spdy, websocket};
 use crate::service::Cri;
 use http::{header, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 use std::sync::Arc;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
 type Body = Full<Bytes>;
 
@@ -46,6 +48,9 @@ async fn handle(cri: Arc<Cri>, mut req: http::Request<hyper::body::Incoming>) ->
             "the token is for another kind of stream",
         );
     }
+    if let Some(key) = berth_daemon::api::websocket::upgrade_key(req.headers()) {
+        return upgrade_to_websocket(cri, req, request, &key);
+    }
     let spdy_upgrade = req
         .headers()
         .get(header::UPGRADE)
@@ -54,7 +59,7 @@ async fn handle(cri: Arc<Cri>, mut req: http::Request<hyper::body::Incoming>) ->
     if !spdy_upgrade {
         return reply(
             StatusCode::BAD_REQUEST,
-            "berth's streaming server speaks SPDY/3.1 (Upgrade: SPDY/3.1)",
+            "berth's streaming server speaks SPDY/3.1 (Upgrade: SPDY/3.1) and WebSocket (Upgrade: websocket)",
         );
     }
     let wanted = match request {
@@ -76,6 +81,15 @@ async fn handle(cri: Arc<Cri>, mut req: http::Request<hyper::body::Incoming>) ->
             other => remotecommand::serve(cri, other, tx, streams).await,
         }
     });
+    let mut r = switching_protocols("SPDY/3.1");
+    if let Ok(v) = header::HeaderValue::from_str(&protocol) {
+        r.headers_mut().insert("x-stream-protocol-version", v);
+    }
+    r
+}
+
+/// `101 Switching Protocols` to `upgrade`.
+fn switching_protocols(upgrade: &'static str) -> Response<Body> {
     let mut r = Response::new(Full::new(Bytes::new()));
     *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     let h = r.headers_mut();
@@ -83,12 +97,50 @@ async fn handle(cri: Arc<Cri>, mut req: http::Request<hyper::body::Incoming>) ->
         header::CONNECTION,
         header::HeaderValue::from_static("Upgrade"),
     );
+    h.insert(header::UPGRADE, header::HeaderValue::from_static(upgrade));
+    r
+}
+
+/// Answers a WebSocket upgrade with the subprotocol berth prefers among those offered.
+fn upgrade_to_websocket(
+    cri: Arc<Cri>,
+    mut req: http::Request<hyper::body::Incoming>,
+    request: Request,
+    key: &str,
+) -> Response<Body> {
+    let supported: &[&'static str] = match request {
+        Request::PortForward { .. } => &[websocket::TUNNELLED_PORT_FORWARD],
+        _ => &[websocket::REMOTE_COMMAND_V5, websocket::REMOTE_COMMAND_V4],
+    };
+    let Some(protocol) = websocket::choose(&websocket::offered(req.headers()), supported) else {
+        return reply(
+            StatusCode::FORBIDDEN,
+            &format!(
+                "unable to upgrade: the client offered no WebSocket protocol berth speaks ({})",
+                supported.join(", ")
+            ),
+        );
+    };
+    let upgrade = hyper::upgrade::on(&mut req);
+    tokio::spawn(async move {
+        let Ok(upgraded) = upgrade.await else { return };
+        let socket = websocket::accept(upgraded).await;
+        match request {
+            Request::PortForward { sandbox } => {
+                let (tx, streams) = spdy::serve(websocket::tunnel(socket));
+                portforward::serve(cri, sandbox, tx, streams).await
+            }
+            other => remotecommand::serve_websocket(cri, other, socket).await,
+        }
+    });
+    let mut r = switching_protocols("websocket");
+    let h = r.headers_mut();
     h.insert(
-        header::UPGRADE,
-        header::HeaderValue::from_static("SPDY/3.1"),
+        header::SEC_WEBSOCKET_PROTOCOL,
+        header::HeaderValue::from_static(protocol),
     );
-    if let Ok(v) = header::HeaderValue::from_str(&protocol) {
-        h.insert("x-stream-protocol-version", v);
+    if let Ok(v) = header::HeaderValue::from_str(&derive_accept_key(key.as_bytes())) {
+        h.insert(header::SEC_WEBSOCKET_ACCEPT, v);
     }
     r
 }

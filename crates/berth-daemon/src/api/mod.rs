@@ -14,7 +14,7 @@ mod networks;
 mod platform;
 mod system;
 mod volumes;
-mod websocket;
+pub mod websocket;
 
 use crate::engine::Engine;
 use crate::error::{DaemonError, Result};

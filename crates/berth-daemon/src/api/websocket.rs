@@ -16,9 +16,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::{handshake::derive_accept_key, protocol::Role, Message};
 use tokio_tungstenite::WebSocketStream;
 
-/// The client's `Sec-WebSocket-Key`, if this is a WebSocket upgrade request.
-fn websocket_key(req: &Request<Incoming>) -> Option<String> {
-    let h = req.headers();
+/// The client's `Sec-WebSocket-Key`, if these are a WebSocket upgrade request's headers.
+pub fn upgrade_key(h: &http::HeaderMap) -> Option<String> {
     let upgrade = h
         .get(http::header::UPGRADE)
         .and_then(|v| v.to_str().ok())
@@ -35,7 +34,7 @@ pub async fn attach(
     version: ApiVersion,
     mut req: Request<Incoming>,
 ) -> Result<Resp> {
-    let Some(key) = websocket_key(&req) else {
+    let Some(key) = upgrade_key(req.headers()) else {
         return Err(DaemonError::InvalidParameter(
             "attach/ws needs a WebSocket upgrade (Upgrade: websocket, Sec-WebSocket-Version: 13, Sec-WebSocket-Key)".into(),
         ));
