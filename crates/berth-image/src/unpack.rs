@@ -368,7 +368,15 @@ fn resolve(root: &OwnedFd, rel: &Path, access: OFlag) -> io::Result<OwnedFd> {
     let how = OpenHow::new()
         .flags(access | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC)
         .resolve(ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_MAGICLINKS);
-    Ok(owned(openat2(root.as_raw_fd(), rel, how)?))
+    // With RESOLVE_BENEATH the kernel gives EAGAIN for a path with `..` when any rename or
+    // mount happened on the system during the lookup (openat2(2)): tried again.
+    let mut tries = 1;
+    loop {
+        match openat2(root.as_raw_fd(), rel, how) {
+            Err(nix::errno::Errno::EAGAIN) if tries < 64 => tries += 1,
+            r => return Ok(owned(r?)),
+        }
+    }
 }
 
 fn owned(fd: RawFd) -> OwnedFd {

@@ -83,7 +83,7 @@ impl Root {
             .flags(flags | OFlag::O_CLOEXEC)
             .mode(mode)
             .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS | extra);
-        openat2(self.fd.as_raw_fd(), rel, how).map(owned)
+        openat2_retrying(self.fd.as_raw_fd(), rel, how).map(owned)
     }
 
     /// `rel` created (or truncated) for writing with `mode`; a symlink in its place is an
@@ -273,6 +273,27 @@ pub fn fd_path(fd: &OwnedFd) -> PathBuf {
     PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
 }
 
+/// How often a lookup is tried again when the kernel could not prove that a `..` stayed
+/// beneath the root.
+const OPENAT2_TRIES: usize = 64;
+
+/// openat2, tried again on EAGAIN: with RESOLVE_IN_ROOT or RESOLVE_BENEATH the kernel
+/// gives EAGAIN for a path with `..` when any rename or mount happened on the system
+/// during the lookup (openat2(2)), which is often on a busy host.
+fn openat2_retrying(
+    dirfd: std::os::fd::RawFd,
+    rel: &Path,
+    how: OpenHow,
+) -> nix::Result<std::os::fd::RawFd> {
+    let mut tries = 1;
+    loop {
+        match openat2(dirfd, rel, how) {
+            Err(nix::errno::Errno::EAGAIN) if tries < OPENAT2_TRIES => tries += 1,
+            r => return r,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -295,5 +316,36 @@ mod tests {
         assert!(root.join("etc/hosts").is_file());
         // /proc and /sys must not be symlinks at all.
         assert!(r.lookup(Path::new("/dev"), true).is_err());
+    }
+
+    #[test]
+    fn climbing_lookups_hold_while_the_host_renames() {
+        // Any rename on the system during a lookup through `..` makes openat2 give EAGAIN;
+        // a lookup must try again rather than fail (as an image's climbing symlink once did).
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("root/a/b")).unwrap();
+        symlink("../../../../..", dir.path().join("root/a/b/up")).unwrap();
+        let root = Root::open(&dir.path().join("root")).unwrap();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let renamer = {
+            let stop = stop.clone();
+            let (x, y) = (dir.path().join("x"), dir.path().join("y"));
+            std::fs::write(&x, b"").unwrap();
+            std::thread::spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let _ = std::fs::rename(&x, &y);
+                    let _ = std::fs::rename(&y, &x);
+                }
+            })
+        };
+        let failed = (0..20_000)
+            .filter(|_| {
+                root.lookup(Path::new("a/b/up/a/../a/b/up/a"), false)
+                    .is_err()
+            })
+            .count();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let _ = renamer.join();
+        assert_eq!(failed, 0, "lookups that failed of 20000");
     }
 }
