@@ -4,6 +4,7 @@
 #     (a pod without a pause process), against a pause container plus a container joining
 #     its network and IPC namespaces through the Engine API (what cri-dockerd asks of
 #     dockerd), on berthd and on Debian's dockerd;
+#   - exec in a pod's container: ExecSync, and Exec streamed over SPDY and over WebSocket;
 #   - what a pod costs: PODS pods of one `sleep` container each, then per pod the processes
 #     added, their PSS, the daemon's RSS growth and the kernel memory they took;
 #   - critest's own benchmarks (critest -benchmark) on berth's CRI socket.
@@ -158,6 +159,20 @@ cmds=(-n "CRI: crictl run (berth, no pause process)"
 [ -n "$dockerd_up" ] && cmds+=(-n "Engine API: pause + container (dockerd)" "$W/engine-pod.sh docker pod")
 hyperfine "${hyperfine_args[@]}" "${cmds[@]}" >"$W/hyperfine.log" || { cat "$W/hyperfine.log" "$W/daemon.log" >&2; exit 1; }
 python3 - "$W/start.json" <<'PY'
+import json, sys
+for x in json.load(open(sys.argv[1]))["results"]:
+    print("  %-44s median %7.1f ms" % (x["command"], x["median"] * 1000))
+PY
+remove_all
+
+echo "== exec in a pod's container ($RUNS runs)"
+cid=$("${CRICTL[@]}" run --no-pull "$W/container.json" "$W/pod.json")
+hyperfine -N --warmup 2 --runs "$RUNS" --export-json "$W/exec.json" \
+    -n "CRI ExecSync (crictl exec -s)" "crictl --config $W/crictl.yaml exec -s $cid true" \
+    -n "CRI Exec, streamed over SPDY" "crictl --config $W/crictl.yaml exec --transport spdy $cid true" \
+    -n "CRI Exec, streamed over WebSocket" "crictl --config $W/crictl.yaml exec --transport websocket $cid true" \
+    >"$W/hyperfine-exec.log" || { cat "$W/hyperfine-exec.log" "$W/daemon.log" >&2; exit 1; }
+python3 - "$W/exec.json" <<'PY'
 import json, sys
 for x in json.load(open(sys.argv[1]))["results"]:
     print("  %-44s median %7.1f ms" % (x["command"], x["median"] * 1000))

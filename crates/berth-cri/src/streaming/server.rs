@@ -152,6 +152,9 @@ pub async fn run(cri: Arc<Cri>, listener: tokio::net::TcpListener) {
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
             continue;
         };
+        // Small frames go out at once: with Nagle, a SPDY reply waited for the client's
+        // delayed ACK (40 ms an exec).
+        let _ = conn.set_nodelay(true);
         let cri = cri.clone();
         tokio::spawn(async move {
             let svc = hyper::service::service_fn(move |req| {
