@@ -82,12 +82,35 @@ fn status(exit: std::result::Result<i64, String>) -> String {
     .to_string()
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, Debug, PartialEq)]
 struct TerminalSize {
     #[serde(rename = "Width")]
     width: u16,
     #[serde(rename = "Height")]
     height: u16,
+}
+
+/// The whole terminal sizes at the front of `buf`, taken out of it; a partial one stays
+/// for the next bytes, and what is not a size is dropped rather than kept to grow.
+fn take_sizes(buf: &mut Vec<u8>) -> Vec<TerminalSize> {
+    let mut sizes = vec![];
+    let mut it = serde_json::Deserializer::from_slice(buf).into_iter::<TerminalSize>();
+    let mut used = 0;
+    loop {
+        match it.next() {
+            Some(Ok(size)) => {
+                used = it.byte_offset();
+                sizes.push(size);
+            }
+            Some(Err(e)) if !e.is_eof() => {
+                used = buf.len();
+                break;
+            }
+            _ => break,
+        }
+    }
+    buf.drain(..used);
+    sizes
 }
 
 /// Collects the streams the client opens, by type.
@@ -288,13 +311,9 @@ async fn run(cri: Arc<Cri>, req: Request, wanted: Wanted, outlet: Outlet, inputs
             let mut buf = Vec::new();
             while let Some(data) = sizes.recv().await {
                 buf.extend_from_slice(&data);
-                let mut it = serde_json::Deserializer::from_slice(&buf).into_iter::<TerminalSize>();
-                let mut used = 0;
-                while let Some(Ok(size)) = it.next() {
-                    used = it.byte_offset();
+                for size in take_sizes(&mut buf) {
                     resizer.resize(&cri, size.height, size.width).await;
                 }
-                buf.drain(..used);
             }
         });
     }
@@ -382,5 +401,21 @@ mod tests {
         assert_eq!(bad["reason"], "NonZeroExitCode");
         assert_eq!(bad["details"]["causes"][0]["reason"], "ExitCode");
         assert_eq!(bad["details"]["causes"][0]["message"], "3");
+    }
+
+    #[test]
+    fn terminal_sizes_are_read_whole_and_garbage_is_dropped() {
+        let size = |w, h| TerminalSize {
+            width: w,
+            height: h,
+        };
+        let mut buf = br#"{"Width":80,"Height":24}{"Width":100,"#.to_vec();
+        assert_eq!(take_sizes(&mut buf), vec![size(80, 24)]);
+        buf.extend_from_slice(br#""Height":30}"#);
+        assert_eq!(take_sizes(&mut buf), vec![size(100, 30)]);
+        assert!(buf.is_empty());
+        let mut buf = b"not json at all".to_vec();
+        assert_eq!(take_sizes(&mut buf), vec![]);
+        assert!(buf.is_empty());
     }
 }

@@ -13,7 +13,7 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
@@ -53,8 +53,15 @@ pub fn choose(offered: &[String], supported: &[&'static str]) -> Option<&'static
         .copied()
 }
 
+/// The largest message a client may send: stdin comes in client-go's 32 KiB reads, and a
+/// tunnelled SPDY frame is at most 1 MiB (what berth's SPDY server takes).
+const MAX_MESSAGE: usize = 4 << 20;
+
 pub async fn accept(upgraded: Upgraded) -> Socket {
-    WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(MAX_MESSAGE))
+        .max_frame_size(Some(MAX_MESSAGE));
+    WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await
 }
 
 /// Writes a remote command session's channels; dropping it or `end` closes the socket.
