@@ -137,10 +137,18 @@ export W KUBELET
 unshare --mount --propagation private -- bash -c kubelet_ns >"$W/kubelet.log" 2>&1 &
 KPID=$!
 
-# A static pod is named after its node.
+# A static pod is named after its node. The client's first run exits at once, so two
+# running containers count only once the client has been restarted (and the loop's own
+# sample decides: a second look could land between the first run's exit and the restart).
 running() { crictl ps --label io.kubernetes.pod.name=pair-berth-node --state running -q 2>/dev/null | wc -l; }
-for _ in $(seq 120); do [ "$(running)" = 2 ] && break; kill -0 "$KPID" 2>/dev/null || break; sleep 1; done
-[ "$(running)" = 2 ] || fail "the kubelet did not run both containers of the static pod"
+client_runs() { crictl ps -a --name client -q 2>/dev/null | wc -l; }
+both_up=
+for _ in $(seq 120); do
+    if [ "$(client_runs)" -ge 2 ] && [ "$(running)" = 2 ]; then both_up=1; break; fi
+    kill -0 "$KPID" 2>/dev/null || break
+    sleep 1
+done
+[ -n "$both_up" ] || fail "the kubelet did not run both containers of the static pod (client runs: $(client_runs), running: $(running))"
 pods=$(crictl pods --name pair-berth-node -q)
 [ "$(echo "$pods" | wc -l)" = 1 ] || fail "expected one pod, got: $pods"
 client=$(crictl ps --name client -q)
