@@ -1217,11 +1217,12 @@ fn exec_attach_and_port_forward_stream_over_spdy_and_websocket() {
     let pod = pod_config(&node, "streams", json!({}));
     let pod_file = node.file("pod.json", &pod);
     let pod_id = node.ok(&["runp", &pod_file]);
-    // A server on the pod's loopback, for port forwarding.
+    // A server on the pod's loopback, for port forwarding: persistent (-ll), so a second
+    // connection never finds the port closed between two servers.
     let server = container_config(
         "server",
         &image,
-        "while true; do nc -l -p 8080 -e echo from-the-pod; done",
+        "exec nc -ll -p 8080 -e echo from-the-pod",
         json!({}),
     );
     let server_file = node.file("server.json", &server);
