@@ -33,7 +33,6 @@ impl Cri {
         let data = engine.config().data_root.join("cri");
         let run = engine.config().exec_root.join("cri").join("pods");
         let sandboxes = SandboxStore::open(data.join("sandboxes"))?;
-        let cfg_nri = cfg.nri_socket.is_some();
         // A pod whose namespaces are gone (the host rebooted) is not ready any more.
         for entry in sandboxes.all() {
             // Nobody else holds a sandbox yet: the server is not serving.
@@ -54,11 +53,11 @@ impl Cri {
             pods_data_dir: data.join("sandboxes"),
             pods_run_dir: run,
             engine,
+            nri: cfg.nri_socket.is_some().then(crate::nri::Nri::new),
             cfg,
             cpu_marks: Default::default(),
             tokens: Default::default(),
             streaming_addr: Default::default(),
-            nri: cfg_nri.then(crate::nri::Nri::new),
         }))
     }
 }

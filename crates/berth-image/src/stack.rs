@@ -12,7 +12,7 @@ use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
 use nix::sys::stat::{fstat, Mode, SFlag};
 use std::ffi::OsString;
 use std::io::Read;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::{Component, Path, PathBuf};
 
 /// Symlinks followed before giving up, as the kernel's limit.
@@ -38,9 +38,22 @@ pub(crate) fn open_beneath(layer: &Path, rel: &Path, flags: OFlag) -> nix::Resul
             | ResolveFlag::RESOLVE_NO_SYMLINKS
             | ResolveFlag::RESOLVE_NO_MAGICLINKS,
     );
-    let fd = openat2(root.as_raw_fd(), rel, how)?;
+    let fd = openat2_retrying(root.as_raw_fd(), rel, how)?;
     // SAFETY: as above.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// openat2, tried again (up to 64 times) on EAGAIN: with RESOLVE_BENEATH the kernel gives
+/// EAGAIN for a path with `..` when any rename or mount happened on the system during the
+/// lookup (openat2(2)), which is often on a busy host.
+pub(crate) fn openat2_retrying(dirfd: RawFd, rel: &Path, how: OpenHow) -> nix::Result<RawFd> {
+    let mut tries = 1;
+    loop {
+        match openat2(dirfd, rel, how) {
+            Err(nix::errno::Errno::EAGAIN) if tries < 64 => tries += 1,
+            r => return r,
+        }
+    }
 }
 
 enum Entry {

@@ -10,7 +10,7 @@
 
 use crate::error::{ImageError, Result};
 use nix::errno::Errno;
-use nix::fcntl::{openat, openat2, OFlag, OpenHow, ResolveFlag};
+use nix::fcntl::{openat, OFlag, OpenHow, ResolveFlag};
 use nix::sys::stat::{mkdirat, mknodat, utimensat, Mode, SFlag, UtimensatFlags};
 use nix::sys::time::TimeSpec;
 use nix::unistd::{unlinkat, UnlinkatFlags};
@@ -368,15 +368,11 @@ fn resolve(root: &OwnedFd, rel: &Path, access: OFlag) -> io::Result<OwnedFd> {
     let how = OpenHow::new()
         .flags(access | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC)
         .resolve(ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_MAGICLINKS);
-    // With RESOLVE_BENEATH the kernel gives EAGAIN for a path with `..` when any rename or
-    // mount happened on the system during the lookup (openat2(2)): tried again.
-    let mut tries = 1;
-    loop {
-        match openat2(root.as_raw_fd(), rel, how) {
-            Err(nix::errno::Errno::EAGAIN) if tries < 64 => tries += 1,
-            r => return Ok(owned(r?)),
-        }
-    }
+    Ok(owned(crate::stack::openat2_retrying(
+        root.as_raw_fd(),
+        rel,
+        how,
+    )?))
 }
 
 fn owned(fd: RawFd) -> OwnedFd {

@@ -5,7 +5,6 @@
 use super::api;
 use crate::proto;
 use crate::sandbox::Sandbox;
-use std::collections::HashMap;
 
 /// A pod as plugins see it.
 pub fn pod(s: &Sandbox) -> api::PodSandbox {
@@ -282,6 +281,15 @@ pub fn apply_resources(
     r: &api::LinuxResources,
     res: &mut proto::LinuxContainerResources,
 ) -> Result<(), String> {
+    let unapplied = [
+        (r.blockio_class.is_some(), "linux.resources.blockio_class"),
+        (r.rdt_class.is_some(), "linux.resources.rdt_class"),
+        (!r.devices.is_empty(), "linux.resources.devices"),
+        (r.pids.is_some(), "linux.resources.pids"),
+    ];
+    if let Some((_, field)) = unapplied.iter().find(|(set, _)| *set) {
+        return Err(refused(plugin, field));
+    }
     if let Some(m) = &r.memory {
         let unapplied = [
             (
@@ -340,17 +348,7 @@ pub fn apply_resources(
             limit: h.limit,
         });
     }
-    let unified: HashMap<String, String> = r.unified.clone();
-    res.unified.extend(unified);
-    let unapplied = [
-        (r.blockio_class.is_some(), "linux.resources.blockio_class"),
-        (r.rdt_class.is_some(), "linux.resources.rdt_class"),
-        (!r.devices.is_empty(), "linux.resources.devices"),
-        (r.pids.is_some(), "linux.resources.pids"),
-    ];
-    if let Some((_, field)) = unapplied.iter().find(|(set, _)| *set) {
-        return Err(refused(plugin, field));
-    }
+    res.unified.extend(r.unified.clone());
     Ok(())
 }
 

@@ -30,11 +30,6 @@ use std::sync::{Arc, Mutex};
 /// The pods and containers a plugin is synchronized with.
 pub type Snapshot = (Vec<api::PodSandbox>, Vec<api::Container>);
 
-/// What a container's create hooks decided for other containers.
-pub struct CreateOutcome {
-    pub updates: Vec<api::ContainerUpdate>,
-}
-
 pub struct Nri {
     /// Synchronized plugins, in the order they are called (index, then name).
     plugins: Mutex<Vec<Arc<Plugin>>>,
@@ -50,6 +45,17 @@ pub struct Nri {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Evictions a plugin asks for fail the operation: berth does not evict.
+fn refuse_evictions(p: &Plugin, evict: &[api::ContainerEviction]) -> Result<(), String> {
+    if evict.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "NRI plugin {} asked to evict containers, which berth does not do",
+        p.full_name()
+    ))
 }
 
 impl Nri {
@@ -229,13 +235,14 @@ impl Nri {
         .await;
     }
 
-    /// The create hooks: each plugin's adjustment is applied to `cfg` in turn.
+    /// The create hooks: each plugin's adjustment is applied to `cfg` in turn; returns
+    /// the updates plugins asked for other containers.
     pub async fn create_container(
         &self,
         pod: &api::PodSandbox,
         container: &api::Container,
         cfg: &mut proto::ContainerConfig,
-    ) -> Result<CreateOutcome, String> {
+    ) -> Result<Vec<api::ContainerUpdate>, String> {
         let req = api::CreateContainerRequest {
             pod: Some(pod.clone()),
             container: Some(container.clone()),
@@ -253,15 +260,10 @@ impl Nri {
             if let Some(a) = &resp.adjust {
                 convert::adjust(&p.full_name(), a, cfg)?;
             }
-            if !resp.evict.is_empty() {
-                return Err(format!(
-                    "NRI plugin {} asked to evict containers, which berth does not do",
-                    p.full_name()
-                ));
-            }
+            refuse_evictions(&p, &resp.evict)?;
             updates.extend(resp.update);
         }
-        Ok(CreateOutcome { updates })
+        Ok(updates)
     }
 
     pub async fn post_create_container(&self, pod: &api::PodSandbox, c: &api::Container) {
@@ -332,12 +334,7 @@ impl Nri {
             )
             .await?
         {
-            if !resp.evict.is_empty() {
-                return Err(format!(
-                    "NRI plugin {} asked to evict containers, which berth does not do",
-                    p.full_name()
-                ));
-            }
+            refuse_evictions(&p, &resp.evict)?;
             updates.extend(resp.update);
         }
         Ok(updates)

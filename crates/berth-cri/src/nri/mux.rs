@@ -13,7 +13,7 @@ pub const PLUGIN_SERVICE: u32 = 1;
 pub const RUNTIME_SERVICE: u32 = 2;
 
 /// A frame's payload is at most a ttrpc message with its header (as NRI's mux).
-const MAX_FRAME: usize = 10 + (4 << 20);
+const MAX_FRAME: usize = super::ttrpc::HEADER + super::ttrpc::MAX_MESSAGE as usize;
 const PIPE: usize = 256 << 10;
 
 /// Splits `trunk` into the two logical connections (plugin service, runtime service).

@@ -14,8 +14,8 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{oneshot, Mutex};
 
-const HEADER: usize = 10;
-const MAX_MESSAGE: u32 = 4 << 20;
+pub const HEADER: usize = 10;
+pub const MAX_MESSAGE: u32 = 4 << 20;
 const TYPE_REQUEST: u8 = 1;
 const TYPE_RESPONSE: u8 = 2;
 

@@ -103,57 +103,64 @@ impl Cri {
         // error fails the create before anything is made.
         let id = berth_daemon::engine::names::new_id();
         let pod = self.nri_pod_of(&s);
-        if let (Some(nri), Some(pod)) = (&self.nri, &pod) {
-            let seen = crate::nri::convert::new_container(&id, &s.record.id, &cfg);
-            let outcome = nri
-                .create_container(pod, &seen, &mut cfg)
+        let seen = pod
+            .as_ref()
+            .map(|_| crate::nri::convert::new_container(&id, &s.record.id, &cfg));
+        let mut updates = vec![];
+        if let (Some(nri), Some(pod), Some(seen)) = (&self.nri, &pod, &seen) {
+            updates = nri
+                .create_container(pod, seen, &mut cfg)
                 .await
                 .map_err(CriError::FailedPrecondition)?;
-            self.apply_nri_updates(&outcome.updates).await?;
         }
-        let labels = labels::encode(
-            &s.record.id,
-            &meta,
-            &cfg.labels,
-            &cfg.annotations,
-            &user_image,
-        );
-        let req = create_request(&cfg, &s, &img.id.to_string(), labels)?;
-        let pod_meta = s.config.metadata.clone().unwrap_or_default();
-        let log_path = (!s.config.log_directory.is_empty() && !cfg.log_path.is_empty())
-            .then(|| PathBuf::from(&s.config.log_directory).join(&cfg.log_path));
-        if let Some(p) = log_path.as_ref().and_then(|p| p.parent()) {
-            std::fs::create_dir_all(p)
-                .map_err(|e| CriError::io(format!("creating the log dir {}", p.display()), e))?;
+        let made = async {
+            self.apply_nri_updates(&updates).await?;
+            let labels = labels::encode(
+                &s.record.id,
+                &meta,
+                &cfg.labels,
+                &cfg.annotations,
+                &user_image,
+            );
+            let req = create_request(&cfg, &s, &img.id.to_string(), labels)?;
+            let pod_meta = s.config.metadata.clone().unwrap_or_default();
+            let log_path = (!s.config.log_directory.is_empty() && !cfg.log_path.is_empty())
+                .then(|| PathBuf::from(&s.config.log_directory).join(&cfg.log_path));
+            if let Some(p) = log_path.as_ref().and_then(|p| p.parent()) {
+                std::fs::create_dir_all(p).map_err(|e| {
+                    CriError::io(format!("creating the log dir {}", p.display()), e)
+                })?;
+            }
+            let held = &s.record.held;
+            let link = PodLink {
+                sandbox_id: s.record.id.clone(),
+                net: held.net.clone(),
+                ipc: held.ipc.clone(),
+                uts: held.uts.clone(),
+                pid: pod_pid(&cfg, &s),
+                user: held.user.clone(),
+                id_maps: held.id_maps,
+                idmapped: idmapped_mounts(&cfg, &s)?,
+                shm: held.shm.clone(),
+                resolv_conf: s.record.resolv_conf.clone(),
+                log_path,
+                strict_groups: crate::convert::container::strict_groups(&cfg),
+            };
+            Ok::<_, CriError>(
+                self.engine
+                    .create_pod_container(&id, &berth_name(&meta, &pod_meta), req, link)
+                    .await?,
+            )
         }
-        let held = &s.record.held;
-        let link = PodLink {
-            sandbox_id: s.record.id.clone(),
-            net: held.net.clone(),
-            ipc: held.ipc.clone(),
-            uts: held.uts.clone(),
-            pid: pod_pid(&cfg, &s),
-            user: held.user.clone(),
-            id_maps: held.id_maps,
-            idmapped: idmapped_mounts(&cfg, &s)?,
-            shm: held.shm.clone(),
-            resolv_conf: s.record.resolv_conf.clone(),
-            log_path,
-            strict_groups: crate::convert::container::strict_groups(&cfg),
-        };
-        let created = self
-            .engine
-            .create_pod_container(&id, &berth_name(&meta, &pod_meta), req, link)
-            .await;
-        let created = match created {
+        .await;
+        let created = match made {
             Ok(c) => c,
             Err(e) => {
                 // Plugins that saw the create hear that the container is gone.
-                if let (Some(nri), Some(pod)) = (&self.nri, &pod) {
-                    let seen = crate::nri::convert::new_container(&id, &s.record.id, &cfg);
-                    nri.remove_container(pod, &seen).await;
+                if let (Some(nri), Some(pod), Some(seen)) = (&self.nri, &pod, &seen) {
+                    nri.remove_container(pod, seen).await;
                 }
-                return Err(e.into());
+                return Err(e);
             }
         };
         if let (Some(nri), Some(pod), Some(c)) = (&self.nri, &pod, self.nri_container(&created.id))
@@ -195,9 +202,7 @@ impl Cri {
             Err(e) => return Err(e.into()),
         }
         if let Some((pod, nc)) = self.nri_subject(&c.id).await {
-            if nc.state != crate::nri::api::ContainerState::ContainerCreated as i32 {
-                self.nri_stopped(&pod, &nc).await;
-            }
+            self.nri_stopped(&pod, &nc).await;
         }
         Ok(())
     }
@@ -217,9 +222,7 @@ impl Cri {
         }
         if let (Some(nri), Some((pod, nc))) = (&self.nri, subject) {
             // A running container removed by force stopped first.
-            if nc.state != crate::nri::api::ContainerState::ContainerCreated as i32 {
-                self.nri_stopped(&pod, &nc).await;
-            }
+            self.nri_stopped(&pod, &nc).await;
             nri.remove_container(&pod, &nc).await;
         }
         Ok(())

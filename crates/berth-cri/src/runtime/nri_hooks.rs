@@ -85,9 +85,13 @@ impl Cri {
         Ok(())
     }
 
-    /// Delivers StopContainer for a container that stopped (once per run).
+    /// Delivers StopContainer for a container that stopped (once per run); one that never
+    /// started has no stop for plugins.
     pub async fn nri_stopped(&self, pod: &api::PodSandbox, c: &api::Container) {
         let Some(nri) = &self.nri else { return };
+        if c.state == api::ContainerState::ContainerCreated as i32 {
+            return;
+        }
         let updates = nri.stop_container(pod, c).await;
         if let Err(e) = self.apply_nri_updates(&updates).await {
             eprintln!("berthd: nri: {e}");

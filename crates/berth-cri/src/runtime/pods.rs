@@ -40,11 +40,6 @@ fn resolv_conf(dns: Option<&proto::DnsConfig>) -> Option<String> {
     Some(out)
 }
 
-/// Whether a container ever ran (plugins hear of a stop only after a start).
-fn started(c: &berth_daemon::engine::container::Container) -> bool {
-    c.record().state.started_at != berth_daemon::engine::time::ZERO_TIME
-}
-
 fn check_config(cfg: &PodSandboxConfig, runtime_handler: &str) -> Result<()> {
     if !runtime_handler.is_empty() && runtime_handler != "berth" {
         return Err(CriError::NotFound(format!(
@@ -240,9 +235,7 @@ impl Cri {
                     })?;
             }
             if let (Some(pod), Some(nc)) = (&pod, self.nri_container(&c.id)) {
-                if started(&c) {
-                    self.nri_stopped(pod, &nc).await;
-                }
+                self.nri_stopped(pod, &nc).await;
             }
         }
         namespaces::end_init(&self.pods_run_dir.join(&s.record.id), &s.record.held);
@@ -274,9 +267,7 @@ impl Cri {
         for c in self.pod_containers(&s.record.id) {
             let seen = self.nri_container(&c.id);
             if let (Some(pod), Some(nc)) = (&pod, &seen) {
-                if started(&c) {
-                    self.nri_stopped(pod, nc).await;
-                }
+                self.nri_stopped(pod, nc).await;
             }
             self.engine.remove(&c.id, true, false).await?;
             if let (Some(nri), Some(pod), Some(nc)) = (&self.nri, &pod, seen) {

@@ -221,10 +221,11 @@ impl Outlet {
     }
 }
 
-/// What the client sends: stdin's bytes and terminal sizes.
-struct Inputs {
-    stdin: Option<mpsc::Receiver<Vec<u8>>>,
-    resize: Option<mpsc::Receiver<Vec<u8>>>,
+/// What the client sends, on whichever transport: stdin's bytes (ending when the client
+/// closes stdin) and terminal sizes as JSON; each None when the client did not open it.
+pub struct Inputs {
+    pub stdin: Option<mpsc::Receiver<Vec<u8>>>,
+    pub resize: Option<mpsc::Receiver<Vec<u8>>>,
 }
 
 /// A session over SPDY: the client opens a stream per channel.
@@ -275,10 +276,6 @@ pub async fn serve_websocket(cri: Arc<Cri>, req: Request, socket: websocket::Soc
         writer,
         stdout: wanted.stdout,
         stderr: wanted.stderr,
-    };
-    let inputs = Inputs {
-        stdin: inputs.stdin,
-        resize: Some(inputs.resize),
     };
     run(cri, req, wanted, outlet, inputs).await;
 }

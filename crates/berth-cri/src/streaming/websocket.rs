@@ -7,6 +7,7 @@
 //! - port forwarding, `SPDY/3.1+portforward.k8s.io`: the messages carry a SPDY session's
 //!   bytes, served as on a plain upgrade.
 
+use super::remotecommand::Inputs;
 use futures_util::{SinkExt, StreamExt};
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
@@ -93,14 +94,6 @@ fn close_normally() -> Message {
     }))
 }
 
-/// What the client sends on a remote command session.
-pub struct Inputs {
-    /// stdin's bytes; None when stdin was not asked for. Ends when the client closes it.
-    pub stdin: Option<mpsc::Receiver<Vec<u8>>>,
-    /// Terminal sizes, as JSON.
-    pub resize: mpsc::Receiver<Vec<u8>>,
-}
-
 /// Splits a remote command socket into its channels.
 pub fn channels(socket: Socket, stdin: bool) -> (ChannelWriter, Inputs) {
     let (mut sink, mut source) = socket.split();
@@ -145,7 +138,7 @@ pub fn channels(socket: Socket, stdin: bool) -> (ChannelWriter, Inputs) {
         ChannelWriter { out },
         Inputs {
             stdin: stdin.then_some(stdin_rx),
-            resize: resize_rx,
+            resize: Some(resize_rx),
         },
     )
 }
